@@ -1,0 +1,30 @@
+import "reflect-metadata";
+import type { DependencyContainer } from "tsyringe";
+import { ARCH_TLB, type ArchLayer, type MachineOptions } from "@flushlab/core-mmu";
+import { PROFILES } from "./profiles.js";
+import { X86Tlb } from "./tlb.js";
+
+export { X86Tlb, TLB_SINGLE_PAGE_FLUSH_CEILING, TLB_FLUSH_ALL, type FlushTlbInfo } from "./tlb.js";
+export { PROFILES, bareMetal } from "./profiles.js";
+
+/** The default machine: 8 CPUs on one socket, 1536-entry 12-way STLB (Haswell-class), 1 GiB. */
+export const DEFAULT_MACHINE: MachineOptions = {
+  arch: "x86-64",
+  cpus: 8,
+  sockets: 1,
+  tlbEntries: 1536,
+  tlbWays: 12,
+  memoryMiB: 1024,
+  la57: false,
+};
+
+/** The x86 arch layer of the modelled kernel. */
+export const x86: ArchLayer = {
+  name: "x86",
+  profiles: PROFILES,
+  defaultMachine: DEFAULT_MACHINE,
+  register(container: DependencyContainer): void {
+    container.register(ARCH_TLB, { useClass: X86Tlb });
+  },
+  notes: ["x86 flush paths mirror arch/x86/mm/tlb.c v5.17 (concurrent local/remote flush, tlb_single_page_flush_ceiling 33, lazy CPUs skipped unless page tables were freed)"],
+};

@@ -1,0 +1,192 @@
+/**
+ * arch/x86/mm/tlb.c as of v5.17 (after Nadav Amit's concurrent-flush series, v5.13:
+ * remote IPIs are sent first and the local flush overlaps the wait):
+ * flush_tlb_mm_range, native_flush_tlb_multi, flush_tlb_func, flush_tlb_kernel_range,
+ * switch_mm_irqs_off and enter_lazy_tlb. PCID is not modelled (one ASID per CPU, so
+ * every switch to another mm reloads CR3 with a flush).
+ */
+import { inject, injectable } from "tsyringe";
+import {
+  C,
+  MACHINE,
+  checkFlushCoverage,
+  onEachCpuCondMask,
+  type ArchTlb,
+  type Cpu,
+  type KGen,
+  type Machine,
+  type MmStruct,
+  type TlbFlushReason,
+} from "@flushlab/core-mmu";
+
+/** tlb_single_page_flush_ceiling (debugfs knob, default 33; Dave Hansen 2014). */
+export const TLB_SINGLE_PAGE_FLUSH_CEILING = 33;
+
+/** TLB_FLUSH_ALL */
+export const TLB_FLUSH_ALL = Infinity;
+
+/** struct flush_tlb_info */
+export interface FlushTlbInfo {
+  readonly mm: MmStruct | null;
+  readonly start: number;
+  readonly end: number;
+  readonly strideShift: number;
+  readonly freedTables: boolean;
+  readonly newTlbGen: number;
+  readonly initiatingCpu: number;
+}
+
+@injectable()
+export class X86Tlb implements ArchTlb {
+  readonly m: Machine;
+
+  constructor(@inject(MACHINE) m: Machine) {
+    this.m = m;
+  }
+
+  private trace(cpu: Cpu, reason: TlbFlushReason, pages: number): void {
+    this.m.counters.values[C[`tlb_flush_${reason}`]]!++;
+    if (this.m.events.observed) this.m.events.emit("tlb_flush", { time: this.m.now, cpu: cpu.id, reason, pages });
+  }
+
+  /** flush_tlb_func: runs on each target (and locally); partial or full by generation. Returns cycles. */
+  flushTlbFunc(cpu: Cpu, f: FlushTlbInfo): number {
+    const m = this.m;
+    const local = cpu.id === f.initiatingCpu;
+    let cost = 0;
+    if (!local) {
+      m.counters.irqTlb[cpu.id]!++;
+      m.counters.values[C.nr_tlb_remote_flush_received]!++;
+      // Can only happen on remote CPUs: the mm was switched away since the mask was read.
+      if (f.mm !== cpu.loadedMm) return cost;
+    }
+    const loaded = cpu.loadedMm;
+    if (loaded === null || loaded.isInitMm) return cost;
+    if (cpu.isLazy) {
+      // We're in lazy mode: switch to init_mm rather than flush (freed_tables IPIs get here).
+      return cost + this.switchMmIrqsOff(cpu, null);
+    }
+    const localGen = cpu.ctxTlbGen;
+    const mmGen = loaded.tlbGen;
+    if (localGen === mmGen) return cost;
+    const reason: TlbFlushReason = local ? "TLB_LOCAL_MM_SHOOTDOWN" : "TLB_REMOTE_SHOOTDOWN";
+    if (f.end !== TLB_FLUSH_ALL && f.newTlbGen === localGen + 1 && f.newTlbGen === mmGen) {
+      const stride = 2 ** f.strideShift;
+      let nr = 0;
+      for (let addr = f.start; addr < f.end; addr += stride) {
+        cost += m.invlpg(cpu, addr);
+        nr++;
+      }
+      if (local) m.counters.values[C.nr_tlb_local_flush_one]! += nr;
+      this.trace(cpu, reason, nr);
+    } else {
+      cost += m.loadCr3(cpu, cpu.cr3);
+      if (local) m.counters.values[C.nr_tlb_local_flush_all]!++;
+      this.trace(cpu, reason, -1);
+    }
+    cpu.ctxTlbGen = mmGen;
+    return cost;
+  }
+
+  /** native_flush_tlb_multi */
+  *nativeFlushTlbMulti(cpu: Cpu, cpumask: Uint8Array, info: FlushTlbInfo): KGen<Uint8Array> {
+    const m = this.m;
+    m.counters.values[C.nr_tlb_remote_flush]!++;
+    this.trace(cpu, "TLB_REMOTE_SEND_IPI", info.end === TLB_FLUSH_ALL ? -1 : (info.end - info.start) / 4096);
+    const func = (target: Cpu): number => this.flushTlbFunc(target, info);
+    // freed_tables: lazy CPUs too (a speculative walk could use a freed table);
+    // otherwise skip lazy CPUs (tlb_is_not_lazy), which catch up at switch_mm.
+    const cond = info.freedTables ? null : (c: number) => !m.cpus[c]!.isLazy;
+    return yield* onEachCpuCondMask(m, cpu, cpumask, func, true, cond);
+  }
+
+  *flushTlbMmRange(cpu: Cpu, mm: MmStruct, start: number, end: number, strideShift: number, freedTables: boolean): KGen {
+    const m = this.m;
+    if (end === TLB_FLUSH_ALL || (end - start) / 2 ** strideShift > TLB_SINGLE_PAGE_FLUSH_CEILING) {
+      start = 0;
+      end = TLB_FLUSH_ALL;
+    }
+    const newTlbGen = ++mm.tlbGen; // inc_mm_tlb_gen: atomic, a full barrier
+    const info: FlushTlbInfo = { mm, start, end, strideShift, freedTables, newTlbGen, initiatingCpu: cpu.id };
+    yield m.costs.flushBookkeeping;
+    let covered: Uint8Array;
+    if (anyBut(mm.cpumask, cpu.id)) {
+      covered = yield* this.nativeFlushTlbMulti(cpu, mm.cpumask, info);
+    } else {
+      covered = new Uint8Array(m.cpus.length);
+      if (mm === cpu.loadedMm) {
+        covered[cpu.id] = 1;
+        yield this.flushTlbFunc(cpu, info);
+      }
+    }
+    // Oracle, class 4: a CPU that runs this mm (or is lazy on it when tables were
+    // freed) but got no flush must not hold a stale entry for the range.
+    checkFlushCoverage(m, mm, mm.pgd, start, end === TLB_FLUSH_ALL ? Infinity : end, covered,
+      (c) => c.loadedMm === mm && (!c.isLazy || freedTables),
+      (c) => `flush_tlb_mm_range(mm ${mm.id}, ${end === TLB_FLUSH_ALL ? "TLB_FLUSH_ALL" : `${(end - start) / 4096} pages`}${freedTables ? ", freed_tables" : ""}) did not reach CPU ${c.id}${c.isLazy ? " (lazy)" : ""}`);
+  }
+
+  /** flush_tlb_kernel_range: every online CPU, global flush above the ceiling. */
+  *flushTlbKernelRange(cpu: Cpu, start: number, end: number): KGen {
+    const m = this.m;
+    let func: (c: Cpu) => number;
+    if (end === TLB_FLUSH_ALL || (end - start) / 4096 > TLB_SINGLE_PAGE_FLUSH_CEILING) {
+      // do_flush_tlb_all
+      func = (c) => {
+        m.counters.values[C.nr_tlb_remote_flush_received]!++;
+        return m.flushTlbGlobal(c);
+      };
+    } else {
+      // do_kernel_range_flush: flush_tlb_one_kernel per page
+      func = (c) => {
+        let cost = 0;
+        for (let a = start; a < end; a += 4096) cost += m.invlpg(c, a);
+        return cost;
+      };
+    }
+    const covered = yield* onEachCpuCondMask(m, cpu, null, func, true, null);
+    if (m.initMm !== null) {
+      checkFlushCoverage(m, null, m.initMm.pgd, start, end, covered, () => true,
+        (c) => `flush_tlb_kernel_range(${m.oracle.formatVa(start)}, ${end === TLB_FLUSH_ALL ? "TLB_FLUSH_ALL" : m.oracle.formatVa(end)}) did not reach CPU ${c.id}`);
+    }
+  }
+
+  /** switch_mm_irqs_off(prev, next, tsk); `next` null is init_mm. Returns cycles. */
+  switchMmIrqsOff(cpu: Cpu, next: MmStruct | null): number {
+    const m = this.m;
+    const realPrev = cpu.loadedMm;
+    const wasLazy = cpu.isLazy;
+    cpu.isLazy = false;
+    let cost = m.costs.switchMm;
+    const nextMm = next ?? m.initMm!;
+    if (realPrev === nextMm) {
+      if (!wasLazy || nextMm.isInitMm) return cost;
+      // Back from lazy mode on the same mm: catch up if a flush was skipped meanwhile.
+      nextMm.cpumask[cpu.id] = 1;
+      if (cpu.ctxTlbGen === nextMm.tlbGen) return cost;
+      cost += m.loadCr3(cpu, nextMm.pgd);
+      cpu.ctxTlbGen = nextMm.tlbGen;
+      this.trace(cpu, "TLB_FLUSH_ON_TASK_SWITCH", -1);
+      return cost;
+    }
+    // Stop remote flushes for the previous mm, start them for the next, then read tlb_gen.
+    if (realPrev !== null && !realPrev.isInitMm) realPrev.cpumask[cpu.id] = 0;
+    if (!nextMm.isInitMm) nextMm.cpumask[cpu.id] = 1;
+    const nextTlbGen = nextMm.tlbGen;
+    cost += m.loadCr3(cpu, nextMm.pgd);
+    cpu.loadedMm = nextMm;
+    cpu.ctxTlbGen = nextTlbGen;
+    this.trace(cpu, "TLB_FLUSH_ON_TASK_SWITCH", -1);
+    return cost;
+  }
+
+  enterLazyTlb(cpu: Cpu): void {
+    if (cpu.loadedMm === null || cpu.loadedMm.isInitMm) return;
+    cpu.isLazy = true;
+  }
+}
+
+function anyBut(mask: Uint8Array, cpu: number): boolean {
+  for (let i = 0; i < mask.length; i++) if (mask[i] === 1 && i !== cpu) return true;
+  return false;
+}

@@ -1,0 +1,85 @@
+/**
+ * The cost model interface: every cost the model charges is a named parameter in
+ * CPU cycles, with its source. Profiles (arch-x86: bare-metal, …) fill it in.
+ */
+
+/** Every named cost parameter, in cycles unless said otherwise. */
+export interface CostParams {
+  /** Core clock in Hz: converts cycles to seconds for reporting. */
+  readonly freqHz: number;
+  /** A user memory access that hits the TLB (the workload's own work per touch). */
+  readonly userAccess: number;
+  /** A page walk after a TLB miss (all levels, hitting the caches). */
+  readonly pageWalk: number;
+  /** A walk that starts below the root through a paging-structure-cache hit. */
+  readonly pageWalkPsc: number;
+  /** The CPU setting D on the first write through a clean cached entry (re-walk). */
+  readonly dirtyAssist: number;
+  /** INVLPG of one page (flush_tlb_one_user / flush_tlb_one_kernel). */
+  readonly invlpg: number;
+  /** A CR3 write that drops the non-global entries (flush_tlb_local), instruction only. */
+  readonly cr3Flush: number;
+  /** A global flush: CR4.PGE toggle or INVPCID all (__flush_tlb_all), instruction only. */
+  readonly globalFlush: number;
+  /** #PF exception delivery plus iret, hardware only. */
+  readonly pageFaultHw: number;
+  /** handle_mm_fault software path down to the PTE (no allocation, no copy). */
+  readonly faultHandler: number;
+  /** Page allocation plus clear_page for a new anonymous page. */
+  readonly allocZeroPage: number;
+  /** copy_user_highpage for COW. */
+  readonly copyPage: number;
+  /** Allocating and zeroing a page-table page. */
+  readonly ptAlloc: number;
+  /** Syscall entry plus exit (with mitigations as the profile states). */
+  readonly syscall: number;
+  /** mmap of an anonymous region: get_unmapped_area, vma allocation and insertion. */
+  readonly mmapRegion: number;
+  /** munmap/madvise fixed work besides the per-page zap: vma lookup, split, lock. */
+  readonly unmapBase: number;
+  /** Zapping one present PTE (get-and-clear, rmap, counters, gather). */
+  readonly zapPte: number;
+  /** Freeing one page back to the allocator (after the flush). */
+  readonly freePage: number;
+  /** mprotect fixed work (vma lookup, mprotect_fixup). */
+  readonly mprotectBase: number;
+  /** ptep_modify_prot_start/commit of one present PTE. */
+  readonly changePte: number;
+  /** flush_tlb_mm_range bookkeeping besides the flush itself (inc gen, get info, cpumask test). */
+  readonly flushBookkeeping: number;
+  /** Queueing one csd on a target's call_single_queue (llist_add, csd lock). */
+  readonly csdQueue: number;
+  /** Sending one IPI (x2APIC ICR write). */
+  readonly ipiSend: number;
+  /** IPI delivery latency, sender to target on the same socket. */
+  readonly ipiLatencySameSocket: number;
+  /** IPI delivery latency across sockets. */
+  readonly ipiLatencyCrossSocket: number;
+  /** Interrupt entry plus exit on the target (sysvec_call_function). */
+  readonly irqEntryExit: number;
+  /** Running one dequeued csd besides its function (flush_smp_call_function_queue). */
+  readonly csdRun: number;
+  /** The acknowledgement (csd unlock) reaching the waiting sender: one cache-line transfer. */
+  readonly ackLatencySameSocket: number;
+  readonly ackLatencyCrossSocket: number;
+  /** switch_mm_irqs_off besides the CR3 write. */
+  readonly switchMm: number;
+}
+
+export type CostParamName = Exclude<keyof CostParams, never>;
+
+/** A named set of costs; `sources` says where each number comes from. */
+export interface CostModel {
+  readonly name: string;
+  readonly description: string;
+  readonly params: CostParams;
+  readonly sources: { readonly [K in keyof CostParams]: string };
+}
+
+/** Validates a profile: every parameter finite and non-negative, with a source. */
+export function checkCostModel(m: CostModel): void {
+  for (const [k, v] of Object.entries(m.params)) {
+    if (typeof v !== "number" || !Number.isFinite(v) || v < 0) throw new Error(`cost profile ${m.name}: ${k} must be a non-negative number`);
+    if (!(m.sources as Record<string, string>)[k]) throw new Error(`cost profile ${m.name}: ${k} has no source`);
+  }
+}

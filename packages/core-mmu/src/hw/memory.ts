@@ -1,0 +1,168 @@
+/**
+ * Physical memory: frames with a life cycle and a generation counter, plus the
+ * storage of page-table pages (512 64-bit entries as two 32-bit words each).
+ *
+ * The generation of a frame changes when it is freed and again when it is handed
+ * out: a TLB entry that remembers the generation it was filled with can tell, in one
+ * compare, that its frame has been freed or reused since (hazard class 1).
+ */
+
+/** Frame life-cycle states (DESIGN.md "Physical memory"). */
+export const FrameState = {
+  FREE: 0,
+  USER: 1,
+  PAGECACHE: 2,
+  PAGETABLE: 3,
+  VMALLOC: 4,
+  /** Kernel-owned, never freed in the model: the zero page, kernel image. */
+  KERNEL: 5,
+} as const;
+export type FrameState = (typeof FrameState)[keyof typeof FrameState];
+export const FRAME_STATE_NAMES = ["free", "user page", "page-cache page", "page-table page", "vmalloc page", "kernel page"] as const;
+
+/** Thrown when the simulated machine runs out of frames: a model sizing error, not a hazard. */
+export class OutOfMemoryError extends Error {
+  override readonly name = "OutOfMemoryError";
+}
+
+export const ENTRIES_PER_TABLE = 512;
+const WORDS_PER_TABLE = ENTRIES_PER_TABLE * 2;
+
+export class PhysMem {
+  readonly nframes: number;
+  readonly state: Uint8Array;
+  /** Changes on every free and every allocation. */
+  readonly gen: Uint32Array;
+  /**
+   * Write-protect generation: bumped when the kernel starts relying on a frame not
+   * being written through old writable translations (write-protect committed,
+   * writeback started, page shared for COW). See oracle class 2.
+   */
+  readonly wpGen: Uint32Array;
+  /** Number of PTEs mapping the frame (page_mapcount). */
+  readonly mapcount: Int32Array;
+  /** Index into `sites` of the kernel path that last freed the frame; time of that free. */
+  readonly freedBy: Uint16Array;
+  readonly freedAt: Float64Array;
+  /** PageDirty, as struct page keeps it (set when D moves from a PTE to the page). */
+  readonly pageDirty: Uint8Array;
+  private readonly freeList: Int32Array;
+  private freeTop = 0;
+  private readonly ptSlot: Int32Array;
+  private ptWords: Uint32Array;
+  private ptSlotsUsed = 0;
+  private readonly ptFreeSlots: number[] = [];
+  private readonly siteIndex = new Map<string, number>();
+  readonly sites: string[] = ["(never freed)"];
+  /** Allocation counters by state, for reporting. */
+  allocated = 0;
+  peakAllocated = 0;
+
+  constructor(nframes: number) {
+    if (!Number.isInteger(nframes) || nframes < 64) throw new RangeError(`nframes must be an integer >= 64, got ${nframes}`);
+    this.nframes = nframes;
+    this.state = new Uint8Array(nframes);
+    this.gen = new Uint32Array(nframes);
+    this.wpGen = new Uint32Array(nframes);
+    this.mapcount = new Int32Array(nframes);
+    this.freedBy = new Uint16Array(nframes);
+    this.freedAt = new Float64Array(nframes);
+    this.pageDirty = new Uint8Array(nframes);
+    this.freeList = new Int32Array(nframes);
+    this.ptSlot = new Int32Array(nframes).fill(-1);
+    this.ptWords = new Uint32Array(WORDS_PER_TABLE * 64);
+    // Frame 0 is never handed out (a zero PFN in a PTE then always means "none").
+    for (let pfn = nframes - 1; pfn >= 1; pfn--) this.freeList[this.freeTop++] = pfn;
+    this.state[0] = FrameState.KERNEL;
+  }
+
+  get freeFrames(): number {
+    return this.freeTop;
+  }
+
+  /** Allocates a frame for `state`. LIFO, like the per-CPU page lists: a freed frame is reused soon. */
+  alloc(state: Exclude<FrameState, 0>): number {
+    if (this.freeTop === 0) throw new OutOfMemoryError(`simulated memory exhausted (${this.nframes} frames)`);
+    const pfn = this.freeList[--this.freeTop]!;
+    this.state[pfn] = state;
+    this.gen[pfn] = (this.gen[pfn]! + 1) >>> 0;
+    this.mapcount[pfn] = 0;
+    this.pageDirty[pfn] = 0;
+    if (state === FrameState.PAGETABLE) this.attachTable(pfn);
+    if (++this.allocated > this.peakAllocated) this.peakAllocated = this.allocated;
+    return pfn;
+  }
+
+  /** Frees a frame; `site` names the kernel path (shown when a stale translation to it is used). */
+  free(pfn: number, site: string, time: number): void {
+    const s = this.state[pfn];
+    if (s === undefined || s === FrameState.FREE) throw new Error(`double free of pfn ${pfn} at ${site}`);
+    if (s === FrameState.KERNEL) throw new Error(`freeing kernel frame ${pfn} at ${site}`);
+    if (s === FrameState.PAGETABLE) this.detachTable(pfn);
+    this.state[pfn] = FrameState.FREE;
+    this.gen[pfn] = (this.gen[pfn]! + 1) >>> 0;
+    this.freedBy[pfn] = this.site(site);
+    this.freedAt[pfn] = time;
+    this.freeList[this.freeTop++] = pfn;
+    this.allocated--;
+  }
+
+  /** Reserves a frame for the kernel forever (zero page, kernel page tables). */
+  allocKernel(): number {
+    return this.alloc(FrameState.KERNEL);
+  }
+
+  site(name: string): number {
+    let i = this.siteIndex.get(name);
+    if (i === undefined) {
+      i = this.sites.length;
+      this.sites.push(name);
+      this.siteIndex.set(name, i);
+    }
+    return i;
+  }
+
+  // ---- page-table storage -------------------------------------------------
+
+  /** Word offset of entry `idx` of the page-table page in frame `pfn` (lo word; hi at +1). */
+  entryOffset(pfn: number, idx: number): number {
+    const slot = this.ptSlot[pfn]!;
+    if (slot < 0) throw new Error(`pfn ${pfn} is not a page-table page`);
+    return slot * WORDS_PER_TABLE + idx * 2;
+  }
+
+  /** Like entryOffset but -1 when the frame no longer holds a page table (freed, reused). */
+  entryOffsetOrNeg(pfn: number, idx: number): number {
+    const slot = this.ptSlot[pfn]!;
+    return slot < 0 ? -1 : slot * WORDS_PER_TABLE + idx * 2;
+  }
+
+  /** The backing words of every page table; index with entryOffset(). Re-read after allocations (it can grow). */
+  get words(): Uint32Array {
+    return this.ptWords;
+  }
+
+  isTable(pfn: number): boolean {
+    return this.ptSlot[pfn]! >= 0;
+  }
+
+  private attachTable(pfn: number): void {
+    let slot = this.ptFreeSlots.pop();
+    if (slot === undefined) {
+      slot = this.ptSlotsUsed++;
+      if ((slot + 1) * WORDS_PER_TABLE > this.ptWords.length) {
+        const bigger = new Uint32Array(this.ptWords.length * 2);
+        bigger.set(this.ptWords);
+        this.ptWords = bigger;
+      }
+    }
+    this.ptSlot[pfn] = slot;
+    this.ptWords.fill(0, slot * WORDS_PER_TABLE, (slot + 1) * WORDS_PER_TABLE);
+  }
+
+  private detachTable(pfn: number): void {
+    const slot = this.ptSlot[pfn]!;
+    this.ptFreeSlots.push(slot);
+    this.ptSlot[pfn] = -1;
+  }
+}

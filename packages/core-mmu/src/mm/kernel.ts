@@ -1,0 +1,315 @@
+/**
+ * The modelled kernel: init_mm, the zero page, processes, the system calls the
+ * workloads use (mmap, munmap, madvise(MADV_DONTNEED), mprotect), mmu_gather's
+ * gather/finish, and the hooks the executor calls (page faults, task exit).
+ * Mirrors v5.17 mm/ unless a file says otherwise.
+ */
+import type { Cpu, KGen, TaskGen } from "../hw/cpu.js";
+import { CpuMode } from "../hw/cpu.js";
+import type { KernelHooks, Machine } from "../hw/machine.js";
+import { vaToCanonicalString } from "../hw/paging-format.js";
+import { _PAGE_ACCESSED, _PAGE_NX_HI, _PAGE_PRESENT, _PAGE_PROTNONE, _PAGE_RW, _PAGE_USER, ptePfn } from "../hw/pte.js";
+import { C } from "../oracle/counters.js";
+import type { ArchTlb, MmuGatherFlush, ProtectionChangeFlush } from "../plugin/tokens.js";
+import { handleMmFault, syscall, zapPageRange, SegmentationFault } from "./memory.js";
+import { MmStruct, Vma, VM_EXEC, VM_READ, VM_SHARED, VM_WRITE } from "./mm-types.js";
+import { MmuGather, type GatherKernel } from "./mmu-gather.js";
+import { PageTables } from "./pgtable.js";
+
+export const PROT_NONE = 0;
+export const PROT_READ = 1;
+export const PROT_WRITE = 2;
+export const PROT_EXEC = 4;
+export const MADV_DONTNEED = 4;
+
+export interface KernelPolicies {
+  readonly arch: ArchTlb;
+  readonly mmuGatherFlush: MmuGatherFlush;
+  readonly protectionChangeFlush: ProtectionChangeFlush;
+}
+
+/** vm_get_page_prot (x86 protection_map, v5.17): private writable mappings get no RW (COW). */
+export function vmGetPageProt(flags: number): { lo: number; hi: number } {
+  if ((flags & (VM_READ | VM_WRITE | VM_EXEC)) === 0) return { lo: _PAGE_PROTNONE | _PAGE_ACCESSED, hi: 0 };
+  let lo = _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED;
+  if ((flags & VM_SHARED) !== 0 && (flags & VM_WRITE) !== 0) lo |= _PAGE_RW;
+  const hi = (flags & VM_EXEC) !== 0 ? 0 : _PAGE_NX_HI;
+  return { lo, hi };
+}
+
+export class Kernel implements KernelHooks, GatherKernel {
+  readonly m: Machine;
+  readonly pgtables: PageTables;
+  readonly initMm: MmStruct;
+  readonly zeroPfn: number;
+  readonly mms: MmStruct[] = [];
+  private nextMmId = 1;
+  readonly arch: ArchTlb;
+  private readonly gatherFlush: MmuGatherFlush;
+  readonly protectionFlush: ProtectionChangeFlush;
+
+  constructor(m: Machine, policies: KernelPolicies) {
+    this.m = m;
+    this.arch = policies.arch;
+    this.gatherFlush = policies.mmuGatherFlush;
+    this.protectionFlush = policies.protectionChangeFlush;
+    this.pgtables = new PageTables(m);
+    this.zeroPfn = m.mem.allocKernel();
+    const initPgd = this.pgtables.pgdAlloc(null);
+    this.initMm = new MmStruct(0, initPgd, m.cpus.length, 0, true);
+    m.initMm = this.initMm;
+    for (const cpu of m.cpus) {
+      m.loadCr3(cpu, initPgd);
+      cpu.loadedMm = this.initMm;
+    }
+    m.kernel = this;
+  }
+
+  fmtVa(va: number): string {
+    return vaToCanonicalString(this.m.format, va);
+  }
+
+  /** fork/exec of a new process: mm_alloc + pgd_alloc. */
+  createMm(): MmStruct {
+    const pgd = this.pgtables.pgdAlloc(this.initMm.pgd);
+    const base = this.m.format.name === "x86-32-pae" ? 0xb0000000 : 0x7f0000000000;
+    const mm = new MmStruct(this.nextMmId++, pgd, this.m.cpus.length, base);
+    this.mms.push(mm);
+    return mm;
+  }
+
+  /** Puts a task of `mm` on `cpu` (context switch from idle) and starts it. */
+  startTask(cpu: Cpu, mm: MmStruct, task: TaskGen): void {
+    cpu.currentMm = mm;
+    this.m.counters.values[C.context_switches]!++;
+    this.m.charge(cpu, this.arch.switchMmIrqsOff(cpu, mm));
+    this.m.startTask(cpu, task);
+  }
+
+  // ---- KernelHooks ----------------------------------------------------------
+
+  handleMmFault(cpu: Cpu, va: number, write: boolean): KGen {
+    return handleMmFault(this, cpu, va, write);
+  }
+
+  taskExit(cpu: Cpu): void {
+    cpu.currentMm = null;
+    cpu.mode = CpuMode.IDLE;
+    this.arch.enterLazyTlb(cpu);
+  }
+
+  // ---- flush helpers ----------------------------------------------------------
+
+  /** flush_tlb_page(vma, addr): a one-page flush_tlb_mm_range without freed tables. */
+  flushTlbPage(cpu: Cpu, mm: MmStruct, addr: number): KGen {
+    return this.arch.flushTlbMmRange(cpu, mm, addr, addr + 4096, 12, false);
+  }
+
+  // ---- mmu_gather -------------------------------------------------------------
+
+  /** tlb_gather_mmu: opens a gather and marks a flush pending on the mm. */
+  tlbGatherMmu(mm: MmStruct, site: string): MmuGather {
+    mm.tlbFlushPending++;
+    return new MmuGather(mm, site);
+  }
+
+  /** tlb_flush_mmu through the MmuGatherFlush extension point. */
+  tlbFlushMmu(cpu: Cpu, tlb: MmuGather): KGen {
+    return this.gatherFlush.tlbFlushMmu(cpu, tlb, this);
+  }
+
+  /** tlb_finish_mmu: a nested flush on the same mm forces a full flush (2017 fix). */
+  *tlbFinishMmu(cpu: Cpu, tlb: MmuGather): KGen {
+    if (tlb.mm.tlbFlushPending > 1) {
+      tlb.fullmm = true;
+      tlb.resetRange();
+      tlb.freedTables = true;
+    }
+    yield* this.tlbFlushMmu(cpu, tlb);
+    tlb.mm.tlbFlushPending--;
+  }
+
+  /** x86 tlb_flush(tlb) (arch/x86/include/asm/tlb.h). */
+  *tlbFlush(cpu: Cpu, tlb: MmuGather): KGen {
+    if (!tlb.needsFlush) return;
+    const full = tlb.fullmm || tlb.needFlushAll;
+    yield* this.arch.flushTlbMmRange(cpu, tlb.mm, full ? 0 : tlb.start, full ? Infinity : tlb.end, tlb.unmapShift(), tlb.freedTables);
+    tlb.resetRange();
+  }
+
+  /** tlb_flush_mmu_free: free the gathered pages and page-table pages. */
+  *tlbFlushMmuFree(_cpu: Cpu, tlb: MmuGather): KGen {
+    const m = this.m;
+    let cost = 0;
+    for (const pfn of tlb.pages) {
+      m.mem.free(pfn, tlb.site, m.now);
+      cost += m.costs.freePage;
+    }
+    m.counters.values[C.pages_freed]! += tlb.pages.length;
+    for (const pfn of tlb.tables) {
+      m.mem.free(pfn, `${tlb.site} (page table)`, m.now);
+      cost += m.costs.freePage;
+    }
+    m.counters.values[C.pgtables_freed]! += tlb.tables.length;
+    tlb.pages.length = 0;
+    tlb.tables.length = 0;
+    if (cost > 0) yield cost;
+  }
+
+  // ---- system calls -----------------------------------------------------------
+
+  /** mmap(NULL, len, prot, MAP_PRIVATE|MAP_ANONYMOUS): returns the address. */
+  sysMmap(cpu: Cpu, len: number, prot: number): KGen<number> {
+    const self = this;
+    return syscall(this, cpu, (function* (): KGen<number> {
+      const mm = self.mustMm(cpu);
+      self.m.counters.values[C.mmap_calls]!++;
+      const size = Math.ceil(len / 4096) * 4096;
+      const start = self.getUnmappedArea(mm, size);
+      const flags = protToVmFlags(prot);
+      const p = vmGetPageProt(flags);
+      mm.insertVma(new Vma(start, start + size, flags, p.lo, p.hi, true));
+      yield self.m.costs.mmapRegion;
+      return start;
+    })());
+  }
+
+  /** munmap(addr, len): detach the VMAs, then unmap_region with one mmu_gather. */
+  sysMunmap(cpu: Cpu, addr: number, len: number): KGen {
+    const self = this;
+    return syscall(this, cpu, (function* (): KGen {
+      const mm = self.mustMm(cpu);
+      self.m.counters.values[C.munmap_calls]!++;
+      const start = addr;
+      const end = addr + Math.ceil(len / 4096) * 4096;
+      yield self.m.costs.unmapBase;
+      const vmas = self.splitAndDetach(mm, start, end);
+      if (vmas.length === 0) return;
+      const tlb = self.tlbGatherMmu(mm, "tlb_finish_mmu (munmap)");
+      for (const v of vmas) yield* zapPageRange(self, cpu, tlb, v, v.start, v.end);
+      // free_pgtables between the neighbours that remain.
+      const prev = [...mm.vmas].reverse().find((v) => v.end <= start);
+      const next = mm.vmas.find((v) => v.start >= end);
+      self.pgtables.freePgdRange(mm, start, end, prev ? prev.end : 0, next ? next.start : self.m.format.kernelStart, (pfn) =>
+        tlb.removeTable(pfn, start, end - start),
+      );
+      yield* self.tlbFinishMmu(cpu, tlb);
+    })());
+  }
+
+  /** madvise(addr, len, MADV_DONTNEED): zap_page_range, page tables kept. */
+  sysMadvise(cpu: Cpu, addr: number, len: number, advice: number): KGen {
+    const self = this;
+    return syscall(this, cpu, (function* (): KGen {
+      if (advice !== MADV_DONTNEED) throw new Error(`madvise advice ${advice} is not modelled`);
+      const mm = self.mustMm(cpu);
+      self.m.counters.values[C.madvise_calls]!++;
+      yield self.m.costs.unmapBase;
+      const end = addr + Math.ceil(len / 4096) * 4096;
+      const tlb = self.tlbGatherMmu(mm, "tlb_finish_mmu (madvise MADV_DONTNEED)");
+      for (const v of mm.vmas) {
+        if (v.end <= addr || v.start >= end) continue;
+        yield* zapPageRange(self, cpu, tlb, v, Math.max(addr, v.start), Math.min(end, v.end));
+      }
+      yield* self.tlbFinishMmu(cpu, tlb);
+    })());
+  }
+
+  /**
+   * mprotect(addr, len, prot) as v5.17 does it: per VMA, change_protection_range
+   * rewrites every present PTE (ptep_modify_prot_start/commit with pte_modify) and
+   * then calls the ProtectionChangeFlush point (default flush_tlb_range) if any was
+   * counted. When it returns, the kernel relies on the pages it write-protected.
+   */
+  sysMprotect(cpu: Cpu, addr: number, len: number, prot: number): KGen {
+    const self = this;
+    return syscall(this, cpu, (function* (): KGen {
+      const m = self.m;
+      const mm = self.mustMm(cpu);
+      m.counters.values[C.mprotect_calls]!++;
+      yield m.costs.mprotectBase;
+      const end = addr + Math.ceil(len / 4096) * 4096;
+      const vmas = self.split(mm, addr, end);
+      const protected_: number[] = [];
+      for (const vma of vmas) {
+        vma.flags = (vma.flags & ~(VM_READ | VM_WRITE | VM_EXEC)) | protToVmFlags(prot);
+        const p = vmGetPageProt(vma.flags);
+        vma.protLo = p.lo;
+        vma.protHi = p.hi;
+        mm.tlbFlushPending++;
+        let pages = 0;
+        let cost = 0;
+        for (let a = vma.start; a < vma.end; a += 4096) {
+          const off = self.pgtables.pteOffset(mm.pgd, a);
+          if (off < 0) continue;
+          const w = m.mem.words;
+          const lo = w[off]!;
+          if ((lo & _PAGE_PRESENT) === 0) continue;
+          // pte_modify: keep _PAGE_CHG_MASK (PFN, PCD, PWT, special, A, D), take the new protection.
+          const keep = lo & (0xfffff000 | 0x18 | 0x200 | _PAGE_ACCESSED | 0x40);
+          const newLo = (keep | (p.lo & ~(_PAGE_ACCESSED | 0x40))) >>> 0;
+          if ((lo & _PAGE_RW) !== 0 && (newLo & _PAGE_RW) === 0) protected_.push(ptePfn(lo, w[off + 1]!));
+          w[off] = newLo;
+          w[off + 1] = ((w[off + 1]! & 0x000fffff) | p.hi) >>> 0;
+          pages++;
+          cost += m.costs.changePte;
+        }
+        if (cost > 0) yield cost;
+        yield* self.protectionFlush.flushAfterChange(cpu, mm, vma.start, vma.end, pages);
+        mm.tlbFlushPending--;
+      }
+      for (const pfn of protected_) m.relyWriteProtected(pfn, "mprotect");
+    })());
+  }
+
+  // ---- VMA helpers ------------------------------------------------------------
+
+  private mustMm(cpu: Cpu): MmStruct {
+    if (cpu.currentMm === null) throw new SegmentationFault(`CPU ${cpu.id}: system call with no mm`);
+    return cpu.currentMm;
+  }
+
+  /** Top-down get_unmapped_area below mm.mmapBase. */
+  private getUnmappedArea(mm: MmStruct, size: number): number {
+    let top = mm.mmapBase;
+    for (let i = mm.vmas.length - 1; i >= 0; i--) {
+      const v = mm.vmas[i]!;
+      if (v.start >= top) continue;
+      if (v.end <= top - size) break;
+      top = v.start;
+    }
+    return top - size;
+  }
+
+  /** Splits VMAs at start and end so that [start, end) is covered by whole VMAs; returns those. */
+  private split(mm: MmStruct, start: number, end: number): Vma[] {
+    const out: Vma[] = [];
+    for (let i = 0; i < mm.vmas.length; i++) {
+      const v = mm.vmas[i]!;
+      if (v.end <= start || v.start >= end) continue;
+      if (v.start < start) {
+        const left = new Vma(v.start, start, v.flags, v.protLo, v.protHi, v.anonymous);
+        v.start = start;
+        mm.vmas.splice(i, 0, left);
+        i++;
+      }
+      if (v.end > end) {
+        const right = new Vma(end, v.end, v.flags, v.protLo, v.protHi, v.anonymous);
+        v.end = end;
+        mm.vmas.splice(i + 1, 0, right);
+      }
+      out.push(v);
+    }
+    return out;
+  }
+
+  private splitAndDetach(mm: MmStruct, start: number, end: number): Vma[] {
+    const vmas = this.split(mm, start, end);
+    for (const v of vmas) mm.vmas.splice(mm.vmas.indexOf(v), 1);
+    return vmas;
+  }
+}
+
+function protToVmFlags(prot: number): number {
+  return (prot & PROT_READ ? VM_READ : 0) | (prot & PROT_WRITE ? VM_WRITE : 0) | (prot & PROT_EXEC ? VM_EXEC : 0);
+}

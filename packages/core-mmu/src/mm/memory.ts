@@ -1,0 +1,163 @@
+/**
+ * Page faults and zapping, after mm/memory.c (v5.17): handle_mm_fault →
+ * handle_pte_fault → do_anonymous_page / do_wp_page (wp_page_reuse, wp_page_copy) /
+ * spurious; and zap_pte_range / unmap_page_range, which clear PTEs into an mmu_gather.
+ */
+import { CpuMode, type Cpu, type KGen } from "../hw/cpu.js";
+import { FrameState } from "../hw/memory.js";
+import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_SOFTW1, ptePfn, pteHi, pteLo } from "../hw/pte.js";
+import { C } from "../oracle/counters.js";
+import type { Kernel } from "./kernel.js";
+import { VM_WRITE, type MmStruct, type Vma } from "./mm-types.js";
+import type { MmuGather } from "./mmu-gather.js";
+
+/** _PAGE_SPECIAL (_PAGE_SOFTW1): a PTE with no struct page behind it (the zero page). */
+export const _PAGE_SPECIAL = _PAGE_SOFTW1;
+
+/** A fault the model cannot serve: the workload touched memory it has not mapped. */
+export class SegmentationFault extends Error {
+  override readonly name = "SegmentationFault";
+}
+
+/**
+ * handle_mm_fault for a user fault at `va` on `cpu`, from the exception to iret.
+ * The TLB entry for `va` was already dropped by the fault (SDM §4.10.4.1).
+ */
+export function* handleMmFault(k: Kernel, cpu: Cpu, va: number, write: boolean): KGen {
+  const m = k.m;
+  const costs = m.costs;
+  const mm = cpu.currentMm;
+  if (mm === null) throw new SegmentationFault(`CPU ${cpu.id}: user fault at ${k.fmtVa(va)} with no mm`);
+  const vma = mm.findVma(va);
+  if (vma === undefined || (write && (vma.flags & VM_WRITE) === 0)) {
+    throw new SegmentationFault(`CPU ${cpu.id}: ${write ? "write" : "read"} at ${k.fmtVa(va)} outside any ${write ? "writable " : ""}VMA of mm ${mm.id}`);
+  }
+  const addr = va - (va % 4096);
+  const off = k.pgtables.pteOffsetAlloc(mm, addr);
+  let cost = costs.pageFaultHw + costs.faultHandler + k.pgtables.lastAllocated * costs.ptAlloc;
+  const words = m.mem.words;
+  const lo = words[off]!;
+  const hi = words[off + 1]!;
+  if (lo === 0 && hi === 0) {
+    // do_anonymous_page
+    m.counters.values[C.pgfault_anon]!++;
+    if (!write) {
+      // Read fault: map the shared zero page read-only (my_zero_pfn, pte_mkspecial).
+      m.counters.values[C.pgfault_zero_page]!++;
+      words[off] = pteLo(k.zeroPfn, (vma.protLo & ~_PAGE_RW) | _PAGE_SPECIAL);
+      words[off + 1] = pteHi(k.zeroPfn, vma.protHi);
+      yield cost;
+      return;
+    }
+    const page = m.mem.alloc(FrameState.USER);
+    m.counters.values[C.pages_allocated]!++;
+    m.mem.mapcount[page] = 1;
+    mm.rss++;
+    // mk_pte(page, vm_page_prot); pte_mkwrite(pte_mkdirty()) when VM_WRITE.
+    words[off] = pteLo(page, vma.protLo | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED);
+    words[off + 1] = pteHi(page, vma.protHi);
+    yield cost + costs.allocZeroPage;
+    return;
+  }
+  if ((lo & _PAGE_PRESENT) === 0) throw new SegmentationFault(`swap entries are not modelled (${k.fmtVa(va)})`);
+  if (write && (lo & _PAGE_RW) === 0) {
+    yield* doWpPage(k, cpu, mm, vma, addr, off, cost);
+    return;
+  }
+  // The PTE already allows the access: a stale TLB entry after a promotion. x86's
+  // flush_tlb_fix_spurious_fault is empty: the #PF itself dropped the entry.
+  m.counters.values[C.pgfault_spurious]!++;
+  words[off] = (lo | _PAGE_ACCESSED | (write ? _PAGE_DIRTY : 0)) >>> 0;
+  yield cost;
+}
+
+/** do_wp_page: reuse an exclusive anonymous page, or copy (COW). */
+function* doWpPage(k: Kernel, cpu: Cpu, mm: MmStruct, vma: Vma, addr: number, off: number, cost: number): KGen {
+  const m = k.m;
+  const words = m.mem.words;
+  const lo = words[off]!;
+  const hi = words[off + 1]!;
+  const old = ptePfn(lo, hi);
+  const special = (lo & _PAGE_SPECIAL) !== 0;
+  if (!special && m.mem.mapcount[old] === 1) {
+    // wp_page_reuse: promotion, no flush needed on x86 (ptep_set_access_flags).
+    m.counters.values[C.pgfault_wp_reuse]!++;
+    words[off] = (lo | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED) >>> 0;
+    yield cost;
+    return;
+  }
+  // wp_page_copy
+  m.counters.values[C.pgfault_cow]!++;
+  const page = m.mem.alloc(FrameState.USER);
+  m.counters.values[C.pages_allocated]!++;
+  m.mem.mapcount[page] = 1;
+  cost += special ? m.costs.allocZeroPage : m.costs.copyPage;
+  yield cost;
+  // ptep_clear_flush_notify: clear, flush the old translation everywhere, then install.
+  const w2 = m.mem.words;
+  w2[off] = 0;
+  w2[off + 1] = 0;
+  yield* k.flushTlbPage(cpu, mm, addr);
+  const w3 = m.mem.words;
+  w3[off] = pteLo(page, vma.protLo | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED);
+  w3[off + 1] = pteHi(page, vma.protHi);
+  if (special) {
+    mm.rss++;
+  } else if (--m.mem.mapcount[old]! === 0) {
+    m.mem.free(old, "wp_page_copy (COW)", m.now);
+    m.counters.values[C.pages_freed]!++;
+  }
+}
+
+/**
+ * unmap_page_range → zap_pte_range over [start, end) of `vma`: clear each PTE
+ * (ptep_get_and_clear_full), record it in the gather (tlb_remove_tlb_entry), move D to
+ * the page (set_page_dirty), drop the mapping, and gather the page if it was the last.
+ * Returns how many PTEs were zapped; flushes mid-way when the gather batch is full.
+ */
+export function* zapPageRange(k: Kernel, cpu: Cpu, tlb: MmuGather, vma: Vma, start: number, end: number): KGen<number> {
+  const m = k.m;
+  const mm = tlb.mm;
+  let zapped = 0;
+  let cost = 0;
+  for (let addr = start; addr < end; addr += 4096) {
+    const off = k.pgtables.pteOffset(mm.pgd, addr);
+    if (off < 0) {
+      // No PTE page here: skip to the next 2 MiB.
+      const next = addr - (addr % 2097152) + 2097152 - 4096;
+      if (next > addr) addr = next;
+      continue;
+    }
+    const words = m.mem.words;
+    const lo = words[off]!;
+    const hi = words[off + 1]!;
+    if (lo === 0 && hi === 0) continue;
+    words[off] = 0;
+    words[off + 1] = 0;
+    zapped++;
+    cost += m.costs.zapPte;
+    tlb.flushPteRange(addr, 4096);
+    if ((lo & _PAGE_SPECIAL) !== 0) continue; // vm_normal_page() == NULL
+    const pfn = ptePfn(lo, hi);
+    if ((lo & _PAGE_DIRTY) !== 0) m.mem.pageDirty[pfn] = 1;
+    mm.rss--;
+    if (--m.mem.mapcount[pfn]! === 0 && tlb.removePage(pfn)) {
+      yield cost;
+      cost = 0;
+      yield* k.tlbFlushMmu(cpu, tlb);
+    }
+  }
+  if (vma.start > start || vma.end < end) throw new Error("zapPageRange: range outside the VMA");
+  if (cost > 0) yield cost;
+  return zapped;
+}
+
+/** The executor's mode helper: run `body` as a system call. */
+export function* syscall<T>(k: Kernel, cpu: Cpu, body: KGen<T>): KGen<T> {
+  const prev = cpu.mode;
+  cpu.mode = CpuMode.KERNEL;
+  yield k.m.costs.syscall;
+  const r = yield* body;
+  cpu.mode = prev;
+  return r;
+}

@@ -1,0 +1,81 @@
+/**
+ * The model's counters, with the kernel's names (include/linux/vm_event_item.h,
+ * arch/x86/kernel/irq.c /proc/interrupts rows, enum tlb_flush_reason). Incrementing
+ * one is an index into a Float64Array: cheap enough for any path.
+ */
+export const COUNTER_NAMES = [
+  "nr_tlb_remote_flush",
+  "nr_tlb_remote_flush_received",
+  "nr_tlb_local_flush_all",
+  "nr_tlb_local_flush_one",
+  "tlb_flush.TLB_FLUSH_ON_TASK_SWITCH",
+  "tlb_flush.TLB_REMOTE_SHOOTDOWN",
+  "tlb_flush.TLB_LOCAL_SHOOTDOWN",
+  "tlb_flush.TLB_LOCAL_MM_SHOOTDOWN",
+  "tlb_flush.TLB_REMOTE_SEND_IPI",
+  "ipi_sent",
+  "csd_queued",
+  "pgfault",
+  "pgfault_anon",
+  "pgfault_zero_page",
+  "pgfault_cow",
+  "pgfault_wp_reuse",
+  "pgfault_spurious",
+  "page_walks",
+  "psc_walks",
+  "tlb_hits",
+  "dirty_assists",
+  "accesses",
+  "pages_allocated",
+  "pages_freed",
+  "pgtables_freed",
+  "mmap_calls",
+  "munmap_calls",
+  "madvise_calls",
+  "mprotect_calls",
+  "context_switches",
+  "hazards_total",
+  "cycles_user",
+  "cycles_system",
+  "cycles_interrupt",
+  "cycles_idle",
+] as const;
+
+export type CounterName = (typeof COUNTER_NAMES)[number];
+
+const INDEX: Record<string, number> = Object.fromEntries(COUNTER_NAMES.map((n, i) => [n, i]));
+
+/** Index of a counter name, resolved once (use the index on hot paths). */
+export function counterIndex(name: CounterName): number {
+  return INDEX[name]!;
+}
+
+export const C = Object.freeze(Object.fromEntries(COUNTER_NAMES.map((n, i) => [n.replace(/\./g, "_"), i]))) as {
+  readonly [K in CounterName as K extends `${infer A}.${infer B}` ? `${A}_${B}` : K]: number;
+};
+
+export class Counters {
+  readonly values = new Float64Array(COUNTER_NAMES.length);
+  /** /proc/interrupts "TLB: TLB shootdowns" per CPU (irq_tlb_count). */
+  readonly irqTlb: Float64Array;
+  /** /proc/interrupts "CAL: Function call interrupts" per CPU (irq_call_count). */
+  readonly irqCall: Float64Array;
+  /** Plugins and workloads may add counters by name (reported with the rest). */
+  readonly extra = new Map<string, number>();
+
+  constructor(ncpus: number) {
+    this.irqTlb = new Float64Array(ncpus);
+    this.irqCall = new Float64Array(ncpus);
+  }
+
+  add(name: string, n = 1): void {
+    this.extra.set(name, (this.extra.get(name) ?? 0) + n);
+  }
+
+  toRecord(): Record<string, number> {
+    const out: Record<string, number> = {};
+    COUNTER_NAMES.forEach((n, i) => (out[n] = this.values[i]!));
+    for (const k of [...this.extra.keys()].sort()) out[k] = this.extra.get(k)!;
+    return out;
+  }
+}

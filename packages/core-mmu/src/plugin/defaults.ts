@@ -1,0 +1,40 @@
+/**
+ * Pre-patch defaults of core-mmu's extension points (the arch point, ARCH_TLB, is
+ * registered by the arch package).
+ */
+import { inject, injectable, type DependencyContainer } from "tsyringe";
+import type { Cpu, KGen } from "../hw/cpu.js";
+import type { MmStruct } from "../mm/mm-types.js";
+import type { GatherKernel, MmuGather } from "../mm/mmu-gather.js";
+import { ARCH_TLB, MMU_GATHER_FLUSH, PROTECTION_CHANGE_FLUSH, type ArchTlb, type MmuGatherFlush, type ProtectionChangeFlush } from "./tokens.js";
+
+/** tlb_flush_mmu (mm/mmu_gather.c, v5.17): tlb_flush_mmu_tlbonly, then tlb_flush_mmu_free. */
+@injectable()
+export class TlbFlushMmu implements MmuGatherFlush {
+  *tlbFlushMmu(cpu: Cpu, tlb: MmuGather, k: GatherKernel): KGen {
+    yield* k.tlbFlush(cpu, tlb);
+    yield* k.tlbFlushMmuFree(cpu, tlb);
+  }
+}
+
+/**
+ * change_protection_range's flush (mm/mprotect.c, v5.17): if any present PTE was
+ * rewritten, flush_tlb_range(vma, start, end) over the whole sub-range, which on x86
+ * passes freed_tables = true (lazy CPUs are interrupted too).
+ */
+@injectable()
+export class FlushTlbRangeAfterChange implements ProtectionChangeFlush {
+  private readonly arch: ArchTlb;
+  constructor(@inject(ARCH_TLB) arch: ArchTlb) {
+    this.arch = arch;
+  }
+  *flushAfterChange(cpu: Cpu, mm: MmStruct, start: number, end: number, pages: number): KGen {
+    if (pages > 0) yield* this.arch.flushTlbMmRange(cpu, mm, start, end, 12, true);
+  }
+}
+
+/** Registers core-mmu's pre-patch defaults in a run container. */
+export function registerCoreDefaults(container: DependencyContainer): void {
+  container.register(MMU_GATHER_FLUSH, { useClass: TlbFlushMmu });
+  container.register(PROTECTION_CHANGE_FLUSH, { useClass: FlushTlbRangeAfterChange });
+}

@@ -1,0 +1,77 @@
+/**
+ * Extension points: one interface and one typed symbol token each, with the pre-patch
+ * default registered by core-mmu or arch-x86. A plugin overrides a point by
+ * re-registering its token in the run's child container.
+ *
+ * Tokens are `Symbol.for("@flushlab/core-mmu:Name")` so that they stay identical if a
+ * module is loaded twice (TOOLCHAIN.md pitfall 8).
+ */
+import type { InjectionToken } from "tsyringe";
+import type { CostModel } from "../cost/cost-model.js";
+import type { Cpu, KGen } from "../hw/cpu.js";
+import type { Machine } from "../hw/machine.js";
+import type { MmStruct } from "../mm/mm-types.js";
+import type { GatherKernel, MmuGather } from "../mm/mmu-gather.js";
+
+function token<T>(name: string): InjectionToken<T> {
+  return Symbol.for(`@flushlab/core-mmu:${name}`) as InjectionToken<T>;
+}
+
+/** The run's machine (hardware, memory, engine, counters, oracle). */
+export const MACHINE = token<Machine>("Machine");
+
+/** The active cost profile. */
+export const COST_MODEL = token<CostModel>("CostModel");
+
+/**
+ * The arch TLB-flush layer (arch/x86/mm/tlb.c). Default: arch-x86's v5.17 code.
+ */
+export interface ArchTlb {
+  /** flush_tlb_mm_range(mm, start, end, stride_shift, freed_tables) */
+  flushTlbMmRange(cpu: Cpu, mm: MmStruct, start: number, end: number, strideShift: number, freedTables: boolean): KGen;
+  /** flush_tlb_kernel_range(start, end): every online CPU. */
+  flushTlbKernelRange(cpu: Cpu, start: number, end: number): KGen;
+  /** switch_mm_irqs_off(prev, next): returns the cycles it took. `next` null means init_mm. */
+  switchMmIrqsOff(cpu: Cpu, next: MmStruct | null): number;
+  /** enter_lazy_tlb: a kernel thread or idle now runs on `cpu`. */
+  enterLazyTlb(cpu: Cpu): void;
+}
+export const ARCH_TLB = token<ArchTlb>("ArchTlb");
+
+/**
+ * How an mmu_gather flushes and frees (mm/mmu_gather.c tlb_flush_mmu). Default:
+ * flush the gathered range (tlb_flush_mmu_tlbonly), then free the gathered pages and
+ * page tables (tlb_flush_mmu_free). A policy that frees first is unsafe (class 1).
+ */
+export interface MmuGatherFlush {
+  tlbFlushMmu(cpu: Cpu, tlb: MmuGather, k: GatherKernel): KGen;
+}
+export const MMU_GATHER_FLUSH = token<MmuGatherFlush>("MmuGatherFlush");
+
+/**
+ * The protection-change flush of mprotect (mm/mprotect.c change_protection_range,
+ * v5.17): after rewriting `pages` present PTEs of [start, end), flush. Default:
+ * flush_tlb_range(vma, start, end) if any page was changed (freed_tables = true).
+ * Seed 001 (mprotect with mmu_gather) overrides this point.
+ */
+export interface ProtectionChangeFlush {
+  flushAfterChange(cpu: Cpu, mm: MmStruct, start: number, end: number, pages: number): KGen;
+}
+export const PROTECTION_CHANGE_FLUSH = token<ProtectionChangeFlush>("ProtectionChangeFlush");
+
+/** Every extension-point token core-mmu defines, with a description for `flushlab list`. */
+export const EXTENSION_POINTS: readonly { readonly token: InjectionToken<unknown>; readonly name: string; readonly description: string }[] = [
+  { token: ARCH_TLB, name: "ArchTlb", description: "arch TLB flush layer: flush_tlb_mm_range, flush_tlb_kernel_range, switch_mm (arch/x86/mm/tlb.c)" },
+  { token: MMU_GATHER_FLUSH, name: "MmuGatherFlush", description: "mmu_gather flush-then-free (mm/mmu_gather.c tlb_flush_mmu)" },
+  { token: PROTECTION_CHANGE_FLUSH, name: "ProtectionChangeFlush", description: "mprotect's flush after change_protection_range (mm/mprotect.c)" },
+  { token: COST_MODEL, name: "CostModel", description: "cycle costs of every modelled operation" },
+];
+
+/** Name of a token for messages. */
+export function tokenName(t: InjectionToken<unknown>): string {
+  const p = EXTENSION_POINTS.find((e) => e.token === t);
+  if (p) return p.name;
+  if (typeof t === "symbol") return (t.description ?? String(t)).replace(/^@flushlab\/[^:]+:/, "");
+  if (typeof t === "function") return t.name;
+  return String(t);
+}

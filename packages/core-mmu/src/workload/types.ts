@@ -1,0 +1,57 @@
+/**
+ * The workload API: a workload creates processes and spawns one task per CPU; a task
+ * is a generator that reads like the C loop it models, yielding user cycles, access
+ * runs and system calls (`yield* t.munmap(...)`). A workload never knows which
+ * plugins are on.
+ */
+import type { AccessRun, Cpu, KGen, TaskGen } from "../hw/cpu.js";
+import type { Machine } from "../hw/machine.js";
+import type { Kernel } from "../mm/kernel.js";
+import type { MmStruct } from "../mm/mm-types.js";
+import type { Prng } from "../sim/prng.js";
+import type { MetricSpec, ParamSpec, ParamValues, WorkloadDefinitionLike } from "../run/types.js";
+
+/** What a task's body can do. */
+export interface TaskApi {
+  readonly cpu: Cpu;
+  readonly mm: MmStruct;
+  /** Index of the task within the workload (0-based). */
+  readonly index: number;
+  mmap(len: number, prot: number): KGen<number>;
+  munmap(addr: number, len: number): KGen;
+  madvise(addr: number, len: number, advice: number): KGen;
+  mprotect(addr: number, len: number, prot: number): KGen;
+  /** `count` user accesses from `va`, `stride` bytes apart (reuses one object: yield it at once). */
+  touch(va: number, count: number, stride: number, write: boolean): AccessRun;
+}
+
+export interface WorkloadContext {
+  readonly machine: Machine;
+  readonly kernel: Kernel;
+  readonly params: ParamValues;
+  /** The run's PRNG stream for this workload. */
+  readonly prng: Prng;
+  createProcess(): MmStruct;
+  /** Starts a task of `mm` pinned to CPU `cpu`. */
+  spawn(cpu: number, mm: MmStruct, body: (t: TaskApi) => TaskGen): void;
+  /** Workload-level counters (reported with the model's counters). */
+  count(name: string, n?: number): void;
+  counter(name: string): number;
+}
+
+export interface WorkloadDefinition extends WorkloadDefinitionLike {
+  readonly params: readonly ParamSpec[];
+  readonly metrics: readonly MetricSpec[];
+  /** What the workload models, with its source. */
+  readonly mirrors: string;
+  setup(ctx: WorkloadContext): void;
+  /** Metrics once the run is over; `elapsed` is the simulated run time in cycles. */
+  collect(ctx: WorkloadContext, elapsed: number): Record<string, number>;
+  /** Lines stating what is scaled down. */
+  notes?(ctx: WorkloadContext): string[];
+}
+
+/** Identity helper for type inference. */
+export function defineWorkload<const W extends WorkloadDefinition>(w: W): W {
+  return w;
+}

@@ -1,0 +1,7 @@
+import type { WorkloadDefinition } from "@flushlab/core-mmu";
+import { tlbFlush2 } from "./tlb-flush2.js";
+
+export { tlbFlush2 } from "./tlb-flush2.js";
+
+/** Every built-in workload, in the order `flushlab list` shows them. */
+export const builtinWorkloads: readonly WorkloadDefinition[] = [tlbFlush2];

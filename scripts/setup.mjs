@@ -5,6 +5,7 @@
 // `npm run -s flushlab -- ... --json`.
 //   --no-build   install only
 //   --quiet      print nothing unless something fails
+//   --force-build  always run the (turbo-cached) build
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
@@ -57,7 +58,7 @@ function newest(dir) {
 const pkgDirs = ["packages", "apps"].flatMap((d) =>
   existsSync(join(root, d)) ? readdirSync(join(root, d)).map((n) => join(root, d, n)) : [],
 ).filter((d) => existsSync(join(d, "package.json")));
-const stale = pkgDirs.some((d) => {
+const stale = args.has("--force-build") || pkgDirs.some((d) => {
   const info = join(d, "dist", ".tsbuildinfo");
   if (!existsSync(info)) return true;
   const built = statSync(info).mtimeMs;

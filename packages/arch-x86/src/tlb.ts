@@ -45,7 +45,7 @@ export class X86Tlb implements ArchTlb {
   }
 
   private trace(cpu: Cpu, reason: TlbFlushReason, pages: number): void {
-    this.m.counters.values[C[`tlb_flush_${reason}`]]!++;
+    this.m.counters.values[REASON_COUNTER[reason]]!++;
     if (this.m.events.observed) this.m.events.emit("tlb_flush", { time: this.m.now, cpu: cpu.id, reason, pages });
   }
 
@@ -185,6 +185,15 @@ export class X86Tlb implements ArchTlb {
     cpu.isLazy = true;
   }
 }
+
+/** trace_tlb_flush reason → counter index, resolved once. */
+const REASON_COUNTER: Readonly<Record<TlbFlushReason, number>> = {
+  TLB_FLUSH_ON_TASK_SWITCH: C.tlb_flush_TLB_FLUSH_ON_TASK_SWITCH,
+  TLB_REMOTE_SHOOTDOWN: C.tlb_flush_TLB_REMOTE_SHOOTDOWN,
+  TLB_LOCAL_SHOOTDOWN: C.tlb_flush_TLB_LOCAL_SHOOTDOWN,
+  TLB_LOCAL_MM_SHOOTDOWN: C.tlb_flush_TLB_LOCAL_MM_SHOOTDOWN,
+  TLB_REMOTE_SEND_IPI: C.tlb_flush_TLB_REMOTE_SEND_IPI,
+};
 
 function anyBut(mask: Uint8Array, cpu: number): boolean {
   for (let i = 0; i < mask.length; i++) if (mask[i] === 1 && i !== cpu) return true;

@@ -100,6 +100,9 @@ export class Cpu {
   accessStride = 0;
   accessWrite = false;
   resumeHandle = -1;
+  /** Livelock guard: consecutive faults on one address. */
+  lastFaultVa = -1;
+  repeatFaults = 0;
   resumeAt = 0;
   waiting = false;
   finished = false;

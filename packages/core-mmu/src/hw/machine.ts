@@ -66,7 +66,11 @@ export class Machine {
   readonly cpuCycles: Float64Array;
   private running = 0;
   private readonly levelShifts: Float64Array;
+  /** 2 ** shift of each level: index = Math.floor(va / levelDiv[l]) % levelEntries[l]. */
+  private readonly levelDiv: Float64Array;
   private readonly levelEntries: Float64Array;
+  /** entries - 1 (every table size is a power of two; `&` keeps the low bits of indices below 2**53 exactly). */
+  private readonly levelMask: Int32Array;
   private readonly pscLevelOf: Int8Array;
   private readonly kernelStart: number;
   private readonly pae: boolean;
@@ -99,6 +103,8 @@ export class Machine {
     const lv = this.format.levels;
     this.levelShifts = Float64Array.from(lv, (l) => l.shift);
     this.levelEntries = Float64Array.from(lv, (l) => l.entries);
+    this.levelDiv = Float64Array.from(lv, (l) => 2 ** l.shift);
+    this.levelMask = Int32Array.from(lv, (l) => l.entries - 1);
     // Which paging-structure cache an entry at each level fills (the entry points one level down).
     this.pscLevelOf = Int8Array.from(lv, (l) => (l.shift === 21 ? PscLevel.PDE : l.shift === 30 && !this.format.topLoadedAtCr3 ? PscLevel.PDPTE : l.shift === 39 && lv.length > 4 ? -1 : l.shift === 39 ? PscLevel.PML4E : -1));
     this.kernelStart = this.format.kernelStart;
@@ -139,7 +145,7 @@ export class Machine {
     if (i < 0) return this.walk(cpu, va, write, user);
     counters[C.tlb_hits]!++;
     const f = t.flags[i]!;
-    const pfn = t.pageShift === 12 ? t.pfn[i]! : t.pfn[i]! + (Math.floor(va / 4096) % 512);
+    const pfn = t.pageShift === 12 ? t.pfn[i]! : t.pfn[i]! + (Math.floor(va / 4096) & 511);
     if (t.gen[i] !== this.mem.gen[t.pageShift === 12 ? pfn : t.pfn[i]!]) this.staleUse(cpu, va, pfn, t, i, write);
     if ((user && (f & TlbFlag.US) === 0) || (write && (f & TlbFlag.RW) === 0)) {
       t.drop(i);
@@ -177,7 +183,7 @@ export class Machine {
       for (let l = nlv - 2; l >= 0; l--) {
         const pl = this.pscLevelOf[l]!;
         if (pl < 0) continue;
-        const k = psc.lookup(pl, Math.floor(va / 2 ** lvShift[l]!), cpu.pcid);
+        const k = psc.lookup(pl, Math.floor(va / this.levelDiv[l]!), cpu.pcid);
         if (k >= 0) {
           table = psc.table[k]!;
           const r = psc.rights[k]!;
@@ -189,8 +195,7 @@ export class Machine {
           if (mem.gen[table] !== psc.tableGen[k]) {
             this.oracle.report(1, cpu.id, va, table, this.engine.now, "TLB flush (with paging-structure caches) before the page-table page was freed",
               `CPU ${cpu.id} walked through a cached upper-level entry into pfn ${table}, a page-table page that was freed (${mem.sites[mem.freedBy[table]!]}) and is now a ${FRAME_NAMES[mem.state[table]!]}`);
-            psc.valid[k] = 0;
-            psc.live--;
+            psc.drop(k);
           }
           break;
         }
@@ -200,11 +205,11 @@ export class Machine {
     for (; level < nlv; level++) {
       let lo: number, hi: number, off = -1;
       if (level === 0 && this.pae) {
-        const idx = Math.floor(va / 2 ** lvShift[0]!) % 4;
+        const idx = Math.floor(va / this.levelDiv[0]!) & 3;
         lo = cpu.pdpte[idx * 2]!;
         hi = cpu.pdpte[idx * 2 + 1]!;
       } else {
-        off = mem.entryOffsetOrNeg(table, Math.floor(va / 2 ** lvShift[level]!) % this.levelEntries[level]!);
+        off = mem.entryOffsetOrNeg(table, Math.floor(va / this.levelDiv[level]!) & this.levelMask[level]!);
         if (off < 0) return FAULT; // not a page table any more: reported above
         lo = words[off]!;
         hi = words[off + 1]!;
@@ -232,7 +237,7 @@ export class Machine {
       if ((lo & _PAGE_ACCESSED) === 0 && off >= 0) words[off] = (lo | _PAGE_ACCESSED) >>> 0;
       const next = ptePfn(lo, hi);
       const pl = this.pscLevelOf[level]!;
-      if (pl >= 0) psc.insert(pl, Math.floor(va / 2 ** lvShift[level]!), cpu.pcid, next, mem.gen[next]!, rights | nx);
+      if (pl >= 0) psc.insert(pl, Math.floor(va / this.levelDiv[level]!), cpu.pcid, next, mem.gen[next]!, rights | nx);
       table = next;
       words = mem.words;
     }
@@ -249,7 +254,7 @@ export class Machine {
     const nlv = this.levelShifts.length;
     let table = pgd;
     for (let level = 0; level < nlv; level++) {
-      const idx = Math.floor(va / 2 ** this.levelShifts[level]!) % this.levelEntries[level]!;
+      const idx = Math.floor(va / this.levelDiv[level]!) & this.levelMask[level]!;
       const off = mem.entryOffsetOrNeg(table, idx);
       if (off < 0) return -1;
       const lo = words[off]!;
@@ -395,13 +400,25 @@ export class Machine {
     cpu.mode = CpuMode.KERNEL;
   }
 
+  /** Skips the access the CPU faulted on (a SIGSEGV the task handles by moving on). */
+  skipAccess(cpu: Cpu): void {
+    if (cpu.accessLeft > 0) {
+      cpu.accessVa += cpu.accessStride;
+      cpu.accessLeft--;
+    }
+  }
+
   get runningTasks(): number {
     return this.running;
   }
 
+  private readonly resumeFns: (() => void)[] = [];
+
   private scheduleResume(cpu: Cpu, time: number): void {
     cpu.resumeAt = time;
-    cpu.resumeHandle = this.engine.at(time, () => this.resume(cpu), Priority.CPU);
+    let fn = this.resumeFns[cpu.id];
+    if (fn === undefined) fn = this.resumeFns[cpu.id] = () => this.resume(cpu);
+    cpu.resumeHandle = this.engine.at(time, fn, Priority.CPU);
   }
 
   private waitFor(cpu: Cpu, c: Completion): void {
@@ -457,6 +474,14 @@ export class Machine {
         this.charge(cpu, t - now);
         if (faulted) {
           this.counters.values[C.pgfault]!++;
+          if (cpu.accessVa === cpu.lastFaultVa) {
+            if (++cpu.repeatFaults > 64) {
+              throw new Error(`CPU ${cpu.id} faults endlessly at ${this.oracle.formatVa(cpu.accessVa)}: the fault handler does not make the page table the CPU walks (CR3 = pfn ${cpu.cr3}) map it`);
+            }
+          } else {
+            cpu.lastFaultVa = cpu.accessVa;
+            cpu.repeatFaults = 0;
+          }
           this.runKernel(cpu, this.kernel!.handleMmFault(cpu, cpu.accessVa, cpu.accessWrite), CpuMode.USER);
           if (t > now) {
             this.scheduleResume(cpu, t);

@@ -42,13 +42,20 @@ export class Tlb {
   readonly pcid: Uint16Array;
   readonly pfn: Float64Array;
   readonly flags: Uint8Array;
-  readonly valid: Uint8Array;
+  private readonly valid: Uint8Array;
   readonly gen: Uint32Array;
   readonly wpGen: Uint32Array;
   readonly owner: Int32Array;
   private readonly stamp: Float64Array;
+  /**
+   * A CR3 write invalidates every non-global entry of a PCID in O(1): it bumps the
+   * PCID's epoch, and a non-global entry is live only while its epoch matches.
+   */
+  private readonly epoch: Uint32Array;
+  private readonly pcidEpoch = new Uint32Array(4096);
+  private readonly nonGlobalLive = new Uint32Array(4096);
   private clock = 0;
-  /** Number of valid entries (kept exact). */
+  /** Number of live entries (kept exact). */
   live = 0;
 
   constructor(p: TlbParams) {
@@ -71,6 +78,12 @@ export class Tlb {
     this.wpGen = new Uint32Array(p.entries);
     this.owner = new Int32Array(p.entries);
     this.stamp = new Float64Array(p.entries);
+    this.epoch = new Uint32Array(p.entries);
+  }
+
+  /** Whether entry `i` holds a translation the CPU can use. */
+  isLive(i: number): boolean {
+    return this.valid[i] === 1 && ((this.flags[i]! & TlbFlag.G) !== 0 || this.epoch[i] === this.pcidEpoch[this.pcid[i]!]);
   }
 
   /** Index of the entry translating `vpn` in `pcid` (or a global one), or -1. O(ways). */
@@ -78,9 +91,12 @@ export class Tlb {
     const base = (vpn & this.setMask) * this.ways;
     const end = base + this.ways;
     for (let i = base; i < end; i++) {
-      if (this.valid[i] === 1 && this.vpn[i] === vpn && (this.pcid[i] === pcid || (this.flags[i]! & TlbFlag.G) !== 0)) {
-        this.stamp[i] = ++this.clock;
-        return i;
+      if (this.vpn[i] === vpn && this.valid[i] === 1) {
+        const g = (this.flags[i]! & TlbFlag.G) !== 0;
+        if (g || (this.pcid[i] === pcid && this.epoch[i] === this.pcidEpoch[pcid])) {
+          this.stamp[i] = ++this.clock;
+          return i;
+        }
       }
     }
     return -1;
@@ -92,7 +108,7 @@ export class Tlb {
     let victim = base;
     let oldest = Infinity;
     for (let i = base; i < base + this.ways; i++) {
-      if (this.valid[i] === 0) {
+      if (!this.isLive(i)) {
         victim = i;
         break;
       }
@@ -106,7 +122,7 @@ export class Tlb {
         victim = i;
       }
     }
-    if (this.valid[victim] === 0) this.live++;
+    this.drop(victim);
     this.valid[victim] = 1;
     this.vpn[victim] = vpn;
     this.pcid[victim] = pcid;
@@ -116,14 +132,20 @@ export class Tlb {
     this.wpGen[victim] = wpGen;
     this.owner[victim] = owner;
     this.stamp[victim] = ++this.clock;
+    this.epoch[victim] = this.pcidEpoch[pcid]!;
+    this.live++;
+    if ((flags & TlbFlag.G) === 0) this.nonGlobalLive[pcid]!++;
     return victim;
   }
 
   drop(i: number): void {
-    if (this.valid[i] === 1) {
+    if (!this.isLive(i)) {
       this.valid[i] = 0;
-      this.live--;
+      return;
     }
+    this.valid[i] = 0;
+    this.live--;
+    if ((this.flags[i]! & TlbFlag.G) === 0) this.nonGlobalLive[this.pcid[i]!]!--;
   }
 
   /** INVLPG: drops `vpn` in `pcid` and any global entry for it. Returns entries dropped. */
@@ -131,25 +153,20 @@ export class Tlb {
     const base = (vpn & this.setMask) * this.ways;
     let n = 0;
     for (let i = base; i < base + this.ways; i++) {
-      if (this.valid[i] === 1 && this.vpn[i] === vpn && (this.pcid[i] === pcid || (this.flags[i]! & TlbFlag.G) !== 0)) {
-        this.valid[i] = 0;
-        this.live--;
+      if (this.vpn[i] === vpn && this.isLive(i) && (this.pcid[i] === pcid || (this.flags[i]! & TlbFlag.G) !== 0)) {
+        this.drop(i);
         n++;
       }
     }
     return n;
   }
 
-  /** CR3 write: drops every non-global entry of `pcid`. O(entries). */
+  /** CR3 write: drops every non-global entry of `pcid`. O(1). */
   flushNonGlobal(pcid: number): number {
-    if (this.live === 0) return 0;
-    let n = 0;
-    for (let i = 0; i < this.entries; i++) {
-      if (this.valid[i] === 1 && (this.flags[i]! & TlbFlag.G) === 0 && this.pcid[i] === pcid) {
-        this.valid[i] = 0;
-        n++;
-      }
-    }
+    const n = this.nonGlobalLive[pcid]!;
+    if (n === 0) return 0;
+    this.pcidEpoch[pcid] = (this.pcidEpoch[pcid]! + 1) >>> 0;
+    this.nonGlobalLive[pcid] = 0;
     this.live -= n;
     return n;
   }
@@ -157,7 +174,10 @@ export class Tlb {
   /** CR4.PGE toggle / INVPCID all: drops everything, globals included. */
   flushAll(): number {
     const n = this.live;
-    if (n !== 0) this.valid.fill(0);
+    if (n !== 0) {
+      this.valid.fill(0);
+      this.nonGlobalLive.fill(0);
+    }
     this.live = 0;
     return n;
   }
@@ -174,14 +194,17 @@ export const PscLevel = {
 } as const;
 
 /**
- * Paging-structure caches (SDM §4.10.3): small fully associative caches of upper-level
- * entries, tagged by PCID. They let a walk start below the root, which is how a
- * page-table page that was freed while still cached can be reached (KERNEL-FACTS §1.2).
- * INVLPG and CR3 writes drop every entry of the current PCID; a full flush drops all.
+ * Paging-structure caches (SDM §4.10.3): small caches of upper-level entries, tagged
+ * by PCID, one per level (PDE, PDPTE, PML4E), each direct-mapped by address. They let
+ * a walk start below the root, which is how a page-table page that was freed while
+ * still cached can be reached (KERNEL-FACTS §1.2). INVLPG and CR3 writes drop every
+ * entry of the current PCID; a full flush drops all.
  */
 export class PagingStructureCache {
+  /** Entries per level. */
   readonly size: number;
-  readonly level: Uint8Array;
+  private readonly mask: number;
+  /** Arrays are [level * size + slot]. */
   readonly key: Float64Array;
   readonly pcid: Uint16Array;
   /** The table the cached entry points at, and that frame's generation at fill. */
@@ -190,37 +213,36 @@ export class PagingStructureCache {
   /** Rights accumulated above the cached entry (TlbFlag.RW | TlbFlag.US), and NX. */
   readonly rights: Uint8Array;
   readonly valid: Uint8Array;
-  private next = 0;
+  private readonly epoch: Uint32Array;
+  private readonly pcidEpoch = new Uint32Array(4096);
+  /** 0 only while nothing was ever cached since the last full flush (a fast-path hint). */
   live = 0;
 
   constructor(size: number) {
+    if ((size & (size - 1)) !== 0 || size < 1) throw new RangeError(`paging-structure cache size must be a power of two, got ${size}`);
     this.size = size;
-    this.level = new Uint8Array(size);
-    this.key = new Float64Array(size);
-    this.pcid = new Uint16Array(size);
-    this.table = new Float64Array(size);
-    this.tableGen = new Uint32Array(size);
-    this.rights = new Uint8Array(size);
-    this.valid = new Uint8Array(size);
+    this.mask = size - 1;
+    const n = size * 3;
+    this.key = new Float64Array(n);
+    this.pcid = new Uint16Array(n);
+    this.table = new Float64Array(n);
+    this.tableGen = new Uint32Array(n);
+    this.rights = new Uint8Array(n);
+    this.valid = new Uint8Array(n);
+    this.epoch = new Uint32Array(n);
   }
 
+  /** Index of the entry for (level, key, pcid), or -1. O(1). */
   lookup(level: number, key: number, pcid: number): number {
-    if (this.live === 0) return -1;
-    for (let i = 0; i < this.size; i++) {
-      if (this.valid[i] === 1 && this.key[i] === key && this.level[i] === level && this.pcid[i] === pcid) return i;
-    }
-    return -1;
+    const i = level * this.size + (key & this.mask);
+    return this.valid[i] === 1 && this.key[i] === key && this.pcid[i] === pcid && this.epoch[i] === this.pcidEpoch[pcid] ? i : -1;
   }
 
   insert(level: number, key: number, pcid: number, table: number, tableGen: number, rights: number): void {
-    let i = this.lookup(level, key, pcid);
-    if (i < 0) {
-      i = this.next;
-      this.next = (this.next + 1) % this.size;
-      if (this.valid[i] === 0) this.live++;
-    }
+    const i = level * this.size + (key & this.mask);
     this.valid[i] = 1;
-    this.level[i] = level;
+    this.epoch[i] = this.pcidEpoch[pcid]!;
+    this.live = 1;
     this.key[i] = key;
     this.pcid[i] = pcid;
     this.table[i] = table;
@@ -228,15 +250,13 @@ export class PagingStructureCache {
     this.rights[i] = rights;
   }
 
-  /** INVLPG / CR3 write: all entries of `pcid`, whatever their address (SDM §4.10.4.1). */
+  drop(i: number): void {
+    this.valid[i] = 0;
+  }
+
+  /** INVLPG / CR3 write: all entries of `pcid`, whatever their address (SDM §4.10.4.1). O(1). */
   flushPcid(pcid: number): void {
-    if (this.live === 0) return;
-    for (let i = 0; i < this.size; i++) {
-      if (this.valid[i] === 1 && this.pcid[i] === pcid) {
-        this.valid[i] = 0;
-        this.live--;
-      }
-    }
+    this.pcidEpoch[pcid] = (this.pcidEpoch[pcid]! + 1) >>> 0;
   }
 
   flushAll(): void {

@@ -8,7 +8,7 @@ import { FrameState } from "../hw/memory.js";
 import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_SOFTW1, ptePfn, pteHi, pteLo } from "../hw/pte.js";
 import { C } from "../oracle/counters.js";
 import type { Kernel } from "./kernel.js";
-import { VM_WRITE, type MmStruct, type Vma } from "./mm-types.js";
+import { VM_READ, VM_WRITE, type MmStruct, type Vma } from "./mm-types.js";
 import type { MmuGather } from "./mmu-gather.js";
 
 /** _PAGE_SPECIAL (_PAGE_SOFTW1): a PTE with no struct page behind it (the zero page). */
@@ -29,8 +29,12 @@ export function* handleMmFault(k: Kernel, cpu: Cpu, va: number, write: boolean):
   const mm = cpu.currentMm;
   if (mm === null) throw new SegmentationFault(`CPU ${cpu.id}: user fault at ${k.fmtVa(va)} with no mm`);
   const vma = mm.findVma(va);
-  if (vma === undefined || (write && (vma.flags & VM_WRITE) === 0)) {
-    throw new SegmentationFault(`CPU ${cpu.id}: ${write ? "write" : "read"} at ${k.fmtVa(va)} outside any ${write ? "writable " : ""}VMA of mm ${mm.id}`);
+  if (vma === undefined || (write && (vma.flags & VM_WRITE) === 0) || (vma.flags & (VM_READ | VM_WRITE)) === 0) {
+    // bad_area: SIGSEGV. The model's tasks handle it by skipping the access.
+    m.counters.values[C.sigsegv]!++;
+    m.skipAccess(cpu);
+    yield costs.pageFaultHw + costs.faultHandler;
+    return;
   }
   const addr = va - (va % 4096);
   const off = k.pgtables.pteOffsetAlloc(mm, addr);

@@ -21,6 +21,7 @@ export const COUNTER_NAMES = [
   "pgfault_cow",
   "pgfault_wp_reuse",
   "pgfault_spurious",
+  "sigsegv",
   "page_walks",
   "psc_walks",
   "tlb_hits",

@@ -42,7 +42,7 @@ export function checkFlushCoverage(
     for (const t of [cpu.tlb, cpu.tlb2m]) {
       if (t.live === 0) continue;
       for (let i = 0; i < t.entries; i++) {
-        if (t.valid[i] !== 1 || t.owner[i] !== owner) continue;
+        if (!t.isLive(i) || t.owner[i] !== owner) continue;
         const va = t.vpn[i]! * t.pageSize;
         if (va + t.pageSize <= start || va >= end) continue;
         if (!entryIsStale(m, pgd, t, i)) continue;

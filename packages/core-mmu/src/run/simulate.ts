@@ -242,10 +242,18 @@ export function simulate(input: SimulateInput): RunResult {
   machine.events.emit("phase", { time: 0, name: workload.name, state: "start" });
   const maxCycles = input.maxCycles ?? 1e12;
   try {
-    workload.setup(ctx);
+    try {
+      workload.setup(ctx);
+    } catch (e) {
+      if (e instanceof FlushlabInputError) throw e;
+      throw new FlushlabInputError(`workload ${workload.name}: ${e instanceof Error ? e.message : String(e)}`);
+    }
     machine.engine.run(maxCycles);
   } catch (e) {
     if (e instanceof FlushlabInputError) throw e;
+    if (input.plugins.length > 0 && e instanceof Error && /faults endlessly/.test(e.message)) {
+      throw new PluginError(`with plugins ${input.plugins.map((p) => p.name).join(", ")}: ${e.message}`);
+    }
     if (e instanceof SegmentationFault || e instanceof OutOfMemoryError) {
       throw new FlushlabInputError(`workload ${workload.name} cannot run on this machine at cycle ${machine.now}: ${e.message}`);
     }

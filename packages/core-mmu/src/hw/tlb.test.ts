@@ -1,0 +1,100 @@
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { PagingStructureCache, PscLevel, Tlb, TlbFlag } from "./tlb.js";
+
+const tlb = () => new Tlb({ entries: 64, ways: 4, pageShift: 12 });
+
+describe("Tlb (SDM §4.10.4 semantics)", () => {
+  it("INVLPG drops the address in the current PCID and a global entry for it, not other PCIDs", () => {
+    const t = tlb();
+    t.insert(10, 1, 100, TlbFlag.RW, 0, 0, 1);
+    t.insert(10, 2, 101, TlbFlag.RW, 0, 0, 2);
+    t.insert(11, 1, 102, TlbFlag.G, 0, 0, -1);
+    expect(t.invalidatePage(10, 1)).toBe(1);
+    expect(t.lookup(10, 1)).toBe(-1);
+    expect(t.lookup(10, 2)).toBeGreaterThanOrEqual(0);
+    expect(t.invalidatePage(11, 5)).toBe(1); // global: any PCID
+    expect(t.lookup(11, 1)).toBe(-1);
+  });
+
+  it("a CR3 write keeps global entries; a full flush drops them", () => {
+    const t = tlb();
+    t.insert(1, 0, 1, 0, 0, 0, 1);
+    t.insert(2, 0, 2, TlbFlag.G, 0, 0, -1);
+    expect(t.flushNonGlobal(0)).toBe(1);
+    expect(t.lookup(1, 0)).toBe(-1);
+    expect(t.lookup(2, 0)).toBeGreaterThanOrEqual(0);
+    expect(t.flushAll()).toBe(1);
+    expect(t.live).toBe(0);
+  });
+
+  it("evicts the least recently used way of a full set", () => {
+    const t = new Tlb({ entries: 4, ways: 4, pageShift: 12 });
+    for (let v = 0; v < 4; v++) t.insert(v * 1, 0, v, 0, 0, 0, 1);
+    t.lookup(0, 0); // 1 is now the oldest
+    t.insert(99, 0, 99, 0, 0, 0, 1);
+    expect(t.lookup(1, 0)).toBe(-1);
+    expect(t.lookup(0, 0)).toBeGreaterThanOrEqual(0);
+  });
+
+  it("rejects a geometry that is not a power of two", () => {
+    expect(() => new Tlb({ entries: 48, ways: 4, pageShift: 12 })).toThrow(RangeError);
+  });
+
+  it("property: a model map agrees with the TLB after any operation sequence (no false hits, live count exact)", () => {
+    const op = fc.oneof(
+      fc.record({ k: fc.constant("ins" as const), vpn: fc.integer({ min: 0, max: 2 ** 36 }), pcid: fc.integer({ min: 0, max: 3 }), g: fc.boolean() }),
+      fc.record({ k: fc.constant("inv" as const), vpn: fc.integer({ min: 0, max: 2 ** 36 }), pcid: fc.integer({ min: 0, max: 3 }) }),
+      fc.record({ k: fc.constant("cr3" as const), pcid: fc.integer({ min: 0, max: 3 }) }),
+      fc.record({ k: fc.constant("all" as const) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 200 }), (ops) => {
+        const t = new Tlb({ entries: 16, ways: 2, pageShift: 12 });
+        const model = new Map<string, number>(); // key vpn:pcid|G -> pfn (superset: evictions allowed)
+        let pfn = 0;
+        for (const o of ops) {
+          if (o.k === "ins") {
+            pfn++;
+            for (const k of [...model.keys()]) if (k.startsWith(`${o.vpn}:`) && (k.endsWith(`:${o.pcid}`) || k.endsWith(":G") || o.g)) model.delete(k);
+            model.set(`${o.vpn}:${o.g ? "G" : o.pcid}`, pfn);
+            t.insert(o.vpn, o.pcid, pfn, o.g ? TlbFlag.G : 0, 0, 0, 0);
+          } else if (o.k === "inv") {
+            model.delete(`${o.vpn}:${o.pcid}`);
+            model.delete(`${o.vpn}:G`);
+            t.invalidatePage(o.vpn, o.pcid);
+          } else if (o.k === "cr3") {
+            for (const k of [...model.keys()]) if (k.endsWith(`:${o.pcid}`)) model.delete(k);
+            t.flushNonGlobal(o.pcid);
+          } else {
+            model.clear();
+            t.flushAll();
+          }
+        }
+        let valid = 0;
+        for (let i = 0; i < t.entries; i++) {
+          if (!t.isLive(i)) continue;
+          valid++;
+          const key = `${t.vpn[i]}:${(t.flags[i]! & TlbFlag.G) !== 0 ? "G" : t.pcid[i]}`;
+          // Every cached entry is one the model still allows: nothing survives a flush.
+          expect(model.get(key)).toBe(t.pfn[i]);
+        }
+        expect(t.live).toBe(valid);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe("PagingStructureCache", () => {
+  it("INVLPG/CR3 drop every entry of the PCID whatever the address", () => {
+    const p = new PagingStructureCache(4);
+    p.insert(PscLevel.PDE, 5, 0, 77, 1, 3);
+    p.insert(PscLevel.PDE, 6, 1, 78, 1, 3);
+    p.flushPcid(0);
+    expect(p.lookup(PscLevel.PDE, 5, 0)).toBe(-1);
+    expect(p.lookup(PscLevel.PDE, 6, 1)).toBeGreaterThanOrEqual(0);
+    p.flushAll();
+    expect(p.live).toBe(0);
+  });
+});

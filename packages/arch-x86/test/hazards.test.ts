@@ -1,0 +1,289 @@
+/**
+ * Every hazard class the foundation's paths can produce: a deliberately unsafe policy,
+ * written here as a test plugin, that the oracle must catch, and the safe pre-patch
+ * path that it must pass. (Class 3 is a hardware-contract test in core-mmu's
+ * test/hardware-contract.test.ts.)
+ */
+import { describe, expect, it } from "vitest";
+import {
+  ARCH_TLB,
+  MACHINE,
+  MADV_DONTNEED,
+  MMU_GATHER_FLUSH,
+  PROTECTION_CHANGE_FLUSH,
+  PROT_READ,
+  PROT_WRITE,
+  definePlugin,
+  type Cpu,
+  type KGen,
+  type Machine,
+  type MmuGather,
+  type GatherKernel,
+  type TaskApi,
+  type WorkloadContext,
+  type MmStruct,
+  C,
+  VM_WRITE,
+} from "@flushlab/core-mmu";
+import { X86Tlb, type FlushTlbInfo } from "../src/index.js";
+import { classes, runScenario } from "./scenario.js";
+
+/** Unsafe: frees the gathered pages before flushing the TLBs. */
+const freeBeforeFlush = definePlugin({
+  name: "test-free-before-flush",
+  description: "tlb_flush_mmu that frees first and flushes after",
+  patch: { title: "test", commit: "none", kernel: "none" },
+  appliesTo: ["x86-64", "x86-32-pae"],
+  overrides: [MMU_GATHER_FLUSH],
+  register(c) {
+    c.register(MMU_GATHER_FLUSH, {
+      useValue: {
+        *tlbFlushMmu(cpu: Cpu, tlb: MmuGather, k: GatherKernel): KGen {
+          yield* k.tlbFlushMmuFree(cpu, tlb);
+          yield* k.tlbFlush(cpu, tlb);
+        },
+      },
+    });
+  },
+});
+
+/** Unsafe: mprotect that never flushes. */
+const noProtFlush = definePlugin({
+  name: "test-no-mprotect-flush",
+  description: "change_protection without flush_tlb_range",
+  patch: { title: "test", commit: "none", kernel: "none" },
+  appliesTo: ["x86-64", "x86-32-pae"],
+  overrides: [PROTECTION_CHANGE_FLUSH],
+  register(c) {
+    c.register(PROTECTION_CHANGE_FLUSH, { useValue: { *flushAfterChange(): KGen {} } });
+  },
+});
+
+/** Cost only: skips mprotect's flush when the change only granted rights (a promotion). */
+const skipPromotionFlush = definePlugin({
+  name: "test-skip-promotion-flush",
+  description: "change_protection that does not flush when the VMA became writable",
+  patch: { title: "test", commit: "none", kernel: "none" },
+  appliesTo: ["x86-64", "x86-32-pae"],
+  overrides: [PROTECTION_CHANGE_FLUSH],
+  register(c) {
+    c.register(PROTECTION_CHANGE_FLUSH, {
+      useFactory: (cc) => {
+        const arch = cc.resolve(ARCH_TLB);
+        return {
+          *flushAfterChange(cpu: Cpu, mm: MmStruct, start: number, end: number, pages: number): KGen {
+            if (pages === 0 || (mm.findVma(start)!.flags & VM_WRITE) !== 0) return;
+            yield* arch.flushTlbMmRange(cpu, mm, start, end, 12, true);
+          },
+        };
+      },
+    });
+  },
+});
+
+/** Unsafe: flush_tlb_mm_range that only flushes the local CPU (ignores mm_cpumask). */
+class LocalOnlyTlb extends X86Tlb {
+  override *nativeFlushTlbMulti(cpu: Cpu, _mask: Uint8Array, info: FlushTlbInfo): KGen<Uint8Array> {
+    const only = new Uint8Array(this.m.cpus.length);
+    only[cpu.id] = 1;
+    return yield* super.nativeFlushTlbMulti(cpu, only, info);
+  }
+}
+/** Unsafe: skips lazy CPUs even when page tables were freed. */
+class SkipLazyTlb extends X86Tlb {
+  override *nativeFlushTlbMulti(cpu: Cpu, mask: Uint8Array, info: FlushTlbInfo): KGen<Uint8Array> {
+    return yield* super.nativeFlushTlbMulti(cpu, mask, { ...info, freedTables: false });
+  }
+}
+const archPlugin = (name: string, cls: new (m: Machine) => X86Tlb) =>
+  definePlugin({
+    name,
+    description: name,
+    patch: { title: "test", commit: "none", kernel: "none" },
+    appliesTo: ["x86-64", "x86-32-pae"],
+    overrides: [ARCH_TLB],
+    register(c) {
+      c.register(ARCH_TLB, { useFactory: (cc) => new cls(cc.resolve(MACHINE)) });
+    },
+  });
+
+const ARCHES = ["x86-64", "x86-32-pae"] as const;
+
+/** CPU0 drops a page CPU1 keeps reading, then reuses the frame. */
+function freeAndReuse() {
+  let addr = -1;
+  let done = false;
+  return [
+    function* (t: TaskApi) {
+      addr = yield* t.mmap(8 * 4096, PROT_READ | PROT_WRITE);
+      yield t.touch(addr, 1, 4096, true);
+      yield 20_000;
+      yield* t.madvise(addr, 4096, MADV_DONTNEED);
+      yield t.touch(addr + 4096, 1, 4096, true); // the freed frame comes back here (LIFO)
+      yield 20_000;
+      done = true;
+    },
+    function* (t: TaskApi) {
+      while (addr < 0) yield 1000;
+      while (!done) yield t.touch(addr, 64, 0, false);
+    },
+  ];
+}
+
+describe.each(ARCHES)("class 1: stale translation to a freed or reused frame (%s)", (arch) => {
+  it("unsafe: pages freed before the flush are used by the other CPU", () => {
+    const r = runScenario("free-reuse", freeAndReuse(), [freeBeforeFlush], arch);
+    expect(classes(r)).toContain(1);
+    const h = r.hazards.find((x) => x.class === 1)!;
+    expect(h.cpu).toBe(1);
+    expect(h.missing).toMatch(/TLB flush on CPU 1 before tlb_finish_mmu \(madvise MADV_DONTNEED\)/);
+  });
+  it("safe: tlb_flush_mmu flushes, then frees", () => {
+    const r = runScenario("free-reuse", freeAndReuse());
+    expect(r.hazards).toEqual([]);
+    expect(r.counters["nr_tlb_remote_flush"]).toBeGreaterThan(0);
+  });
+});
+
+/** CPU1 keeps writing a page; CPU0 write-protects it with mprotect. */
+function writeProtect() {
+  let addr = -1;
+  let done = false;
+  return [
+    function* (t: TaskApi) {
+      addr = yield* t.mmap(4096, PROT_READ | PROT_WRITE);
+      yield t.touch(addr, 1, 4096, true);
+      yield 20_000;
+      yield* t.mprotect(addr, 4096, PROT_READ);
+      yield 20_000;
+      done = true;
+    },
+    function* (t: TaskApi) {
+      while (addr < 0) yield 1000;
+      while (!done) yield t.touch(addr, 64, 0, true);
+    },
+  ];
+}
+
+describe.each(ARCHES)("class 2: write through a stale writable entry after write-protection (%s)", (arch) => {
+  it("unsafe: mprotect(PROT_READ) without a flush lets CPU 1 keep writing", () => {
+    const r = runScenario("wp", writeProtect(), [noProtFlush], arch);
+    expect(classes(r)).toEqual([2]);
+    expect(r.hazards[0]!.missing).toMatch(/TLB flush on CPU 1 after mprotect/);
+    expect(r.counters["sigsegv"]).toBe(0);
+  });
+  it("safe: flush_tlb_range before mprotect returns; later writes fault (SIGSEGV)", () => {
+    const r = runScenario("wp", writeProtect(), [], arch);
+    expect(r.hazards).toEqual([]);
+    expect(r.counters["sigsegv"]).toBeGreaterThan(0);
+  });
+});
+
+/** CPU1 touches a region and exits (lazy); CPU0 unmaps it, freeing its page tables. */
+function lazyThenUnmap() {
+  let addr = -1;
+  let touched = false;
+  return [
+    function* (t: TaskApi) {
+      addr = yield* t.mmap(64 * 4096, PROT_READ | PROT_WRITE);
+      while (!touched) yield 1000;
+      yield 10_000;
+      yield* t.munmap(addr, 64 * 4096);
+    },
+    function* (t: TaskApi) {
+      while (addr < 0) yield 1000;
+      yield t.touch(addr, 64, 4096, true);
+      touched = true;
+    },
+  ];
+}
+
+describe.each(ARCHES)("class 4: a flush that skipped a CPU that could hold entries (%s)", (arch) => {
+  it("unsafe: flush_tlb_mm_range that ignores mm_cpumask", () => {
+    const r = runScenario("local-only", freeAndReuse(), [archPlugin("test-local-only", LocalOnlyTlb)], arch);
+    expect(classes(r)).toContain(4);
+    const h = r.hazards.find((x) => x.class === 4)!;
+    expect(h.cpu).toBe(1);
+    expect(h.missing).toMatch(/flush_tlb_mm_range\(mm 1, 1 pages\) did not reach CPU 1/);
+  });
+  it("unsafe: lazy CPU skipped although page tables were freed", () => {
+    const r = runScenario("skip-lazy", lazyThenUnmap(), [archPlugin("test-skip-lazy", SkipLazyTlb)], arch);
+    expect(classes(r)).toEqual([4]);
+    expect(r.hazards[0]!.missing).toMatch(/freed_tables\) did not reach CPU 1 \(lazy\)/);
+  });
+  it("safe: the v5.17 path interrupts the lazy CPU, which switches to init_mm", () => {
+    const r = runScenario("skip-lazy", lazyThenUnmap(), [], arch);
+    expect(r.hazards).toEqual([]);
+    expect(r.counters["pgtables_freed"]).toBeGreaterThan(0);
+    expect(r.interrupts.TLB[1]).toBeGreaterThan(0);
+  });
+});
+
+describe("spurious faults, A bits and redundant flushes are cost, not hazards", () => {
+  it("a promotion left unflushed gives a spurious fault and no hazard", () => {
+    // v5.17 flushes after mprotect(PROT_READ|PROT_WRITE) too (every present PTE counts),
+    // so the test skips that flush (and only that one: skipping the demotion's flush
+    // would be a class 2 hazard). CPU1 caches the read-only entry; CPU0's
+    // write fault upgrades the PTE without a flush (wp_page_reuse); CPU1's write then
+    // faults on its stale read-only entry: spurious, cost only.
+    let addr = -1;
+    let stage = 0;
+    const r = runScenario("promotion", [
+      function* (t: TaskApi) {
+        addr = yield* t.mmap(4096, PROT_READ | PROT_WRITE);
+        yield t.touch(addr, 1, 4096, true);
+        yield* t.mprotect(addr, 4096, PROT_READ);
+        stage = 1;
+        while (stage < 2) yield 1000;
+        yield* t.mprotect(addr, 4096, PROT_READ | PROT_WRITE);
+        yield t.touch(addr, 1, 4096, true); // wp_page_reuse: promotion, no flush
+        stage = 3;
+      },
+      function* (t: TaskApi) {
+        while (stage < 1) yield 1000;
+        yield t.touch(addr, 1, 4096, false); // caches the read-only entry
+        stage = 2;
+        while (stage < 3) yield 1000;
+        yield t.touch(addr, 1, 4096, true); // stale RO entry: spurious fault
+      },
+    ], [skipPromotionFlush]);
+    expect(r.hazards).toEqual([]);
+    expect(r.counters["pgfault_wp_reuse"]).toBe(1);
+    expect(r.counters["pgfault_spurious"]).toBe(1);
+  });
+});
+
+describe("mm_cpumask and lazy TLB", () => {
+  it("a lazy CPU is skipped by a flush without freed tables and catches up through tlb_gen when it switches back", () => {
+    let ctx: WorkloadContext | undefined;
+    let addr = -1;
+    let exited = false;
+    const r = runScenario("lazy", [
+      function* (t: TaskApi) {
+        addr = yield* t.mmap(4 * 4096, PROT_READ | PROT_WRITE);
+        yield t.touch(addr, 4, 4096, true);
+        while (!exited) yield 1000;
+        yield* t.madvise(addr, 4096, MADV_DONTNEED); // one-page flush, no freed tables
+      },
+      function* (t: TaskApi) {
+        while (addr < 0) yield 1000;
+        yield t.touch(addr, 4, 4096, false);
+        exited = true; // the task exits: CPU 1 enters lazy TLB mode on this mm
+      },
+    ], [], "x86-64", (c) => (ctx = c));
+    expect(r.hazards).toEqual([]);
+    expect(r.interrupts.TLB[1]).toBe(0); // tlb_is_not_lazy() was false for CPU 1
+    const m = ctx!.machine;
+    const cpu1 = m.cpus[1]!;
+    const mm = ctx!.kernel.mms[0]!;
+    expect(cpu1.isLazy).toBe(true);
+    expect(mm.cpumask[1]).toBe(1); // still a member: the mask is a superset
+    expect(cpu1.ctxTlbGen).toBeLessThan(mm.tlbGen);
+    const switches = m.counters.values[C["tlb_flush_TLB_FLUSH_ON_TASK_SWITCH"]]!;
+    ctx!.kernel.arch.switchMmIrqsOff(cpu1, mm); // the task comes back
+    expect(cpu1.isLazy).toBe(false);
+    expect(cpu1.ctxTlbGen).toBe(mm.tlbGen);
+    expect(m.counters.values[C["tlb_flush_TLB_FLUSH_ON_TASK_SWITCH"]]).toBe(switches + 1);
+    expect(cpu1.tlb.lookup(Math.floor(addr / 4096), 0)).toBe(-1);
+  });
+});

@@ -1,0 +1,31 @@
+import { Machine } from "../src/hw/machine.js";
+import { X86_64_4LEVEL, X86_32_PAE, type PagingFormat } from "../src/hw/paging-format.js";
+import { PageTables } from "../src/mm/pgtable.js";
+import { MmStruct } from "../src/mm/mm-types.js";
+import type { CostParams } from "../src/cost/cost-model.js";
+
+/** Round numbers: these tests check behaviour, not cost. */
+export const TEST_COSTS: CostParams = {
+  freqHz: 1e9, userAccess: 1, pageWalk: 10, pageWalkPsc: 5, dirtyAssist: 50, invlpg: 10, cr3Flush: 10, globalFlush: 20,
+  pageFaultHw: 100, faultHandler: 50, allocZeroPage: 100, copyPage: 100, ptAlloc: 100, syscall: 20, mmapRegion: 100,
+  unmapBase: 50, zapPte: 5, freePage: 5, mprotectBase: 50, changePte: 5, flushBookkeeping: 10, csdQueue: 5, ipiSend: 10,
+  ipiLatencySameSocket: 100, ipiLatencyCrossSocket: 200, irqEntryExit: 50, csdRun: 5, ackLatencySameSocket: 20,
+  ackLatencyCrossSocket: 40, switchMm: 10,
+};
+
+export function bareMachine(opts: { format?: PagingFormat; pteLeakErratum?: boolean; cpus?: number } = {}) {
+  const m = new Machine(
+    { format: opts.format ?? X86_64_4LEVEL, cpus: opts.cpus ?? 2, sockets: 1, tlbEntries: 64, tlbWays: 4, tlb2mEntries: 8, pscEntries: 8, memoryFrames: 4096, seed: 1, pteLeakErratum: opts.pteLeakErratum ?? false },
+    TEST_COSTS,
+  );
+  const pt = new PageTables(m);
+  const pgd = pt.pgdAlloc(null);
+  const mm = new MmStruct(1, pgd, m.cpus.length, 0);
+  for (const cpu of m.cpus) {
+    m.loadCr3(cpu, pgd);
+    cpu.loadedMm = mm;
+  }
+  return { m, pt, mm };
+}
+
+export { X86_32_PAE };

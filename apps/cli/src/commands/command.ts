@@ -1,0 +1,20 @@
+import type { OptionSpecs, ParsedArgs } from "../args.js";
+import type { CommandContext } from "./context.js";
+
+/** One subcommand: its help, its options, and what it does once arguments are parsed. */
+export interface Command<S extends OptionSpecs = OptionSpecs> {
+  readonly name: string;
+  /** One line for the global help. */
+  readonly summary: string;
+  /** e.g. "flushlab run <workload> [options]". */
+  readonly usage: string;
+  /** Paragraph lines for `--help`. */
+  readonly details: readonly string[];
+  readonly options: S;
+  run(ctx: CommandContext, args: ParsedArgs<S>): Promise<void>;
+}
+
+/** Type-checks a command against its own option specs, then erases them for the dispatcher. */
+export function defineCommand<S extends OptionSpecs>(command: Command<S>): Command {
+  return command as unknown as Command;
+}

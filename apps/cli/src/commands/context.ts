@@ -1,0 +1,212 @@
+/**
+ * What every command gets (registry, config, the plugin catalogue, the reporter) and the
+ * shared resolution of run options: workload, machine, profile, seed, params, plugins.
+ * Precedence: flags > flushlab.config > registry defaults.
+ */
+import { ARCH_NAMES, FlushlabInputError } from "@flushlab/core-mmu";
+import type {
+  ArchName,
+  FlushlabPlugin,
+  MachineOptions,
+  RunOptions,
+  RunResult,
+  WorkloadDefinitionLike,
+} from "@flushlab/core-mmu";
+import {
+  knownList,
+  parseNameList,
+  parseNonNegativeInt,
+  parseParamFlags,
+  parsePositiveInt,
+  resolveParams,
+} from "../args.js";
+import type { OptionSpecs } from "../args.js";
+import type { LoadedConfig } from "../config.js";
+import type { CliRegistry } from "../registry-types.js";
+import type { Reporter } from "../reporters/types.js";
+
+/** A plugin the CLI can enable, with where it came from. */
+export interface CatalogEntry {
+  readonly plugin: FlushlabPlugin;
+  /** "installed", or the config file name. */
+  readonly source: string;
+}
+
+export interface CommandContext {
+  readonly registry: CliRegistry;
+  readonly config: LoadedConfig | undefined;
+  /** registry.plugins, then config plugins; names are unique. */
+  readonly catalog: readonly CatalogEntry[];
+  readonly reporter: Reporter;
+}
+
+/** Builds the plugin catalogue; the same name from two different objects is an error. */
+export function buildCatalog(registry: CliRegistry, config: LoadedConfig | undefined): CatalogEntry[] {
+  const entries: CatalogEntry[] = [];
+  const add = (plugin: FlushlabPlugin, source: string): void => {
+    const existing = entries.find((e) => e.plugin.name === plugin.name);
+    if (existing === undefined) entries.push({ plugin, source });
+    else if (existing.plugin !== plugin) {
+      throw new FlushlabInputError(
+        `two different plugins are named "${plugin.name}" (${existing.source === "installed" ? "installed" : `in ${existing.source}`} and ${source === "installed" ? "installed" : `in ${source}`})`,
+      );
+    }
+  };
+  for (const p of registry.plugins) add(p, "installed");
+  if (config?.config.plugins) for (const p of config.config.plugins) add(p, config.file);
+  return entries;
+}
+
+export const DEFAULT_PROFILE = "bare-metal";
+export const DEFAULT_SEED = 1;
+
+/** The run flags `run` and `compare` share. */
+export const RUN_OPTIONS = {
+  plugins: { type: "string", valueName: "a,b", description: "plugins to enable, comma-separated (\"\" for none)" },
+  arch: { type: "string", valueName: ARCH_NAMES.join("|"), description: "arch mode of the simulated machine" },
+  cpus: { type: "string", valueName: "N", description: "number of CPUs (positive integer)" },
+  sockets: { type: "string", valueName: "N", description: "number of sockets (must divide the CPU count)" },
+  profile: { type: "string", valueName: "P", description: `cost profile (default ${DEFAULT_PROFILE}; see "flushlab list")` },
+  seed: { type: "string", valueName: "N", description: `PRNG seed, non-negative integer (default ${DEFAULT_SEED})` },
+  param: { type: "string", multiple: true, valueName: "k=v", description: "workload parameter; repeat for several" },
+  json: { type: "boolean", description: "print one JSON object instead of the report" },
+} as const satisfies OptionSpecs;
+
+export interface RunFlags {
+  readonly plugins?: string;
+  readonly arch?: string;
+  readonly cpus?: string;
+  readonly sockets?: string;
+  readonly profile?: string;
+  readonly seed?: string;
+  readonly param?: readonly string[];
+}
+
+/** A fully resolved run: options for `simulate`, plus the objects behind the names. */
+export interface RunSetup {
+  readonly options: RunOptions;
+  readonly workload: WorkloadDefinitionLike;
+  readonly plugins: readonly FlushlabPlugin[];
+}
+
+export function findWorkload(registry: CliRegistry, name: string | undefined, source?: string): WorkloadDefinitionLike {
+  const known = knownList(registry.workloads.map((w) => w.name));
+  if (name === undefined) throw new FlushlabInputError(`missing workload (known: ${known})`);
+  const workload = registry.workloads.find((w) => w.name === name);
+  if (workload === undefined) throw new FlushlabInputError(`${source === undefined ? "" : `${source}: `}unknown workload "${name}" (known: ${known})`);
+  return workload;
+}
+
+export function findProfile(registry: CliRegistry, name: string, source?: string): string {
+  if (!registry.profiles.some((p) => p.name === name)) {
+    throw new FlushlabInputError(
+      `${source === undefined ? "" : `${source}: `}unknown profile "${name}" (known: ${knownList(registry.profiles.map((p) => p.name))})`,
+    );
+  }
+  return name;
+}
+
+/** The profile used when no flag or config names one: "bare-metal", or the registry's first. */
+export function defaultProfile(registry: CliRegistry): string {
+  if (registry.profiles.some((p) => p.name === DEFAULT_PROFILE)) return DEFAULT_PROFILE;
+  return registry.profiles[0]?.name ?? DEFAULT_PROFILE;
+}
+
+/** Looks a plugin up by name in the catalogue. */
+export function findPlugin(ctx: CommandContext, name: string): FlushlabPlugin {
+  const entry = ctx.catalog.find((e) => e.plugin.name === name);
+  if (entry === undefined) {
+    const known = ctx.catalog.map((e) => e.plugin.name);
+    throw new FlushlabInputError(`unknown plugin "${name}" (${known.length === 0 ? "no plugins installed" : `known: ${known.join(", ")}`})`);
+  }
+  return entry.plugin;
+}
+
+/** Fails unless `plugin` applies to `arch`. */
+export function checkAppliesTo(plugin: FlushlabPlugin, arch: ArchName, where?: string): void {
+  if (plugin.appliesTo.includes(arch)) return;
+  const applies = knownList(plugin.appliesTo);
+  throw new FlushlabInputError(
+    where === undefined
+      ? `plugin "${plugin.name}" does not apply to arch ${arch} (it applies to ${applies})`
+      : `${where}: arch ${arch} is not one plugin "${plugin.name}" applies to (${applies})`,
+  );
+}
+
+/** Looks plugins up by name and checks each applies to `arch`. */
+export function resolvePlugins(ctx: CommandContext, names: readonly string[], arch: ArchName): FlushlabPlugin[] {
+  return names.map((name) => {
+    const plugin = findPlugin(ctx, name);
+    checkAppliesTo(plugin, arch);
+    return plugin;
+  });
+}
+
+/** Checks a machine's topology; `where` prefixes messages about values that did not come from flags. */
+export function checkMachine(machine: MachineOptions, where?: string): MachineOptions {
+  const prefix = where === undefined ? "" : `${where}: `;
+  if (!ARCH_NAMES.includes(machine.arch)) {
+    throw new FlushlabInputError(`${prefix}unknown arch "${String(machine.arch)}" (known: ${ARCH_NAMES.join(", ")})`);
+  }
+  if (!Number.isSafeInteger(machine.cpus) || machine.cpus < 1) throw new FlushlabInputError(`${prefix}cpus must be a positive integer (got ${machine.cpus})`);
+  if (!Number.isSafeInteger(machine.sockets) || machine.sockets < 1) {
+    throw new FlushlabInputError(`${prefix}sockets must be a positive integer (got ${machine.sockets})`);
+  }
+  if (machine.cpus % machine.sockets !== 0) {
+    throw new FlushlabInputError(`${prefix}sockets (${machine.sockets}) must divide cpus (${machine.cpus})`);
+  }
+  return machine;
+}
+
+/** Resolves the shared run flags for `workloadName`; without --plugins the config's plugins are enabled. */
+export function resolveRunSetup(ctx: CommandContext, workloadName: string | undefined, flags: RunFlags): RunSetup {
+  const { registry, config } = ctx;
+  const workload = findWorkload(registry, workloadName);
+  const cfg = config?.config;
+
+  let arch: ArchName = cfg?.machine?.arch ?? registry.defaultMachine.arch;
+  if (flags.arch !== undefined) {
+    if (!ARCH_NAMES.includes(flags.arch as ArchName)) {
+      throw new FlushlabInputError(`unknown arch "${flags.arch}" (known: ${ARCH_NAMES.join(", ")})`);
+    }
+    arch = flags.arch as ArchName;
+  }
+  const machine = checkMachine({
+    ...registry.defaultMachine,
+    ...cfg?.machine,
+    arch,
+    ...(flags.cpus !== undefined ? { cpus: parsePositiveInt(flags.cpus, "--cpus") } : {}),
+    ...(flags.sockets !== undefined ? { sockets: parsePositiveInt(flags.sockets, "--sockets") } : {}),
+  });
+
+  const profile =
+    flags.profile !== undefined
+      ? findProfile(registry, flags.profile)
+      : cfg?.profile !== undefined
+        ? findProfile(registry, cfg.profile, config?.file)
+        : defaultProfile(registry);
+  const seed = flags.seed !== undefined ? parseNonNegativeInt(flags.seed, "--seed") : (cfg?.seed ?? DEFAULT_SEED);
+  const params = resolveParams(workload, parseParamFlags(workload, flags.param ?? []));
+
+  const pluginNames =
+    flags.plugins !== undefined ? parseNameList(flags.plugins, "--plugins") : (cfg?.plugins ?? []).map((p) => p.name);
+  const plugins = resolvePlugins(ctx, pluginNames, machine.arch);
+
+  return {
+    workload,
+    plugins,
+    options: { workload: workload.name, machine, profile, seed, plugins: plugins.map((p) => p.name), params },
+  };
+}
+
+/** `setup` with other plugins (and optionally another seed). */
+export function withPlugins(setup: RunSetup, plugins: readonly FlushlabPlugin[], seed = setup.options.seed): RunSetup {
+  return { ...setup, plugins, options: { ...setup.options, seed, plugins: plugins.map((p) => p.name) } };
+}
+
+/** Runs `setup` through the registry, wiring live events to the reporter when it wants them. */
+export function simulate(ctx: CommandContext, setup: RunSetup, live: boolean): RunResult {
+  const onEvents = live && ctx.reporter.onRunEvents ? ctx.reporter.onRunEvents.bind(ctx.reporter) : undefined;
+  return ctx.registry.simulate(setup.options, onEvents, setup.plugins);
+}
+

@@ -1,0 +1,44 @@
+import { describe, expect, it } from "vitest";
+import { runCli } from "../test-io.js";
+import { createTestRegistry } from "../test-registry.js";
+
+describe("flushlab list", () => {
+  it("human: plugins with package, patch, commit, kernel, tokens; workloads with params and metrics; profiles", async () => {
+    const r = await runCli(["list"]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe("");
+    const out = r.stdout;
+    expect(out).toMatch(/^Plugins\n  lazy-flush  @flushlab\/test-lazy-flush\n/);
+    expect(out).toContain("patch:      test: lazy-flush");
+    expect(out).toContain("commit:     0000000000000000000000000000000000000000 (not merged)");
+    expect(out).toContain("overrides:  @flushlab/test:FlushPolicy, @flushlab/test:IpiBatching");
+    expect(out).toContain("applies to: x86-32-pae");
+    expect(out).toMatch(/threads\s+int\s+default 8\s+1\.\.1,024\s+worker threads/);
+    expect(out).toMatch(/unmap\s+string\s+default munmap\s+munmap\|madvise/);
+    expect(out).toMatch(/ops_per_sec\s+ops\/s\s+higher is better/);
+    expect(out).toMatch(/Profiles\n  bare-metal\s+fake bare-metal costs\n  kvm-guest/);
+  });
+  it("says when no plugin is installed", async () => {
+    const r = await runCli(["list"], { registry: createTestRegistry({ plugins: [] }) });
+    expect(r.stdout).toMatch(/^Plugins\n  \(none installed\)\n/);
+  });
+  it("--json", async () => {
+    const r = await runCli(["list", "--json"]);
+    const json = JSON.parse(r.stdout) as {
+      plugins: { name: string; package: string | null; source: string; patch: { commit: string }; overrides: string[]; appliesTo: string[] }[];
+      workloads: { name: string; params: { name: string; default: unknown }[]; metrics: { name: string }[] }[];
+      profiles: { name: string }[];
+    };
+    expect(Object.keys(json)).toEqual(["plugins", "workloads", "profiles", "defaultMachine"]);
+    expect(json.plugins.map((p) => p.name)).toEqual(["lazy-flush", "skip-flush", "batch-ipi", "noop", "pae-only"]);
+    expect(json.plugins[0]).toMatchObject({ package: "@flushlab/test-lazy-flush", source: "installed", overrides: ["@flushlab/test:FlushPolicy"] });
+    expect(json.workloads[0]?.params.map((p) => [p.name, p.default])).toEqual([
+      ["threads", 8],
+      ["iterations", 10000],
+      ["unmap", "munmap"],
+      ["huge", false],
+      ["scale", 1],
+    ]);
+    expect(json.profiles.map((p) => p.name)).toEqual(["bare-metal", "kvm-guest"]);
+  });
+});

@@ -1,0 +1,106 @@
+import { FlushlabInputError } from "@flushlab/core-mmu";
+import type { FlushlabPlugin, PublishedFigure } from "@flushlab/core-mmu";
+import { HELP_OPTION, expectAtMostPositionals, parseNameList, resolveParams } from "../args.js";
+import type { CompareSummary, FigureOutcome, ReproductionOutcome, RunReport } from "../reporters/types.js";
+import { defineCommand } from "./command.js";
+import { changePct } from "../stats.js";
+import { DEFAULT_RUNS, MAX_RUNS, runCompare } from "./compare.js";
+import {
+  DEFAULT_SEED,
+  checkAppliesTo,
+  checkMachine,
+  defaultProfile,
+  findPlugin,
+  findProfile,
+  findWorkload,
+  resolveRunSetup,
+  simulate,
+} from "./context.js";
+import type { CommandContext, RunSetup } from "./context.js";
+
+/** The model's value of a published figure, from a compare; null when it cannot be computed. */
+export function figureValue(compare: CompareSummary, figure: PublishedFigure): number | null {
+  const m = compare.metrics.find((x) => x.name === figure.metric) ?? compare.counters.find((x) => x.name === figure.metric);
+  if (m === undefined) return null;
+  switch (figure.kind) {
+    case "baseline":
+      return m.baseline;
+    case "patched":
+      return m.patched;
+    case "change_pct":
+      return changePct(m.baseline, m.patched);
+    case "ratio":
+      return m.patched === 0 ? null : m.baseline / m.patched;
+  }
+}
+
+/** Builds the compare a plugin's reproduction declares: registry default machine + its overrides, seed 1. */
+function reproductionSetup(ctx: CommandContext, plugin: FlushlabPlugin): { setup: RunSetup; runs: number } {
+  const r = plugin.reproduction;
+  if (r === undefined) throw new Error(`plugin "${plugin.name}" declares no reproduction`);
+  const where = `plugin "${plugin.name}" reproduction`;
+  const workload = findWorkload(ctx.registry, r.workload, where);
+  const machine = checkMachine({ ...ctx.registry.defaultMachine, ...r.machine }, where);
+  checkAppliesTo(plugin, machine.arch, where);
+  const profile = r.profile === undefined ? defaultProfile(ctx.registry) : findProfile(ctx.registry, r.profile, where);
+  const params = resolveParams(workload, r.params ?? {}, where);
+  const runs = r.runs ?? DEFAULT_RUNS;
+  if (!Number.isSafeInteger(runs) || runs < 1 || runs > MAX_RUNS) {
+    throw new FlushlabInputError(`${where}: runs must be an integer from 1 to ${MAX_RUNS} (got ${runs})`);
+  }
+  return {
+    runs,
+    setup: {
+      workload,
+      plugins: [plugin],
+      options: { workload: workload.name, machine, profile, seed: DEFAULT_SEED, plugins: [plugin.name], params },
+    },
+  };
+}
+
+export function reproduce(ctx: CommandContext, plugin: FlushlabPlugin): ReproductionOutcome {
+  const { setup, runs } = reproductionSetup(ctx, plugin);
+  const r = plugin.reproduction;
+  if (r === undefined) throw new Error(`plugin "${plugin.name}" declares no reproduction`);
+  const compare = runCompare(ctx, setup, runs);
+  const figures: FigureOutcome[] = r.figures.map((figure) => {
+    const model = figureValue(compare, figure);
+    return { figure, model, ok: model !== null && model >= figure.accept.min && model <= figure.accept.max };
+  });
+  const hazardsOk = !r.requireNoHazards || (compare.hazards.baseline === 0 && compare.hazards.patched === 0);
+  return { plugin, compare, figures, requireNoHazards: r.requireNoHazards, ok: hazardsOk && figures.every((f) => f.ok) };
+}
+
+export const reproduceCommand = defineCommand({
+  name: "reproduce",
+  summary: "rerun each plugin's declared reproduction beside the published figures",
+  usage: "flushlab reproduce [--plugins a,b] [--json]",
+  details: [
+    "For every selected plugin (--plugins, default: all installed and configured plugins) that",
+    "declares a reproduction, runs its compare (workload, machine, profile, params, runs; seeds",
+    "from 1) and prints the model's figures beside the published ones, with ok/OUT against each",
+    "figure's accept band, and the hazards found without and with the plugin. When no plugin",
+    "declares a reproduction, prints a demo run of the first workload with defaults.",
+  ],
+  options: {
+    plugins: { type: "string", valueName: "a,b", description: "plugins whose reproductions to run (default: all)" },
+    json: { type: "boolean", description: "print one JSON object instead of the report" },
+    ...HELP_OPTION,
+  },
+  async run(ctx, args) {
+    expectAtMostPositionals(args.positionals, 0, "reproduce");
+    const selected =
+      args.options.plugins !== undefined
+        ? parseNameList(args.options.plugins, "--plugins").map((name) => findPlugin(ctx, name))
+        : ctx.catalog.map((e) => e.plugin);
+    const reproductions = selected.filter((p) => p.reproduction !== undefined).map((p) => reproduce(ctx, p));
+    let demo: RunReport | undefined;
+    if (reproductions.length === 0) {
+      const first = ctx.registry.workloads[0];
+      if (first === undefined) throw new FlushlabInputError("no plugin declares a reproduction and no workload is installed");
+      const setup = resolveRunSetup(ctx, first.name, {});
+      demo = { options: setup.options, workload: setup.workload, plugins: setup.plugins, result: simulate(ctx, setup, false) };
+    }
+    await ctx.reporter.onReproduceEnd?.({ reproductions, demo });
+  },
+});

@@ -1,0 +1,23 @@
+import { HELP_OPTION, expectAtMostPositionals } from "../args.js";
+import { defineCommand } from "./command.js";
+import { RUN_OPTIONS, resolveRunSetup, simulate } from "./context.js";
+
+export const runCommand = defineCommand({
+  name: "run",
+  summary: "run one workload and report counters, interrupts, metrics and hazards",
+  usage: "flushlab run <workload> [--plugins a,b] [--arch A] [--cpus N] [--sockets N] [--profile P] [--seed N] [--param k=v]... [--json]",
+  details: [
+    "Simulates <workload> once on the machine (registry default, then flushlab.config, then flags)",
+    "with the given plugins enabled (default: the config's plugins, else none) and reports the",
+    "kernel-named counters, the /proc/interrupts TLB and CAL rows, the workload's metrics and",
+    "every hazard the oracle found. Parameters not given take their defaults (see flushlab list).",
+  ],
+  options: { ...RUN_OPTIONS, ...HELP_OPTION },
+  async run(ctx, args) {
+    expectAtMostPositionals(args.positionals, 1, "run");
+    const setup = resolveRunSetup(ctx, args.positionals[0], args.options);
+    await ctx.reporter.onRunStart?.(setup.options);
+    const result = simulate(ctx, setup, true);
+    await ctx.reporter.onRunEnd?.({ options: setup.options, workload: setup.workload, plugins: setup.plugins, result });
+  },
+});

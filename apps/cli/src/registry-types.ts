@@ -1,0 +1,54 @@
+/**
+ * What the CLI is parameterised over: the engine and what is installed (`CliRegistry`),
+ * and where it writes (`CliIo`). `main()` takes both, so the whole CLI is testable
+ * in-process with a fake registry and captured output.
+ */
+import type { Observable } from "rxjs";
+import type {
+  FlushlabEvent,
+  FlushlabPlugin,
+  MachineOptions,
+  RunOptions,
+  RunResult,
+  WorkloadDefinitionLike,
+} from "@flushlab/core-mmu";
+
+export interface CliRegistry {
+  /** Installed plugins (flushlab.config plugins are added to these by the CLI). */
+  readonly plugins: readonly FlushlabPlugin[];
+  readonly workloads: readonly WorkloadDefinitionLike[];
+  /** Cost profiles, e.g. "bare-metal". */
+  readonly profiles: readonly { readonly name: string; readonly description: string }[];
+  /** The machine used when neither flushlab.config nor flags say otherwise (x86-64, 8 cpus, 1 socket, …). */
+  readonly defaultMachine: MachineOptions;
+  /**
+   * Runs one simulation; throws FlushlabInputError for bad options (message is one line).
+   *
+   * @param options  everything the run is a function of; `options.plugins` are names.
+   * @param onEvents called once, before the run starts, with the run's event stream, when a
+   *                 reporter wants live events; omitted otherwise (so the model emits nothing).
+   * @param plugins  the plugin objects for `options.plugins`, in the same order, as resolved by
+   *                 the CLI from `registry.plugins` plus flushlab.config. An engine should register
+   *                 these rather than look the names up in `registry.plugins`, or plugins defined in
+   *                 a config file are not found. Always passed by the CLI.
+   */
+  simulate(
+    options: RunOptions,
+    onEvents?: (events$: Observable<FlushlabEvent>) => void,
+    plugins?: readonly FlushlabPlugin[],
+  ): RunResult;
+}
+
+/** Anything with a `write(string)`: process.stdout, a test buffer. */
+export interface TextSink {
+  write(chunk: string): unknown;
+}
+
+export interface CliIo {
+  readonly stdout: TextSink;
+  readonly stderr: TextSink;
+  /** Where flushlab.config.{ts,js,mjs} is looked for; default `process.cwd()`. */
+  readonly cwd?: string;
+  /** Environment read for FLUSHLAB_DEBUG; default `process.env`. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+}

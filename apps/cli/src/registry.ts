@@ -1,0 +1,28 @@
+/**
+ * The real registry: the x86 arch layer, the built-in workloads, the installed
+ * patch plugins, and core-mmu's simulate().
+ */
+import { FlushlabInputError, simulate, type FlushlabPlugin } from "@flushlab/core-mmu";
+import { x86 } from "@flushlab/arch-x86";
+import { builtinWorkloads } from "@flushlab/workloads";
+import type { CliRegistry } from "./registry-types.js";
+
+/** Patch plugins shipped with flushlab (each its own package; none has landed yet). */
+export const installedPlugins: readonly FlushlabPlugin[] = [];
+
+export const registry: CliRegistry = {
+  plugins: installedPlugins,
+  workloads: builtinWorkloads,
+  profiles: Object.values(x86.profiles).map((p) => ({ name: p.name, description: p.description })),
+  defaultMachine: x86.defaultMachine,
+  simulate(options, onEvents, plugins) {
+    const workload = builtinWorkloads.find((w) => w.name === options.workload);
+    if (!workload) throw new FlushlabInputError(`unknown workload "${options.workload}" (known: ${builtinWorkloads.map((w) => w.name).join(", ")})`);
+    const resolved = plugins ?? options.plugins.map((n) => {
+      const p = installedPlugins.find((q) => q.name === n);
+      if (!p) throw new FlushlabInputError(`unknown plugin "${n}"`);
+      return p;
+    });
+    return simulate({ options, arch: x86, workload, plugins: resolved, ...(onEvents ? { onEvents } : {}) });
+  },
+};

@@ -1,0 +1,319 @@
+/**
+ * The human reporter: short, aligned reports. Prints only when an entity is complete,
+ * so a failing command leaves no half report on stdout. No timestamps, no wall-clock.
+ */
+import type { HazardReport, MachineOptions, ParamValues } from "@flushlab/core-mmu";
+import { hazardCount } from "../hazards.js";
+import type { TextSink } from "../registry-types.js";
+import { changePct } from "../stats.js";
+import { formatFixed2, formatNumber, formatPct, plural, table, tokenName } from "./format.js";
+import type { Align } from "./format.js";
+import type { CompareSummary, ListReport, Reporter, ReproduceSummary, ReproductionOutcome, RunReport } from "./types.js";
+
+/** Hazards listed one by one in a run report; the rest are counted. */
+const MAX_HAZARDS_SHOWN = 10;
+/** Above this many CPUs the interrupt rows are summarised instead of printed per CPU. */
+const MAX_CPU_COLUMNS = 16;
+
+export function describeMachine(m: MachineOptions): string {
+  const parts = [
+    m.arch + (m.arch === "x86-64" && m.la57 ? " (LA57)" : ""),
+    plural(m.cpus, "CPU"),
+    plural(m.sockets, "socket"),
+    `${formatNumber(m.tlbEntries)}-entry ${m.tlbWays}-way TLB`,
+    `${formatNumber(m.memoryMiB)} MiB`,
+  ];
+  return parts.join(", ");
+}
+
+export function describeParams(params: ParamValues): string {
+  const entries = Object.entries(params);
+  return entries.length === 0 ? "(none)" : entries.map(([k, v]) => `${k}=${String(v)}`).join(" ");
+}
+
+function hazardLine(h: HazardReport): string[] {
+  return [
+    `  class ${h.class}  cpu ${h.cpu}  ${h.address}  pfn ${h.pfn}  t=${formatNumber(h.time)} cycles  missing ${h.missing}`,
+    ...(h.detail ? [`      ${h.detail}`] : []),
+  ];
+}
+
+export function formatRunReport(report: RunReport): string[] {
+  const { result, options, workload } = report;
+  const lines: string[] = [];
+  lines.push(`flushlab run ${result.workload}`);
+  lines.push(
+    ...table(
+      [
+        ["machine", describeMachine(options.machine)],
+        ["profile", result.profile],
+        ["seed", String(result.seed)],
+        ["plugins", result.plugins.length === 0 ? "none (baseline)" : result.plugins.join(", ")],
+        ["params", describeParams(options.params)],
+      ],
+      ["left", "left"],
+    ),
+  );
+
+  const counters = Object.entries(result.counters);
+  lines.push("", "Counters");
+  if (counters.length === 0) lines.push("  (none)");
+  else lines.push(...table(counters.map(([k, v]) => [k, formatNumber(v)]), ["left", "right"]));
+
+  const { TLB, CAL } = result.interrupts;
+  const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0);
+  lines.push("", "Interrupts (/proc/interrupts)");
+  const ncpu = Math.max(TLB.length, CAL.length);
+  if (ncpu <= MAX_CPU_COLUMNS) {
+    const header = ["", ...Array.from({ length: ncpu }, (_, i) => `CPU${i}`), "total"];
+    const row = (name: string, xs: readonly number[]): string[] => [
+      `${name}:`,
+      ...Array.from({ length: ncpu }, (_, i) => formatNumber(xs[i] ?? 0)),
+      formatNumber(sum(xs)),
+    ];
+    lines.push(...table([header, row("TLB", TLB), row("CAL", CAL)], ["left", ...Array<Align>(ncpu + 1).fill("right")]));
+  } else {
+    const row = (name: string, xs: readonly number[]): string[] => [
+      `${name}:`,
+      `total ${formatNumber(sum(xs))}`,
+      `min ${formatNumber(xs.length ? Math.min(...xs) : 0)}`,
+      `max ${formatNumber(xs.length ? Math.max(...xs) : 0)} per CPU`,
+    ];
+    lines.push(...table([row("TLB", TLB), row("CAL", CAL)], ["left", "left", "left", "left"]));
+  }
+
+  lines.push("", "Metrics");
+  const metricNames = [
+    ...workload.metrics.map((m) => m.name).filter((n) => Object.hasOwn(result.metrics, n)),
+    ...Object.keys(result.metrics).filter((n) => !workload.metrics.some((m) => m.name === n)),
+  ];
+  if (metricNames.length === 0) lines.push("  (none)");
+  else {
+    lines.push(
+      ...table(
+        metricNames.map((name) => {
+          const spec = workload.metrics.find((m) => m.name === name);
+          const better = spec && spec.better !== "none" ? `(${spec.better} is better)` : "";
+          return [name, formatNumber(result.metrics[name] ?? Number.NaN), spec?.unit ?? "", better];
+        }),
+        ["left", "right", "left", "left"],
+      ),
+    );
+  }
+
+  const total = hazardCount(result);
+  lines.push("");
+  if (total === 0) lines.push("Hazards: none");
+  else {
+    const byClass = new Map<number, number>();
+    for (const h of result.hazards) byClass.set(h.class, (byClass.get(h.class) ?? 0) + 1);
+    const classes = [...byClass.entries()].sort((a, b) => a[0] - b[0]).map(([c, n]) => `class ${c}: ${formatNumber(n)}`);
+    const listed = result.hazards.length < total ? ` of the ${formatNumber(result.hazards.length)} recorded` : "";
+    lines.push(`Hazards: ${formatNumber(total)}${classes.length > 0 ? ` (${classes.join(", ")}${listed})` : ""}`);
+    const shown = result.hazards.slice(0, MAX_HAZARDS_SHOWN);
+    for (const h of shown) lines.push(...hazardLine(h));
+    if (total > shown.length) lines.push(`  … and ${formatNumber(total - shown.length)} more`);
+  }
+
+  if (result.notes.length > 0) {
+    lines.push("", "Notes");
+    for (const n of result.notes) lines.push(`  - ${n}`);
+  }
+  return lines;
+}
+
+export function formatCompare(summary: CompareSummary, title = `flushlab compare ${summary.workload.name}`): string[] {
+  const { options } = summary;
+  const first = summary.seeds[0] ?? options.seed;
+  const last = summary.seeds[summary.seeds.length - 1] ?? first;
+  const lines: string[] = [];
+  lines.push(title);
+  lines.push(
+    ...table(
+      [
+        ["machine", describeMachine(options.machine)],
+        ["profile", options.profile],
+        ["runs", `${summary.runs} per side (${first === last ? `seed ${first}` : `seeds ${first}..${last}`})`],
+        ["baseline", "no plugins"],
+        ["patched", summary.plugins.map((p) => p.name).join(", ")],
+        ["params", describeParams(options.params)],
+      ],
+      ["left", "left"],
+    ),
+  );
+  lines.push("");
+  const rows: string[][] = [["metric", "baseline", "", "patched", "", "change", ""]];
+  rows.push(["", "mean", "± stddev", "mean", "± stddev", "", ""]);
+  for (const m of summary.metrics) {
+    rows.push([
+      m.name + (m.spec?.unit ? ` (${m.spec.unit})` : ""),
+      formatFixed2(m.baseline),
+      `± ${formatFixed2(m.baselineStddev)}`,
+      formatFixed2(m.patched),
+      `± ${formatFixed2(m.patchedStddev)}`,
+      formatPct(m.changePct),
+      m.significant ? "*" : "",
+    ]);
+  }
+  if (summary.metrics.length === 0) rows.push(["(no metrics)", "", "", "", "", "", ""]);
+  lines.push(...table(rows, ["left", "right", "right", "right", "right", "right", "left"]));
+  lines.push("  * significant: Welch's two-sided t-test, p < 0.05" + (summary.runs < 2 ? " (needs 2+ runs)" : ""));
+
+  if (summary.counters.length > 0) {
+    lines.push("", "Counters (mean per run)");
+    const crows: string[][] = [["counter", "baseline", "patched", "change"]];
+    for (const c of summary.counters) {
+      const fmt = Number.isInteger(c.baseline) && Number.isInteger(c.patched) ? formatNumber : formatFixed2;
+      crows.push([
+        c.name,
+        fmt(c.baseline),
+        fmt(c.patched),
+        formatPct(changePct(c.baseline, c.patched)),
+      ]);
+    }
+    lines.push(...table(crows, ["left", "right", "right", "right"]));
+  }
+  lines.push("", `Hazards (all runs): baseline ${formatNumber(summary.hazards.baseline)}, patched ${formatNumber(summary.hazards.patched)}`);
+  if (summary.notes.length > 0) {
+    lines.push("", "Notes");
+    for (const n of summary.notes) lines.push(`  - ${n}`);
+  }
+  return lines;
+}
+
+function formatFigureValue(kind: string, x: number | null): string {
+  if (x === null) return "n/a";
+  if (kind === "change_pct") return formatPct(x);
+  if (kind === "ratio") return Number.isFinite(x) ? `${x.toFixed(3)}x` : "n/a";
+  return formatNumber(x);
+}
+
+export function formatReproduction(r: ReproductionOutcome): string[] {
+  const { plugin, compare } = r;
+  const lines: string[] = [];
+  lines.push(`Reproduction: ${plugin.name} — ${plugin.patch.title} (commit ${plugin.patch.commit}, ${plugin.patch.kernel})`);
+  lines.push(
+    ...table(
+      [
+        ["workload", `${compare.workload.name}  ${describeParams(compare.options.params)}`],
+        ["machine", describeMachine(compare.options.machine)],
+        ["profile", compare.options.profile],
+        ["runs", `${compare.runs} per side (${compare.seeds.length === 1 ? "seed" : "seeds"} ${compare.seeds.join(", ")})`],
+      ],
+      ["left", "left"],
+    ),
+  );
+  lines.push("");
+  const rows: string[][] = [["metric", "kind", "model", "published", "accept", "result", "source"]];
+  for (const f of r.figures) {
+    const { figure } = f;
+    rows.push([
+      figure.metric,
+      figure.kind,
+      formatFigureValue(figure.kind, f.model),
+      formatFigureValue(figure.kind, figure.published),
+      `[${formatFigureValue(figure.kind, figure.accept.min)}, ${formatFigureValue(figure.kind, figure.accept.max)}]`,
+      f.ok ? "ok" : "OUT",
+      figure.source,
+    ]);
+  }
+  lines.push(...table(rows, ["left", "left", "right", "right", "left", "left", "left"]));
+  const hz = compare.hazards;
+  const hazardsOk = !r.requireNoHazards || (hz.baseline === 0 && hz.patched === 0);
+  lines.push(
+    `  hazards: baseline ${formatNumber(hz.baseline)}, patched ${formatNumber(hz.patched)}` +
+      (r.requireNoHazards ? ` (required: none)  ${hazardsOk ? "ok" : "OUT"}` : ""),
+  );
+  lines.push(`  => ${r.ok ? "reproduced" : "NOT reproduced"}`);
+  return lines;
+}
+
+export function formatList(list: ListReport): string[] {
+  const lines: string[] = [];
+  lines.push(`Plugins${list.configFile ? ` (installed, and from ${list.configFile})` : ""}`);
+  if (list.plugins.length === 0) lines.push("  (none installed)");
+  for (const { plugin, source } of list.plugins) {
+    lines.push(`  ${plugin.name}${plugin.package ? `  ${plugin.package}` : ""}${source === "installed" ? "" : `  [${source}]`}`);
+    lines.push(`    ${plugin.description}`);
+    lines.push(`    patch:      ${plugin.patch.title}`);
+    lines.push(`    commit:     ${plugin.patch.commit} (${plugin.patch.kernel})${plugin.patch.author ? `, ${plugin.patch.author}` : ""}`);
+    lines.push(`    applies to: ${plugin.appliesTo.join(", ")}`);
+    lines.push(`    overrides:  ${plugin.overrides.length === 0 ? "(nothing)" : plugin.overrides.map(tokenName).join(", ")}`);
+    if (plugin.composesWith && plugin.composesWith.length > 0) lines.push(`    composes with: ${plugin.composesWith.join(", ")}`);
+    if (plugin.reproduction) lines.push(`    reproduction: ${plugin.reproduction.workload}, ${plural(plugin.reproduction.figures.length, "published figure")}`);
+  }
+  lines.push("", "Workloads");
+  if (list.workloads.length === 0) lines.push("  (none)");
+  for (const w of list.workloads) {
+    lines.push(`  ${w.name}`, `    ${w.description}`);
+    if (w.params.length > 0) {
+      lines.push("    params:");
+      lines.push(
+        ...table(
+          w.params.map((p) => {
+            const range =
+              p.choices !== undefined
+                ? p.choices.join("|")
+                : p.min !== undefined || p.max !== undefined
+                  ? `${p.min !== undefined ? formatNumber(p.min) : ""}..${p.max !== undefined ? formatNumber(p.max) : ""}`
+                  : "";
+            return [p.name, p.type, `default ${String(p.default)}`, range, p.description];
+          }),
+          ["left", "left", "left", "left", "left"],
+          "      ",
+        ),
+      );
+    }
+    if (w.metrics.length > 0) {
+      lines.push("    metrics:");
+      lines.push(
+        ...table(
+          w.metrics.map((m) => [m.name, m.unit, m.better === "none" ? "" : `${m.better} is better`, m.description]),
+          ["left", "left", "left", "left"],
+          "      ",
+        ),
+      );
+    }
+  }
+  lines.push("", "Profiles");
+  if (list.profiles.length === 0) lines.push("  (none)");
+  lines.push(...table(list.profiles.map((p) => [p.name, p.description]), ["left", "left"]));
+  lines.push("", `Default machine: ${describeMachine(list.defaultMachine)}`);
+  return lines;
+}
+
+function emit(out: TextSink, lines: readonly string[]): void {
+  out.write(`${lines.join("\n")}\n`);
+}
+
+export const NO_REPRODUCTION_LINE = "No enabled plugin declares a reproduction yet; here is a demo run with defaults instead.";
+
+export class HumanReporter implements Reporter {
+  constructor(private readonly out: TextSink) {}
+
+  onListEnd(list: ListReport): void {
+    emit(this.out, formatList(list));
+  }
+  onRunEnd(report: RunReport): void {
+    emit(this.out, formatRunReport(report));
+  }
+  onCompareEnd(summary: CompareSummary): void {
+    emit(this.out, formatCompare(summary));
+  }
+  onReproduceEnd(summary: ReproduceSummary): void {
+    if (summary.reproductions.length === 0) {
+      emit(this.out, [NO_REPRODUCTION_LINE, "", ...(summary.demo ? formatRunReport(summary.demo) : [])]);
+      return;
+    }
+    const lines: string[] = [];
+    summary.reproductions.forEach((r, i) => {
+      if (i > 0) lines.push("");
+      lines.push(...formatReproduction(r));
+    });
+    const bad = summary.reproductions.filter((r) => !r.ok).length;
+    lines.push("", bad === 0
+        ? `${summary.reproductions.length === 1 ? "The reproduction" : `All ${summary.reproductions.length} reproductions`} ok.`
+        : `${bad} of ${plural(summary.reproductions.length, "reproduction")} NOT reproduced.`);
+    emit(this.out, lines);
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * `--json`: every command prints exactly one JSON object (2-space indent, trailing newline).
+ * Raw numbers; key order fixed by construction, so same inputs give the same bytes.
+ */
+import type { TextSink } from "../registry-types.js";
+import { tokenName } from "./format.js";
+import type { CompareSummary, ListReport, Reporter, ReproduceSummary, ReproductionOutcome, RunReport } from "./types.js";
+
+export function runJson(report: RunReport): Record<string, unknown> {
+  const { result, options } = report;
+  return {
+    workload: result.workload,
+    arch: result.arch,
+    cpus: result.cpus,
+    sockets: result.sockets,
+    profile: result.profile,
+    seed: result.seed,
+    plugins: [...result.plugins],
+    params: { ...options.params },
+    counters: { ...result.counters },
+    interrupts: { TLB: [...result.interrupts.TLB], CAL: [...result.interrupts.CAL] },
+    metrics: { ...result.metrics },
+    hazards: result.hazards.map((h) => ({
+      class: h.class,
+      cpu: h.cpu,
+      address: h.address,
+      pfn: h.pfn,
+      time: h.time,
+      missing: h.missing,
+    })),
+    notes: [...result.notes],
+  };
+}
+
+export function compareJson(summary: CompareSummary): Record<string, unknown> {
+  return {
+    workload: summary.workload.name,
+    plugins: summary.plugins.map((p) => p.name),
+    runs: summary.runs,
+    metrics: Object.fromEntries(
+      summary.metrics.map((m) => [
+        m.name,
+        {
+          baseline: m.baseline,
+          patched: m.patched,
+          baseline_stddev: m.baselineStddev,
+          patched_stddev: m.patchedStddev,
+          change_pct: m.changePct,
+          significant: m.significant,
+        },
+      ]),
+    ),
+    counters: Object.fromEntries(summary.counters.map((c) => [c.name, { baseline: c.baseline, patched: c.patched }])),
+    hazards: { baseline: summary.hazards.baseline, patched: summary.hazards.patched },
+  };
+}
+
+function reproductionJson(r: ReproductionOutcome): Record<string, unknown> {
+  return {
+    plugin: r.plugin.name,
+    workload: r.compare.workload.name,
+    figures: r.figures.map((f) => ({
+      metric: f.figure.metric,
+      kind: f.figure.kind,
+      model: f.model,
+      published: f.figure.published,
+      accept: { min: f.figure.accept.min, max: f.figure.accept.max },
+      source: f.figure.source,
+      ok: f.ok,
+    })),
+    hazards: { baseline: r.compare.hazards.baseline, patched: r.compare.hazards.patched },
+    ok: r.ok,
+  };
+}
+
+export function reproduceJson(summary: ReproduceSummary): Record<string, unknown> {
+  const out: Record<string, unknown> = { reproductions: summary.reproductions.map(reproductionJson) };
+  if (summary.demo !== undefined) out["demo"] = runJson(summary.demo);
+  return out;
+}
+
+export function listJson(list: ListReport): Record<string, unknown> {
+  return {
+    plugins: list.plugins.map(({ plugin, source }) => ({
+      name: plugin.name,
+      description: plugin.description,
+      package: plugin.package ?? null,
+      source,
+      patch: {
+        title: plugin.patch.title,
+        commit: plugin.patch.commit,
+        kernel: plugin.patch.kernel,
+        author: plugin.patch.author ?? null,
+      },
+      appliesTo: [...plugin.appliesTo],
+      overrides: plugin.overrides.map(tokenName),
+      composesWith: [...(plugin.composesWith ?? [])],
+      reproduction: plugin.reproduction
+        ? { workload: plugin.reproduction.workload, figures: plugin.reproduction.figures.map((f) => `${f.metric} (${f.kind})`) }
+        : null,
+    })),
+    workloads: list.workloads.map((w) => ({
+      name: w.name,
+      description: w.description,
+      params: w.params.map((p) => ({
+        name: p.name,
+        description: p.description,
+        type: p.type,
+        default: p.default,
+        ...(p.min !== undefined ? { min: p.min } : {}),
+        ...(p.max !== undefined ? { max: p.max } : {}),
+        ...(p.choices !== undefined ? { choices: [...p.choices] } : {}),
+      })),
+      metrics: w.metrics.map((m) => ({ name: m.name, description: m.description, unit: m.unit, better: m.better })),
+    })),
+    profiles: list.profiles.map((p) => ({ name: p.name, description: p.description })),
+    defaultMachine: { ...list.defaultMachine },
+  };
+}
+
+export function stringifyJson(value: unknown): string {
+  return `${JSON.stringify(value, null, 2)}\n`;
+}
+
+export class JsonReporter implements Reporter {
+  constructor(private readonly out: TextSink) {}
+
+  onListEnd(list: ListReport): void {
+    this.out.write(stringifyJson(listJson(list)));
+  }
+  onRunEnd(report: RunReport): void {
+    this.out.write(stringifyJson(runJson(report)));
+  }
+  onCompareEnd(summary: CompareSummary): void {
+    this.out.write(stringifyJson(compareJson(summary)));
+  }
+  onReproduceEnd(summary: ReproduceSummary): void {
+    this.out.write(stringifyJson(reproduceJson(summary)));
+  }
+}

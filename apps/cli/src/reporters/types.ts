@@ -1,0 +1,117 @@
+/**
+ * The reporter contract (Vitest style): optional `on<Entity><Phase>` hooks, each given a
+ * readonly, fully computed entity. Commands compute; reporters only print.
+ *
+ * Lifecycle per command:
+ *
+ * ```
+ * list       onListEnd
+ * run        onRunStart → onRunEvents (only if defined; live event stream) → onRunEnd
+ * compare    onCompareStart → onCompareEnd
+ * reproduce  onReproduceEnd (one compare per declared reproduction, or a demo run)
+ * ```
+ */
+import type { Observable } from "rxjs";
+import type {
+  FlushlabEvent,
+  FlushlabPlugin,
+  MachineOptions,
+  MetricSpec,
+  PublishedFigure,
+  RunOptions,
+  RunResult,
+  WorkloadDefinitionLike,
+} from "@flushlab/core-mmu";
+
+export type Awaitable<T> = T | PromiseLike<T>;
+
+export interface ListedPlugin {
+  readonly plugin: FlushlabPlugin;
+  /** "installed" or the config file it came from. */
+  readonly source: string;
+}
+
+export interface ListReport {
+  readonly plugins: readonly ListedPlugin[];
+  readonly workloads: readonly WorkloadDefinitionLike[];
+  readonly profiles: readonly { readonly name: string; readonly description: string }[];
+  readonly defaultMachine: MachineOptions;
+  readonly configFile: string | undefined;
+}
+
+export interface RunReport {
+  /** What was simulated (params fully resolved, in declaration order). */
+  readonly options: RunOptions;
+  readonly workload: WorkloadDefinitionLike;
+  readonly plugins: readonly FlushlabPlugin[];
+  readonly result: RunResult;
+}
+
+export interface MetricComparison {
+  readonly name: string;
+  /** From the workload's MetricSpec; undefined for a metric the workload did not declare. */
+  readonly spec: MetricSpec | undefined;
+  readonly baseline: number;
+  readonly patched: number;
+  readonly baselineStddev: number;
+  readonly patchedStddev: number;
+  /** (patched − baseline) / baseline × 100, rounded to 2 decimals; null when baseline is 0. */
+  readonly changePct: number | null;
+  /** Welch's two-sided t-test, p < 0.05. */
+  readonly significant: boolean;
+  readonly p: number;
+}
+
+export interface CounterComparison {
+  readonly name: string;
+  readonly baseline: number;
+  readonly patched: number;
+}
+
+export interface CompareSummary {
+  /** The baseline options of the first run (seed = first seed, no plugins). */
+  readonly options: RunOptions;
+  readonly workload: WorkloadDefinitionLike;
+  readonly plugins: readonly FlushlabPlugin[];
+  readonly runs: number;
+  readonly seeds: readonly number[];
+  readonly metrics: readonly MetricComparison[];
+  readonly counters: readonly CounterComparison[];
+  /** Hazards summed over all runs of each side. */
+  readonly hazards: { readonly baseline: number; readonly patched: number };
+  /** The notes of the first patched run. */
+  readonly notes: readonly string[];
+}
+
+export interface FigureOutcome {
+  readonly figure: PublishedFigure;
+  /** The model's value of the figure; null when it cannot be computed (unknown metric, baseline 0). */
+  readonly model: number | null;
+  readonly ok: boolean;
+}
+
+export interface ReproductionOutcome {
+  readonly plugin: FlushlabPlugin;
+  readonly compare: CompareSummary;
+  readonly figures: readonly FigureOutcome[];
+  readonly requireNoHazards: boolean;
+  /** Every figure within its band, and no hazards on either side if the reproduction requires none. */
+  readonly ok: boolean;
+}
+
+export interface ReproduceSummary {
+  readonly reproductions: readonly ReproductionOutcome[];
+  /** When no selected plugin declares a reproduction: a default run of the first workload. */
+  readonly demo: RunReport | undefined;
+}
+
+export interface Reporter {
+  onListEnd?(list: ListReport): Awaitable<void>;
+  onRunStart?(options: RunOptions): Awaitable<void>;
+  /** Called synchronously by the engine before the run starts; subscribe to count live. */
+  onRunEvents?(events$: Observable<FlushlabEvent>): void;
+  onRunEnd?(report: RunReport): Awaitable<void>;
+  onCompareStart?(options: RunOptions, runs: number): Awaitable<void>;
+  onCompareEnd?(summary: CompareSummary): Awaitable<void>;
+  onReproduceEnd?(summary: ReproduceSummary): Awaitable<void>;
+}

@@ -1,0 +1,50 @@
+/** The real registry (core-mmu + arch-x86 + workloads) through the CLI, in-process. */
+import "reflect-metadata";
+import { describe, expect, it } from "vitest";
+import { registry } from "../src/registry.js";
+import { runCli } from "../src/test-io.js";
+
+describe.each(["x86-64", "x86-32-pae"])("flushlab run tlb-flush2 --cpus 8 --seed 1 --json (--arch %s)", (arch) => {
+  it("shows remote flushes and IPIs and no hazards, identically twice", async () => {
+    const argv = ["run", "tlb-flush2", "--cpus", "8", "--seed", "1", "--arch", arch, "--json"];
+    const a = await runCli(argv, { registry });
+    const b = await runCli(argv, { registry });
+    expect(a.code).toBe(0);
+    expect(a.stderr).toBe("");
+    expect(a.stdout).toBe(b.stdout);
+    const j = JSON.parse(a.stdout);
+    expect(Object.keys(j).slice(0, 12)).toEqual(["workload", "arch", "cpus", "sockets", "profile", "seed", "plugins", "params", "counters", "interrupts", "metrics", "hazards"]);
+    expect(j.arch).toBe(arch);
+    expect(j.counters.nr_tlb_remote_flush).toBeGreaterThan(0);
+    expect(j.counters.nr_tlb_remote_flush_received).toBeGreaterThan(0);
+    expect(j.interrupts.TLB).toHaveLength(8);
+    expect(j.interrupts.CAL.reduce((s: number, n: number) => s + n, 0)).toBeGreaterThan(0);
+    expect(j.hazards).toEqual([]);
+    expect(j.metrics.ops_per_s).toBeGreaterThan(0);
+  });
+});
+
+describe("bad input against the real model", () => {
+  it.each([
+    [["run", "nope"], /unknown workload "nope"/],
+    [["run", "tlb-flush2", "--param", "threads=9", "--cpus", "4"], /threads=9 needs at least 9 CPUs|threads/],
+    [["run", "tlb-flush2", "--sockets", "3"], /sockets/],
+    [["run", "tlb-flush2", "--plugins", "nope"], /unknown plugin "nope"/],
+    [["run", "tlb-flush2", "--profile", "kvm"], /unknown profile "kvm"/],
+  ])("%j → one line, exit 2", async (argv, msg) => {
+    const r = await runCli(argv, { registry });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(msg);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe("flushlab reproduce", () => {
+  it("with no plugin declaring a reproduction, prints the demo run", async () => {
+    const r = await runCli(["reproduce"], { registry });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/no enabled plugin declares a reproduction/i);
+    expect(r.stdout).toMatch(/tlb-flush2/);
+  });
+});

@@ -1,12 +1,13 @@
 /** Helpers for scenario tests: run a small inline workload with or without a test plugin. */
 import "reflect-metadata";
-import { defineWorkload, simulate, type FlushlabPlugin, type RunResult, type TaskApi, type TaskGen, type WorkloadContext } from "@flushlab/core-mmu";
+import type { Observable } from "rxjs";
+import { defineWorkload, simulate, type FlushlabEvent, type FlushlabPlugin, type RunResult, type TaskApi, type TaskGen, type WorkloadContext } from "@flushlab/core-mmu";
 import { x86 } from "../src/index.js";
 
 export type Body = (t: TaskApi) => TaskGen;
 
 /** Runs `bodies[i]` on CPU i, all threads of one process. */
-export function runScenario(name: string, bodies: readonly Body[], plugins: readonly FlushlabPlugin[] = [], arch: "x86-64" | "x86-32-pae" = "x86-64", setup?: (ctx: WorkloadContext) => void, sockets = 1): RunResult {
+export function runScenario(name: string, bodies: readonly Body[], plugins: readonly FlushlabPlugin[] = [], arch: "x86-64" | "x86-32-pae" = "x86-64", setup?: (ctx: WorkloadContext) => void, sockets = 1, onEvents?: (e$: Observable<FlushlabEvent>) => void): RunResult {
   const workload = defineWorkload({
     name,
     description: "test scenario",
@@ -25,6 +26,7 @@ export function runScenario(name: string, bodies: readonly Body[], plugins: read
     arch: x86,
     workload,
     plugins,
+    ...(onEvents ? { onEvents } : {}),
   });
 }
 

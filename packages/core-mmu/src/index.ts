@@ -17,8 +17,8 @@ export { onEachCpuCondMask, type SmpCallFunc, type SmpCondFunc } from "./kernel/
 export * from "./mm/mm-types.js";
 export { MmuGather, MAX_GATHER_PAGES, type GatherKernel } from "./mm/mmu-gather.js";
 export { PageTables, _PAGE_TABLE, _KERNPG_TABLE } from "./mm/pgtable.js";
-export { handleMmFault, zapPageRange, syscall, SegmentationFault, _PAGE_SPECIAL } from "./mm/memory.js";
-export { Kernel, vmGetPageProt, PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC, MADV_DONTNEED, type KernelPolicies } from "./mm/kernel.js";
+export { handleMmFault, zapPageRange, filemapFault, syscall, SegmentationFault, _PAGE_SPECIAL } from "./mm/memory.js";
+export { Kernel, vmGetPageProt, vmaPageProt, PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC, MADV_DONTNEED, type KernelPolicies } from "./mm/kernel.js";
 export * from "./plugin/tokens.js";
 export { registerCoreDefaults, TlbFlushMmu, FlushTlbRangeAfterChange } from "./plugin/defaults.js";
 export * from "./workload/types.js";

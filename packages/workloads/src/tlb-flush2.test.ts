@@ -28,6 +28,17 @@ describe.each(["x86-64", "x86-32-pae"] as const)("tlb-flush2 on %s", (arch) => {
   });
 });
 
+describe("5-level paging (LA57)", () => {
+  it("runs on 5-level page tables with the same flush behaviour", () => {
+    const five = simulate({ options: { workload: "tlb-flush2", machine: { ...x86.defaultMachine, cpus: 4, memoryMiB: 64, la57: true }, profile: "bare-metal", seed: 3, plugins: [], params: { regions: 1, memory_kib: 128 } }, arch: x86, workload: tlbFlush2, plugins: [] });
+    const four = run("x86-64", 4, { regions: 1, memory_kib: 128 }, 3);
+    expect(five.hazards).toEqual([]);
+    expect(five.counters["madvise_calls"]).toBe(four.counters["madvise_calls"]);
+    expect(five.counters["nr_tlb_remote_flush"]).toBe(four.counters["nr_tlb_remote_flush"]);
+    expect(five.counters["pages_in_use_peak"]!).toBeGreaterThan(four.counters["pages_in_use_peak"]!); // one more level of tables
+  });
+});
+
 describe("determinism", () => {
   it("same config and seed → byte-identical result", () => {
     const a = JSON.stringify(run("x86-64", 4, { regions: 1, memory_kib: 128 }, 7));

@@ -65,6 +65,8 @@ export class Machine {
   /** Cycles each CPU spent by category (user, system, interrupt). */
   readonly cpuCycles: Float64Array;
   private running = 0;
+  private tasksStarted = 0;
+  private tasksDone = 0;
   private readonly levelShifts: Float64Array;
   /** 2 ** shift of each level: index = Math.floor(va / levelDiv[l]) % levelEntries[l]. */
   private readonly levelDiv: Float64Array;
@@ -390,6 +392,7 @@ export class Machine {
     cpu.finished = false;
     cpu.mode = CpuMode.USER;
     this.running++;
+    this.tasksStarted++;
     this.scheduleResume(cpu, this.engine.now);
   }
 
@@ -500,7 +503,9 @@ export class Machine {
         cpu.finished = true;
         cpu.mode = CpuMode.IDLE;
         this.running--;
+        this.tasksDone++;
         this.kernel?.taskExit(cpu);
+        if (this.events.observed) this.events.emit("progress", { time: this.engine.now, fraction: this.tasksDone / this.tasksStarted });
         // The run ends when the last task exits; nothing after it is measured.
         if (this.running === 0) this.engine.stop();
         return;

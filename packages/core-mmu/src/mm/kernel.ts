@@ -12,7 +12,7 @@ import { _PAGE_ACCESSED, _PAGE_NX_HI, _PAGE_PRESENT, _PAGE_PROTNONE, _PAGE_RW, _
 import { C } from "../oracle/counters.js";
 import type { ArchTlb, MmuGatherFlush, ProtectionChangeFlush } from "../plugin/tokens.js";
 import { handleMmFault, syscall, zapPageRange, SegmentationFault } from "./memory.js";
-import { MmStruct, Vma, VM_EXEC, VM_READ, VM_SHARED, VM_WRITE } from "./mm-types.js";
+import { FileMapping, MmStruct, Vma, VM_EXEC, VM_READ, VM_SHARED, VM_WRITE } from "./mm-types.js";
 import { MmuGather, type GatherKernel } from "./mmu-gather.js";
 import { PageTables } from "./pgtable.js";
 
@@ -26,6 +26,15 @@ export interface KernelPolicies {
   readonly arch: ArchTlb;
   readonly mmuGatherFlush: MmuGatherFlush;
   readonly protectionChangeFlush: ProtectionChangeFlush;
+}
+
+/**
+ * vm_page_prot of a VMA: vm_get_page_prot, minus RW for a shared file mapping, which
+ * wants write notification (dirty accounting: the first write faults, wp_page_shared).
+ */
+export function vmaPageProt(flags: number, file: boolean): { lo: number; hi: number } {
+  const p = vmGetPageProt(flags);
+  return file && (flags & VM_SHARED) !== 0 ? { lo: p.lo & ~_PAGE_RW, hi: p.hi } : p;
 }
 
 /** vm_get_page_prot (x86 protection_map, v5.17): private writable mappings get no RW (COW). */
@@ -43,6 +52,7 @@ export class Kernel implements KernelHooks, GatherKernel {
   readonly initMm: MmStruct;
   readonly zeroPfn: number;
   readonly mms: MmStruct[] = [];
+  readonly files: FileMapping[] = [];
   private nextMmId = 1;
   readonly arch: ArchTlb;
   private readonly gatherFlush: MmuGatherFlush;
@@ -174,6 +184,30 @@ export class Kernel implements KernelHooks, GatherKernel {
     })());
   }
 
+  /** A sparse file of `bytes` (rounded up to pages), empty page cache. */
+  createFile(bytes: number): FileMapping {
+    const f = new FileMapping(this.files.length + 1, Math.ceil(bytes / 4096));
+    this.files.push(f);
+    return f;
+  }
+
+  /** mmap(NULL, len, prot, shared ? MAP_SHARED : MAP_PRIVATE, fd, offset). */
+  sysMmapFile(cpu: Cpu, file: FileMapping, offset: number, len: number, prot: number, shared: boolean): KGen<number> {
+    const self = this;
+    return syscall(this, cpu, (function* (): KGen<number> {
+      const mm = self.mustMm(cpu);
+      self.m.counters.values[C.mmap_calls]!++;
+      if (offset % 4096 !== 0) throw new SegmentationFault(`mmap offset ${offset} is not page aligned`);
+      const size = Math.ceil(len / 4096) * 4096;
+      const start = self.getUnmappedArea(mm, size);
+      const flags = protToVmFlags(prot) | (shared ? VM_SHARED : 0);
+      const p = vmaPageProt(flags, true);
+      mm.insertVma(new Vma(start, start + size, flags, p.lo, p.hi, false, file, offset / 4096));
+      yield self.m.costs.mmapRegion;
+      return start;
+    })());
+  }
+
   /** munmap(addr, len): detach the VMAs, then unmap_region with one mmu_gather. */
   sysMunmap(cpu: Cpu, addr: number, len: number): KGen {
     const self = this;
@@ -233,7 +267,7 @@ export class Kernel implements KernelHooks, GatherKernel {
       const protected_: number[] = [];
       for (const vma of vmas) {
         vma.flags = (vma.flags & ~(VM_READ | VM_WRITE | VM_EXEC)) | protToVmFlags(prot);
-        const p = vmGetPageProt(vma.flags);
+        const p = vmaPageProt(vma.flags, vma.file !== null);
         vma.protLo = p.lo;
         vma.protHi = p.hi;
         mm.tlbFlushPending++;
@@ -288,13 +322,14 @@ export class Kernel implements KernelHooks, GatherKernel {
       const v = mm.vmas[i]!;
       if (v.end <= start || v.start >= end) continue;
       if (v.start < start) {
-        const left = new Vma(v.start, start, v.flags, v.protLo, v.protHi, v.anonymous);
+        const left = v.slice(v.start, start);
+        if (v.file) v.pgoff = v.pageIndex(start);
         v.start = start;
         mm.vmas.splice(i, 0, left);
         i++;
       }
       if (v.end > end) {
-        const right = new Vma(end, v.end, v.flags, v.protLo, v.protHi, v.anonymous);
+        const right = v.slice(end, v.end);
         v.end = end;
         mm.vmas.splice(i + 1, 0, right);
       }

@@ -8,7 +8,7 @@ import { FrameState } from "../hw/memory.js";
 import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_SOFTW1, ptePfn, pteHi, pteLo } from "../hw/pte.js";
 import { C } from "../oracle/counters.js";
 import type { Kernel } from "./kernel.js";
-import { VM_READ, VM_WRITE, type MmStruct, type Vma } from "./mm-types.js";
+import { VM_READ, VM_SHARED, VM_WRITE, type FileMapping, type MmStruct, type Vma } from "./mm-types.js";
 import type { MmuGather } from "./mmu-gather.js";
 
 /** _PAGE_SPECIAL (_PAGE_SOFTW1): a PTE with no struct page behind it (the zero page). */
@@ -42,6 +42,10 @@ export function* handleMmFault(k: Kernel, cpu: Cpu, va: number, write: boolean):
   const words = m.mem.words;
   const lo = words[off]!;
   const hi = words[off + 1]!;
+  if (lo === 0 && hi === 0 && vma.file !== null) {
+    yield* doFault(k, cpu, mm, vma, addr, off, write, cost);
+    return;
+  }
   if (lo === 0 && hi === 0) {
     // do_anonymous_page
     m.counters.values[C.pgfault_anon]!++;
@@ -75,7 +79,54 @@ export function* handleMmFault(k: Kernel, cpu: Cpu, va: number, write: boolean):
   yield cost;
 }
 
-/** do_wp_page: reuse an exclusive anonymous page, or copy (COW). */
+/**
+ * filemap_fault: the page-cache page for `index`, filled (zeroes: a sparse file) if it
+ * was not cached. Returns the frame and the cycles it took.
+ */
+export function filemapFault(k: Kernel, file: FileMapping, index: number): [pfn: number, cycles: number] {
+  const m = k.m;
+  if (index >= file.sizePages) throw new SegmentationFault(`access beyond the end of file ${file.id} (page ${index})`);
+  const cached = file.pages[index]!;
+  if (cached >= 0) return [cached, 0];
+  const pfn = m.mem.alloc(FrameState.PAGECACHE);
+  m.counters.values[C.pgcache_fill]!++;
+  file.pages[index] = pfn;
+  file.nrpages++;
+  return [pfn, m.costs.allocZeroPage];
+}
+
+/** do_fault: do_read_fault, do_cow_fault or do_shared_fault (mm/memory.c). */
+function* doFault(k: Kernel, cpu: Cpu, mm: MmStruct, vma: Vma, addr: number, off: number, write: boolean, cost: number): KGen {
+  const m = k.m;
+  const [page, fill] = filemapFault(k, vma.file!, vma.pageIndex(addr));
+  cost += fill;
+  m.counters.values[C.pgfault_file]!++;
+  const shared = (vma.flags & VM_SHARED) !== 0;
+  if (write && !shared) {
+    // do_cow_fault: a private copy of the file page.
+    m.counters.values[C.pgfault_cow]!++;
+    const anon = m.mem.alloc(FrameState.USER);
+    m.counters.values[C.pages_allocated]!++;
+    m.mem.mapcount[anon] = 1;
+    mm.rss++;
+    const w = m.mem.words;
+    w[off] = pteLo(anon, vma.protLo | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED);
+    w[off + 1] = pteHi(anon, vma.protHi);
+    yield cost + m.costs.copyPage;
+    return;
+  }
+  // do_read_fault / do_shared_fault: map the page-cache page itself.
+  m.mem.mapcount[page]!++;
+  mm.rss++;
+  const w = m.mem.words;
+  const flags = write ? vma.protLo | _PAGE_DIRTY | _PAGE_ACCESSED : vma.protLo;
+  w[off] = pteLo(page, flags);
+  w[off + 1] = pteHi(page, vma.protHi);
+  if (write) m.mem.pageDirty[page] = 1;
+  yield cost;
+}
+
+/** do_wp_page: reuse an exclusive anonymous page, make a shared file page writable, or copy (COW). */
 function* doWpPage(k: Kernel, cpu: Cpu, mm: MmStruct, vma: Vma, addr: number, off: number, cost: number): KGen {
   const m = k.m;
   const words = m.mem.words;
@@ -83,7 +134,15 @@ function* doWpPage(k: Kernel, cpu: Cpu, mm: MmStruct, vma: Vma, addr: number, of
   const hi = words[off + 1]!;
   const old = ptePfn(lo, hi);
   const special = (lo & _PAGE_SPECIAL) !== 0;
-  if (!special && m.mem.mapcount[old] === 1) {
+  if (!special && m.mem.state[old] === FrameState.PAGECACHE && (vma.flags & VM_SHARED) !== 0) {
+    // wp_page_shared: the shared file page becomes writable and dirty, no flush.
+    m.counters.values[C.pgfault_wp_reuse]!++;
+    words[off] = (lo | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED) >>> 0;
+    m.mem.pageDirty[old] = 1;
+    yield cost;
+    return;
+  }
+  if (!special && m.mem.state[old] === FrameState.USER && m.mem.mapcount[old] === 1) {
     // wp_page_reuse: promotion, no flush needed on x86 (ptep_set_access_flags).
     m.counters.values[C.pgfault_wp_reuse]!++;
     words[off] = (lo | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED) >>> 0;
@@ -107,7 +166,7 @@ function* doWpPage(k: Kernel, cpu: Cpu, mm: MmStruct, vma: Vma, addr: number, of
   w3[off + 1] = pteHi(page, vma.protHi);
   if (special) {
     mm.rss++;
-  } else if (--m.mem.mapcount[old]! === 0) {
+  } else if (--m.mem.mapcount[old]! === 0 && m.mem.state[old] === FrameState.USER) {
     m.mem.free(old, "wp_page_copy (COW)", m.now);
     m.counters.values[C.pages_freed]!++;
   }
@@ -145,7 +204,8 @@ export function* zapPageRange(k: Kernel, cpu: Cpu, tlb: MmuGather, vma: Vma, sta
     const pfn = ptePfn(lo, hi);
     if ((lo & _PAGE_DIRTY) !== 0) m.mem.pageDirty[pfn] = 1;
     mm.rss--;
-    if (--m.mem.mapcount[pfn]! === 0 && tlb.removePage(pfn)) {
+    // A page-cache page stays cached when its last mapping goes; an anonymous page is freed.
+    if (--m.mem.mapcount[pfn]! === 0 && m.mem.state[pfn] === FrameState.USER && tlb.removePage(pfn)) {
       yield cost;
       cost = 0;
       yield* k.tlbFlushMmu(cpu, tlb);

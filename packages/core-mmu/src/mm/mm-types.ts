@@ -9,6 +9,27 @@ export const VM_WRITE = 0x2;
 export const VM_EXEC = 0x4;
 export const VM_SHARED = 0x8;
 
+/**
+ * A file's page cache (struct address_space): one frame per cached page, -1 where
+ * the page is not cached. Files are sparse: a missing page is filled with zeroes,
+ * no I/O (as vm-scalability's sparse files are).
+ */
+export class FileMapping {
+  readonly id: number;
+  readonly pages: Int32Array;
+  /** nrpages */
+  nrpages = 0;
+
+  constructor(id: number, sizePages: number) {
+    this.id = id;
+    this.pages = new Int32Array(sizePages).fill(-1);
+  }
+
+  get sizePages(): number {
+    return this.pages.length;
+  }
+}
+
 export class Vma {
   start: number;
   end: number;
@@ -17,14 +38,29 @@ export class Vma {
   protLo: number;
   protHi: number;
   readonly anonymous: boolean;
+  /** vm_file (null for anonymous memory) and vm_pgoff, in pages. */
+  readonly file: FileMapping | null;
+  pgoff: number;
 
-  constructor(start: number, end: number, flags: number, protLo: number, protHi: number, anonymous: boolean) {
+  constructor(start: number, end: number, flags: number, protLo: number, protHi: number, anonymous: boolean, file: FileMapping | null = null, pgoff = 0) {
     this.start = start;
     this.end = end;
     this.flags = flags;
     this.protLo = protLo;
     this.protHi = protHi;
     this.anonymous = anonymous;
+    this.file = file;
+    this.pgoff = pgoff;
+  }
+
+  /** linear_page_index: the file page behind `addr`. */
+  pageIndex(addr: number): number {
+    return this.pgoff + Math.floor((addr - this.start) / 4096);
+  }
+
+  /** A copy covering [start, end) of this VMA (split_vma). */
+  slice(start: number, end: number): Vma {
+    return new Vma(start, end, this.flags, this.protLo, this.protHi, this.anonymous, this.file, this.file ? this.pageIndex(start) : 0);
   }
 }
 

@@ -18,6 +18,8 @@ export const COUNTER_NAMES = [
   "pgfault",
   "pgfault_anon",
   "pgfault_zero_page",
+  "pgfault_file",
+  "pgcache_fill",
   "pgfault_cow",
   "pgfault_wp_reuse",
   "pgfault_spurious",

@@ -207,6 +207,7 @@ export function simulate(input: SimulateInput): RunResult {
     params,
     prng: machine.prng.fork(1),
     createProcess: () => kernel.createMm(),
+    createFile: (bytes) => kernel.createFile(bytes),
     spawn(cpuId, mm, body) {
       const cpu = machine.cpus[cpuId];
       if (!cpu) throw new FlushlabInputError(`workload ${workload.name} needs CPU ${cpuId} but the machine has ${machine.cpus.length}`);
@@ -216,6 +217,7 @@ export function simulate(input: SimulateInput): RunResult {
         mm,
         index: cpuId,
         mmap: (len, prot) => kernel.sysMmap(cpu, len, prot),
+        mmapFile: (file, offset, len, prot, shared) => kernel.sysMmapFile(cpu, file, offset, len, prot, shared),
         munmap: (addr, len) => kernel.sysMunmap(cpu, addr, len),
         madvise: (addr, len, advice) => kernel.sysMadvise(cpu, addr, len, advice),
         mprotect: (addr, len, prot) => kernel.sysMprotect(cpu, addr, len, prot),

@@ -7,7 +7,7 @@
 import type { AccessRun, Cpu, KGen, TaskGen } from "../hw/cpu.js";
 import type { Machine } from "../hw/machine.js";
 import type { Kernel } from "../mm/kernel.js";
-import type { MmStruct } from "../mm/mm-types.js";
+import type { FileMapping, MmStruct } from "../mm/mm-types.js";
 import type { Prng } from "../sim/prng.js";
 import type { MetricSpec, ParamSpec, ParamValues, WorkloadDefinitionLike } from "../run/types.js";
 
@@ -18,6 +18,8 @@ export interface TaskApi {
   /** Index of the task within the workload (0-based). */
   readonly index: number;
   mmap(len: number, prot: number): KGen<number>;
+  /** mmap of `len` bytes of `file` from `offset`, MAP_SHARED or MAP_PRIVATE. */
+  mmapFile(file: FileMapping, offset: number, len: number, prot: number, shared: boolean): KGen<number>;
   munmap(addr: number, len: number): KGen;
   madvise(addr: number, len: number, advice: number): KGen;
   mprotect(addr: number, len: number, prot: number): KGen;
@@ -32,6 +34,8 @@ export interface WorkloadContext {
   /** The run's PRNG stream for this workload. */
   readonly prng: Prng;
   createProcess(): MmStruct;
+  /** A sparse file of `bytes` (page cache empty). */
+  createFile(bytes: number): FileMapping;
   /** Starts a task of `mm` pinned to CPU `cpu`. */
   spawn(cpu: number, mm: MmStruct, body: (t: TaskApi) => TaskGen): void;
   /** Workload-level counters (reported with the model's counters). */

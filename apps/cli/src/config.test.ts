@@ -1,8 +1,21 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { pathToFileURL } from "node:url";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { runCli } from "./test-io.js";
+
+// Under vitest a plain import() of a .ts file would be transpiled by vite anyway; record
+// tsx's tsImport calls so the tests show that .ts configs go through tsx, as on plain Node.
+const tsImported = vi.hoisted(() => [] as string[]);
+vi.mock("tsx/esm/api", async (importOriginal) => {
+  const actual = await importOriginal<typeof import("tsx/esm/api")>();
+  const tsImport: typeof actual.tsImport = (specifier, options) => {
+    tsImported.push(specifier);
+    return actual.tsImport(specifier, options);
+  };
+  return { ...actual, tsImport };
+});
 
 describe("flushlab.config", () => {
   const dirs: string[] = [];
@@ -49,6 +62,75 @@ describe("flushlab.config", () => {
     expect(sockets.stderr).toBe("flushlab: sockets (2) must divide cpus (3)\n");
   });
 
+  // TypeScript-only syntax (interface, annotations, `as const`, a generic), so a plain import
+  // would fail; no @flushlab import, the token is the shared Symbol.for key.
+  const tsConfig = `interface Container {
+  register(token: symbol, provider: { useValue: unknown }): unknown;
+}
+interface GatherKernel {
+  tlbFlush(cpu: unknown, tlb: unknown): Generator<unknown, void, unknown>;
+  tlbFlushMmuFree(cpu: unknown, tlb: unknown): Generator<unknown, void, unknown>;
+}
+const MMU_GATHER_FLUSH: symbol = Symbol.for("@flushlab/core-mmu:MmuGatherFlush");
+function identity<T>(value: T): T {
+  return value;
+}
+const machine = { cpus: 4 as number, sockets: 2 } as const;
+export default identity({
+  plugins: [
+    {
+      name: "ts-policy",
+      description: "a plugin defined in a TypeScript config",
+      patch: { title: "mm: flush before free", commit: "cafef00d", kernel: "not merged" },
+      appliesTo: ["x86-64"] as const,
+      overrides: [MMU_GATHER_FLUSH],
+      register(c: Container): void {
+        c.register(MMU_GATHER_FLUSH, {
+          useValue: {
+            *tlbFlushMmu(cpu: unknown, tlb: unknown, k: GatherKernel) {
+              yield* k.tlbFlush(cpu, tlb);
+              yield* k.tlbFlushMmuFree(cpu, tlb);
+            },
+          },
+        });
+      },
+    },
+  ],
+  machine,
+  seed: 5 satisfies number,
+});
+`;
+
+  for (const [label, extra] of [
+    ["compiled as CommonJS (no package.json)", {}],
+    ['in a "type": "module" package', { "package.json": '{ "type": "module" }\n' }],
+  ] as [string, Record<string, string>][]) {
+    it(`loads a flushlab.config.ts written in TypeScript, ${label}`, async () => {
+      const cwd = project({ "flushlab.config.ts": tsConfig, ...extra });
+      const url = pathToFileURL(join(cwd, "flushlab.config.ts")).href;
+      const list = await runCli(["list"], { cwd });
+      expect(list.stderr).toBe("");
+      expect(list.stdout).toContain("ts-policy  [flushlab.config.ts]");
+      expect(list.stdout).toContain("overrides:  @flushlab/core-mmu:MmuGatherFlush");
+      expect(tsImported).toContain(url);
+
+      const run = await runCli(["run", "tlb-flush2", "--json"], { cwd });
+      expect(run.stderr).toBe("");
+      expect(run.code).toBe(0);
+      expect(JSON.parse(run.stdout)).toMatchObject({ cpus: 4, sockets: 2, seed: 5, plugins: ["ts-policy"] });
+    });
+  }
+
+  it("a flushlab.config.ts with a syntax error is one line naming the file, no stack", async () => {
+    const cwd = project({ "flushlab.config.ts": "interface A { x: number }\nconst a: A = { x: };\nexport default a;\n" });
+    const r = await runCli(["run", "tlb-flush2"], { cwd });
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toMatch(/^flushlab: cannot load flushlab\.config\.ts: flushlab\.config\.ts:2:\d+: \S.*\n$/);
+    expect(r.stderr).not.toContain(cwd);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
   it("a plugin named like an installed one is an error", async () => {
     const cwd = project({ "flushlab.config.js": `export default { plugins: [${configPlugin.replace("cfg-policy", "noop")}] };\n` });
     const r = await runCli(["list"], { cwd });
@@ -66,6 +148,10 @@ describe("flushlab.config", () => {
     ["flushlab.config.mjs", "export default 42;", /must export default an object/],
     ["flushlab.config.mjs", "export default {;", /^flushlab: cannot load flushlab\.config\.mjs: /],
     ["flushlab.config.mjs", "throw new Error('config blew up\\nline two');", /^flushlab: cannot load flushlab\.config\.mjs: config blew up$/],
+    ["flushlab.config.ts", "const n: number = ;", /^flushlab: cannot load flushlab\.config\.ts: flushlab\.config\.ts:1:\d+: /],
+    ["flushlab.config.ts", "const e: Error = new Error('ts config blew up\\nline two');\nthrow e;", /^flushlab: cannot load flushlab\.config\.ts: ts config blew up$/],
+    ["flushlab.config.ts", "import './missing-helper.js';\nexport default {};", /^flushlab: cannot load flushlab\.config\.ts: .*missing-helper/],
+    ["flushlab.config.ts", "export default { seeed: 1 } as const;", /^flushlab: flushlab\.config\.ts: unknown field "seeed"/],
   ];
   for (const [file, text, expected] of bad) {
     it(`rejects ${text}`, async () => {

@@ -1,7 +1,7 @@
 /**
- * flushlab.config.{ts,js,mjs}: found in the current directory, loaded with dynamic
- * import, checked field by field. A `.ts` config needs a runtime that can import
- * TypeScript (tsx, vitest, a Node with type stripping); otherwise one line says so.
+ * flushlab.config.{ts,js,mjs}: found in the current directory, loaded, checked field by
+ * field. `.mjs`/`.js` are loaded with a plain dynamic import; `.ts` through tsx's ESM API
+ * (`tsImport`), so it works on any supported Node. Load failures become one line.
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -28,23 +28,51 @@ function firstLine(message: string): string {
   return (message.split("\n").find((l) => l.trim() !== "") ?? message).trim();
 }
 
+/**
+ * First useful line of a load error. esbuild (used by tsx) reports syntax errors as
+ * "Transform failed with 1 error:\n/abs/path/flushlab.config.ts:1:16: ERROR: Expected …";
+ * the header says nothing, so the next line is used, with the path shortened to the file name.
+ */
+function loadErrorLine(error: unknown, path: string, file: string): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const lines = message.split("\n").map((l) => l.trim()).filter((l) => l !== "");
+  if (lines.length > 1 && /^Transform failed with \d+ errors?:?$/.test(lines[0] ?? "")) {
+    const detail = lines[1] ?? "";
+    return (detail.startsWith(path) ? file + detail.slice(path.length) : detail).replace(/: ERROR: /, ": ");
+  }
+  return firstLine(message);
+}
+
+/** A `.ts` config: tsx transpiles it (and whatever it imports) on the fly, in its own loader namespace. */
+async function importTypeScript(path: string, cwd: string): Promise<unknown> {
+  const { tsImport } = await import("tsx/esm/api");
+  const tsconfig = join(cwd, "tsconfig.json");
+  return tsImport(pathToFileURL(path).href, { parentURL: import.meta.url, tsconfig: existsSync(tsconfig) ? tsconfig : false });
+}
+
+/**
+ * The config's default export. A `.ts` file outside a `"type": "module"` package is compiled
+ * to CommonJS, so its namespace's default is `{ __esModule: true, default: config }`: unwrap it.
+ */
+function defaultExport(mod: unknown): unknown {
+  const value = (mod as { default?: unknown } | null | undefined)?.default;
+  if (value !== null && typeof value === "object" && (value as { __esModule?: unknown }).__esModule === true && "default" in value) {
+    return (value as { default: unknown }).default;
+  }
+  return value;
+}
+
 export async function loadConfig(cwd: string): Promise<LoadedConfig | undefined> {
   const file = findConfigFile(cwd);
   if (file === undefined) return undefined;
-  let mod: { default?: unknown };
+  const path = join(cwd, file);
+  let mod: unknown;
   try {
-    mod = (await import(pathToFileURL(join(cwd, file)).href)) as { default?: unknown };
+    mod = file.endsWith(".ts") ? await importTypeScript(path, cwd) : await import(pathToFileURL(path).href);
   } catch (error) {
-    const code = (error as { code?: unknown } | null)?.code;
-    if (file.endsWith(".ts") && code === "ERR_UNKNOWN_FILE_EXTENSION") {
-      throw new FlushlabInputError(
-        `cannot load ${file}: this Node cannot import TypeScript; run flushlab through tsx or rename it to flushlab.config.mjs`,
-      );
-    }
-    const message = error instanceof Error ? error.message : String(error);
-    throw new FlushlabInputError(`cannot load ${file}: ${firstLine(message)}`);
+    throw new FlushlabInputError(`cannot load ${file}: ${loadErrorLine(error, path, file)}`);
   }
-  const config = mod.default;
+  const config = defaultExport(mod);
   if (config === null || typeof config !== "object" || Array.isArray(config)) {
     throw new FlushlabInputError(`${file} must export default an object (use defineConfig({ … }))`);
   }

@@ -39,7 +39,6 @@ export type TaskGen = Generator<TaskYield, void, void>;
 export class Completion {
   pending = 0;
   doneAt = 0;
-  waiter: Cpu | null = null;
   onDone: ((time: number) => void) | null = null;
 
   add(n = 1): void {
@@ -106,8 +105,6 @@ export class Cpu {
   resumeAt = 0;
   waiting = false;
   finished = false;
-  /** Opaque per-task storage for workloads (thread id etc.). */
-  taskId = -1;
 
   constructor(topo: CpuTopology, tlb: Tlb, tlb2m: Tlb, psc: PagingStructureCache) {
     this.id = topo.id;

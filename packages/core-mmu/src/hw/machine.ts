@@ -428,7 +428,6 @@ export class Machine {
     const start = this.engine.now;
     const irqBefore = this.cpuCycles[cpu.id * 3 + 2]!;
     cpu.waiting = true;
-    c.waiter = cpu;
     c.onDone = (doneAt) => {
       cpu.waiting = false;
       const wake = Math.max(doneAt, cpu.irqBusyUntil, this.engine.now);

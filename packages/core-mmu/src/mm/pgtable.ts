@@ -19,10 +19,6 @@ export class PageTables {
 
   constructor(private readonly m: Machine) {}
 
-  private get shifts(): readonly number[] {
-    return this.m.format.levels.map((l) => l.shift);
-  }
-
   /**
    * pgd_alloc: a new top-level table. The kernel half is shared with init_mm: on
    * x86-64 the top-level kernel entries are copied (pgd_ctor, clone_pgd_range); on

@@ -44,6 +44,13 @@ export const bareMetal: CostModel = {
     ackLatencySameSocket: 300,
     ackLatencyCrossSocket: 600,
     switchMm: 200,
+    spinLockUncontended: 40,
+    vmapAreaAlloc: 300,
+    vmapPte: 20,
+    pgdListVisit: 200,
+    forkBase: 30000,
+    execBase: 50000,
+    exitBase: 20000,
   },
   sources: {
     freqHz: "[U] 2.6 GHz, the i5-3320M base clock of Dave Hansen's 2014 flush measurements",
@@ -76,6 +83,13 @@ export const bareMetal: CostModel = {
     ackLatencySameSocket: SHOOTDOWN_SPLIT,
     ackLatencyCrossSocket: "[U] 2× the same-socket ack: a cross-socket cache-line transfer",
     switchMm: "[U] switch_mm_irqs_off bookkeeping besides the CR3 write",
+    spinLockUncontended: "[U] a locked cmpxchg plus the release store on an owned cache line (~20 cycles each)",
+    vmapAreaAlloc: "[U] augmented rbtree search/insert of a vmap_area plus list work",
+    vmapPte: "[U] one set_pte_at / pte_clear in vmap_page_range / vunmap_page_range",
+    pgdListVisit: "[U] per pgd in sync_global_pgds: spin_lock/unlock of mm->page_table_lock and one pgd entry read, two cold cache lines (~100 cycles each from LLC)",
+    forkBase: "[U] copy_process without the address space and stack, ~10 µs",
+    execBase: "[U] exec-like set-up of a new image besides page faults, ~20 µs",
+    exitBase: "[U] do_exit and release_task besides exit_mmap and the stack, ~8 µs",
   },
 };
 

@@ -22,3 +22,6 @@ export { Kernel, vmGetPageProt, vmaPageProt, PROT_NONE, PROT_READ, PROT_WRITE, P
 export * from "./plugin/tokens.js";
 export { registerCoreDefaults, TlbFlushMmu, FlushTlbRangeAfterChange } from "./plugin/defaults.js";
 export * from "./workload/types.js";
+export { SpinLock } from "./kernel/spinlock.js";
+export { Vmalloc, fls, type VmapArea } from "./mm/vmalloc.js";
+export { NR_CACHED_STACKS, threadSize, allocThreadStack, freeThreadStack, pgdAlloc, pgdFree, exitMmap, forkExec, exitChild } from "./mm/fork.js";

@@ -64,6 +64,23 @@ export interface CostParams {
   readonly ackLatencyCrossSocket: number;
   /** switch_mm_irqs_off besides the CR3 write. */
   readonly switchMm: number;
+  /** An uncontended spin_lock plus spin_unlock (one atomic on a cache line the CPU owns). */
+  readonly spinLockUncontended: number;
+  /** alloc_vmap_area / free of a vmap area (rbtree and list work). */
+  readonly vmapAreaAlloc: number;
+  /** Setting or clearing one kernel PTE in vmap_page_range / vunmap_page_range. */
+  readonly vmapPte: number;
+  /**
+   * One pgd visited by sync_global_pgds / vmalloc_sync under pgd_lock: the mm's
+   * page_table_lock taken and released, the pgd entry read and compared (cold lines).
+   */
+  readonly pgdListVisit: number;
+  /** copy_process besides the mm and the kernel stack (task struct, creds, files, signal). */
+  readonly forkBase: number;
+  /** exec-like set-up of a new address space besides page tables (bprm, mappings). */
+  readonly execBase: number;
+  /** do_exit besides exit_mmap and the stack (files, signals, release_task, wait). */
+  readonly exitBase: number;
 }
 
 export type CostParamName = Exclude<keyof CostParams, never>;

@@ -212,7 +212,14 @@ export class Machine {
         hi = cpu.pdpte[idx * 2 + 1]!;
       } else {
         off = mem.entryOffsetOrNeg(table, Math.floor(va / this.levelDiv[level]!) & this.levelMask[level]!);
-        if (off < 0) return FAULT; // not a page table any more: reported above
+        if (off < 0) {
+          // The entry above points at a frame that is no longer a page table.
+          if (level > 0 && !mem.isTable(table)) {
+            this.oracle.report(1, cpu.id, va, table, this.engine.now, "flush and sync of every copy of the upper-level entry before the page-table page was freed",
+              `CPU ${cpu.id} walked through a stale upper-level entry into pfn ${table}, a page-table page that was freed (${mem.sites[mem.freedBy[table]!]})`);
+          }
+          return FAULT;
+        }
         lo = words[off]!;
         hi = words[off + 1]!;
       }

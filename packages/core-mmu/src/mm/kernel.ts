@@ -10,7 +10,9 @@ import type { KernelHooks, Machine } from "../hw/machine.js";
 import { vaToCanonicalString } from "../hw/paging-format.js";
 import { _PAGE_ACCESSED, _PAGE_NX_HI, _PAGE_PRESENT, _PAGE_PROTNONE, _PAGE_RW, _PAGE_USER, ptePfn } from "../hw/pte.js";
 import { C } from "../oracle/counters.js";
-import type { ArchTlb, MmuGatherFlush, ProtectionChangeFlush } from "../plugin/tokens.js";
+import type { ArchTlb, MmuGatherFlush, ProtectionChangeFlush, VmallocSync } from "../plugin/tokens.js";
+import { SpinLock } from "../kernel/spinlock.js";
+import { Vmalloc, type VmapArea } from "./vmalloc.js";
 import { handleMmFault, syscall, zapPageRange, SegmentationFault } from "./memory.js";
 import { FileMapping, MmStruct, Vma, VM_EXEC, VM_READ, VM_SHARED, VM_WRITE } from "./mm-types.js";
 import { MmuGather, type GatherKernel } from "./mmu-gather.js";
@@ -26,6 +28,7 @@ export interface KernelPolicies {
   readonly arch: ArchTlb;
   readonly mmuGatherFlush: MmuGatherFlush;
   readonly protectionChangeFlush: ProtectionChangeFlush;
+  readonly vmallocSync: VmallocSync;
 }
 
 /**
@@ -53,6 +56,15 @@ export class Kernel implements KernelHooks, GatherKernel {
   readonly zeroPfn: number;
   readonly mms: MmStruct[] = [];
   readonly files: FileMapping[] = [];
+  /** pgd_list: every process pgd (init_mm's swapper_pg_dir is the reference, not on it). */
+  readonly pgdList: MmStruct[] = [];
+  /** pgd_lock: a global spinlock (arch/x86/mm/pgtable.c). */
+  readonly pgdLock: SpinLock;
+  readonly vmalloc: Vmalloc;
+  /** cached_stacks[NR_CACHED_STACKS] per CPU (kernel/fork.c). */
+  readonly cachedStacks: (VmapArea | null)[][];
+  /** The tasks running on each CPU, innermost last (a parent waiting for its child). */
+  private readonly taskStack: { mm: MmStruct; stack: VmapArea }[][];
   private nextMmId = 1;
   readonly arch: ArchTlb;
   private readonly gatherFlush: MmuGatherFlush;
@@ -64,7 +76,12 @@ export class Kernel implements KernelHooks, GatherKernel {
     this.gatherFlush = policies.mmuGatherFlush;
     this.protectionFlush = policies.protectionChangeFlush;
     this.pgtables = new PageTables(m);
+    this.pgdLock = new SpinLock("pgd_lock", m);
+    this.vmalloc = new Vmalloc(this, policies.vmallocSync);
+    this.cachedStacks = m.cpus.map(() => [null, null]);
+    this.taskStack = m.cpus.map(() => []);
     this.zeroPfn = m.mem.allocKernel();
+    this.pgdList.length = 0;
     const initPgd = this.pgtables.pgdAlloc(null);
     this.initMm = new MmStruct(0, initPgd, m.cpus.length, 0, true);
     m.initMm = this.initMm;
@@ -72,6 +89,8 @@ export class Kernel implements KernelHooks, GatherKernel {
       m.loadCr3(cpu, initPgd);
       cpu.loadedMm = this.initMm;
     }
+    // Not on pgd_list: init_mm is the reference.
+    this.pgdList.length = 0;
     m.kernel = this;
   }
 
@@ -85,7 +104,102 @@ export class Kernel implements KernelHooks, GatherKernel {
     const base = this.m.format.name === "x86-32-pae" ? 0xb0000000 : 0x7f0000000000;
     const mm = new MmStruct(this.nextMmId++, pgd, this.m.cpus.length, base);
     this.mms.push(mm);
+    this.pgdList.push(mm);
     return mm;
+  }
+
+  /** pgd_list_del */
+  pgdListDel(mm: MmStruct): void {
+    const i = this.pgdList.indexOf(mm);
+    if (i >= 0) this.pgdList.splice(i, 1);
+    const j = this.mms.indexOf(mm);
+    if (j >= 0) this.mms.splice(j, 1);
+  }
+
+  pushTask(cpu: Cpu, mm: MmStruct, stack: VmapArea): void {
+    this.taskStack[cpu.id]!.push({ mm, stack });
+    cpu.currentMm = mm;
+  }
+
+  popTask(cpu: Cpu): { mm: MmStruct; stack: VmapArea } {
+    const t = this.taskStack[cpu.id]!.pop();
+    if (!t) throw new Error(`CPU ${cpu.id}: exit with no child task`);
+    return t;
+  }
+
+  /** The kernel stack of the task running on `cpu`, if it has one. */
+  currentStack(cpu: Cpu): VmapArea | undefined {
+    const s = this.taskStack[cpu.id]!;
+    return s.length > 0 ? s[s.length - 1]!.stack : undefined;
+  }
+
+  /**
+   * A kernel-mode access to kernel memory, with the vmalloc fault path: a miss in
+   * the process page table that init_mm can fill is copied in (vmalloc_fault) and
+   * retried; anything else is a kernel oops (a model error).
+   */
+  *kernelAccess(cpu: Cpu, va: number, write: boolean): KGen {
+    for (let tries = 0; tries < 4; tries++) {
+      const c = this.m.access(cpu, va, write, false);
+      if (c >= 0) {
+        yield c;
+        return;
+      }
+      this.m.counters.values[C.vmalloc_faults]!++;
+      yield this.m.costs.pageFaultHw + this.m.costs.faultHandler;
+      if (!this.vmallocFault(cpu, va)) break;
+    }
+    throw new Error(`kernel oops: CPU ${cpu.id} cannot access ${this.fmtVa(va)} (not mapped in init_mm)`);
+  }
+
+  /** Kernel accesses to every page of [start, start + len). */
+  *kernelAccessRange(cpu: Cpu, start: number, len: number, write: boolean): KGen {
+    for (let a = start; a < start + len; a += 4096) yield* this.kernelAccess(cpu, a, write);
+  }
+
+  /**
+   * vmalloc_fault (arch/x86/mm/fault.c, v5.4): copy the missing entry from init_mm
+   * into the page table the CPU uses: x86-64 at the top level (set_p4d), PAE at the
+   * PMD level (vmalloc_sync_one). Returns false when init_mm has no mapping either.
+   */
+  vmallocFault(cpu: Cpu, va: number): boolean {
+    const m = this.m;
+    if (va < this.vmalloc.start || va >= this.vmalloc.end) return false;
+    const level = m.format.topLoadedAtCr3 ? m.format.levels.length - 2 : 0;
+    const w = m.mem.words;
+    const ref = this.pgtables.entryOffsetAt(this.initMm.pgd, va, level);
+    const own = this.pgtables.entryOffsetAt(cpu.cr3, va, level);
+    if (ref < 0 || own < 0 || (w[ref]! & _PAGE_PRESENT) === 0) return false;
+    // A present entry is never fixed lazily: that is why stale present entries are hazards.
+    if ((w[own]! & _PAGE_PRESENT) !== 0) return false;
+    w[own] = w[ref]!;
+    w[own + 1] = w[ref + 1]!;
+    return true;
+  }
+
+  /**
+   * Oracle, class 5: before a vmalloc range is handed out again, every process page
+   * table must agree with init_mm at the level it keeps private copies of (PAE:
+   * the kernel PMDs with !SHARED_KERNEL_PMD; x86-64: the top level). A present entry
+   * that init_mm no longer has is a stale kernel PMD (KERNEL-FACTS §3.4).
+   */
+  checkKernelPmdsAgree(start: number, end: number, site: string): void {
+    const m = this.m;
+    const lv = m.format.levels;
+    const level = m.format.topLoadedAtCr3 ? lv.length - 2 : 0;
+    const span = 2 ** lv[level]!.shift;
+    const w = m.mem.words;
+    for (const mm of this.pgdList) {
+      for (let a = start - (start % span); a < end; a += span) {
+        const own = this.pgtables.entryOffsetAt(mm.pgd, a, level);
+        const ref = this.pgtables.entryOffsetAt(this.initMm.pgd, a, level);
+        if (own < 0 || (w[own]! & _PAGE_PRESENT) === 0) continue;
+        if (ref >= 0 && w[ref] === w[own] && w[ref + 1] === w[own + 1]) continue;
+        const pfn = ptePfn(w[own]! & ~0x1fff, w[own + 1]!);
+        m.oracle.report(5, -1, a, pfn, m.now, `vmalloc_sync_unmappings() before ${site} freed the range for reuse`,
+          `the pgd of mm ${mm.id} keeps a present kernel ${level === 0 ? "PGD" : "PMD"} entry for ${this.fmtVa(a)} (pfn ${pfn}) that init_mm no longer has`);
+      }
+    }
   }
 
   /** Puts a task of `mm` on `cpu` (context switch from idle) and starts it. */

@@ -5,7 +5,7 @@
  */
 import type { Machine } from "../hw/machine.js";
 import { FrameState } from "../hw/memory.js";
-import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, ptePfn, pteHi, pteLo } from "../hw/pte.js";
+import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_USER, ptePfn, pteHi, pteLo } from "../hw/pte.js";
 import type { MmStruct } from "./mm-types.js";
 
 /** _PAGE_TABLE: the flags of an upper-level entry pointing at a user table. */
@@ -33,12 +33,30 @@ export class PageTables {
     const top = fmt.levels[0]!;
     const kernelFirst = Math.floor(fmt.kernelStart / 2 ** top.shift);
     if (initPgd !== null) {
-      const w = mem.words;
       for (let i = kernelFirst; i < top.entries; i++) {
         const src = mem.entryOffset(initPgd, i);
         const dst = mem.entryOffset(pgd, i);
-        w[dst] = w[src]!;
-        w[dst + 1] = w[src + 1]!;
+        const lo = mem.words[src]!;
+        if (fmt.topLoadedAtCr3 && (lo & _PAGE_PRESENT) !== 0) {
+          // !SHARED_KERNEL_PMD (PAE with PTI): a private copy of the kernel PMD page,
+          // filled from swapper_pg_dir's (pgd_prepopulate_pmd / clone of the kernel part).
+          const refPmd = ptePfn(lo, mem.words[src + 1]!);
+          const pmd = mem.alloc(FrameState.PAGETABLE);
+          mem.words.copyWithin(mem.entryOffset(pmd, 0), mem.entryOffset(refPmd, 0), mem.entryOffset(refPmd, 0) + 1024);
+          mem.words[dst] = pteLo(pmd, _PAGE_PRESENT);
+          mem.words[dst + 1] = pteHi(pmd, 0);
+        } else {
+          mem.words[dst] = lo;
+          mem.words[dst + 1] = mem.words[src + 1]!;
+        }
+      }
+    } else if (fmt.topLoadedAtCr3) {
+      // swapper_pg_dir: the kernel PMD (entry 3) exists from boot.
+      for (let i = kernelFirst; i < top.entries; i++) {
+        const pmd = mem.alloc(FrameState.PAGETABLE);
+        const off = mem.entryOffset(pgd, i);
+        mem.words[off] = pteLo(pmd, _PAGE_PRESENT);
+        mem.words[off + 1] = pteHi(pmd, 0);
       }
     }
     if (fmt.topLoadedAtCr3) {
@@ -52,16 +70,73 @@ export class PageTables {
     return pgd;
   }
 
-  /** Word offset of the PTE for `va`, or -1 if a table on the way is missing. */
+  /** Word offset of the 4 KiB PTE for `va`, or -1 if a table on the way is missing (or a huge leaf covers it). */
   pteOffset(pgd: number, va: number): number {
-    return this.m.leafOffset(pgd, va);
+    return this.entryAt(pgd, va, this.m.format.levels.length - 1, false, false);
+  }
+
+  /** Word offset of the PMD entry covering `va`, or -1 if a table above it is missing. */
+  pmdOffset(pgd: number, va: number): number {
+    return this.entryAt(pgd, va, this.m.format.levels.length - 2, false, false);
+  }
+
+  /** Word offset of the PMD entry covering `va`, allocating the tables above it. */
+  pmdOffsetAlloc(mm: MmStruct, va: number): number {
+    this.lastAllocated = 0;
+    return this.entryAt(mm.pgd, va, this.m.format.levels.length - 2, true, mm.isInitMm);
+  }
+
+  /**
+   * pgd_free: the pgd page, and on PAE the PMD pages it owns (the preallocated user
+   * PMDs and the private kernel PMD). The user tables below were freed by exit_mmap.
+   */
+  pgdFree(mm: MmStruct, site: string): number {
+    const mem = this.m.mem;
+    let n = 0;
+    if (this.m.format.topLoadedAtCr3) {
+      for (let i = 0; i < 4; i++) {
+        const off = mem.entryOffset(mm.pgd, i);
+        if ((mem.words[off]! & _PAGE_PRESENT) === 0) continue;
+        mem.free(ptePfn(mem.words[off]!, mem.words[off + 1]!), site, this.m.now);
+        n++;
+      }
+    }
+    mem.free(mm.pgd, site, this.m.now);
+    return n + 1;
+  }
+
+  /** Word offset of the entry at `level` (0 = top) for `va`, or -1; no allocation. */
+  entryOffsetAt(pgd: number, va: number, level: number): number {
+    return this.entryAt(pgd, va, level, false, false);
+  }
+
+  /** The entry at `level` for `va` (0 = top), walking down and optionally allocating. */
+  private entryAt(pgd: number, va: number, level: number, alloc: boolean, kernel: boolean): number {
+    const lv = this.m.format.levels;
+    const mem = this.m.mem;
+    let table = pgd;
+    for (let l = 0; ; l++) {
+      const off = mem.entryOffset(table, Math.floor(va / 2 ** lv[l]!.shift) % lv[l]!.entries);
+      if (l === level) return off;
+      let lo = mem.words[off]!;
+      if ((lo & _PAGE_PRESENT) === 0) {
+        if (!alloc) return -1;
+        const t = mem.alloc(FrameState.PAGETABLE);
+        this.lastAllocated++;
+        mem.words[off] = lo = pteLo(t, this.m.format.topLoadedAtCr3 && l === 0 ? _PAGE_PRESENT : kernel ? _KERNPG_TABLE : _PAGE_TABLE);
+        mem.words[off + 1] = pteHi(t, 0);
+      } else if (l > 0 && (lo & _PAGE_PSE) !== 0) {
+        return -1;
+      }
+      table = ptePfn(lo, mem.words[off + 1]!);
+    }
   }
 
   /**
    * Word offset of the PTE for `va`, allocating missing tables (pud_alloc, pmd_alloc,
    * pte_alloc). Sets `lastAllocated`.
    */
-  pteOffsetAlloc(mm: MmStruct, va: number, kernel = false): number {
+  pteOffsetAlloc(mm: MmStruct, va: number, kernel = mm.isInitMm): number {
     const mem = this.m.mem;
     const lv = this.m.format.levels;
     let table = mm.pgd;

@@ -59,11 +59,23 @@ export interface ProtectionChangeFlush {
 }
 export const PROTECTION_CHANGE_FLUSH = token<ProtectionChangeFlush>("ProtectionChangeFlush");
 
+/**
+ * vmalloc_sync_mappings / vmalloc_sync_unmappings (arch/x86/mm/fault.c, mm/vmalloc.c).
+ * Pre-patch default (after commit 3f8fd02b1bf1, before seed 000): both are
+ * vmalloc_sync_all, which __purge_vmap_area_lazy calls before freeing areas.
+ */
+export interface VmallocSync {
+  vmallocSyncMappings(cpu: Cpu): KGen;
+  vmallocSyncUnmappings(cpu: Cpu): KGen;
+}
+export const VMALLOC_SYNC = token<VmallocSync>("VmallocSync");
+
 /** Every extension-point token core-mmu defines, with a description for `flushlab list`. */
 export const EXTENSION_POINTS: readonly { readonly token: InjectionToken<unknown>; readonly name: string; readonly description: string }[] = [
   { token: ARCH_TLB, name: "ArchTlb", description: "arch TLB flush layer: flush_tlb_mm_range, flush_tlb_kernel_range, switch_mm (arch/x86/mm/tlb.c)" },
   { token: MMU_GATHER_FLUSH, name: "MmuGatherFlush", description: "mmu_gather flush-then-free (mm/mmu_gather.c tlb_flush_mmu)" },
   { token: PROTECTION_CHANGE_FLUSH, name: "ProtectionChangeFlush", description: "mprotect's flush after change_protection_range (mm/mprotect.c)" },
+  { token: VMALLOC_SYNC, name: "VmallocSync", description: "vmalloc_sync_mappings / vmalloc_sync_unmappings (arch/x86/mm/fault.c)" },
   { token: COST_MODEL, name: "CostModel", description: "cycle costs of every modelled operation" },
 ];
 

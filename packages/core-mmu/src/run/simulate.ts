@@ -17,7 +17,7 @@ import { Kernel } from "../mm/kernel.js";
 import { C } from "../oracle/counters.js";
 import { SegmentationFault } from "../mm/memory.js";
 import { registerCoreDefaults } from "../plugin/defaults.js";
-import { ARCH_TLB, COST_MODEL, MACHINE, MMU_GATHER_FLUSH, PROTECTION_CHANGE_FLUSH, tokenName } from "../plugin/tokens.js";
+import { ARCH_TLB, COST_MODEL, MACHINE, MMU_GATHER_FLUSH, PROTECTION_CHANGE_FLUSH, VMALLOC_SYNC, tokenName } from "../plugin/tokens.js";
 import type { TaskApi, WorkloadContext, WorkloadDefinition } from "../workload/types.js";
 import { FlushlabInputError, type FlushlabPlugin, type MachineOptions, type ParamSpec, type ParamValues, type RunOptions, type RunResult } from "./types.js";
 
@@ -198,6 +198,7 @@ export function simulate(input: SimulateInput): RunResult {
     arch: resolve(ARCH_TLB),
     mmuGatherFlush: resolve(MMU_GATHER_FLUSH),
     protectionChangeFlush: resolve(PROTECTION_CHANGE_FLUSH),
+    vmallocSync: resolve(VMALLOC_SYNC),
   });
 
   const workloadCounters = new Map<string, number>();

@@ -1,0 +1,95 @@
+/**
+ * Keeping the kernel part of every pgd in sync with init_mm for the vmalloc area
+ * (arch/x86/mm/init_64.c sync_global_pgds, arch/x86/mm/fault.c vmalloc_sync), as of
+ * v5.4 with commit 3f8fd02b1bf1 and 8e998fc24de4 (Aug 2019):
+ * - x86-64: only the top level is per-pgd; sync_global_pgds walks every PGDIR_SIZE
+ *   step of the range and, where init_mm's entry is present, takes pgd_lock and
+ *   copies it into every pgd on pgd_list that lacks it;
+ * - x86-32 PAE with !SHARED_KERNEL_PMD: each pgd has private kernel PMDs;
+ *   vmalloc_sync walks every PMD step, taking pgd_lock per step, and
+ *   vmalloc_sync_one copies the entry whenever present-ness differs (so unmappings
+ *   propagate too).
+ * The pre-patch default makes both vmalloc_sync_mappings and vmalloc_sync_unmappings
+ * vmalloc_sync_all.
+ */
+import { inject, injectable } from "tsyringe";
+import { C, MACHINE, _PAGE_PRESENT, type Cpu, type KGen, type Kernel, type Machine, type VmallocSync } from "@flushlab/core-mmu";
+
+@injectable()
+export class X86VmallocSync implements VmallocSync {
+  readonly m: Machine;
+
+  constructor(@inject(MACHINE) m: Machine) {
+    this.m = m;
+  }
+
+  private get k(): Kernel {
+    return this.m.kernel as Kernel;
+  }
+
+  /** vmalloc_sync_all (pre-patch): x86-64 sync_global_pgds over the vmalloc area; PAE vmalloc_sync. */
+  *vmallocSyncAll(cpu: Cpu): KGen {
+    if (this.m.format.topLoadedAtCr3) yield* this.vmallocSync(cpu);
+    else yield* this.syncGlobalPgds(cpu, this.k.vmalloc.start - (this.k.vmalloc.start % 2 ** this.m.format.pgdirShift), this.k.vmalloc.end);
+  }
+
+  vmallocSyncMappings(cpu: Cpu): KGen {
+    return this.vmallocSyncAll(cpu);
+  }
+
+  vmallocSyncUnmappings(cpu: Cpu): KGen {
+    return this.vmallocSyncAll(cpu);
+  }
+
+  /** sync_global_pgds(start, end), 4- or 5-level (sync_global_pgds_l4 / _l5). */
+  *syncGlobalPgds(cpu: Cpu, start: number, end: number): KGen {
+    const m = this.m;
+    const k = this.k;
+    m.counters.values[C.sync_global_pgds_calls]!++;
+    const step = 2 ** m.format.pgdirShift;
+    const w = m.mem.words;
+    for (let addr = start; addr < end; addr += step) {
+      yield m.costs.pgdListVisit / 4; // pgd_offset_k and the none check
+      const ref = k.pgtables.entryOffsetAt(k.initMm.pgd, addr, 0);
+      if ((w[ref]! & _PAGE_PRESENT) === 0) continue;
+      yield* k.pgdLock.lock(cpu);
+      let cost = 0;
+      for (const mm of k.pgdList) {
+        const own = k.pgtables.entryOffsetAt(mm.pgd, addr, 0);
+        if ((w[own]! & _PAGE_PRESENT) === 0) {
+          w[own] = w[ref]!;
+          w[own + 1] = w[ref + 1]!;
+        }
+        cost += m.costs.pgdListVisit;
+      }
+      yield cost;
+      k.pgdLock.unlock(cpu);
+    }
+  }
+
+  /** vmalloc_sync (32-bit): every PMD step of the vmalloc area × every pgd, pgd_lock per step. */
+  *vmallocSync(cpu: Cpu): KGen {
+    const m = this.m;
+    const k = this.k;
+    m.counters.values[C.vmalloc_sync_calls]!++;
+    const pmdLevel = m.format.levels.length - 2;
+    const step = 2 ** m.format.levels[pmdLevel]!.shift;
+    const w = m.mem.words;
+    for (let addr = k.vmalloc.start - (k.vmalloc.start % step); addr < k.vmalloc.end; addr += step) {
+      yield* k.pgdLock.lock(cpu);
+      const ref = k.pgtables.entryOffsetAt(k.initMm.pgd, addr, pmdLevel);
+      let cost = 0;
+      for (const mm of k.pgdList) {
+        const own = k.pgtables.entryOffsetAt(mm.pgd, addr, pmdLevel);
+        // vmalloc_sync_one: copy whenever present-ness differs (8e998fc24de4).
+        if (own >= 0 && ref >= 0 && (w[own]! & _PAGE_PRESENT) !== (w[ref]! & _PAGE_PRESENT)) {
+          w[own] = w[ref]!;
+          w[own + 1] = w[ref + 1]!;
+        }
+        cost += m.costs.pgdListVisit;
+      }
+      yield cost;
+      k.pgdLock.unlock(cpu);
+    }
+  }
+}

@@ -1,0 +1,209 @@
+import { describe, expect, it } from "vitest";
+import {
+  ARCH_TLB,
+  MACHINE,
+  VMALLOC_SYNC,
+  definePlugin,
+  syscall,
+  type Cpu,
+  type KGen,
+  type Kernel,
+  type TaskApi,
+  type TaskGen,
+  type WorkloadContext,
+} from "@flushlab/core-mmu";
+import { X86Tlb, X86VmallocSync } from "../src/index.js";
+import { classes, runScenario } from "./scenario.js";
+
+const ARCHES = ["x86-64", "x86-32-pae"] as const;
+
+/** Test plugin: vmalloc_sync_unmappings does nothing, on every arch. */
+const noUnmapSync = definePlugin({
+  name: "test-no-unmap-sync",
+  description: "vmalloc_sync_unmappings as a no-op",
+  patch: { title: "test", commit: "none", kernel: "none" },
+  appliesTo: ["x86-64", "x86-32-pae"],
+  overrides: [VMALLOC_SYNC],
+  register(c) {
+    c.register(VMALLOC_SYNC, {
+      useFactory: (cc) => {
+        const real = new X86VmallocSync(cc.resolve(MACHINE));
+        return { vmallocSyncMappings: (cpu: Cpu) => real.vmallocSyncMappings(cpu), *vmallocSyncUnmappings(): KGen {} };
+      },
+    });
+  },
+});
+
+/** Test plugin: flush_tlb_kernel_range that does nothing. */
+class NoKernelFlush extends X86Tlb {
+  override *flushTlbKernelRange(): KGen {}
+}
+const noKernelFlush = definePlugin({
+  name: "test-no-kernel-flush",
+  description: "flush_tlb_kernel_range as a no-op",
+  patch: { title: "test", commit: "none", kernel: "none" },
+  appliesTo: ["x86-64", "x86-32-pae"],
+  overrides: [ARCH_TLB],
+  register(c) {
+    c.register(ARCH_TLB, { useFactory: (cc) => new NoKernelFlush(cc.resolve(MACHINE)) });
+  },
+});
+
+describe.each(ARCHES)("vmalloc lazy purge (%s)", (arch) => {
+  it("areas wait until vmap_lazy_nr exceeds lazy_max_pages, then one kernel flush reaches every CPU and the range is reused", () => {
+    let ctx: WorkloadContext | undefined;
+    let firstStart = -1;
+    let reused = -1;
+    const r = runScenario("lazy", [
+      function* (t: TaskApi): TaskGen {
+        const k = ctx!.kernel;
+        const max = k.vmalloc.lazyMaxPages(); // fls(2) × 8192 = 16384
+        expect(max).toBe(16384);
+        yield* syscall(k, t.cpu, (function* (): KGen {
+          let n = 0;
+          while (k.vmalloc.purges === 0) {
+            const a = yield* k.vmalloc.vmalloc(t.cpu, 16384, 16384);
+            if (firstStart < 0) firstStart = a.start;
+            yield* k.vmalloc.vfree(t.cpu, a);
+            n++;
+          }
+          // 16 KiB + guard = 5 pages per area: the purge comes with the area that crosses 16384.
+          expect(n).toBe(Math.floor(16384 / 5) + 1);
+          reused = (yield* k.vmalloc.vmalloc(t.cpu, 16384, 16384)).start;
+        })());
+      },
+      function* (): TaskGen {
+        yield 1000;
+      },
+    ], [], arch, (c) => (ctx = c));
+    expect(r.counters["vmalloc_purges"]).toBe(1);
+    expect(reused).toBe(firstStart);
+    expect(r.interrupts.CAL[1]).toBe(1); // flush_tlb_kernel_range: every online CPU, even idle
+    expect(r.hazards).toEqual([]);
+    expect(r.counters[arch === "x86-64" ? "sync_global_pgds_calls" : "vmalloc_sync_calls"]).toBe(1);
+  });
+});
+
+/** CPU 1 reads a vmalloc area; CPU 0 frees it, purges and maps new pages at the same address; CPU 1 reads again. */
+function staleKernelScenario(getK: () => Kernel) {
+  let addr = -1;
+  let phase = 0;
+  return [
+    function* (t: TaskApi): TaskGen {
+      const k = getK();
+      yield* syscall(k, t.cpu, (function* (): KGen {
+        const a = yield* k.vmalloc.vmalloc(t.cpu, 4 * 4096);
+        addr = a.start;
+        while (phase < 1) yield 1000;
+        yield* k.vmalloc.vfree(t.cpu, a);
+        yield* k.vmalloc.purgeVmapAreaLazy(t.cpu);
+        const b = yield* k.vmalloc.vmalloc(t.cpu, 4 * 4096);
+        expect(b.start).toBe(addr);
+        phase = 2;
+      })());
+    },
+    function* (t: TaskApi): TaskGen {
+      const k = getK();
+      while (addr < 0) yield 500;
+      yield* syscall(k, t.cpu, k.kernelAccessRange(t.cpu, addr, 4 * 4096, false));
+      phase = 1;
+      while (phase < 2) yield 500;
+      yield* syscall(k, t.cpu, k.kernelAccessRange(t.cpu, addr, 4 * 4096, false));
+    },
+  ];
+}
+
+describe.each(ARCHES)("stale kernel translations (%s)", (arch) => {
+  it("safe: the purge's flush_tlb_kernel_range drops CPU 1's global entries before the range is reused", () => {
+    let ctx: WorkloadContext | undefined;
+    const r = runScenario("stale-k", staleKernelScenario(() => ctx!.kernel), [], arch, (c) => (ctx = c));
+    expect(r.hazards).toEqual([]);
+  });
+  it("unsafe: without the kernel flush CPU 1 reads the freed vmalloc pages (class 1, named)", () => {
+    let ctx: WorkloadContext | undefined;
+    const r = runScenario("stale-k", staleKernelScenario(() => ctx!.kernel), [noKernelFlush], arch, (c) => (ctx = c));
+    expect(classes(r)).toContain(1);
+    expect(r.hazards.find((h) => h.class === 1)!.missing).toMatch(/TLB flush on CPU 1 before vfree freed the page/);
+  });
+});
+
+/**
+ * A huge ioremap (a 2 MiB PMD leaf in init_mm) that CPU 1's process faults into its
+ * own page table, then iounmap, a purge, and the range reused by vmalloc.
+ */
+function hugeIoremapScenario(getK: () => Kernel, seen: { start: number }) {
+  let addr = -1;
+  let phase = 0;
+  return [
+    function* (t: TaskApi): TaskGen {
+      const k = getK();
+      yield* syscall(k, t.cpu, (function* (): KGen {
+        const devPfn = k.m.mem.nframes - 1024; // 512-aligned frames the allocator has not reached
+        const io = yield* k.vmalloc.ioremap(t.cpu, devPfn, 2 * 1024 * 1024);
+        expect(io.huge).toBe(true);
+        addr = io.start;
+        seen.start = io.start;
+        while (phase < 1) yield 1000;
+        yield* k.vmalloc.vfree(t.cpu, io); // iounmap
+        yield* k.vmalloc.purgeVmapAreaLazy(t.cpu); // vm_unmap_aliases-like
+        const again = yield* k.vmalloc.vmalloc(t.cpu, 4096);
+        expect(again.start).toBe(io.start);
+      })());
+    },
+    function* (t: TaskApi): TaskGen {
+      const k = getK();
+      while (addr < 0) yield 500;
+      yield* syscall(k, t.cpu, k.kernelAccess(t.cpu, addr, false)); // vmalloc_fault copies the entry
+      phase = 1;
+    },
+  ];
+}
+
+describe("class 5: stale present kernel PMD (x86-32 PAE, private kernel PMDs)", () => {
+  it("unsafe on PAE: vmalloc_sync_unmappings as a no-op leaves the process PMD present after iounmap", () => {
+    let ctx: WorkloadContext | undefined;
+    const seen = { start: 0 };
+    const r = runScenario("huge-io", hugeIoremapScenario(() => ctx!.kernel, seen), [noUnmapSync], "x86-32-pae", (c) => (ctx = c));
+    expect(classes(r)).toEqual([5]);
+    const h = r.hazards[0]!;
+    expect(h.address).toBe("0xf8800000");
+    expect(h.missing).toMatch(/vmalloc_sync_unmappings\(\) before __purge_vmap_area_lazy freed the range for reuse/);
+    expect(r.counters["vmalloc_faults"]).toBeGreaterThan(0);
+  });
+  it("safe on PAE: vmalloc_sync (pre-patch and patched) clears it", () => {
+    let ctx: WorkloadContext | undefined;
+    const r = runScenario("huge-io", hugeIoremapScenario(() => ctx!.kernel, { start: 0 }), [], "x86-32-pae", (c) => (ctx = c));
+    expect(r.hazards).toEqual([]);
+  });
+  it("the same no-op on x86-64 reports nothing: lower levels are shared, top-level entries never freed", () => {
+    let ctx: WorkloadContext | undefined;
+    const r = runScenario("huge-io", hugeIoremapScenario(() => ctx!.kernel, { start: 0 }), [noUnmapSync], "x86-64", (c) => (ctx = c));
+    expect(r.hazards).toEqual([]);
+  });
+});
+
+describe("x86-64 huge ioremap over a former PTE page", () => {
+  it("pmd_free_pte_page flushes, then frees the PTE page; PAE refuses and falls back to PTEs", () => {
+    for (const arch of ARCHES) {
+      let ctx: WorkloadContext | undefined;
+      let huge = false;
+      const r = runScenario("free-pte", [
+        function* (t: TaskApi): TaskGen {
+          const k = ctx!.kernel;
+          yield* syscall(k, t.cpu, (function* (): KGen {
+            const a = yield* k.vmalloc.vmalloc(t.cpu, 4096);
+            yield* k.kernelAccess(t.cpu, a.start, true);
+            yield* k.vmalloc.vfree(t.cpu, a);
+            yield* k.vmalloc.purgeVmapAreaLazy(t.cpu);
+            const io = yield* k.vmalloc.ioremap(t.cpu, k.m.mem.nframes - 1024, 2 * 1024 * 1024);
+            huge = io.huge;
+            yield* k.kernelAccess(t.cpu, io.start, false);
+          })());
+        },
+      ], [], arch, (c) => (ctx = c));
+      expect(r.hazards).toEqual([]);
+      expect(huge).toBe(arch === "x86-64");
+      if (arch === "x86-64") expect(r.counters["pgtables_freed"]).toBe(1);
+    }
+  });
+});

@@ -1,0 +1,66 @@
+/**
+ * A contended spinlock, as qspinlock behaves under contention (kernel/locking/
+ * qspinlock.c): waiters queue in FIFO order and spin; the lock passes to the next
+ * waiter when the holder releases it, after one cache-line transfer. Spinning is
+ * system time charged to the waiting CPU, which is what perf shows as
+ * queued_spin_lock_slowpath.
+ */
+import { Completion, type Cpu, type KGen } from "../hw/cpu.js";
+import type { Machine } from "../hw/machine.js";
+
+export class SpinLock {
+  readonly name: string;
+  private owner = -1;
+  private readonly waiters: { cpu: Cpu; done: Completion; since: number }[] = [];
+  /** Acquisitions, contended acquisitions, and cycles spent waiting (all CPUs). */
+  acquisitions = 0;
+  contended = 0;
+  waitCycles = 0;
+  holdCycles = 0;
+  private heldSince = 0;
+
+  constructor(
+    name: string,
+    private readonly m: Machine,
+  ) {
+    this.name = name;
+  }
+
+  get holder(): number {
+    return this.owner;
+  }
+
+  /** spin_lock: returns when `cpu` holds the lock; the wait is charged as system time. */
+  *lock(cpu: Cpu): KGen {
+    if (this.owner === cpu.id) throw new Error(`${this.name}: recursive lock on CPU ${cpu.id}`);
+    this.acquisitions++;
+    yield this.m.costs.spinLockUncontended;
+    if (this.owner < 0) {
+      this.owner = cpu.id;
+      this.heldSince = this.m.now;
+      return;
+    }
+    this.contended++;
+    const done = new Completion();
+    done.add();
+    this.waiters.push({ cpu, done, since: this.m.now });
+    yield done;
+  }
+
+  /** spin_unlock: hands the lock to the first waiter, one cache-line transfer later. */
+  unlock(cpu: Cpu): void {
+    if (this.owner !== cpu.id) throw new Error(`${this.name}: unlock by CPU ${cpu.id}, held by ${this.owner}`);
+    const now = this.m.now;
+    this.holdCycles += now - this.heldSince;
+    const next = this.waiters.shift();
+    if (next === undefined) {
+      this.owner = -1;
+      return;
+    }
+    const at = now + this.m.ackLatency(cpu, next.cpu);
+    this.owner = next.cpu.id;
+    this.heldSince = at;
+    this.waitCycles += at - next.since;
+    next.done.done(at);
+  }
+}

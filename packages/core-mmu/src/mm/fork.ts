@@ -1,0 +1,127 @@
+/**
+ * Processes coming and going, after kernel/fork.c and kernel/exit.c (v5.4) with
+ * CONFIG_VMAP_STACK, and arch/x86/mm/pgtable.c pgd_alloc/pgd_free:
+ * - fork allocates a THREAD_SIZE kernel stack from vmalloc unless one of the two
+ *   per-CPU cached stacks (NR_CACHED_STACKS) is free; exit puts the stack back in
+ *   the cache or vfrees it;
+ * - pgd_alloc and pgd_free take pgd_lock to add/remove the pgd on pgd_list.
+ */
+import type { Cpu, KGen } from "../hw/cpu.js";
+import { CpuMode } from "../hw/cpu.js";
+import { C } from "../oracle/counters.js";
+import type { Kernel } from "./kernel.js";
+import type { MmStruct } from "./mm-types.js";
+import { zapPageRange } from "./memory.js";
+import type { VmapArea } from "./vmalloc.js";
+
+/** NR_CACHED_STACKS */
+export const NR_CACHED_STACKS = 2;
+
+/** THREAD_SIZE: 16 KiB on x86-64 (THREAD_SIZE_ORDER 2), 8 KiB on x86-32 (order 1). */
+export function threadSize(k: Kernel): number {
+  return k.m.format.name === "x86-32-pae" ? 8192 : 16384;
+}
+
+/** alloc_thread_stack_node: a cached stack, or a fresh vmalloc one. */
+export function* allocThreadStack(k: Kernel, cpu: Cpu): KGen<VmapArea> {
+  const cache = k.cachedStacks[cpu.id]!;
+  for (let i = 0; i < NR_CACHED_STACKS; i++) {
+    const s = cache[i];
+    if (s) {
+      cache[i] = null;
+      k.m.counters.values[C.stack_cache_hits]!++;
+      // The stack is cleared before reuse (memset of the whole stack).
+      yield* k.kernelAccessRange(cpu, s.start, threadSize(k), true);
+      return s;
+    }
+  }
+  const size = threadSize(k);
+  const s = yield* k.vmalloc.vmalloc(cpu, size, size);
+  yield* k.kernelAccessRange(cpu, s.start, size, true);
+  return s;
+}
+
+/** free_thread_stack: into an empty cache slot, else vfree (vfree_atomic, run here). */
+export function* freeThreadStack(k: Kernel, cpu: Cpu, stack: VmapArea): KGen {
+  const cache = k.cachedStacks[cpu.id]!;
+  for (let i = 0; i < NR_CACHED_STACKS; i++) {
+    if (cache[i] === null) {
+      cache[i] = stack;
+      return;
+    }
+  }
+  yield* k.vmalloc.vfree(cpu, stack);
+}
+
+/** pgd_alloc: the pgd pages, then pgd_ctor and pgd_list_add under pgd_lock. */
+export function* pgdAlloc(k: Kernel, cpu: Cpu): KGen<MmStruct> {
+  yield k.m.costs.ptAlloc * (k.m.format.topLoadedAtCr3 ? 5 : 1);
+  yield* k.pgdLock.lock(cpu);
+  const mm = k.createMm();
+  yield k.m.costs.pgdListVisit;
+  k.pgdLock.unlock(cpu);
+  return mm;
+}
+
+/** pgd_free: pgd_list_del under pgd_lock, then the pages. */
+export function* pgdFree(k: Kernel, cpu: Cpu, mm: MmStruct): KGen {
+  yield* k.pgdLock.lock(cpu);
+  k.pgdListDel(mm);
+  yield k.m.costs.pgdListVisit;
+  k.pgdLock.unlock(cpu);
+  k.pgtables.pgdFree(mm, "pgd_free");
+}
+
+/**
+ * exit_mmap: unmap every VMA with a full-mm gather, free the page tables, flush.
+ * Called after exit_mm made the CPU lazy on `mm`.
+ */
+export function* exitMmap(k: Kernel, cpu: Cpu, mm: MmStruct): KGen {
+  const tlb = k.tlbGatherMmu(mm, "tlb_finish_mmu (exit_mmap)");
+  tlb.fullmm = true;
+  const vmas = mm.vmas.splice(0, mm.vmas.length);
+  for (const v of vmas) yield* zapPageRange(k, cpu, tlb, v, v.start, v.end);
+  if (vmas.length > 0) {
+    k.pgtables.freePgdRange(mm, vmas[0]!.start, vmas[vmas.length - 1]!.end, 0, k.m.format.kernelStart, (pfn) => tlb.removeTable(pfn, 0, 0));
+  }
+  yield* k.tlbFinishMmu(cpu, tlb);
+}
+
+/**
+ * fork + exec of a child that will run on `cpu` next (the model's shell-like
+ * fork/exec/wait: the parent sleeps in wait4 until the child exits). Returns the
+ * child's mm; the CPU has switched to it.
+ */
+export function* forkExec(k: Kernel, cpu: Cpu): KGen<MmStruct> {
+  const m = k.m;
+  m.counters.values[C.forks]!++;
+  yield m.costs.forkBase;
+  const stack = yield* allocThreadStack(k, cpu);
+  const mm = yield* pgdAlloc(k, cpu);
+  yield m.costs.execBase;
+  // The child runs: context switch to its mm and stack.
+  k.pushTask(cpu, mm, stack);
+  m.counters.values[C.context_switches]!++;
+  m.charge(cpu, k.arch.switchMmIrqsOff(cpu, mm));
+  return mm;
+}
+
+/** do_exit of the child running on `cpu`, then back to the parent. */
+export function* exitChild(k: Kernel, cpu: Cpu): KGen {
+  const m = k.m;
+  const { mm, stack } = k.popTask(cpu);
+  m.counters.values[C.exits]!++;
+  // exit_mm: current->mm = NULL, enter_lazy_tlb, mmput → exit_mmap.
+  const parentMm = cpu.currentMm;
+  cpu.currentMm = null;
+  k.arch.enterLazyTlb(cpu);
+  yield* exitMmap(k, cpu, mm);
+  yield* pgdFree(k, cpu, mm);
+  yield m.costs.exitBase;
+  // finish_task_switch → put_task_stack → free_thread_stack, on this CPU.
+  m.counters.values[C.context_switches]!++;
+  cpu.currentMm = parentMm;
+  if (parentMm !== null) m.charge(cpu, k.arch.switchMmIrqsOff(cpu, parentMm));
+  cpu.mode = CpuMode.KERNEL;
+  yield* freeThreadStack(k, cpu, stack);
+}

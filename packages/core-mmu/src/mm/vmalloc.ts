@@ -1,0 +1,294 @@
+/**
+ * vmalloc, after mm/vmalloc.c as of v5.4 with commit 3f8fd02b1bf1 ("mm/vmalloc: Sync
+ * unmappings in __purge_vmap_area_lazy()"): a vmap-area allocator over the arch's
+ * vmalloc range (lowest-address first fit, one guard page per area), vmalloc mapping
+ * 4 KiB kernel pages, vfree unmapping them without a flush and freeing the pages, and
+ * lazy freeing of the virtual range: areas wait on the purge list until vmap_lazy_nr
+ * exceeds lazy_max_pages(), then __purge_vmap_area_lazy syncs unmappings, flushes one
+ * [min, max] kernel range and only then hands the ranges back to the allocator.
+ * ioremap can install 2 MiB PMD leaves (ioremap_try_huge_pmd).
+ */
+import type { Cpu, KGen } from "../hw/cpu.js";
+import { FrameState } from "../hw/memory.js";
+import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_GLOBAL, _PAGE_NX_HI, _PAGE_PCD, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, pmdLeafLo, pteHi, pteLo, ptePfn } from "../hw/pte.js";
+import { C } from "../oracle/counters.js";
+import type { VmallocSync } from "../plugin/tokens.js";
+import type { Kernel } from "./kernel.js";
+
+/** PAGE_KERNEL: present, writable, accessed, dirty, global, NX. */
+const PAGE_KERNEL_LO = _PAGE_PRESENT | _PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_GLOBAL;
+/** PAGE_KERNEL_IO_NOCACHE-ish: as PAGE_KERNEL, uncached. */
+const PAGE_KERNEL_IO_LO = PAGE_KERNEL_LO | _PAGE_PCD;
+const PMD_SIZE = 2097152;
+
+export interface VmapArea {
+  /** va_start; va_end includes the guard page. */
+  readonly start: number;
+  readonly end: number;
+  /** Backing frames (vmalloc) or -1 entries (ioremap of device memory). */
+  readonly pages: readonly number[];
+  readonly kind: "vmalloc" | "ioremap";
+  /** ioremap: 2 MiB PMD leaves installed. */
+  readonly huge: boolean;
+}
+
+/** fls(): index of the highest set bit, 1-based (0 for 0). */
+export function fls(x: number): number {
+  return x === 0 ? 0 : 32 - Math.clz32(x);
+}
+
+export class Vmalloc {
+  /** Free ranges [start, end), sorted by start (free_vmap_area_list). */
+  private readonly free: [number, number][];
+  private readonly busy = new Map<number, VmapArea>();
+  /** vmap_purge_list */
+  private purgeList: VmapArea[] = [];
+  /** vmap_lazy_nr, in pages. */
+  vmapLazyNr = 0;
+  /** vmap_purge_lock (a mutex; try_purge uses trylock). */
+  private purging = false;
+  readonly start: number;
+  readonly end: number;
+  purges = 0;
+
+  constructor(
+    private readonly k: Kernel,
+    private readonly sync: VmallocSync,
+  ) {
+    this.start = k.m.format.vmallocStart;
+    this.end = k.m.format.vmallocEndExclusive;
+    this.free = [[this.start, this.end]];
+  }
+
+  /** lazy_max_pages(): fls(num_online_cpus()) × 32 MiB worth of pages. */
+  lazyMaxPages(): number {
+    return fls(this.k.m.cpus.length) * ((32 * 1024 * 1024) / 4096);
+  }
+
+  get busyAreas(): number {
+    return this.busy.size;
+  }
+
+  get lazyAreas(): number {
+    return this.purgeList.length;
+  }
+
+  /** __alloc_vmap_area: lowest free range that fits `size` at `align`; -1 if none. */
+  private allocVa(size: number, align: number, vstart: number, vend: number): number {
+    for (let i = 0; i < this.free.length; i++) {
+      const [fs, fe] = this.free[i]!;
+      if (fe <= vstart) continue;
+      if (fs >= vend) break;
+      const base = Math.max(fs, vstart);
+      const addr = Math.ceil(base / align) * align;
+      if (addr + size > Math.min(fe, vend)) continue;
+      // Split the free range around [addr, addr + size).
+      const parts: [number, number][] = [];
+      if (addr > fs) parts.push([fs, addr]);
+      if (addr + size < fe) parts.push([addr + size, fe]);
+      this.free.splice(i, 1, ...parts);
+      return addr;
+    }
+    return -1;
+  }
+
+  /** merge_or_add_vmap_area */
+  private freeVa(start: number, end: number): void {
+    let i = 0;
+    while (i < this.free.length && this.free[i]![0] < start) i++;
+    this.free.splice(i, 0, [start, end]);
+    // Merge with the neighbours.
+    if (i + 1 < this.free.length && this.free[i]![1] === this.free[i + 1]![0]) {
+      this.free[i]![1] = this.free[i + 1]![1];
+      this.free.splice(i + 1, 1);
+    }
+    if (i > 0 && this.free[i - 1]![1] === this.free[i]![0]) {
+      this.free[i - 1]![1] = this.free[i]![1];
+      this.free.splice(i, 1);
+    }
+  }
+
+  /** alloc_vmap_area: on overflow, purge the lazy areas once and retry. */
+  private *allocVmapArea(cpu: Cpu, size: number, align: number, vstart: number, vend: number): KGen<number> {
+    let addr = this.allocVa(size, align, vstart, vend);
+    if (addr < 0) {
+      yield* this.purgeVmapAreaLazy(cpu);
+      addr = this.allocVa(size, align, vstart, vend);
+    }
+    if (addr < 0) throw new Error(`vmalloc: allocation failed: ${size} bytes in [${this.k.fmtVa(vstart)}, ${this.k.fmtVa(vend)})`);
+    yield this.k.m.costs.vmapAreaAlloc;
+    return addr;
+  }
+
+  /**
+   * __vmalloc_node_range(size, align, VMALLOC_START, VMALLOC_END, …): a vmap area
+   * with a guard page, pages allocated and mapped with PAGE_KERNEL in init_mm.
+   */
+  *vmalloc(cpu: Cpu, size: number, align = 4096, vstart = this.start, vend = this.end): KGen<VmapArea> {
+    const m = this.k.m;
+    const pagesNeeded = Math.ceil(size / 4096);
+    const start = yield* this.allocVmapArea(cpu, (pagesNeeded + 1) * 4096, align, vstart, vend);
+    const pages: number[] = [];
+    let cost = 0;
+    for (let i = 0; i < pagesNeeded; i++) {
+      const pfn = m.mem.alloc(FrameState.VMALLOC);
+      pages.push(pfn);
+      const off = this.k.pgtables.pteOffsetAlloc(this.k.initMm, start + i * 4096, true);
+      cost += m.costs.allocZeroPage + m.costs.vmapPte + this.k.pgtables.lastAllocated * m.costs.ptAlloc;
+      m.mem.words[off] = pteLo(pfn, PAGE_KERNEL_LO);
+      m.mem.words[off + 1] = pteHi(pfn, _PAGE_NX_HI);
+    }
+    m.counters.values[C.vmalloc_calls]!++;
+    const area: VmapArea = { start, end: start + (pagesNeeded + 1) * 4096, pages, kind: "vmalloc", huge: false };
+    this.busy.set(start, area);
+    yield cost;
+    return area;
+  }
+
+  /**
+   * ioremap of `size` bytes of device memory at physical frame `pfn`: 2 MiB PMD
+   * leaves where the range and alignment allow (ioremap_try_huge_pmd), else PTEs.
+   * A PMD leaf replacing a PTE page frees it only where the arch allows
+   * (pmd_free_pte_page: x86-64 yes; PAE no since f967db0b9ed4, then PTEs are used).
+   */
+  *ioremap(cpu: Cpu, pfn: number, size: number): KGen<VmapArea> {
+    const m = this.k.m;
+    const npages = Math.ceil(size / 4096);
+    const hugeOk = size % PMD_SIZE === 0 && pfn % 512 === 0;
+    const start = yield* this.allocVmapArea(cpu, npages * 4096 + 4096, hugeOk ? PMD_SIZE : 4096, this.start, this.end);
+    let huge = hugeOk;
+    let cost = 0;
+    if (hugeOk) {
+      for (let a = start; a < start + size; a += PMD_SIZE) {
+        const off = this.k.pgtables.pmdOffsetAlloc(this.k.initMm, a);
+        cost += this.k.pgtables.lastAllocated * m.costs.ptAlloc;
+        const lo = m.mem.words[off]!;
+        if ((lo & _PAGE_PRESENT) !== 0 && (lo & _PAGE_PSE) === 0) {
+          if (!(yield* this.pmdFreePtePage(cpu, off, a))) {
+            huge = false;
+            break;
+          }
+        }
+        const p = pfn + (a - start) / 4096;
+        m.mem.words[off] = pmdLeafLo(p, PAGE_KERNEL_IO_LO);
+        m.mem.words[off + 1] = pteHi(p, _PAGE_NX_HI);
+      }
+    }
+    if (!huge) {
+      for (let i = 0; i < npages; i++) {
+        const off = this.k.pgtables.pteOffsetAlloc(this.k.initMm, start + i * 4096, true);
+        cost += m.costs.vmapPte + this.k.pgtables.lastAllocated * m.costs.ptAlloc;
+        m.mem.words[off] = pteLo(pfn + i, PAGE_KERNEL_IO_LO);
+        m.mem.words[off + 1] = pteHi(pfn + i, _PAGE_NX_HI);
+      }
+    }
+    const area: VmapArea = { start, end: start + npages * 4096 + 4096, pages: [], kind: "ioremap", huge };
+    this.busy.set(start, area);
+    yield cost + m.costs.vmapAreaAlloc;
+    return area;
+  }
+
+  /**
+   * pmd_free_pte_page: x86-64 clears the PMD, flushes (INVLPG clears the
+   * paging-structure caches) and frees the PTE page; x86-32 PAE refuses while the
+   * entry is present (f967db0b9ed4: kernel PMDs are not shared there).
+   */
+  private *pmdFreePtePage(cpu: Cpu, off: number, addr: number): KGen<boolean> {
+    const m = this.k.m;
+    if (m.format.name === "x86-32-pae") return false;
+    const pte = ptePfn(m.mem.words[off]!, m.mem.words[off + 1]!);
+    m.mem.words[off] = 0;
+    m.mem.words[off + 1] = 0;
+    yield* this.k.arch.flushTlbKernelRange(cpu, addr, addr + 4096);
+    m.mem.free(pte, "pmd_free_pte_page (huge ioremap)", m.now);
+    m.counters.values[C.pgtables_freed]!++;
+    return true;
+  }
+
+  /**
+   * vfree / iounmap → remove_vm_area → free_unmap_vmap_area: clear the mappings in
+   * init_mm (no flush: lazy), free vmalloc pages, put the range on the purge list, and
+   * purge once vmap_lazy_nr exceeds lazy_max_pages().
+   */
+  *vfree(cpu: Cpu, area: VmapArea): KGen {
+    const m = this.k.m;
+    if (this.busy.get(area.start) !== area) throw new Error(`vfree of an area that is not allocated: ${this.k.fmtVa(area.start)}`);
+    this.busy.delete(area.start);
+    let cost = m.costs.vmapAreaAlloc;
+    const dataEnd = area.end - 4096;
+    if (area.huge) {
+      for (let a = area.start; a < dataEnd; a += PMD_SIZE) {
+        const off = this.k.pgtables.pmdOffset(this.k.initMm.pgd, a);
+        if (off >= 0) {
+          m.mem.words[off] = 0;
+          m.mem.words[off + 1] = 0;
+        }
+      }
+    } else {
+      for (let a = area.start; a < dataEnd; a += 4096) {
+        const off = this.k.pgtables.pteOffset(this.k.initMm.pgd, a);
+        if (off >= 0) {
+          m.mem.words[off] = 0;
+          m.mem.words[off + 1] = 0;
+          cost += m.costs.vmapPte;
+        }
+      }
+    }
+    // The pages go back to the allocator now; the stale TLB entries to them are only
+    // legal because nothing dereferences a freed vmalloc address (lazy TLB flushing).
+    for (const pfn of area.pages) {
+      m.mem.free(pfn, "vfree", m.now);
+      cost += m.costs.freePage;
+    }
+    m.counters.values[C.vfree_calls]!++;
+    yield cost;
+    // free_vmap_area_noflush
+    this.purgeList.push(area);
+    this.vmapLazyNr += (area.end - area.start) / 4096;
+    if (this.vmapLazyNr > this.lazyMaxPages()) yield* this.tryPurgeVmapAreaLazy(cpu);
+  }
+
+  /** try_purge_vmap_area_lazy: purge unless another CPU is purging (mutex_trylock). */
+  *tryPurgeVmapAreaLazy(cpu: Cpu): KGen {
+    if (this.purging) return;
+    yield* this.purgeVmapAreaLazy(cpu);
+  }
+
+  /** purge_vmap_area_lazy: take vmap_purge_lock and purge. */
+  *purgeVmapAreaLazy(cpu: Cpu): KGen {
+    if (this.purging) return; // the holder purges for us (the model's mutex does not sleep)
+    this.purging = true;
+    try {
+      yield* this.__purgeVmapAreaLazy(cpu);
+    } finally {
+      this.purging = false;
+    }
+  }
+
+  /** __purge_vmap_area_lazy (v5.4 + 3f8fd02b1bf1). */
+  private *__purgeVmapAreaLazy(cpu: Cpu): KGen {
+    const m = this.k.m;
+    const valist = this.purgeList;
+    if (valist.length === 0) return;
+    this.purgeList = [];
+    this.purges++;
+    m.counters.values[C.vmalloc_purges]!++;
+    // First make sure the mappings are removed from all page tables before they are freed.
+    yield* this.sync.vmallocSyncUnmappings(cpu);
+    let start = Infinity;
+    let end = 0;
+    for (const va of valist) {
+      if (va.start < start) start = va.start;
+      if (va.end > end) end = va.end;
+    }
+    yield* this.k.arch.flushTlbKernelRange(cpu, start, end);
+    this.k.checkKernelPmdsAgree(start, end, "__purge_vmap_area_lazy");
+    let cost = 0;
+    for (const va of valist) {
+      this.freeVa(va.start, va.end);
+      this.vmapLazyNr -= (va.end - va.start) / 4096;
+      cost += m.costs.vmapAreaAlloc;
+    }
+    yield cost;
+  }
+}

@@ -5,10 +5,11 @@
 import { FlushlabInputError, simulate, type FlushlabPlugin } from "@flushlab/core-mmu";
 import { x86 } from "@flushlab/arch-x86";
 import { builtinWorkloads } from "@flushlab/workloads";
+import { vmallocSync } from "@flushlab/patch-vmalloc-sync";
 import type { CliRegistry } from "./registry-types.js";
 
-/** Patch plugins shipped with flushlab (each its own package; none has landed yet). */
-export const installedPlugins: readonly FlushlabPlugin[] = [];
+/** Patch plugins shipped with flushlab, each its own package. */
+export const installedPlugins: readonly FlushlabPlugin[] = [vmallocSync];
 
 export const registry: CliRegistry = {
   plugins: installedPlugins,

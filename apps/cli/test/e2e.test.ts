@@ -40,9 +40,23 @@ describe("bad input against the real model", () => {
   });
 });
 
+describe("flushlab list", () => {
+  it("shows the vmalloc-sync plugin with its provenance and the reaim workload", async () => {
+    const r = await runCli(["list", "--json"], { registry });
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    const p = j.plugins.find((x: { name: string }) => x.name === "vmalloc-sync");
+    expect(p).toMatchObject({ package: "@flushlab/patch-vmalloc-sync" });
+    expect(JSON.stringify(p)).toMatch(/x86\/mm: split vmalloc_sync_all\(\)/);
+    expect(JSON.stringify(p)).toMatch(/763802b53a42/);
+    expect(JSON.stringify(p)).toMatch(/VmallocSync/);
+    expect(j.workloads.map((w: { name: string }) => w.name)).toEqual(["tlb-flush2", "reaim"]);
+  });
+});
+
 describe("flushlab reproduce", () => {
   it("with no plugin declaring a reproduction, prints the demo run", async () => {
-    const r = await runCli(["reproduce"], { registry });
+    const r = await runCli(["reproduce"], { registry: { ...registry, plugins: [] } });
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/no enabled plugin declares a reproduction/i);
     expect(r.stdout).toMatch(/tlb-flush2/);

@@ -275,7 +275,7 @@ describe("mm_cpumask and lazy TLB", () => {
     expect(r.interrupts.TLB[1]).toBe(0); // tlb_is_not_lazy() was false for CPU 1
     const m = ctx!.machine;
     const cpu1 = m.cpus[1]!;
-    const mm = ctx!.kernel.mms[0]!;
+    const mm = [...ctx!.kernel.mms][0]!;
     expect(cpu1.isLazy).toBe(true);
     expect(mm.cpumask[1]).toBe(1); // still a member: the mask is a superset
     expect(cpu1.ctxTlbGen).toBeLessThan(mm.tlbGen);

@@ -24,4 +24,4 @@ export { registerCoreDefaults, TlbFlushMmu, FlushTlbRangeAfterChange } from "./p
 export * from "./workload/types.js";
 export { SpinLock } from "./kernel/spinlock.js";
 export { Vmalloc, fls, type VmapArea } from "./mm/vmalloc.js";
-export { NR_CACHED_STACKS, threadSize, allocThreadStack, freeThreadStack, pgdAlloc, pgdFree, exitMmap, forkExec, exitChild } from "./mm/fork.js";
+export { NR_CACHED_STACKS, threadSize, allocThreadStack, freeThreadStack, pgdAlloc, pgdFree, exitMmap, forkChild, switchToTask, exitTask, type TaskStruct } from "./mm/fork.js";

@@ -1,7 +1,9 @@
 import type { WorkloadDefinition } from "@flushlab/core-mmu";
 import { tlbFlush2 } from "./tlb-flush2.js";
+import { reaim } from "./reaim.js";
 
 export { tlbFlush2 } from "./tlb-flush2.js";
+export { reaim } from "./reaim.js";
 
 /** Every built-in workload, in the order `flushlab list` shows them. */
-export const builtinWorkloads: readonly WorkloadDefinition[] = [tlbFlush2];
+export const builtinWorkloads: readonly WorkloadDefinition[] = [tlbFlush2, reaim];

@@ -87,41 +87,52 @@ export function* exitMmap(k: Kernel, cpu: Cpu, mm: MmStruct): KGen {
   yield* k.tlbFinishMmu(cpu, tlb);
 }
 
+/** A task the model forked: its address space and kernel stack. */
+export interface TaskStruct {
+  readonly pid: number;
+  readonly mm: MmStruct;
+  readonly stack: VmapArea;
+}
+
+let nextPid = 1;
+
 /**
- * fork + exec of a child that will run on `cpu` next (the model's shell-like
- * fork/exec/wait: the parent sleeps in wait4 until the child exits). Returns the
- * child's mm; the CPU has switched to it.
+ * fork + exec of a child (copy_process with a fresh address space, as a shell
+ * starting a command): the kernel stack, the pgd, the exec set-up. The child does
+ * not run until switchToTask.
  */
-export function* forkExec(k: Kernel, cpu: Cpu): KGen<MmStruct> {
+export function* forkChild(k: Kernel, cpu: Cpu): KGen<TaskStruct> {
   const m = k.m;
   m.counters.values[C.forks]!++;
   yield m.costs.forkBase;
   const stack = yield* allocThreadStack(k, cpu);
   const mm = yield* pgdAlloc(k, cpu);
   yield m.costs.execBase;
-  // The child runs: context switch to its mm and stack.
-  k.pushTask(cpu, mm, stack);
-  m.counters.values[C.context_switches]!++;
-  m.charge(cpu, k.arch.switchMmIrqsOff(cpu, mm));
-  return mm;
+  return { pid: nextPid++, mm, stack };
 }
 
-/** do_exit of the child running on `cpu`, then back to the parent. */
-export function* exitChild(k: Kernel, cpu: Cpu): KGen {
+/** The scheduler switches `cpu` to `task` (context switch: switch_mm and the task's stack). */
+export function switchToTask(k: Kernel, cpu: Cpu, task: TaskStruct): void {
+  k.m.counters.values[C.context_switches]!++;
+  k.setCurrent(cpu, task);
+  k.m.charge(cpu, k.arch.switchMmIrqsOff(cpu, task.mm));
+}
+
+/** do_exit of `task` running on `cpu`, then the parent (`parentMm`) runs again. */
+export function* exitTask(k: Kernel, cpu: Cpu, task: TaskStruct, parentMm: MmStruct): KGen {
   const m = k.m;
-  const { mm, stack } = k.popTask(cpu);
   m.counters.values[C.exits]!++;
   // exit_mm: current->mm = NULL, enter_lazy_tlb, mmput → exit_mmap.
-  const parentMm = cpu.currentMm;
   cpu.currentMm = null;
   k.arch.enterLazyTlb(cpu);
-  yield* exitMmap(k, cpu, mm);
-  yield* pgdFree(k, cpu, mm);
+  yield* exitMmap(k, cpu, task.mm);
+  yield* pgdFree(k, cpu, task.mm);
   yield m.costs.exitBase;
-  // finish_task_switch → put_task_stack → free_thread_stack, on this CPU.
+  // The parent runs; finish_task_switch → put_task_stack → free_thread_stack here.
   m.counters.values[C.context_switches]!++;
+  k.setCurrent(cpu, null);
   cpu.currentMm = parentMm;
-  if (parentMm !== null) m.charge(cpu, k.arch.switchMmIrqsOff(cpu, parentMm));
+  m.charge(cpu, k.arch.switchMmIrqsOff(cpu, parentMm));
   cpu.mode = CpuMode.KERNEL;
-  yield* freeThreadStack(k, cpu, stack);
+  yield* freeThreadStack(k, cpu, task.stack);
 }

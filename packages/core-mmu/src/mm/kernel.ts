@@ -13,6 +13,7 @@ import { C } from "../oracle/counters.js";
 import type { ArchTlb, MmuGatherFlush, ProtectionChangeFlush, VmallocSync } from "../plugin/tokens.js";
 import { SpinLock } from "../kernel/spinlock.js";
 import { Vmalloc, type VmapArea } from "./vmalloc.js";
+import type { TaskStruct } from "./fork.js";
 import { handleMmFault, syscall, zapPageRange, SegmentationFault } from "./memory.js";
 import { FileMapping, MmStruct, Vma, VM_EXEC, VM_READ, VM_SHARED, VM_WRITE } from "./mm-types.js";
 import { MmuGather, type GatherKernel } from "./mmu-gather.js";
@@ -54,17 +55,18 @@ export class Kernel implements KernelHooks, GatherKernel {
   readonly pgtables: PageTables;
   readonly initMm: MmStruct;
   readonly zeroPfn: number;
-  readonly mms: MmStruct[] = [];
+  /** Live process mms, in creation order. */
+  readonly mms = new Set<MmStruct>();
   readonly files: FileMapping[] = [];
   /** pgd_list: every process pgd (init_mm's swapper_pg_dir is the reference, not on it). */
-  readonly pgdList: MmStruct[] = [];
+  readonly pgdList = new Set<MmStruct>();
   /** pgd_lock: a global spinlock (arch/x86/mm/pgtable.c). */
   readonly pgdLock: SpinLock;
   readonly vmalloc: Vmalloc;
   /** cached_stacks[NR_CACHED_STACKS] per CPU (kernel/fork.c). */
   readonly cachedStacks: (VmapArea | null)[][];
-  /** The tasks running on each CPU, innermost last (a parent waiting for its child). */
-  private readonly taskStack: { mm: MmStruct; stack: VmapArea }[][];
+  /** The forked task running on each CPU (null: a workload's initial task, no modelled stack). */
+  private readonly current: (TaskStruct | null)[];
   private nextMmId = 1;
   readonly arch: ArchTlb;
   private readonly gatherFlush: MmuGatherFlush;
@@ -79,9 +81,8 @@ export class Kernel implements KernelHooks, GatherKernel {
     this.pgdLock = new SpinLock("pgd_lock", m);
     this.vmalloc = new Vmalloc(this, policies.vmallocSync);
     this.cachedStacks = m.cpus.map(() => [null, null]);
-    this.taskStack = m.cpus.map(() => []);
+    this.current = m.cpus.map(() => null);
     this.zeroPfn = m.mem.allocKernel();
-    this.pgdList.length = 0;
     const initPgd = this.pgtables.pgdAlloc(null);
     this.initMm = new MmStruct(0, initPgd, m.cpus.length, 0, true);
     m.initMm = this.initMm;
@@ -89,8 +90,7 @@ export class Kernel implements KernelHooks, GatherKernel {
       m.loadCr3(cpu, initPgd);
       cpu.loadedMm = this.initMm;
     }
-    // Not on pgd_list: init_mm is the reference.
-    this.pgdList.length = 0;
+
     m.kernel = this;
   }
 
@@ -103,34 +103,25 @@ export class Kernel implements KernelHooks, GatherKernel {
     const pgd = this.pgtables.pgdAlloc(this.initMm.pgd);
     const base = this.m.format.name === "x86-32-pae" ? 0xb0000000 : 0x7f0000000000;
     const mm = new MmStruct(this.nextMmId++, pgd, this.m.cpus.length, base);
-    this.mms.push(mm);
-    this.pgdList.push(mm);
+    this.mms.add(mm);
+    this.pgdList.add(mm);
     return mm;
   }
 
   /** pgd_list_del */
   pgdListDel(mm: MmStruct): void {
-    const i = this.pgdList.indexOf(mm);
-    if (i >= 0) this.pgdList.splice(i, 1);
-    const j = this.mms.indexOf(mm);
-    if (j >= 0) this.mms.splice(j, 1);
+    this.pgdList.delete(mm);
+    this.mms.delete(mm);
   }
 
-  pushTask(cpu: Cpu, mm: MmStruct, stack: VmapArea): void {
-    this.taskStack[cpu.id]!.push({ mm, stack });
-    cpu.currentMm = mm;
-  }
-
-  popTask(cpu: Cpu): { mm: MmStruct; stack: VmapArea } {
-    const t = this.taskStack[cpu.id]!.pop();
-    if (!t) throw new Error(`CPU ${cpu.id}: exit with no child task`);
-    return t;
+  setCurrent(cpu: Cpu, task: TaskStruct | null): void {
+    this.current[cpu.id] = task;
+    if (task !== null) cpu.currentMm = task.mm;
   }
 
   /** The kernel stack of the task running on `cpu`, if it has one. */
   currentStack(cpu: Cpu): VmapArea | undefined {
-    const s = this.taskStack[cpu.id]!;
-    return s.length > 0 ? s[s.length - 1]!.stack : undefined;
+    return this.current[cpu.id]?.stack;
   }
 
   /**

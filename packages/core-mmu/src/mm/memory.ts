@@ -221,6 +221,9 @@ export function* syscall<T>(k: Kernel, cpu: Cpu, body: KGen<T>): KGen<T> {
   const prev = cpu.mode;
   cpu.mode = CpuMode.KERNEL;
   yield k.m.costs.syscall;
+  // Entry runs on the task's kernel stack (vmalloc'd with CONFIG_VMAP_STACK).
+  const stack = k.currentStack(cpu);
+  if (stack !== undefined) yield* k.kernelAccess(cpu, stack.end - 4096 - 8, true);
   const r = yield* body;
   cpu.mode = prev;
   return r;

@@ -15,7 +15,8 @@ import { OutOfMemoryError } from "../hw/memory.js";
 import { pagingFormatByName, type PagingFormat } from "../hw/paging-format.js";
 import { Kernel } from "../mm/kernel.js";
 import { C } from "../oracle/counters.js";
-import { SegmentationFault } from "../mm/memory.js";
+import { SegmentationFault, syscall } from "../mm/memory.js";
+import { exitTask, forkChild, switchToTask } from "../mm/fork.js";
 import { registerCoreDefaults } from "../plugin/defaults.js";
 import { ARCH_TLB, COST_MODEL, MACHINE, MMU_GATHER_FLUSH, PROTECTION_CHANGE_FLUSH, VMALLOC_SYNC, tokenName } from "../plugin/tokens.js";
 import type { TaskApi, WorkloadContext, WorkloadDefinition } from "../workload/types.js";
@@ -222,6 +223,9 @@ export function simulate(input: SimulateInput): RunResult {
         munmap: (addr, len) => kernel.sysMunmap(cpu, addr, len),
         madvise: (addr, len, advice) => kernel.sysMadvise(cpu, addr, len, advice),
         mprotect: (addr, len, prot) => kernel.sysMprotect(cpu, addr, len, prot),
+        fork: () => syscall(kernel, cpu, forkChild(kernel, cpu)),
+        switchTo: (child) => switchToTask(kernel, cpu, child),
+        exit: (child) => syscall(kernel, cpu, exitTask(kernel, cpu, child, mm)),
         touch(va, count, stride, write) {
           run.va = va;
           run.count = count;
@@ -278,6 +282,8 @@ export function simulate(input: SimulateInput): RunResult {
   const record = counters.toRecord();
   record["elapsed_cycles"] = elapsed;
   record["pages_in_use_peak"] = machine.mem.peakAllocated;
+  record["pgd_lock_wait_cycles"] = kernel.pgdLock.waitCycles;
+  record["pgd_lock_contended"] = kernel.pgdLock.contended;
 
   const notes = [
     `memory: ${machineOpts.memoryMiB} MiB simulated (${memoryFrames} frames of 4 KiB); ${machineOpts.cpus} CPUs on ${machineOpts.sockets} socket(s); TLB ${machineOpts.tlbEntries} entries ${machineOpts.tlbWays}-way per CPU; PCID not modelled`,

@@ -8,6 +8,7 @@ import type { AccessRun, Cpu, KGen, TaskGen } from "../hw/cpu.js";
 import type { Machine } from "../hw/machine.js";
 import type { Kernel } from "../mm/kernel.js";
 import type { FileMapping, MmStruct } from "../mm/mm-types.js";
+import type { TaskStruct } from "../mm/fork.js";
 import type { Prng } from "../sim/prng.js";
 import type { MetricSpec, ParamSpec, ParamValues, WorkloadDefinitionLike } from "../run/types.js";
 
@@ -23,6 +24,12 @@ export interface TaskApi {
   munmap(addr: number, len: number): KGen;
   madvise(addr: number, len: number, advice: number): KGen;
   mprotect(addr: number, len: number, prot: number): KGen;
+  /** fork + exec of a child process (it runs when switched to). */
+  fork(): KGen<TaskStruct>;
+  /** The scheduler runs `child` on this CPU (its mm becomes current). */
+  switchTo(child: TaskStruct): void;
+  /** The running child exits; this task runs again. */
+  exit(child: TaskStruct): KGen;
   /** `count` user accesses from `va`, `stride` bytes apart (reuses one object: yield it at once). */
   touch(va: number, count: number, stride: number, write: boolean): AccessRun;
 }

@@ -45,7 +45,6 @@ export const vmallocSync = definePlugin({
   reproduction: {
     workload: "reaim",
     machine: { arch: "x86-64" },
-    params: { jobs: 1500 },
     runs: 3,
     requireNoHazards: true,
     figures: [

@@ -19,7 +19,7 @@ export const reaim = defineWorkload({
   mirrors: "reaim (AIM7 re-implementation) as run by the kernel test robot (LKP); job mix modelled, not the 53 AIM7 job kinds",
   params: [
     { name: "users", description: "reaim tasks alive (each a process whose pgd is on pgd_list); one per CPU runs jobs, the rest wait their turn", type: "int", default: 2000, min: 1, max: 100000 },
-    { name: "jobs", description: "jobs each running task completes (the run length)", type: "int", default: 150, min: 1, max: 1000000 },
+    { name: "jobs", description: "jobs each running task completes (the run length; the default spans two lazy purges on 8 CPUs)", type: "int", default: 1500, min: 1, max: 1000000 },
     { name: "fork_pct", description: "percentage of jobs that start processes", type: "int", default: 60, min: 0, max: 100 },
     { name: "children", description: "processes a forking job starts before it waits (a pipeline)", type: "int", default: 4, min: 1, max: 64 },
     { name: "child_pages", description: "pages each child maps and writes (exec-like churn)", type: "int", default: 8, min: 0, max: 4096 },

@@ -8,7 +8,7 @@
  * [min, max] kernel range and only then hands the ranges back to the allocator.
  * ioremap can install 2 MiB PMD leaves (ioremap_try_huge_pmd).
  */
-import type { Cpu, KGen } from "../hw/cpu.js";
+import { Completion, type Cpu, type KGen } from "../hw/cpu.js";
 import { FrameState } from "../hw/memory.js";
 import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_GLOBAL, _PAGE_NX_HI, _PAGE_PCD, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, pmdLeafLo, pteHi, pteLo, ptePfn } from "../hw/pte.js";
 import { C } from "../oracle/counters.js";
@@ -47,6 +47,7 @@ export class Vmalloc {
   vmapLazyNr = 0;
   /** vmap_purge_lock (a mutex; try_purge uses trylock). */
   private purging = false;
+  private readonly purgeLockWaiters: Completion[] = [];
   readonly start: number;
   readonly end: number;
   purges = 0;
@@ -73,9 +74,23 @@ export class Vmalloc {
     return this.purgeList.length;
   }
 
+  /**
+   * Per request shape (size, align, range): the index of the first free range the
+   * last search could have used. Every range before it is too small for that shape,
+   * so a search may start there; freeing below it moves it down. The kernel gets the
+   * same lowest fit in O(log n) from its augmented rbtree (find_vmap_lowest_match).
+   */
+  private readonly hints = new Map<string, number>();
+
+  private shiftHints(at: number, delta: number): void {
+    if (delta === 0) return;
+    for (const [k, h] of this.hints) if (h > at) this.hints.set(k, Math.max(at, h + delta));
+  }
+
   /** __alloc_vmap_area: lowest free range that fits `size` at `align`; -1 if none. */
   private allocVa(size: number, align: number, vstart: number, vend: number): number {
-    for (let i = 0; i < this.free.length; i++) {
+    const key = `${size}/${align}/${vstart}/${vend}`;
+    for (let i = this.hints.get(key) ?? 0; i < this.free.length; i++) {
       const [fs, fe] = this.free[i]!;
       if (fe <= vstart) continue;
       if (fs >= vend) break;
@@ -87,25 +102,37 @@ export class Vmalloc {
       if (addr > fs) parts.push([fs, addr]);
       if (addr + size < fe) parts.push([addr + size, fe]);
       this.free.splice(i, 1, ...parts);
+      this.shiftHints(i, parts.length - 1);
+      this.hints.set(key, i);
       return addr;
     }
     return -1;
   }
 
-  /** merge_or_add_vmap_area */
-  private freeVa(start: number, end: number): void {
+  /**
+   * merge_or_add_vmap_area for every area of a purge at once: one sorted merge of the
+   * purged ranges into the free list, coalescing neighbours.
+   */
+  private freeVaBatch(ranges: [number, number][]): void {
+    if (ranges.length === 0) return;
+    ranges.sort((a, b) => a[0] - b[0]);
+    const old = this.free;
+    const out: [number, number][] = [];
+    let lowestNew = -1;
     let i = 0;
-    while (i < this.free.length && this.free[i]![0] < start) i++;
-    this.free.splice(i, 0, [start, end]);
-    // Merge with the neighbours.
-    if (i + 1 < this.free.length && this.free[i]![1] === this.free[i + 1]![0]) {
-      this.free[i]![1] = this.free[i + 1]![1];
-      this.free.splice(i + 1, 1);
+    let j = 0;
+    while (i < old.length || j < ranges.length) {
+      const takeNew = j < ranges.length && (i >= old.length || ranges[j]![0] < old[i]![0]);
+      const r = takeNew ? ranges[j++]! : old[i++]!;
+      const last = out[out.length - 1];
+      if (last !== undefined && last[1] === r[0]) last[1] = r[1];
+      else out.push([r[0], r[1]]);
+      if (takeNew && lowestNew < 0) lowestNew = out.length - 1;
     }
-    if (i > 0 && this.free[i - 1]![1] === this.free[i]![0]) {
-      this.free[i - 1]![1] = this.free[i]![1];
-      this.free.splice(i, 1);
-    }
+    this.free.length = 0;
+    for (const r of out) this.free.push(r);
+    // Ranges before lowestNew are unchanged; nothing at or after it may be skipped.
+    for (const [k, h] of this.hints) if (h > lowestNew) this.hints.set(k, lowestNew);
   }
 
   /** alloc_vmap_area: on overflow, purge the lazy areas once and retry. */
@@ -254,14 +281,21 @@ export class Vmalloc {
     yield* this.purgeVmapAreaLazy(cpu);
   }
 
-  /** purge_vmap_area_lazy: take vmap_purge_lock and purge. */
+  /** purge_vmap_area_lazy: mutex_lock(&vmap_purge_lock) (sleeping while another CPU purges), then purge. */
   *purgeVmapAreaLazy(cpu: Cpu): KGen {
-    if (this.purging) return; // the holder purges for us (the model's mutex does not sleep)
+    while (this.purging) {
+      const wake = new Completion();
+      wake.add();
+      this.purgeLockWaiters.push(wake);
+      yield wake;
+    }
     this.purging = true;
     try {
       yield* this.__purgeVmapAreaLazy(cpu);
     } finally {
       this.purging = false;
+      const now = this.k.m.now;
+      for (const w of this.purgeLockWaiters.splice(0)) w.done(now);
     }
   }
 
@@ -285,10 +319,10 @@ export class Vmalloc {
     this.k.checkKernelPmdsAgree(start, end, "__purge_vmap_area_lazy");
     let cost = 0;
     for (const va of valist) {
-      this.freeVa(va.start, va.end);
       this.vmapLazyNr -= (va.end - va.start) / 4096;
       cost += m.costs.vmapAreaAlloc;
     }
+    this.freeVaBatch(valist.map((va) => [va.start, va.end]));
     yield cost;
   }
 }

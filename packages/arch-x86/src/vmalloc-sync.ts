@@ -52,8 +52,8 @@ export class X86VmallocSync implements VmallocSync {
       yield m.costs.pgdListVisit / 4; // pgd_offset_k and the none check
       const ref = k.pgtables.entryOffsetAt(k.initMm.pgd, addr, 0);
       if ((w[ref]! & _PAGE_PRESENT) === 0) continue;
-      yield* k.pgdLock.lock(cpu);
-      let cost = 0;
+      if (!k.pgdLock.tryLock(cpu)) yield* k.pgdLock.lockSlow(cpu);
+      let cost = m.costs.spinLockUncontended;
       for (const mm of k.pgdList) {
         const own = k.pgtables.entryOffsetAt(mm.pgd, addr, 0);
         if ((w[own]! & _PAGE_PRESENT) === 0) {
@@ -76,9 +76,9 @@ export class X86VmallocSync implements VmallocSync {
     const step = 2 ** m.format.levels[pmdLevel]!.shift;
     const w = m.mem.words;
     for (let addr = k.vmalloc.start - (k.vmalloc.start % step); addr < k.vmalloc.end; addr += step) {
-      yield* k.pgdLock.lock(cpu);
+      if (!k.pgdLock.tryLock(cpu)) yield* k.pgdLock.lockSlow(cpu);
       const ref = k.pgtables.entryOffsetAt(k.initMm.pgd, addr, pmdLevel);
-      let cost = 0;
+      let cost = m.costs.spinLockUncontended;
       for (const mm of k.pgdList) {
         const own = k.pgtables.entryOffsetAt(mm.pgd, addr, pmdLevel);
         // vmalloc_sync_one: copy whenever present-ness differs (8e998fc24de4).

@@ -43,7 +43,7 @@ export interface MachineParams {
 /** What the executor needs from the kernel model. */
 export interface KernelHooks {
   /** The page-fault handler (exception entry to iret), run in kernel mode. */
-  handleMmFault(cpu: Cpu, va: number, write: boolean): KGen;
+  handleMmFault(cpu: Cpu, va: number, write: boolean): number | KGen;
   /** The task on `cpu` exited: the CPU goes idle (enter_lazy_tlb). */
   taskExit(cpu: Cpu): void;
 }
@@ -491,7 +491,16 @@ export class Machine {
             cpu.lastFaultVa = cpu.accessVa;
             cpu.repeatFaults = 0;
           }
-          this.runKernel(cpu, this.kernel!.handleMmFault(cpu, cpu.accessVa, cpu.accessWrite), CpuMode.USER);
+          const f = this.kernel!.handleMmFault(cpu, cpu.accessVa, cpu.accessWrite);
+          if (typeof f === "number") {
+            // A fault that waits for nothing: kernel time, then the access is retried.
+            cpu.mode = CpuMode.KERNEL;
+            this.charge(cpu, f);
+            cpu.mode = CpuMode.USER;
+            this.scheduleResume(cpu, t + f);
+            return;
+          }
+          this.runKernel(cpu, f, CpuMode.USER);
           if (t > now) {
             this.scheduleResume(cpu, t);
             return;

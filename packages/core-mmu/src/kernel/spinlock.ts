@@ -30,21 +30,35 @@ export class SpinLock {
     return this.owner;
   }
 
-  /** spin_lock: returns when `cpu` holds the lock; the wait is charged as system time. */
-  *lock(cpu: Cpu): KGen {
+  /**
+   * The uncontended fast path: takes the lock if it is free and returns true. The
+   * caller charges spinLockUncontended with its next step. Hot callers write
+   * `if (!l.tryLock(cpu)) yield* l.lockSlow(cpu);` to allocate nothing when free.
+   */
+  tryLock(cpu: Cpu): boolean {
     if (this.owner === cpu.id) throw new Error(`${this.name}: recursive lock on CPU ${cpu.id}`);
+    if (this.owner >= 0) return false;
     this.acquisitions++;
-    yield this.m.costs.spinLockUncontended;
-    if (this.owner < 0) {
-      this.owner = cpu.id;
-      this.heldSince = this.m.now;
-      return;
-    }
+    this.owner = cpu.id;
+    this.heldSince = this.m.now;
+    return true;
+  }
+
+  /** queued_spin_lock_slowpath: wait in FIFO order; the spin is charged as system time. */
+  *lockSlow(cpu: Cpu): KGen {
+    this.acquisitions++;
     this.contended++;
     const done = new Completion();
     done.add();
     this.waiters.push({ cpu, done, since: this.m.now });
     yield done;
+  }
+
+  /** spin_lock: returns when `cpu` holds the lock. */
+  *lock(cpu: Cpu): KGen {
+    const fast = this.tryLock(cpu);
+    yield this.m.costs.spinLockUncontended;
+    if (!fast) yield* this.lockSlow(cpu);
   }
 
   /** spin_unlock: hands the lock to the first waiter, one cache-line transfer later. */

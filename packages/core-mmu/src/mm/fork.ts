@@ -56,18 +56,18 @@ export function* freeThreadStack(k: Kernel, cpu: Cpu, stack: VmapArea): KGen {
 /** pgd_alloc: the pgd pages, then pgd_ctor and pgd_list_add under pgd_lock. */
 export function* pgdAlloc(k: Kernel, cpu: Cpu): KGen<MmStruct> {
   yield k.m.costs.ptAlloc * (k.m.format.topLoadedAtCr3 ? 5 : 1);
-  yield* k.pgdLock.lock(cpu);
+  if (!k.pgdLock.tryLock(cpu)) yield* k.pgdLock.lockSlow(cpu);
   const mm = k.createMm();
-  yield k.m.costs.pgdListVisit;
+  yield k.m.costs.spinLockUncontended + k.m.costs.pgdListVisit;
   k.pgdLock.unlock(cpu);
   return mm;
 }
 
 /** pgd_free: pgd_list_del under pgd_lock, then the pages. */
 export function* pgdFree(k: Kernel, cpu: Cpu, mm: MmStruct): KGen {
-  yield* k.pgdLock.lock(cpu);
+  if (!k.pgdLock.tryLock(cpu)) yield* k.pgdLock.lockSlow(cpu);
   k.pgdListDel(mm);
-  yield k.m.costs.pgdListVisit;
+  yield k.m.costs.spinLockUncontended + k.m.costs.pgdListVisit;
   k.pgdLock.unlock(cpu);
   k.pgtables.pgdFree(mm, "pgd_free");
 }

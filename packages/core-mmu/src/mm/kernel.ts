@@ -127,25 +127,31 @@ export class Kernel implements KernelHooks, GatherKernel {
   /**
    * A kernel-mode access to kernel memory, with the vmalloc fault path: a miss in
    * the process page table that init_mm can fill is copied in (vmalloc_fault) and
-   * retried; anything else is a kernel oops (a model error).
+   * retried; anything else is a kernel oops (a model error). Returns its cycles;
+   * nothing here waits, so it needs no generator.
    */
-  *kernelAccess(cpu: Cpu, va: number, write: boolean): KGen {
+  kernelAccessCost(cpu: Cpu, va: number, write: boolean): number {
+    let cost = 0;
     for (let tries = 0; tries < 4; tries++) {
       const c = this.m.access(cpu, va, write, false);
-      if (c >= 0) {
-        yield c;
-        return;
-      }
+      if (c >= 0) return cost + c;
       this.m.counters.values[C.vmalloc_faults]!++;
-      yield this.m.costs.pageFaultHw + this.m.costs.faultHandler;
+      cost += this.m.costs.pageFaultHw + this.m.costs.faultHandler;
       if (!this.vmallocFault(cpu, va)) break;
     }
     throw new Error(`kernel oops: CPU ${cpu.id} cannot access ${this.fmtVa(va)} (not mapped in init_mm)`);
   }
 
+  /** kernelAccessCost as a kernel path step. */
+  *kernelAccess(cpu: Cpu, va: number, write: boolean): KGen {
+    yield this.kernelAccessCost(cpu, va, write);
+  }
+
   /** Kernel accesses to every page of [start, start + len). */
   *kernelAccessRange(cpu: Cpu, start: number, len: number, write: boolean): KGen {
-    for (let a = start; a < start + len; a += 4096) yield* this.kernelAccess(cpu, a, write);
+    let cost = 0;
+    for (let a = start; a < start + len; a += 4096) cost += this.kernelAccessCost(cpu, a, write);
+    yield cost;
   }
 
   /**
@@ -203,7 +209,7 @@ export class Kernel implements KernelHooks, GatherKernel {
 
   // ---- KernelHooks ----------------------------------------------------------
 
-  handleMmFault(cpu: Cpu, va: number, write: boolean): KGen {
+  handleMmFault(cpu: Cpu, va: number, write: boolean): number | KGen {
     return handleMmFault(this, cpu, va, write);
   }
 

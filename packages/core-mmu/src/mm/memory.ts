@@ -23,7 +23,7 @@ export class SegmentationFault extends Error {
  * handle_mm_fault for a user fault at `va` on `cpu`, from the exception to iret.
  * The TLB entry for `va` was already dropped by the fault (SDM §4.10.4.1).
  */
-export function* handleMmFault(k: Kernel, cpu: Cpu, va: number, write: boolean): KGen {
+export function handleMmFault(k: Kernel, cpu: Cpu, va: number, write: boolean): number | KGen {
   const m = k.m;
   const costs = m.costs;
   const mm = cpu.currentMm;
@@ -33,8 +33,7 @@ export function* handleMmFault(k: Kernel, cpu: Cpu, va: number, write: boolean):
     // bad_area: SIGSEGV. The model's tasks handle it by skipping the access.
     m.counters.values[C.sigsegv]!++;
     m.skipAccess(cpu);
-    yield costs.pageFaultHw + costs.faultHandler;
-    return;
+    return costs.pageFaultHw + costs.faultHandler;
   }
   const addr = va - (va % 4096);
   const off = k.pgtables.pteOffsetAlloc(mm, addr);
@@ -42,10 +41,7 @@ export function* handleMmFault(k: Kernel, cpu: Cpu, va: number, write: boolean):
   const words = m.mem.words;
   const lo = words[off]!;
   const hi = words[off + 1]!;
-  if (lo === 0 && hi === 0 && vma.file !== null) {
-    yield* doFault(k, cpu, mm, vma, addr, off, write, cost);
-    return;
-  }
+  if (lo === 0 && hi === 0 && vma.file !== null) return doFault(k, mm, vma, addr, off, write, cost);
   if (lo === 0 && hi === 0) {
     // do_anonymous_page
     m.counters.values[C.pgfault_anon]!++;
@@ -54,8 +50,7 @@ export function* handleMmFault(k: Kernel, cpu: Cpu, va: number, write: boolean):
       m.counters.values[C.pgfault_zero_page]!++;
       words[off] = pteLo(k.zeroPfn, (vma.protLo & ~_PAGE_RW) | _PAGE_SPECIAL);
       words[off + 1] = pteHi(k.zeroPfn, vma.protHi);
-      yield cost;
-      return;
+      return cost;
     }
     const page = m.mem.alloc(FrameState.USER);
     m.counters.values[C.pages_allocated]!++;
@@ -64,19 +59,15 @@ export function* handleMmFault(k: Kernel, cpu: Cpu, va: number, write: boolean):
     // mk_pte(page, vm_page_prot); pte_mkwrite(pte_mkdirty()) when VM_WRITE.
     words[off] = pteLo(page, vma.protLo | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED);
     words[off + 1] = pteHi(page, vma.protHi);
-    yield cost + costs.allocZeroPage;
-    return;
+    return cost + costs.allocZeroPage;
   }
   if ((lo & _PAGE_PRESENT) === 0) throw new SegmentationFault(`swap entries are not modelled (${k.fmtVa(va)})`);
-  if (write && (lo & _PAGE_RW) === 0) {
-    yield* doWpPage(k, cpu, mm, vma, addr, off, cost);
-    return;
-  }
+  if (write && (lo & _PAGE_RW) === 0) return doWpPage(k, cpu, mm, vma, addr, off, cost);
   // The PTE already allows the access: a stale TLB entry after a promotion. x86's
   // flush_tlb_fix_spurious_fault is empty: the #PF itself dropped the entry.
   m.counters.values[C.pgfault_spurious]!++;
   words[off] = (lo | _PAGE_ACCESSED | (write ? _PAGE_DIRTY : 0)) >>> 0;
-  yield cost;
+  return cost;
 }
 
 /**
@@ -96,7 +87,7 @@ export function filemapFault(k: Kernel, file: FileMapping, index: number): [pfn:
 }
 
 /** do_fault: do_read_fault, do_cow_fault or do_shared_fault (mm/memory.c). */
-function* doFault(k: Kernel, cpu: Cpu, mm: MmStruct, vma: Vma, addr: number, off: number, write: boolean, cost: number): KGen {
+function doFault(k: Kernel, mm: MmStruct, vma: Vma, addr: number, off: number, write: boolean, cost: number): number {
   const m = k.m;
   const [page, fill] = filemapFault(k, vma.file!, vma.pageIndex(addr));
   cost += fill;
@@ -112,8 +103,7 @@ function* doFault(k: Kernel, cpu: Cpu, mm: MmStruct, vma: Vma, addr: number, off
     const w = m.mem.words;
     w[off] = pteLo(anon, vma.protLo | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED);
     w[off + 1] = pteHi(anon, vma.protHi);
-    yield cost + m.costs.copyPage;
-    return;
+    return cost + m.costs.copyPage;
   }
   // do_read_fault / do_shared_fault: map the page-cache page itself.
   m.mem.mapcount[page]!++;
@@ -123,11 +113,11 @@ function* doFault(k: Kernel, cpu: Cpu, mm: MmStruct, vma: Vma, addr: number, off
   w[off] = pteLo(page, flags);
   w[off + 1] = pteHi(page, vma.protHi);
   if (write) m.mem.pageDirty[page] = 1;
-  yield cost;
+  return cost;
 }
 
 /** do_wp_page: reuse an exclusive anonymous page, make a shared file page writable, or copy (COW). */
-function* doWpPage(k: Kernel, cpu: Cpu, mm: MmStruct, vma: Vma, addr: number, off: number, cost: number): KGen {
+function doWpPage(k: Kernel, cpu: Cpu, mm: MmStruct, vma: Vma, addr: number, off: number, cost: number): number | KGen {
   const m = k.m;
   const words = m.mem.words;
   const lo = words[off]!;
@@ -139,16 +129,20 @@ function* doWpPage(k: Kernel, cpu: Cpu, mm: MmStruct, vma: Vma, addr: number, of
     m.counters.values[C.pgfault_wp_reuse]!++;
     words[off] = (lo | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED) >>> 0;
     m.mem.pageDirty[old] = 1;
-    yield cost;
-    return;
+    return cost;
   }
   if (!special && m.mem.state[old] === FrameState.USER && m.mem.mapcount[old] === 1) {
     // wp_page_reuse: promotion, no flush needed on x86 (ptep_set_access_flags).
     m.counters.values[C.pgfault_wp_reuse]!++;
     words[off] = (lo | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED) >>> 0;
-    yield cost;
-    return;
+    return cost;
   }
+  return wpPageCopy(k, cpu, mm, vma, addr, off, cost, old, special);
+}
+
+/** wp_page_copy: a new page, ptep_clear_flush_notify (a flush that may wait for IPIs), then the new PTE. */
+function* wpPageCopy(k: Kernel, cpu: Cpu, mm: MmStruct, vma: Vma, addr: number, off: number, cost: number, old: number, special: boolean): KGen {
+  const m = k.m;
   // wp_page_copy
   m.counters.values[C.pgfault_cow]!++;
   const page = m.mem.alloc(FrameState.USER);
@@ -220,10 +214,9 @@ export function* zapPageRange(k: Kernel, cpu: Cpu, tlb: MmuGather, vma: Vma, sta
 export function* syscall<T>(k: Kernel, cpu: Cpu, body: KGen<T>): KGen<T> {
   const prev = cpu.mode;
   cpu.mode = CpuMode.KERNEL;
-  yield k.m.costs.syscall;
   // Entry runs on the task's kernel stack (vmalloc'd with CONFIG_VMAP_STACK).
   const stack = k.currentStack(cpu);
-  if (stack !== undefined) yield* k.kernelAccess(cpu, stack.end - 4096 - 8, true);
+  yield k.m.costs.syscall + (stack !== undefined ? k.kernelAccessCost(cpu, stack.end - 4096 - 8, true) : 0);
   const r = yield* body;
   cpu.mode = prev;
   return r;

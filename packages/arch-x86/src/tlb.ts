@@ -89,7 +89,7 @@ export class X86Tlb implements ArchTlb {
   }
 
   /** native_flush_tlb_multi */
-  *nativeFlushTlbMulti(cpu: Cpu, cpumask: Uint8Array, info: FlushTlbInfo): KGen<Uint8Array> {
+  *nativeFlushTlbMulti(cpu: Cpu, cpumask: Uint8Array, info: FlushTlbInfo, pre = 0): KGen<Uint8Array> {
     const m = this.m;
     m.counters.values[C.nr_tlb_remote_flush]!++;
     this.trace(cpu, "TLB_REMOTE_SEND_IPI", info.end === TLB_FLUSH_ALL ? -1 : (info.end - info.start) / 4096);
@@ -97,7 +97,7 @@ export class X86Tlb implements ArchTlb {
     // freed_tables: lazy CPUs too (a speculative walk could use a freed table);
     // otherwise skip lazy CPUs (tlb_is_not_lazy), which catch up at switch_mm.
     const cond = info.freedTables ? null : (c: number) => !m.cpus[c]!.isLazy;
-    return yield* onEachCpuCondMask(m, cpu, cpumask, func, true, cond);
+    return yield* onEachCpuCondMask(m, cpu, cpumask, func, true, cond, pre);
   }
 
   *flushTlbMmRange(cpu: Cpu, mm: MmStruct, start: number, end: number, strideShift: number, freedTables: boolean): KGen {
@@ -108,16 +108,17 @@ export class X86Tlb implements ArchTlb {
     }
     const newTlbGen = ++mm.tlbGen; // inc_mm_tlb_gen: atomic, a full barrier
     const info: FlushTlbInfo = { mm, start, end, strideShift, freedTables, newTlbGen, initiatingCpu: cpu.id };
-    yield m.costs.flushBookkeeping;
     let covered: Uint8Array;
     if (anyBut(mm.cpumask, cpu.id)) {
-      covered = yield* this.nativeFlushTlbMulti(cpu, mm.cpumask, info);
+      covered = yield* this.nativeFlushTlbMulti(cpu, mm.cpumask, info, m.costs.flushBookkeeping);
     } else {
       covered = new Uint8Array(m.cpus.length);
+      let cost = m.costs.flushBookkeeping;
       if (mm === cpu.loadedMm) {
         covered[cpu.id] = 1;
-        yield this.flushTlbFunc(cpu, info);
+        cost += this.flushTlbFunc(cpu, info);
       }
+      yield cost;
     }
     // Oracle, class 4: a CPU that runs this mm (or is lazy on it when tables were
     // freed) but got no flush must not hold a stale entry for the range.

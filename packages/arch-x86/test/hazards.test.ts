@@ -83,16 +83,16 @@ const skipPromotionFlush = definePlugin({
 
 /** Unsafe: flush_tlb_mm_range that only flushes the local CPU (ignores mm_cpumask). */
 class LocalOnlyTlb extends X86Tlb {
-  override *nativeFlushTlbMulti(cpu: Cpu, _mask: Uint8Array, info: FlushTlbInfo): KGen<Uint8Array> {
+  override *nativeFlushTlbMulti(cpu: Cpu, _mask: Uint8Array, info: FlushTlbInfo, pre = 0): KGen<Uint8Array> {
     const only = new Uint8Array(this.m.cpus.length);
     only[cpu.id] = 1;
-    return yield* super.nativeFlushTlbMulti(cpu, only, info);
+    return yield* super.nativeFlushTlbMulti(cpu, only, info, pre);
   }
 }
 /** Unsafe: skips lazy CPUs even when page tables were freed. */
 class SkipLazyTlb extends X86Tlb {
-  override *nativeFlushTlbMulti(cpu: Cpu, mask: Uint8Array, info: FlushTlbInfo): KGen<Uint8Array> {
-    return yield* super.nativeFlushTlbMulti(cpu, mask, { ...info, freedTables: false });
+  override *nativeFlushTlbMulti(cpu: Cpu, mask: Uint8Array, info: FlushTlbInfo, pre = 0): KGen<Uint8Array> {
+    return yield* super.nativeFlushTlbMulti(cpu, mask, { ...info, freedTables: false }, pre);
   }
 }
 const archPlugin = (name: string, cls: new (m: Machine) => X86Tlb) =>

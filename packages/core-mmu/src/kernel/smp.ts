@@ -26,12 +26,14 @@ export function* onEachCpuCondMask(
   func: SmpCallFunc,
   wait: boolean,
   cond: SmpCondFunc | null,
+  /** Sender cycles already spent before the first csd is queued (bookkeeping folded into one step). */
+  pre = 0,
 ): KGen<Uint8Array> {
   const n = m.cpus.length;
   const covered = new Uint8Array(n);
   const completion = wait ? new Completion() : null;
   const start = m.now;
-  let cost = 0;
+  let cost = pre;
   for (let c = 0; c < n; c++) {
     if (c === self.id || (mask !== null && mask[c] === 0)) continue;
     if (cond !== null && !cond(c)) continue;

@@ -279,20 +279,27 @@ export class Kernel implements KernelHooks, GatherKernel {
 
   // ---- system calls -----------------------------------------------------------
 
+  /** Syscall entry: kernel mode, entry cost, a touch of the task's (vmalloc'd) kernel stack. */
+  syscallEnter(cpu: Cpu): number {
+    cpu.mode = CpuMode.KERNEL;
+    const stack = this.currentStack(cpu);
+    return this.m.costs.syscall + (stack !== undefined ? this.kernelAccessCost(cpu, stack.end - 4096 - 8, true) : 0);
+  }
+
   /** mmap(NULL, len, prot, MAP_PRIVATE|MAP_ANONYMOUS): returns the address. */
-  sysMmap(cpu: Cpu, len: number, prot: number): KGen<number> {
-    const self = this;
-    return syscall(this, cpu, (function* (): KGen<number> {
-      const mm = self.mustMm(cpu);
-      self.m.counters.values[C.mmap_calls]!++;
-      const size = Math.ceil(len / 4096) * 4096;
-      const start = self.getUnmappedArea(mm, size);
-      const flags = protToVmFlags(prot);
-      const p = vmGetPageProt(flags);
-      mm.insertVma(new Vma(start, start + size, flags, p.lo, p.hi, true));
-      yield self.m.costs.mmapRegion;
-      return start;
-    })());
+  *sysMmap(cpu: Cpu, len: number, prot: number): KGen<number> {
+    const modeBefore = cpu.mode;
+    yield this.syscallEnter(cpu);
+    const mm = this.mustMm(cpu);
+    this.m.counters.values[C.mmap_calls]!++;
+    const size = Math.ceil(len / 4096) * 4096;
+    const start = this.getUnmappedArea(mm, size);
+    const flags = protToVmFlags(prot);
+    const p = vmGetPageProt(flags);
+    mm.insertVma(new Vma(start, start + size, flags, p.lo, p.hi, true));
+    yield this.m.costs.mmapRegion;
+    cpu.mode = modeBefore;
+    return start;
   }
 
   /** A sparse file of `bytes` (rounded up to pages), empty page cache. */
@@ -303,61 +310,64 @@ export class Kernel implements KernelHooks, GatherKernel {
   }
 
   /** mmap(NULL, len, prot, shared ? MAP_SHARED : MAP_PRIVATE, fd, offset). */
-  sysMmapFile(cpu: Cpu, file: FileMapping, offset: number, len: number, prot: number, shared: boolean): KGen<number> {
-    const self = this;
-    return syscall(this, cpu, (function* (): KGen<number> {
-      const mm = self.mustMm(cpu);
-      self.m.counters.values[C.mmap_calls]!++;
-      if (offset % 4096 !== 0) throw new SegmentationFault(`mmap offset ${offset} is not page aligned`);
-      const size = Math.ceil(len / 4096) * 4096;
-      const start = self.getUnmappedArea(mm, size);
-      const flags = protToVmFlags(prot) | (shared ? VM_SHARED : 0);
-      const p = vmaPageProt(flags, true);
-      mm.insertVma(new Vma(start, start + size, flags, p.lo, p.hi, false, file, offset / 4096));
-      yield self.m.costs.mmapRegion;
-      return start;
-    })());
+  *sysMmapFile(cpu: Cpu, file: FileMapping, offset: number, len: number, prot: number, shared: boolean): KGen<number> {
+    const modeBefore = cpu.mode;
+    yield this.syscallEnter(cpu);
+    const mm = this.mustMm(cpu);
+    this.m.counters.values[C.mmap_calls]!++;
+    if (offset % 4096 !== 0) throw new SegmentationFault(`mmap offset ${offset} is not page aligned`);
+    const size = Math.ceil(len / 4096) * 4096;
+    const start = this.getUnmappedArea(mm, size);
+    const flags = protToVmFlags(prot) | (shared ? VM_SHARED : 0);
+    const p = vmaPageProt(flags, true);
+    mm.insertVma(new Vma(start, start + size, flags, p.lo, p.hi, false, file, offset / 4096));
+    yield this.m.costs.mmapRegion;
+    cpu.mode = modeBefore;
+    return start;
   }
 
   /** munmap(addr, len): detach the VMAs, then unmap_region with one mmu_gather. */
-  sysMunmap(cpu: Cpu, addr: number, len: number): KGen {
-    const self = this;
-    return syscall(this, cpu, (function* (): KGen {
-      const mm = self.mustMm(cpu);
-      self.m.counters.values[C.munmap_calls]!++;
-      const start = addr;
-      const end = addr + Math.ceil(len / 4096) * 4096;
-      yield self.m.costs.unmapBase;
-      const vmas = self.splitAndDetach(mm, start, end);
-      if (vmas.length === 0) return;
-      const tlb = self.tlbGatherMmu(mm, "tlb_finish_mmu (munmap)");
-      for (const v of vmas) yield* zapPageRange(self, cpu, tlb, v, v.start, v.end);
-      // free_pgtables between the neighbours that remain.
-      const prev = [...mm.vmas].reverse().find((v) => v.end <= start);
-      const next = mm.vmas.find((v) => v.start >= end);
-      self.pgtables.freePgdRange(mm, start, end, prev ? prev.end : 0, next ? next.start : self.m.format.kernelStart, (pfn) =>
-        tlb.removeTable(pfn, start, end - start),
-      );
-      yield* self.tlbFinishMmu(cpu, tlb);
-    })());
+  *sysMunmap(cpu: Cpu, addr: number, len: number): KGen {
+    const modeBefore = cpu.mode;
+    yield this.syscallEnter(cpu);
+    const mm = this.mustMm(cpu);
+    this.m.counters.values[C.munmap_calls]!++;
+    const start = addr;
+    const end = addr + Math.ceil(len / 4096) * 4096;
+    yield this.m.costs.unmapBase;
+    const vmas = this.splitAndDetach(mm, start, end);
+    if (vmas.length === 0) {
+      cpu.mode = modeBefore;
+      return;
+    }
+    const tlb = this.tlbGatherMmu(mm, "tlb_finish_mmu (munmap)");
+    for (const v of vmas) yield* zapPageRange(this, cpu, tlb, v, v.start, v.end);
+    // free_pgtables between the neighbours that remain.
+    const prev = [...mm.vmas].reverse().find((v) => v.end <= start);
+    const next = mm.vmas.find((v) => v.start >= end);
+    this.pgtables.freePgdRange(mm, start, end, prev ? prev.end : 0, next ? next.start : this.m.format.kernelStart, (pfn) =>
+      tlb.removeTable(pfn, start, end - start),
+    );
+    yield* this.tlbFinishMmu(cpu, tlb);
+    cpu.mode = modeBefore;
   }
 
   /** madvise(addr, len, MADV_DONTNEED): zap_page_range, page tables kept. */
-  sysMadvise(cpu: Cpu, addr: number, len: number, advice: number): KGen {
-    const self = this;
-    return syscall(this, cpu, (function* (): KGen {
-      if (advice !== MADV_DONTNEED) throw new Error(`madvise advice ${advice} is not modelled`);
-      const mm = self.mustMm(cpu);
-      self.m.counters.values[C.madvise_calls]!++;
-      yield self.m.costs.unmapBase;
-      const end = addr + Math.ceil(len / 4096) * 4096;
-      const tlb = self.tlbGatherMmu(mm, "tlb_finish_mmu (madvise MADV_DONTNEED)");
-      for (const v of mm.vmas) {
-        if (v.end <= addr || v.start >= end) continue;
-        yield* zapPageRange(self, cpu, tlb, v, Math.max(addr, v.start), Math.min(end, v.end));
-      }
-      yield* self.tlbFinishMmu(cpu, tlb);
-    })());
+  *sysMadvise(cpu: Cpu, addr: number, len: number, advice: number): KGen {
+    const modeBefore = cpu.mode;
+    yield this.syscallEnter(cpu);
+    if (advice !== MADV_DONTNEED) throw new Error(`madvise advice ${advice} is not modelled`);
+    const mm = this.mustMm(cpu);
+    this.m.counters.values[C.madvise_calls]!++;
+    yield this.m.costs.unmapBase;
+    const end = addr + Math.ceil(len / 4096) * 4096;
+    const tlb = this.tlbGatherMmu(mm, "tlb_finish_mmu (madvise MADV_DONTNEED)");
+    for (const v of mm.vmas) {
+      if (v.end <= addr || v.start >= end) continue;
+      yield* zapPageRange(this, cpu, tlb, v, Math.max(addr, v.start), Math.min(end, v.end));
+    }
+    yield* this.tlbFinishMmu(cpu, tlb);
+    cpu.mode = modeBefore;
   }
 
   /**
@@ -366,45 +376,45 @@ export class Kernel implements KernelHooks, GatherKernel {
    * then calls the ProtectionChangeFlush point (default flush_tlb_range) if any was
    * counted. When it returns, the kernel relies on the pages it write-protected.
    */
-  sysMprotect(cpu: Cpu, addr: number, len: number, prot: number): KGen {
-    const self = this;
-    return syscall(this, cpu, (function* (): KGen {
-      const m = self.m;
-      const mm = self.mustMm(cpu);
-      m.counters.values[C.mprotect_calls]!++;
-      yield m.costs.mprotectBase;
-      const end = addr + Math.ceil(len / 4096) * 4096;
-      const vmas = self.split(mm, addr, end);
-      const protected_: number[] = [];
-      for (const vma of vmas) {
-        vma.flags = (vma.flags & ~(VM_READ | VM_WRITE | VM_EXEC)) | protToVmFlags(prot);
-        const p = vmaPageProt(vma.flags, vma.file !== null);
-        vma.protLo = p.lo;
-        vma.protHi = p.hi;
-        mm.tlbFlushPending++;
-        let pages = 0;
-        let cost = 0;
-        for (let a = vma.start; a < vma.end; a += 4096) {
-          const off = self.pgtables.pteOffset(mm.pgd, a);
-          if (off < 0) continue;
-          const w = m.mem.words;
-          const lo = w[off]!;
-          if ((lo & _PAGE_PRESENT) === 0) continue;
-          // pte_modify: keep _PAGE_CHG_MASK (PFN, PCD, PWT, special, A, D), take the new protection.
-          const keep = lo & (0xfffff000 | 0x18 | 0x200 | _PAGE_ACCESSED | 0x40);
-          const newLo = (keep | (p.lo & ~(_PAGE_ACCESSED | 0x40))) >>> 0;
-          if ((lo & _PAGE_RW) !== 0 && (newLo & _PAGE_RW) === 0) protected_.push(ptePfn(lo, w[off + 1]!));
-          w[off] = newLo;
-          w[off + 1] = ((w[off + 1]! & 0x000fffff) | p.hi) >>> 0;
-          pages++;
-          cost += m.costs.changePte;
-        }
-        if (cost > 0) yield cost;
-        yield* self.protectionFlush.flushAfterChange(cpu, mm, vma.start, vma.end, pages);
-        mm.tlbFlushPending--;
+  *sysMprotect(cpu: Cpu, addr: number, len: number, prot: number): KGen {
+    const modeBefore = cpu.mode;
+    yield this.syscallEnter(cpu);
+    const m = this.m;
+    const mm = this.mustMm(cpu);
+    m.counters.values[C.mprotect_calls]!++;
+    yield m.costs.mprotectBase;
+    const end = addr + Math.ceil(len / 4096) * 4096;
+    const vmas = this.split(mm, addr, end);
+    const protected_: number[] = [];
+    for (const vma of vmas) {
+      vma.flags = (vma.flags & ~(VM_READ | VM_WRITE | VM_EXEC)) | protToVmFlags(prot);
+      const p = vmaPageProt(vma.flags, vma.file !== null);
+      vma.protLo = p.lo;
+      vma.protHi = p.hi;
+      mm.tlbFlushPending++;
+      let pages = 0;
+      let cost = 0;
+      for (let a = vma.start; a < vma.end; a += 4096) {
+        const off = this.pgtables.pteOffset(mm.pgd, a);
+        if (off < 0) continue;
+        const w = m.mem.words;
+        const lo = w[off]!;
+        if ((lo & _PAGE_PRESENT) === 0) continue;
+        // pte_modify: keep _PAGE_CHG_MASK (PFN, PCD, PWT, special, A, D), take the new protection.
+        const keep = lo & (0xfffff000 | 0x18 | 0x200 | _PAGE_ACCESSED | 0x40);
+        const newLo = (keep | (p.lo & ~(_PAGE_ACCESSED | 0x40))) >>> 0;
+        if ((lo & _PAGE_RW) !== 0 && (newLo & _PAGE_RW) === 0) protected_.push(ptePfn(lo, w[off + 1]!));
+        w[off] = newLo;
+        w[off + 1] = ((w[off + 1]! & 0x000fffff) | p.hi) >>> 0;
+        pages++;
+        cost += m.costs.changePte;
       }
-      for (const pfn of protected_) m.relyWriteProtected(pfn, "mprotect");
-    })());
+      if (cost > 0) yield cost;
+      yield* this.protectionFlush.flushAfterChange(cpu, mm, vma.start, vma.end, pages);
+      mm.tlbFlushPending--;
+    }
+    for (const pfn of protected_) m.relyWriteProtected(pfn, "mprotect");
+    cpu.mode = modeBefore;
   }
 
   // ---- VMA helpers ------------------------------------------------------------

@@ -6,10 +6,11 @@ import { FlushlabInputError, simulate, type FlushlabPlugin } from "@flushlab/cor
 import { x86 } from "@flushlab/arch-x86";
 import { builtinWorkloads } from "@flushlab/workloads";
 import { vmallocSync } from "@flushlab/patch-vmalloc-sync";
+import { batchedUnmap } from "@flushlab/patch-batched-unmap";
 import type { CliRegistry } from "./registry-types.js";
 
 /** Patch plugins shipped with flushlab, each its own package. */
-export const installedPlugins: readonly FlushlabPlugin[] = [vmallocSync];
+export const installedPlugins: readonly FlushlabPlugin[] = [vmallocSync, batchedUnmap];
 
 export const registry: CliRegistry = {
   plugins: installedPlugins,

@@ -51,6 +51,7 @@ export const bareMetal: CostModel = {
     forkBase: 30000,
     execBase: 50000,
     exitBase: 20000,
+    lruScanPage: 300,
   },
   sources: {
     freqHz: "[U] 2.6 GHz, the i5-3320M base clock of Dave Hansen's 2014 flush measurements",
@@ -90,6 +91,7 @@ export const bareMetal: CostModel = {
     forkBase: "[U] copy_process without the address space and stack, ~10 µs",
     execBase: "[U] exec-like set-up of a new image besides page faults, ~20 µs",
     exitBase: "[U] do_exit and release_task besides exit_mmap and the stack, ~8 µs",
+    lruScanPage: "[U] per page in shrink_page_list besides the unmap: isolation, rmap walk set-up, page_check_references, __remove_mapping, ~0.1 µs",
   },
 };
 

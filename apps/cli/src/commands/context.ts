@@ -65,7 +65,8 @@ export const RUN_OPTIONS = {
   plugins: { type: "string", valueName: "a,b", description: "plugins to enable, comma-separated (\"\" for none)" },
   arch: { type: "string", valueName: ARCH_NAMES.join("|"), description: "arch mode of the simulated machine" },
   cpus: { type: "string", valueName: "N", description: "number of CPUs (positive integer)" },
-  sockets: { type: "string", valueName: "N", description: "number of sockets (must divide the CPU count)" },
+  sockets: { type: "string", valueName: "N", description: "number of sockets, each a NUMA node (must divide the CPU count)" },
+  memory: { type: "string", valueName: "MiB", description: "simulated RAM in MiB, split evenly across the nodes (scaled down; stated in the output)" },
   profile: { type: "string", valueName: "P", description: `cost profile (default ${DEFAULT_PROFILE}; see "flushlab list")` },
   seed: { type: "string", valueName: "N", description: `PRNG seed, non-negative integer (default ${DEFAULT_SEED})` },
   param: { type: "string", multiple: true, valueName: "k=v", description: "workload parameter; repeat for several" },
@@ -77,6 +78,7 @@ export interface RunFlags {
   readonly arch?: string;
   readonly cpus?: string;
   readonly sockets?: string;
+  readonly memory?: string;
   readonly profile?: string;
   readonly seed?: string;
   readonly param?: readonly string[];
@@ -177,6 +179,7 @@ export function resolveRunSetup(ctx: CommandContext, workloadName: string | unde
     arch,
     ...(flags.cpus !== undefined ? { cpus: parsePositiveInt(flags.cpus, "--cpus") } : {}),
     ...(flags.sockets !== undefined ? { sockets: parsePositiveInt(flags.sockets, "--sockets") } : {}),
+    ...(flags.memory !== undefined ? { memoryMiB: parsePositiveInt(flags.memory, "--memory") } : {}),
   });
 
   const profile =

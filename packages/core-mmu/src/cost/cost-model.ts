@@ -81,6 +81,8 @@ export interface CostParams {
   readonly execBase: number;
   /** do_exit besides exit_mmap and the stack (files, signals, release_task, wait). */
   readonly exitBase: number;
+  /** Reclaim work per scanned page besides unmapping (isolation, rmap walk set-up, page_check_references, __remove_mapping). */
+  readonly lruScanPage: number;
 }
 
 export type CostParamName = Exclude<keyof CostParams, never>;

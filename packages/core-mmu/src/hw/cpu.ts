@@ -99,6 +99,10 @@ export class Cpu {
   accessStride = 0;
   accessWrite = false;
   resumeHandle = -1;
+  /** A kernel thread (kswapd) running on this CPU, and one woken to run next. */
+  kthread: KGen<unknown> | null = null;
+  pendingKthread: KGen<unknown> | null = null;
+  kthreadSavedMode: CpuMode = CpuMode.IDLE;
   /** Livelock guard: consecutive faults on one address. */
   lastFaultVa = -1;
   repeatFaults = 0;

@@ -46,6 +46,10 @@ export interface KernelHooks {
   handleMmFault(cpu: Cpu, va: number, write: boolean): number | KGen;
   /** The task on `cpu` exited: the CPU goes idle (enter_lazy_tlb). */
   taskExit(cpu: Cpu): void;
+  /** A kernel thread starts running on `cpu` (context switch, lazy TLB); returns cycles. */
+  kthreadEnter(cpu: Cpu): number;
+  /** The kernel thread on `cpu` sleeps; the interrupted task runs again; returns cycles. */
+  kthreadExit(cpu: Cpu): number;
 }
 
 export class Machine {
@@ -86,7 +90,7 @@ export class Machine {
     this.format = params.format;
     this.costs = costs;
     this.prng = new Prng(params.seed);
-    this.mem = new PhysMem(params.memoryFrames);
+    this.mem = new PhysMem(params.memoryFrames, params.sockets);
     this.counters = new Counters(params.cpus);
     this.cpuCycles = new Float64Array(params.cpus * 3);
     this.oracle = new Oracle(params.memoryFrames, this.counters, this.events, (va) => vaToCanonicalString(this.format, va));
@@ -444,10 +448,53 @@ export class Machine {
     };
   }
 
+  /**
+   * Wakes a kernel thread on `cpu` (wake_up_process): it runs when the CPU's task is
+   * next in user mode or idle (no kernel preemption). Returns false if one is
+   * already running or pending there.
+   */
+  wakeKthread(cpu: Cpu, gen: KGen<unknown>): boolean {
+    if (cpu.kthread !== null || cpu.pendingKthread !== null) return false;
+    cpu.pendingKthread = gen;
+    if (cpu.resumeHandle < 0 && !cpu.waiting) this.scheduleResume(cpu, Math.max(this.engine.now, cpu.irqBusyUntil));
+    return true;
+  }
+
   private resume(cpu: Cpu): void {
     cpu.resumeHandle = -1;
     const now = this.engine.now;
     for (;;) {
+      if (cpu.pendingKthread !== null && cpu.kthread === null && cpu.kgen === null && cpu.mode !== CpuMode.KERNEL) {
+        cpu.kthread = cpu.pendingKthread;
+        cpu.pendingKthread = null;
+        cpu.kthreadSavedMode = cpu.mode;
+        cpu.mode = CpuMode.KERNEL;
+        const c = this.kernel!.kthreadEnter(cpu);
+        this.charge(cpu, c);
+        this.scheduleResume(cpu, now + c);
+        return;
+      }
+      if (cpu.kthread !== null) {
+        const r = cpu.kthread.next();
+        if (r.done === true) {
+          cpu.kthread = null;
+          const c = this.kernel!.kthreadExit(cpu);
+          this.charge(cpu, c);
+          cpu.mode = cpu.kthreadSavedMode;
+          if (cpu.mode !== CpuMode.IDLE || cpu.task !== null) this.scheduleResume(cpu, now + c);
+          return;
+        }
+        const y = r.value;
+        if (typeof y === "number") {
+          this.charge(cpu, y);
+          this.scheduleResume(cpu, now + y);
+        } else if (y.pending === 0) {
+          continue;
+        } else {
+          this.waitFor(cpu, y);
+        }
+        return;
+      }
       if (cpu.kgen !== null) {
         const r = cpu.kgen.next();
         if (r.done === true) {

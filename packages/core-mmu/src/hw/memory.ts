@@ -46,8 +46,11 @@ export class PhysMem {
   readonly freedAt: Float64Array;
   /** PageDirty, as struct page keeps it (set when D moves from a PTE to the page). */
   readonly pageDirty: Uint8Array;
-  private readonly freeList: Int32Array;
-  private freeTop = 0;
+  /** Per-node LIFO free lists: node n owns frames [n × framesPerNode, (n + 1) × framesPerNode). */
+  readonly nodes: number;
+  readonly framesPerNode: number;
+  private readonly freeLists: Int32Array[];
+  private readonly freeTops: Int32Array;
   private readonly ptSlot: Int32Array;
   private ptWords: Uint32Array;
   private ptSlotsUsed = 0;
@@ -58,9 +61,12 @@ export class PhysMem {
   allocated = 0;
   peakAllocated = 0;
 
-  constructor(nframes: number) {
+  constructor(nframes: number, nodes = 1) {
     if (!Number.isInteger(nframes) || nframes < 64) throw new RangeError(`nframes must be an integer >= 64, got ${nframes}`);
+    if (!Number.isInteger(nodes) || nodes < 1 || nframes % nodes !== 0) throw new RangeError(`nodes (${nodes}) must divide nframes (${nframes})`);
     this.nframes = nframes;
+    this.nodes = nodes;
+    this.framesPerNode = nframes / nodes;
     this.state = new Uint8Array(nframes);
     this.gen = new Uint32Array(nframes);
     this.wpGen = new Uint32Array(nframes);
@@ -68,22 +74,46 @@ export class PhysMem {
     this.freedBy = new Uint16Array(nframes);
     this.freedAt = new Float64Array(nframes);
     this.pageDirty = new Uint8Array(nframes);
-    this.freeList = new Int32Array(nframes);
+    this.freeLists = [];
+    this.freeTops = new Int32Array(nodes);
+    for (let n = 0; n < nodes; n++) {
+      const list = new Int32Array(this.framesPerNode);
+      // Frame 0 is never handed out (a zero PFN in a PTE then always means "none").
+      let top = 0;
+      for (let pfn = (n + 1) * this.framesPerNode - 1; pfn >= Math.max(1, n * this.framesPerNode); pfn--) list[top++] = pfn;
+      this.freeTops[n] = top;
+      this.freeLists.push(list);
+    }
     this.ptSlot = new Int32Array(nframes).fill(-1);
     this.ptWords = new Uint32Array(WORDS_PER_TABLE * 64);
-    // Frame 0 is never handed out (a zero PFN in a PTE then always means "none").
-    for (let pfn = nframes - 1; pfn >= 1; pfn--) this.freeList[this.freeTop++] = pfn;
     this.state[0] = FrameState.KERNEL;
   }
 
   get freeFrames(): number {
-    return this.freeTop;
+    let n = 0;
+    for (let i = 0; i < this.nodes; i++) n += this.freeTops[i]!;
+    return n;
   }
 
-  /** Allocates a frame for `state`. LIFO, like the per-CPU page lists: a freed frame is reused soon. */
-  alloc(state: Exclude<FrameState, 0>): number {
-    if (this.freeTop === 0) throw new OutOfMemoryError(`simulated memory exhausted (${this.nframes} frames)`);
-    const pfn = this.freeList[--this.freeTop]!;
+  /** Free frames on `node`. */
+  nodeFree(node: number): number {
+    return this.freeTops[node]!;
+  }
+
+  nodeOf(pfn: number): number {
+    return Math.floor(pfn / this.framesPerNode);
+  }
+
+  /**
+   * Allocates a frame for `state`, from `node` first and then the other nodes in
+   * order (the zonelist fallback). LIFO, like the per-CPU page lists: a freed frame
+   * is reused soon.
+   */
+  alloc(state: Exclude<FrameState, 0>, node = 0): number {
+    let n = node;
+    for (let i = 0; i < this.nodes && this.freeTops[n] === 0; i++) n = (n + 1) % this.nodes;
+    if (this.freeTops[n] === 0) throw new OutOfMemoryError(`simulated memory exhausted (${this.nframes} frames)`);
+    const pfn = this.freeLists[n]![--this.freeTops[n]!]!;
     this.state[pfn] = state;
     this.gen[pfn] = (this.gen[pfn]! + 1) >>> 0;
     this.mapcount[pfn] = 0;
@@ -103,7 +133,8 @@ export class PhysMem {
     this.gen[pfn] = (this.gen[pfn]! + 1) >>> 0;
     this.freedBy[pfn] = this.site(site);
     this.freedAt[pfn] = time;
-    this.freeList[this.freeTop++] = pfn;
+    const n = this.nodeOf(pfn);
+    this.freeLists[n]![this.freeTops[n]!++] = pfn;
     this.allocated--;
   }
 

@@ -10,7 +10,12 @@ import type { KernelHooks, Machine } from "../hw/machine.js";
 import { vaToCanonicalString } from "../hw/paging-format.js";
 import { _PAGE_ACCESSED, _PAGE_NX_HI, _PAGE_PRESENT, _PAGE_PROTNONE, _PAGE_RW, _PAGE_USER, ptePfn } from "../hw/pte.js";
 import { C } from "../oracle/counters.js";
-import type { ArchTlb, MmuGatherFlush, ProtectionChangeFlush, VmallocSync } from "../plugin/tokens.js";
+import type { ArchTlb, MmuGatherFlush, ProtectionChangeFlush, UnmapFlush, VmallocSync } from "../plugin/tokens.js";
+import { LRU_INACTIVE_FILE } from "./rmap.js";
+
+/** PAGEVEC_SIZE (v4.2). */
+export const PAGEVEC_SIZE = 14;
+import { Reclaim } from "./vmscan.js";
 import { SpinLock } from "../kernel/spinlock.js";
 import { Vmalloc, type VmapArea } from "./vmalloc.js";
 import type { TaskStruct } from "./fork.js";
@@ -30,6 +35,7 @@ export interface KernelPolicies {
   readonly mmuGatherFlush: MmuGatherFlush;
   readonly protectionChangeFlush: ProtectionChangeFlush;
   readonly vmallocSync: VmallocSync;
+  readonly unmapFlush: UnmapFlush;
 }
 
 /**
@@ -63,6 +69,12 @@ export class Kernel implements KernelHooks, GatherKernel {
   /** pgd_lock: a global spinlock (arch/x86/mm/pgtable.c). */
   readonly pgdLock: SpinLock;
   readonly vmalloc: Vmalloc;
+  readonly reclaim: Reclaim;
+  /** The file and index of each page-cache frame (page->mapping, page->index). */
+  private readonly cacheFile: Int32Array;
+  private readonly cacheIndex: Int32Array;
+  /** Per-CPU lru_add_pvec. */
+  private readonly lruAddPagevec: number[][];
   /** cached_stacks[NR_CACHED_STACKS] per CPU (kernel/fork.c). */
   readonly cachedStacks: (VmapArea | null)[][];
   /** The forked task running on each CPU (null: a workload's initial task, no modelled stack). */
@@ -80,6 +92,10 @@ export class Kernel implements KernelHooks, GatherKernel {
     this.pgtables = new PageTables(m);
     this.pgdLock = new SpinLock("pgd_lock", m);
     this.vmalloc = new Vmalloc(this, policies.vmallocSync);
+    this.reclaim = new Reclaim(this, policies.unmapFlush);
+    this.cacheFile = new Int32Array(m.mem.nframes).fill(-1);
+    this.cacheIndex = new Int32Array(m.mem.nframes);
+    this.lruAddPagevec = m.cpus.map(() => []);
     this.cachedStacks = m.cpus.map(() => [null, null]);
     this.current = m.cpus.map(() => null);
     this.zeroPfn = m.mem.allocKernel();
@@ -213,6 +229,25 @@ export class Kernel implements KernelHooks, GatherKernel {
     return handleMmFault(this, cpu, va, write);
   }
 
+  /** Saved current->mm of the task a kernel thread interrupted, per CPU. */
+  private readonly kthreadSavedMm: (MmStruct | null)[] = [];
+
+  kthreadEnter(cpu: Cpu): number {
+    this.m.counters.values[C.context_switches]!++;
+    this.kthreadSavedMm[cpu.id] = cpu.currentMm;
+    cpu.currentMm = null;
+    this.arch.enterLazyTlb(cpu);
+    return this.m.costs.switchMm;
+  }
+
+  kthreadExit(cpu: Cpu): number {
+    const mm = this.kthreadSavedMm[cpu.id] ?? null;
+    cpu.currentMm = mm;
+    if (mm === null) return 0;
+    this.m.counters.values[C.context_switches]!++;
+    return this.arch.switchMmIrqsOff(cpu, mm);
+  }
+
   taskExit(cpu: Cpu): void {
     cpu.currentMm = null;
     cpu.mode = CpuMode.IDLE;
@@ -307,6 +342,38 @@ export class Kernel implements KernelHooks, GatherKernel {
     const f = new FileMapping(this.files.length + 1, Math.ceil(bytes / 4096));
     this.files.push(f);
     return f;
+  }
+
+  /**
+   * add_to_page_cache_lru: the frame caches page `index` of `file` and goes to the
+   * inactive file list through this CPU's LRU-add pagevec (lru_cache_add, v4.2): the
+   * pages reach the list PAGEVEC_SIZE at a time, so the list holds runs of pages
+   * faulted on one CPU.
+   */
+  addToPageCacheLru(cpu: Cpu, file: FileMapping, index: number, pfn: number): void {
+    file.pages[index] = pfn;
+    file.nrpages++;
+    this.cacheFile[pfn] = file.id;
+    this.cacheIndex[pfn] = index;
+    const pv = this.lruAddPagevec[cpu.id]!;
+    pv.push(pfn);
+    if (pv.length >= PAGEVEC_SIZE) this.lruAddDrain(cpu);
+  }
+
+  /** lru_add_drain: this CPU's pending pages onto their nodes' inactive lists. */
+  lruAddDrain(cpu: Cpu): void {
+    const pv = this.lruAddPagevec[cpu.id]!;
+    for (const pfn of pv) this.reclaim.lru.add(pfn, this.m.mem.nodeOf(pfn), LRU_INACTIVE_FILE);
+    pv.length = 0;
+  }
+
+  /** __remove_mapping / __delete_from_page_cache (the frame is freed by the caller). */
+  removeFromPageCache(pfn: number): void {
+    const f = this.files[this.cacheFile[pfn]! - 1];
+    if (f === undefined) throw new Error(`pfn ${pfn} is not in the page cache`);
+    f.pages[this.cacheIndex[pfn]!] = -1;
+    f.nrpages--;
+    this.cacheFile[pfn] = -1;
   }
 
   /** mmap(NULL, len, prot, shared ? MAP_SHARED : MAP_PRIVATE, fd, offset). */

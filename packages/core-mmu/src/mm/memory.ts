@@ -41,7 +41,11 @@ export function handleMmFault(k: Kernel, cpu: Cpu, va: number, write: boolean): 
   const words = m.mem.words;
   const lo = words[off]!;
   const hi = words[off + 1]!;
-  if (lo === 0 && hi === 0 && vma.file !== null) return doFault(k, mm, vma, addr, off, write, cost);
+  if (lo === 0 && hi === 0 && vma.file !== null) {
+    const r = doFault(k, cpu, mm, vma, addr, off, write, cost);
+    // No page without reclaim: reclaim directly, and the access faults again.
+    return r >= 0 ? r : k.reclaim.directReclaimForFault(cpu, cost);
+  }
   if (lo === 0 && hi === 0) {
     // do_anonymous_page
     m.counters.values[C.pgfault_anon]!++;
@@ -52,7 +56,8 @@ export function handleMmFault(k: Kernel, cpu: Cpu, va: number, write: boolean): 
       words[off + 1] = pteHi(k.zeroPfn, vma.protHi);
       return cost;
     }
-    const page = m.mem.alloc(FrameState.USER);
+    const page = k.reclaim.tryAllocPage(cpu, FrameState.USER);
+    if (page < 0) return k.reclaim.directReclaimForFault(cpu, cost);
     m.counters.values[C.pages_allocated]!++;
     m.mem.mapcount[page] = 1;
     mm.rss++;
@@ -74,29 +79,31 @@ export function handleMmFault(k: Kernel, cpu: Cpu, va: number, write: boolean): 
  * filemap_fault: the page-cache page for `index`, filled (zeroes: a sparse file) if it
  * was not cached. Returns the frame and the cycles it took.
  */
-export function filemapFault(k: Kernel, file: FileMapping, index: number): [pfn: number, cycles: number] {
+export function filemapFault(k: Kernel, cpu: Cpu, file: FileMapping, index: number): [pfn: number, cycles: number] {
   const m = k.m;
   if (index >= file.sizePages) throw new SegmentationFault(`access beyond the end of file ${file.id} (page ${index})`);
   const cached = file.pages[index]!;
   if (cached >= 0) return [cached, 0];
-  const pfn = m.mem.alloc(FrameState.PAGECACHE);
+  const pfn = k.reclaim.tryAllocPage(cpu, FrameState.PAGECACHE);
+  if (pfn < 0) return [-1, 0];
   m.counters.values[C.pgcache_fill]!++;
-  file.pages[index] = pfn;
-  file.nrpages++;
+  k.addToPageCacheLru(cpu, file, index, pfn);
   return [pfn, m.costs.allocZeroPage];
 }
 
 /** do_fault: do_read_fault, do_cow_fault or do_shared_fault (mm/memory.c). */
-function doFault(k: Kernel, mm: MmStruct, vma: Vma, addr: number, off: number, write: boolean, cost: number): number {
+function doFault(k: Kernel, cpu: Cpu, mm: MmStruct, vma: Vma, addr: number, off: number, write: boolean, cost: number): number {
   const m = k.m;
-  const [page, fill] = filemapFault(k, vma.file!, vma.pageIndex(addr));
+  const [page, fill] = filemapFault(k, cpu, vma.file!, vma.pageIndex(addr));
+  if (page < 0) return -1;
   cost += fill;
   m.counters.values[C.pgfault_file]!++;
   const shared = (vma.flags & VM_SHARED) !== 0;
   if (write && !shared) {
     // do_cow_fault: a private copy of the file page.
+    const anon = k.reclaim.tryAllocPage(cpu, FrameState.USER);
+    if (anon < 0) return -1;
     m.counters.values[C.pgfault_cow]!++;
-    const anon = m.mem.alloc(FrameState.USER);
     m.counters.values[C.pages_allocated]!++;
     m.mem.mapcount[anon] = 1;
     mm.rss++;
@@ -105,8 +112,9 @@ function doFault(k: Kernel, mm: MmStruct, vma: Vma, addr: number, off: number, w
     w[off + 1] = pteHi(anon, vma.protHi);
     return cost + m.costs.copyPage;
   }
-  // do_read_fault / do_shared_fault: map the page-cache page itself.
+  // do_read_fault / do_shared_fault: map the page-cache page itself (page_add_file_rmap).
   m.mem.mapcount[page]!++;
+  k.reclaim.rmap.add(page, mm, addr);
   mm.rss++;
   const w = m.mem.words;
   const flags = write ? vma.protLo | _PAGE_DIRTY | _PAGE_ACCESSED : vma.protLo;
@@ -198,6 +206,7 @@ export function* zapPageRange(k: Kernel, cpu: Cpu, tlb: MmuGather, vma: Vma, sta
     const pfn = ptePfn(lo, hi);
     if ((lo & _PAGE_DIRTY) !== 0) m.mem.pageDirty[pfn] = 1;
     mm.rss--;
+    if (m.mem.state[pfn] === FrameState.PAGECACHE) k.reclaim.rmap.remove(pfn, mm, addr);
     // A page-cache page stays cached when its last mapping goes; an anonymous page is freed.
     if (--m.mem.mapcount[pfn]! === 0 && m.mem.state[pfn] === FrameState.USER && tlb.removePage(pfn)) {
       yield cost;

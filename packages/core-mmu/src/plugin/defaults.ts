@@ -6,7 +6,7 @@ import { inject, injectable, type DependencyContainer } from "tsyringe";
 import type { Cpu, KGen } from "../hw/cpu.js";
 import type { MmStruct } from "../mm/mm-types.js";
 import type { GatherKernel, MmuGather } from "../mm/mmu-gather.js";
-import { ARCH_TLB, MMU_GATHER_FLUSH, PROTECTION_CHANGE_FLUSH, type ArchTlb, type MmuGatherFlush, type ProtectionChangeFlush } from "./tokens.js";
+import { ARCH_TLB, MMU_GATHER_FLUSH, PROTECTION_CHANGE_FLUSH, UNMAP_FLUSH, type ArchTlb, type MmuGatherFlush, type ProtectionChangeFlush, type UnmapFlush } from "./tokens.js";
 
 /** tlb_flush_mmu (mm/mmu_gather.c, v5.17): tlb_flush_mmu_tlbonly, then tlb_flush_mmu_free. */
 @injectable()
@@ -33,8 +33,21 @@ export class FlushTlbRangeAfterChange implements ProtectionChangeFlush {
   }
 }
 
+/** v4.2 reclaim: never defer; try_to_unmap_one flushes each mapping at once (ptep_clear_flush). */
+export class NoBatchedUnmapFlush implements UnmapFlush {
+  shouldDeferFlush(): boolean {
+    return false;
+  }
+  *deferredUnmap(): KGen {
+    throw new Error("deferredUnmap called although shouldDeferFlush is false");
+  }
+  *tryToUnmapFlush(): KGen {}
+  *tryToUnmapFlushDirty(): KGen {}
+}
+
 /** Registers core-mmu's pre-patch defaults in a run container. */
 export function registerCoreDefaults(container: DependencyContainer): void {
+  container.register(UNMAP_FLUSH, { useClass: NoBatchedUnmapFlush });
   container.register(MMU_GATHER_FLUSH, { useClass: TlbFlushMmu });
   container.register(PROTECTION_CHANGE_FLUSH, { useClass: FlushTlbRangeAfterChange });
 }

@@ -70,11 +70,37 @@ export interface VmallocSync {
 }
 export const VMALLOC_SYNC = token<VmallocSync>("VmallocSync");
 
+/** The per-task batch of deferred unmap flushes (struct tlbflush_unmap_batch). */
+export interface TlbUbc {
+  readonly cpumask: Uint8Array;
+  flushRequired: boolean;
+  /** d950c9477d51: a writable (dirty) PTE is pending. */
+  writable: boolean;
+}
+
+/**
+ * The unmap flush decision of reclaim (mm/rmap.c try_to_unmap_one, mm/vmscan.c
+ * shrink_page_list). Pre-patch default (v4.2): never defer; try_to_unmap_one uses
+ * ptep_clear_flush, an immediate flush_tlb_page per mapping. Seed 003 overrides it.
+ */
+export interface UnmapFlush {
+  /** should_defer_flush(mm, flags): may this PTE's flush wait for the batch? */
+  shouldDeferFlush(cpu: Cpu, mm: MmStruct, batch: boolean): boolean;
+  /** The PTE was cleared without a flush: record it (set_tlb_ubc_flush_pending), or flush now. */
+  deferredUnmap(cpu: Cpu, mm: MmStruct, va: number, dirty: boolean, ubc: TlbUbc): KGen;
+  /** try_to_unmap_flush: flush the batch before the pages are freed. */
+  tryToUnmapFlush(cpu: Cpu, ubc: TlbUbc): KGen;
+  /** try_to_unmap_flush_dirty: flush before writeback starts if a writable PTE is pending. */
+  tryToUnmapFlushDirty(cpu: Cpu, ubc: TlbUbc): KGen;
+}
+export const UNMAP_FLUSH = token<UnmapFlush>("UnmapFlush");
+
 /** Every extension-point token core-mmu defines, with a description for `flushlab list`. */
 export const EXTENSION_POINTS: readonly { readonly token: InjectionToken<unknown>; readonly name: string; readonly description: string }[] = [
   { token: ARCH_TLB, name: "ArchTlb", description: "arch TLB flush layer: flush_tlb_mm_range, flush_tlb_kernel_range, switch_mm (arch/x86/mm/tlb.c)" },
   { token: MMU_GATHER_FLUSH, name: "MmuGatherFlush", description: "mmu_gather flush-then-free (mm/mmu_gather.c tlb_flush_mmu)" },
   { token: PROTECTION_CHANGE_FLUSH, name: "ProtectionChangeFlush", description: "mprotect's flush after change_protection_range (mm/mprotect.c)" },
+  { token: UNMAP_FLUSH, name: "UnmapFlush", description: "reclaim's unmap flush: should_defer_flush / set_tlb_ubc_flush_pending / try_to_unmap_flush (mm/rmap.c, mm/vmscan.c)" },
   { token: VMALLOC_SYNC, name: "VmallocSync", description: "vmalloc_sync_mappings / vmalloc_sync_unmappings (arch/x86/mm/fault.c)" },
   { token: COST_MODEL, name: "CostModel", description: "cycle costs of every modelled operation" },
 ];

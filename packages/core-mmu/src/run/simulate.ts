@@ -18,7 +18,7 @@ import { C } from "../oracle/counters.js";
 import { SegmentationFault, syscall } from "../mm/memory.js";
 import { exitTask, forkChild, switchToTask } from "../mm/fork.js";
 import { registerCoreDefaults } from "../plugin/defaults.js";
-import { ARCH_TLB, COST_MODEL, MACHINE, MMU_GATHER_FLUSH, PROTECTION_CHANGE_FLUSH, VMALLOC_SYNC, tokenName } from "../plugin/tokens.js";
+import { ARCH_TLB, COST_MODEL, MACHINE, MMU_GATHER_FLUSH, PROTECTION_CHANGE_FLUSH, UNMAP_FLUSH, VMALLOC_SYNC, tokenName } from "../plugin/tokens.js";
 import type { TaskApi, WorkloadContext, WorkloadDefinition } from "../workload/types.js";
 import { FlushlabInputError, type FlushlabPlugin, type MachineOptions, type ParamSpec, type ParamValues, type RunOptions, type RunResult } from "./types.js";
 
@@ -151,7 +151,8 @@ export function simulate(input: SimulateInput): RunResult {
   checkPluginConflicts(input.plugins);
   const params = resolveParams(workload.params, options.params, workload.name);
   const format = pagingFormatFor(machineOpts);
-  const memoryFrames = Math.floor((machineOpts.memoryMiB * 1024 * 1024) / 4096);
+  // Sockets are NUMA nodes; each gets an equal share of the frames.
+  const memoryFrames = Math.floor((machineOpts.memoryMiB * 1024 * 1024) / 4096 / machineOpts.sockets) * machineOpts.sockets;
 
   const machine = new Machine(
     {
@@ -200,6 +201,7 @@ export function simulate(input: SimulateInput): RunResult {
     mmuGatherFlush: resolve(MMU_GATHER_FLUSH),
     protectionChangeFlush: resolve(PROTECTION_CHANGE_FLUSH),
     vmallocSync: resolve(VMALLOC_SYNC),
+    unmapFlush: resolve(UNMAP_FLUSH),
   });
 
   const workloadCounters = new Map<string, number>();

@@ -52,6 +52,7 @@ export const bareMetal: CostModel = {
     execBase: 50000,
     exitBase: 20000,
     lruScanPage: 300,
+    writepage: 2000,
   },
   sources: {
     freqHz: "[U] 2.6 GHz, the i5-3320M base clock of Dave Hansen's 2014 flush measurements",
@@ -92,6 +93,7 @@ export const bareMetal: CostModel = {
     execBase: "[U] exec-like set-up of a new image besides page faults, ~20 µs",
     exitBase: "[U] do_exit and release_task besides exit_mmap and the stack, ~8 µs",
     lruScanPage: "[U] per page in shrink_page_list besides the unmap: isolation, rmap walk set-up, page_check_references, __remove_mapping, ~0.1 µs",
+    writepage: "[U] ->writepage submitting one page for IO (bio set-up), ~0.8 µs; the IO itself is not modelled",
   },
 };
 

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import {
   MACHINE,
   PROT_READ,
+  PROT_WRITE,
   UNMAP_FLUSH,
   definePlugin,
   defineWorkload,
@@ -116,7 +117,72 @@ function hotReader(plugins: FlushlabPlugin[]): RunResult {
   return simulate({ options: { workload: "hot-reader", machine: machine(2, 1, 4), profile: "bare-metal", seed: 1, plugins: plugins.map((p) => p.name), params: {} }, arch: x86, workload: w, plugins });
 }
 
+/** Unsafe test plugin (b): dirty PTEs are deferred like clean ones, and nothing flushes before writeback. */
+class DeferDirty extends BatchedUnmapFlush {
+  override *deferredUnmap(cpu: Cpu, mm: MmStruct, _va: number, _dirty: boolean, ubc: TlbUbc): KGen {
+    for (let c = 0; c < mm.cpumask.length; c++) if (mm.cpumask[c] === 1) ubc.cpumask[c] = 1;
+    ubc.flushRequired = true;
+    void cpu;
+  }
+}
+const deferDirty = definePlugin({
+  name: "test-defer-dirty",
+  description: "defers the flush of dirty PTEs and lets writeback start",
+  patch: { title: "test", commit: "none", kernel: "none" },
+  appliesTo: ["x86-64", "x86-32-pae"],
+  overrides: [UNMAP_FLUSH],
+  register(c) {
+    c.register(UNMAP_FLUSH, { useFactory: (cc) => new DeferDirty(cc.resolve(MACHINE)) });
+  },
+});
+
+/** CPU 1 keeps writing 32 pages of a shared file mapping (TLB hits: A and D stay cached); CPU 0 floods the page cache. */
+function hotWriter(plugins: FlushlabPlugin[]): RunResult {
+  const w = defineWorkload({
+    name: "hot-writer",
+    description: "test",
+    mirrors: "test",
+    params: [],
+    metrics: [],
+    setup(ctx) {
+      let done = false;
+      const bytes = ctx.machine.mem.nframes * 4096 * 3;
+      const big = ctx.createFile(bytes);
+      const small = ctx.createFile(32 * 4096);
+      ctx.spawn(0, ctx.createProcess(), function* (t: TaskApi): TaskGen {
+        yield 50_000;
+        const a = yield* t.mmapFile(big, 0, bytes, PROT_READ, false);
+        for (let off = 0; off < bytes; off += 4096) yield t.touch(a + off, 1, 4096, false);
+        done = true;
+      });
+      ctx.spawn(1, ctx.createProcess(), function* (t: TaskApi): TaskGen {
+        const a = yield* t.mmapFile(small, 0, 32 * 4096, PROT_READ | PROT_WRITE, true);
+        while (!done) {
+          yield t.touch(a, 32, 4096, true);
+          yield 2000;
+        }
+      });
+    },
+    collect: () => ({}),
+  });
+  return simulate({ options: { workload: "hot-writer", machine: machine(2, 1, 4), profile: "bare-metal", seed: 1, plugins: plugins.map((p) => p.name), params: {} }, arch: x86, workload: w, plugins });
+}
+
 describe("safety", () => {
+  it("unsafe (b): a dirty PTE's flush deferred past the start of writeback loses writes (class 2)", () => {
+    const r = hotWriter([deferDirty]);
+    const lost = r.hazards.filter((h) => h.class === 2);
+    expect(lost.length).toBeGreaterThan(0);
+    expect(lost[0]!.cpu).toBe(1);
+    expect(lost[0]!.missing).toMatch(/after pageout \(writeback started\)/);
+  });
+  it("safe: the seed flushes dirty PTEs at once; the pre-patch path flushes every PTE at once", () => {
+    const seed = hotWriter([batchedUnmap]);
+    expect(seed.hazards).toEqual([]);
+    expect(seed.counters["pgpgout"]).toBeGreaterThan(0);
+    expect(hotWriter([]).hazards).toEqual([]);
+  });
+
   it("unsafe (a): pages freed before try_to_unmap_flush are read through stale entries (class 1)", () => {
     const r = hotReader([flushLate]);
     expect(r.hazards.some((h) => h.class === 1 && h.cpu === 1)).toBe(true);

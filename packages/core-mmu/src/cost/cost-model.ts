@@ -83,6 +83,8 @@ export interface CostParams {
   readonly exitBase: number;
   /** Reclaim work per scanned page besides unmapping (isolation, rmap walk set-up, page_check_references, __remove_mapping). */
   readonly lruScanPage: number;
+  /** Starting writeback of one dirty file page (->writepage submission, not the IO). */
+  readonly writepage: number;
 }
 
 export type CostParamName = Exclude<keyof CostParams, never>;

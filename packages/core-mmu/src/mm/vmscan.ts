@@ -234,8 +234,12 @@ export class Reclaim {
         yield* this.tryToUnmap(cpu, pfn, ubc);
       }
       if (m.mem.pageDirty[pfn] === 1) {
-        // The workloads' file pages are read-only; dirty file pages would need
-        // pageout() here (try_to_unmap_flush_dirty first). Keep them.
+        // A writable PTE whose flush is still pending must be flushed before IO starts
+        // (try_to_unmap_flush_dirty; the seed flushes dirty PTEs at once instead).
+        if (cost > 0) yield cost;
+        cost = 0;
+        yield* this.policy.tryToUnmapFlushDirty(cpu, ubc);
+        yield* this.pageout(pfn);
         this.lru.add(pfn, node, LRU_INACTIVE_FILE);
         continue;
       }
@@ -255,6 +259,19 @@ export class Reclaim {
     m.counters.values[C.pages_freed]! += toFree.length;
     if (freeCost > 0) yield freeCost;
     return toFree.length;
+  }
+
+  /**
+   * pageout: clear_page_dirty_for_io and ->writepage. Writeback snapshots the page
+   * from here on: a write through an old writable translation would be lost (class 2).
+   * The model completes the IO at once; the clean page is reclaimed on a later pass.
+   */
+  private *pageout(pfn: number): KGen {
+    const m = this.k.m;
+    m.mem.pageDirty[pfn] = 0;
+    m.relyWriteProtected(pfn, "pageout (writeback started)");
+    m.counters.values[C.pgpgout]!++;
+    yield m.costs.writepage;
   }
 
   /** try_to_unmap → try_to_unmap_one for every mapping of the page. */

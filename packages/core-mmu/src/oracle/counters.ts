@@ -50,6 +50,7 @@ export const COUNTER_NAMES = [
   "direct_reclaims",
   "pgscan",
   "pgsteal",
+  "pgpgout",
   "hazards_total",
   "cycles_user",
   "cycles_system",

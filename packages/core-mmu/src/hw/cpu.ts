@@ -99,12 +99,15 @@ export class Cpu {
   accessStride = 0;
   accessWrite = false;
   resumeHandle = -1;
+  /** True while the executor runs this CPU's steps. */
+  inResume = false;
   /** A kernel thread (kswapd) running on this CPU, and one woken to run next. */
   kthread: KGen<unknown> | null = null;
   pendingKthread: KGen<unknown> | null = null;
   kthreadSavedMode: CpuMode = CpuMode.IDLE;
   /** Livelock guard: consecutive faults on one address. */
   lastFaultVa = -1;
+  lastFaultAccesses = 0;
   repeatFaults = 0;
   resumeAt = 0;
   waiting = false;

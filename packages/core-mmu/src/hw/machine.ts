@@ -429,14 +429,27 @@ export class Machine {
   private readonly resumeFns: (() => void)[] = [];
 
   private scheduleResume(cpu: Cpu, time: number): void {
+    // Invariant: one pending resume per CPU (two would run its code twice as fast).
+    if (cpu.resumeHandle >= 0) throw new Error(`CPU ${cpu.id}: a second resume scheduled at ${time} (one pending at ${cpu.resumeAt})`);
     cpu.resumeAt = time;
     let fn = this.resumeFns[cpu.id];
     if (fn === undefined) fn = this.resumeFns[cpu.id] = () => this.resume(cpu);
     cpu.resumeHandle = this.engine.at(time, fn, Priority.CPU);
   }
 
-  private waitFor(cpu: Cpu, c: Completion): void {
+  /**
+   * Waits for `c` (csd_lock_wait and the like): until its last piece is done, and
+   * never before the time that piece completes (a csd can be marked done by an event
+   * that ran before its completion time). Returns false when there is nothing to wait for.
+   */
+  private waitFor(cpu: Cpu, c: Completion): boolean {
     const start = this.engine.now;
+    if (c.pending === 0) {
+      if (c.doneAt <= start) return false;
+      this.charge(cpu, c.doneAt - start);
+      this.scheduleResume(cpu, c.doneAt);
+      return true;
+    }
     const irqBefore = this.cpuCycles[cpu.id * 3 + 2]!;
     cpu.waiting = true;
     c.onDone = (doneAt) => {
@@ -446,6 +459,7 @@ export class Machine {
       this.charge(cpu, wake - start - (this.cpuCycles[cpu.id * 3 + 2]! - irqBefore));
       this.scheduleResume(cpu, wake);
     };
+    return true;
   }
 
   /**
@@ -456,12 +470,25 @@ export class Machine {
   wakeKthread(cpu: Cpu, gen: KGen<unknown>): boolean {
     if (cpu.kthread !== null || cpu.pendingKthread !== null) return false;
     cpu.pendingKthread = gen;
-    if (cpu.resumeHandle < 0 && !cpu.waiting) this.scheduleResume(cpu, Math.max(this.engine.now, cpu.irqBusyUntil));
+    // A CPU with a task resumes by itself (possibly from inside its own resume, when the
+    // wake-up comes from its fault path): only an idle CPU needs an event to start it.
+    if (cpu.task === null && cpu.kgen === null && !cpu.waiting && cpu.resumeHandle < 0 && !cpu.inResume) {
+      this.scheduleResume(cpu, Math.max(this.engine.now, cpu.irqBusyUntil));
+    }
     return true;
   }
 
   private resume(cpu: Cpu): void {
     cpu.resumeHandle = -1;
+    cpu.inResume = true;
+    try {
+      this.resumeSteps(cpu);
+    } finally {
+      cpu.inResume = false;
+    }
+  }
+
+  private resumeSteps(cpu: Cpu): void {
     const now = this.engine.now;
     for (;;) {
       if (cpu.pendingKthread !== null && cpu.kthread === null && cpu.kgen === null && cpu.mode !== CpuMode.KERNEL) {
@@ -488,10 +515,8 @@ export class Machine {
         if (typeof y === "number") {
           this.charge(cpu, y);
           this.scheduleResume(cpu, now + y);
-        } else if (y.pending === 0) {
+        } else if (!this.waitFor(cpu, y)) {
           continue;
-        } else {
-          this.waitFor(cpu, y);
         }
         return;
       }
@@ -506,10 +531,8 @@ export class Machine {
         if (typeof y === "number") {
           this.charge(cpu, y);
           this.scheduleResume(cpu, now + y);
-        } else if (y.pending === 0) {
+        } else if (!this.waitFor(cpu, y)) {
           continue;
-        } else {
-          this.waitFor(cpu, y);
         }
         return;
       }
@@ -530,7 +553,11 @@ export class Machine {
         this.charge(cpu, t - now);
         if (faulted) {
           this.counters.values[C.pgfault]!++;
-          if (cpu.accessVa === cpu.lastFaultVa) {
+          // Livelock guard: faults on one address with no other access in between.
+          const acc = this.counters.values[C.accesses]!;
+          const again = cpu.accessVa === cpu.lastFaultVa && acc - cpu.lastFaultAccesses <= 1;
+          cpu.lastFaultAccesses = acc;
+          if (again) {
             if (++cpu.repeatFaults > 64) {
               throw new Error(`CPU ${cpu.id} faults endlessly at ${this.oracle.formatVa(cpu.accessVa)}: the fault handler does not make the page table the CPU walks (CR3 = pfn ${cpu.cr3}) map it`);
             }
@@ -579,8 +606,7 @@ export class Machine {
         return;
       }
       if (y instanceof Completion) {
-        if (y.pending === 0) continue;
-        this.waitFor(cpu, y);
+        if (!this.waitFor(cpu, y)) continue;
         return;
       }
       cpu.accessVa = y.va;
@@ -605,7 +631,8 @@ export class Machine {
     q.push(csd);
     if (q.length !== 1) return false;
     this.counters.values[C.ipi_sent]!++;
-    const at = time + this.ipiLatency(sender, target);
+    // The IPI leaves once the sender's ICR write is done.
+    const at = time + this.costs.ipiSend + this.ipiLatency(sender, target);
     if (this.events.observed) this.events.emit("ipi_send", { time, from: sender.id, to: target.id, vector: "CALL_FUNCTION" });
     this.engine.at(at, () => this.deliverIpi(target), Priority.INTERRUPT);
     return true;
@@ -636,6 +663,7 @@ export class Machine {
     // A running CPU loses the time; a waiting or idle one overlaps it.
     if (cpu.resumeHandle >= 0) {
       this.engine.cancel(cpu.resumeHandle);
+      cpu.resumeHandle = -1;
       this.scheduleResume(cpu, cpu.resumeAt + busy);
     }
   }

@@ -48,6 +48,8 @@ export function* onEachCpuCondMask(
     cost += func(self, start + cost);
   }
   if (cost > 0) yield cost;
-  if (completion !== null && completion.pending > 0) yield completion;
+  // csd_lock_wait: until every target has run func and its unlock reached us (a csd
+  // taken while we were busy still completes at its doneAt).
+  if (completion !== null && (completion.pending > 0 || completion.doneAt > m.now)) yield completion;
   return covered;
 }

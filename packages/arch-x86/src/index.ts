@@ -6,7 +6,7 @@ import { PROFILES } from "./profiles.js";
 import { X86Tlb } from "./tlb.js";
 
 export { X86Tlb, TLB_SINGLE_PAGE_FLUSH_CEILING, TLB_FLUSH_ALL, type FlushTlbInfo } from "./tlb.js";
-export { PROFILES, bareMetal } from "./profiles.js";
+export { PROFILES, bareMetal, kvmGuest } from "./profiles.js";
 export { X86VmallocSync } from "./vmalloc-sync.js";
 
 /** The default machine: 8 CPUs on one socket, 1536-entry 12-way STLB (Haswell-class), 64 MiB of RAM (scaled down: every run states it). */

@@ -8,7 +8,7 @@
 import type { CostModel } from "@flushlab/core-mmu";
 
 const SHOOTDOWN_SPLIT =
-  "[D/U] split of the ≈2,000-cycle same-socket remote-shootdown increment (KERNEL-FACTS §8, from Amit 2022 Haswell bare metal ≈2,150) into send / deliver / handle / ack; the split itself is an assumption";
+  "calibrated against issue 5's calibration figure (Amit 2022, Haswell bare metal: a remote shootdown adds ≈2,150 cycles to an mprotect): the model's increment (queue + ICR write + delivery + interrupt entry + csd + INVLPG + ack) sums to 2,150; how it splits into these parts is an assumption [U]";
 
 export const bareMetal: CostModel = {
   name: "bare-metal",
@@ -37,12 +37,12 @@ export const bareMetal: CostModel = {
     flushBookkeeping: 100,
     csdQueue: 50,
     ipiSend: 100,
-    ipiLatencySameSocket: 600,
-    ipiLatencyCrossSocket: 1200,
-    irqEntryExit: 700,
+    ipiLatencySameSocket: 950,
+    ipiLatencyCrossSocket: 1900,
+    irqEntryExit: 1050,
     csdRun: 50,
-    ackLatencySameSocket: 300,
-    ackLatencyCrossSocket: 600,
+    ackLatencySameSocket: 475,
+    ackLatencyCrossSocket: 950,
     switchMm: 200,
     spinLockUncontended: 40,
     vmapAreaAlloc: 300,
@@ -51,7 +51,7 @@ export const bareMetal: CostModel = {
     forkBase: 30000,
     execBase: 50000,
     exitBase: 20000,
-    lruScanPage: 300,
+    lruScanPage: 2000,
     writepage: 2000,
   },
   sources: {
@@ -92,9 +92,48 @@ export const bareMetal: CostModel = {
     forkBase: "[U] copy_process without the address space and stack, ~10 µs",
     execBase: "[U] exec-like set-up of a new image besides page faults, ~20 µs",
     exitBase: "[U] do_exit and release_task besides exit_mmap and the stack, ~8 µs",
-    lruScanPage: "[U] per page in shrink_page_list besides the unmap: isolation, rmap walk set-up, page_check_references, __remove_mapping, ~0.1 µs",
+    lruScanPage: "calibrated against issue 4's calibration figures (seed 003, 4-node 48-CPU: elapsed −24.4%, system −29%, interrupts 900K/s → 180K/s): per page in shrink_page_list besides the unmap (isolation, page_check_references' rmap walk, __remove_mapping, freeing), 0.77 µs, i.e. one kswapd reclaiming ~5 GB/s",
     writepage: "[U] ->writepage submitting one page for IO (bio set-up), ~0.8 µs; the IO itself is not modelled",
   },
 };
 
-export const PROFILES: Readonly<Record<string, CostModel>> = { "bare-metal": bareMetal };
+
+const KVM_CAL =
+  "calibrated against seed 001 (KVM guest, 1 thread): the patched PROT_READ|PROT_WRITE call, which flushes nothing, costs 2,724 cycles";
+const KVM_FLUSH =
+  "calibrated against seed 001 (KVM guest, 1 thread): the v5.17 calls (3,494 and 3,952) exceed the flush-free patched call (2,724) by 1,000 cycles on average, one local single-page flush; taken as an INVLPG/INVPCID that exits to the hypervisor in that guest";
+const KVM_EXIT = "[U] a VM exit and re-entry (~1,000-1,500 cycles on Haswell-era VT-x) plus KVM's local-APIC emulation; no IPI virtualization assumed";
+
+/**
+ * A KVM guest, as seed 001 measured in: bare-metal costs except where the guest
+ * pays the hypervisor (IPIs: the ICR write and the EOI exit; 2-D page walks) and the
+ * parameters calibrated to the seed's 1-thread figures.
+ */
+export const kvmGuest: CostModel = {
+  name: "kvm-guest",
+  description: "x86 KVM guest (EPT), IPIs and TLB maintenance paying VM exits; calibrated to seed 001's 1-thread figures",
+  params: {
+    ...bareMetal.params,
+    mprotectBase: 2474,
+    invlpg: 900,
+    pageWalk: 90,
+    pageWalkPsc: 50,
+    ipiSend: 1500,
+    ipiLatencySameSocket: 1850,
+    ipiLatencyCrossSocket: 2800,
+    irqEntryExit: 2050,
+  },
+  sources: {
+    ...bareMetal.sources,
+    mprotectBase: `${KVM_CAL}; this is the part of it besides syscall entry (200) and changePte (50)`,
+    invlpg: KVM_FLUSH,
+    pageWalk: "[U] a 2-D walk under EPT: about twice the native walk (bare-metal pageWalk × 2)",
+    pageWalkPsc: "[U] bare-metal pageWalkPsc × 2 (EPT)",
+    ipiSend: `${KVM_EXIT}: the guest's ICR write exits`,
+    ipiLatencySameSocket: `${KVM_EXIT}: the host delivers to the target vCPU (posted interrupt or kick); bare-metal latency 950 + 900`,
+    ipiLatencyCrossSocket: `${KVM_EXIT}: as same-socket plus the bare-metal cross-socket difference`,
+    irqEntryExit: `${KVM_EXIT}: the guest's EOI write exits (bare-metal entry/exit 1,050 + 1,000)`,
+  },
+};
+
+export const PROFILES: Readonly<Record<string, CostModel>> = { "bare-metal": bareMetal, "kvm-guest": kvmGuest };

@@ -55,7 +55,7 @@ const noProtFlush = definePlugin({
   appliesTo: ["x86-64", "x86-32-pae"],
   overrides: [PROTECTION_CHANGE_FLUSH],
   register(c) {
-    c.register(PROTECTION_CHANGE_FLUSH, { useValue: { *flushAfterChange(): KGen {} } });
+    c.register(PROTECTION_CHANGE_FLUSH, { useValue: { begin: () => ({ beginVma() {}, pteChanged() {}, *endVma(): KGen {}, *finish(): KGen {} }) } });
   },
 });
 
@@ -71,9 +71,19 @@ const skipPromotionFlush = definePlugin({
       useFactory: (cc) => {
         const arch = cc.resolve(ARCH_TLB);
         return {
-          *flushAfterChange(cpu: Cpu, mm: MmStruct, start: number, end: number, pages: number): KGen {
-            if (pages === 0 || (mm.findVma(start)!.flags & VM_WRITE) !== 0) return;
-            yield* arch.flushTlbMmRange(cpu, mm, start, end, 12, true);
+          begin: (_cpu: Cpu, mm: MmStruct) => {
+            let pages = 0;
+            return {
+              beginVma() {},
+              pteChanged() {
+                pages++;
+              },
+              *endVma(cpu: Cpu, start: number, end: number): KGen {
+                if (pages > 0 && (mm.findVma(start)!.flags & VM_WRITE) === 0) yield* arch.flushTlbMmRange(cpu, mm, start, end, 12, true);
+                pages = 0;
+              },
+              *finish(): KGen {},
+            };
           },
         };
       },

@@ -453,13 +453,13 @@ export class Kernel implements KernelHooks, GatherKernel {
     const end = addr + Math.ceil(len / 4096) * 4096;
     const vmas = this.split(mm, addr, end);
     const protected_: number[] = [];
+    const change = this.protectionFlush.begin(cpu, mm);
     for (const vma of vmas) {
       vma.flags = (vma.flags & ~(VM_READ | VM_WRITE | VM_EXEC)) | protToVmFlags(prot);
       const p = vmaPageProt(vma.flags, vma.file !== null);
       vma.protLo = p.lo;
       vma.protHi = p.hi;
-      mm.tlbFlushPending++;
-      let pages = 0;
+      change.beginVma(cpu, vma.start, vma.end);
       let cost = 0;
       for (let a = vma.start; a < vma.end; a += 4096) {
         const off = this.pgtables.pteOffset(mm.pgd, a);
@@ -471,15 +471,17 @@ export class Kernel implements KernelHooks, GatherKernel {
         const keep = lo & (0xfffff000 | 0x18 | 0x200 | _PAGE_ACCESSED | 0x40);
         const newLo = (keep | (p.lo & ~(_PAGE_ACCESSED | 0x40))) >>> 0;
         if ((lo & _PAGE_RW) !== 0 && (newLo & _PAGE_RW) === 0) protected_.push(ptePfn(lo, w[off + 1]!));
+        const hi = w[off + 1]!;
+        const newHi = ((hi & 0x000fffff) | p.hi) >>> 0;
         w[off] = newLo;
-        w[off + 1] = ((w[off + 1]! & 0x000fffff) | p.hi) >>> 0;
-        pages++;
+        w[off + 1] = newHi;
+        change.pteChanged(a, lo, hi, newLo, newHi);
         cost += m.costs.changePte;
       }
       if (cost > 0) yield cost;
-      yield* this.protectionFlush.flushAfterChange(cpu, mm, vma.start, vma.end, pages);
-      mm.tlbFlushPending--;
+      yield* change.endVma(cpu, vma.start, vma.end);
     }
+    yield* change.finish(cpu);
     for (const pfn of protected_) m.relyWriteProtected(pfn, "mprotect");
     cpu.mode = modeBefore;
   }

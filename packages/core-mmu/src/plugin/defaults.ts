@@ -6,7 +6,7 @@ import { inject, injectable, type DependencyContainer } from "tsyringe";
 import type { Cpu, KGen } from "../hw/cpu.js";
 import type { MmStruct } from "../mm/mm-types.js";
 import type { GatherKernel, MmuGather } from "../mm/mmu-gather.js";
-import { ARCH_TLB, MMU_GATHER_FLUSH, PROTECTION_CHANGE_FLUSH, UNMAP_FLUSH, type ArchTlb, type MmuGatherFlush, type ProtectionChangeFlush, type UnmapFlush } from "./tokens.js";
+import { ARCH_TLB, MMU_GATHER_FLUSH, PROTECTION_CHANGE_FLUSH, UNMAP_FLUSH, type ArchTlb, type MmuGatherFlush, type ProtectionChange, type ProtectionChangeFlush, type UnmapFlush } from "./tokens.js";
 
 /** tlb_flush_mmu (mm/mmu_gather.c, v5.17): tlb_flush_mmu_tlbonly, then tlb_flush_mmu_free. */
 @injectable()
@@ -28,8 +28,23 @@ export class FlushTlbRangeAfterChange implements ProtectionChangeFlush {
   constructor(@inject(ARCH_TLB) arch: ArchTlb) {
     this.arch = arch;
   }
-  *flushAfterChange(cpu: Cpu, mm: MmStruct, start: number, end: number, pages: number): KGen {
-    if (pages > 0) yield* this.arch.flushTlbMmRange(cpu, mm, start, end, 12, true);
+  begin(_cpu: Cpu, mm: MmStruct): ProtectionChange {
+    const arch = this.arch;
+    let pages = 0;
+    return {
+      beginVma() {
+        mm.tlbFlushPending++;
+      },
+      pteChanged() {
+        pages++;
+      },
+      *endVma(cpu: Cpu, start: number, end: number): KGen {
+        if (pages > 0) yield* arch.flushTlbMmRange(cpu, mm, start, end, 12, true);
+        pages = 0;
+        mm.tlbFlushPending--;
+      },
+      *finish(): KGen {},
+    };
   }
 }
 

@@ -48,14 +48,26 @@ export interface MmuGatherFlush {
 }
 export const MMU_GATHER_FLUSH = token<MmuGatherFlush>("MmuGatherFlush");
 
+/** The flush state of one mprotect call. */
+export interface ProtectionChange {
+  /** The start of change_protection_range for one VMA (v5.17: inc_tlb_flush_pending). */
+  beginVma(cpu: Cpu, start: number, end: number): void;
+  /** change_pte_range committed a present PTE, old → new (64-bit entries as lo/hi words). */
+  pteChanged(addr: number, oldLo: number, oldHi: number, newLo: number, newHi: number): void;
+  /** The end of change_protection_range for one VMA's [start, end). */
+  endVma(cpu: Cpu, start: number, end: number): KGen;
+  /** The end of do_mprotect_pkey, before mmap_write_unlock. */
+  finish(cpu: Cpu): KGen;
+}
+
 /**
- * The protection-change flush of mprotect (mm/mprotect.c change_protection_range,
- * v5.17): after rewriting `pages` present PTEs of [start, end), flush. Default:
- * flush_tlb_range(vma, start, end) if any page was changed (freed_tables = true).
- * Seed 001 (mprotect with mmu_gather) overrides this point.
+ * The protection-change flush of mprotect (mm/mprotect.c). Default (v5.17):
+ * change_protection_range counts every present PTE it rewrote and, if any, flushes
+ * the VMA's whole sub-range with flush_tlb_range (freed_tables = true, so lazy CPUs
+ * are interrupted too). Seed 001 (mprotect with mmu_gather) overrides this point.
  */
 export interface ProtectionChangeFlush {
-  flushAfterChange(cpu: Cpu, mm: MmStruct, start: number, end: number, pages: number): KGen;
+  begin(cpu: Cpu, mm: MmStruct): ProtectionChange;
 }
 export const PROTECTION_CHANGE_FLUSH = token<ProtectionChangeFlush>("ProtectionChangeFlush");
 

@@ -7,10 +7,11 @@ import { x86 } from "@flushlab/arch-x86";
 import { builtinWorkloads } from "@flushlab/workloads";
 import { vmallocSync } from "@flushlab/patch-vmalloc-sync";
 import { batchedUnmap } from "@flushlab/patch-batched-unmap";
+import { mprotectGather } from "@flushlab/patch-mprotect-gather";
 import type { CliRegistry } from "./registry-types.js";
 
 /** Patch plugins shipped with flushlab, each its own package. */
-export const installedPlugins: readonly FlushlabPlugin[] = [vmallocSync, batchedUnmap];
+export const installedPlugins: readonly FlushlabPlugin[] = [vmallocSync, batchedUnmap, mprotectGather];
 
 export const registry: CliRegistry = {
   plugins: installedPlugins,

@@ -393,6 +393,27 @@ export class Kernel implements KernelHooks, GatherKernel {
     return start;
   }
 
+  /**
+   * mmap(NULL, len, prot, MAP_SHARED|MAP_ANONYMOUS): shmem, a page-cache-backed
+   * object with no dirty accounting, so a writable mapping maps its pages writable.
+   */
+  *sysMmapShared(cpu: Cpu, len: number, prot: number): KGen<number> {
+    const modeBefore = cpu.mode;
+    yield this.syscallEnter(cpu);
+    const mm = this.mustMm(cpu);
+    this.m.counters.values[C.mmap_calls]!++;
+    const size = Math.ceil(len / 4096) * 4096;
+    const start = this.getUnmappedArea(mm, size);
+    const flags = protToVmFlags(prot) | VM_SHARED;
+    const p = vmaPageProt(flags, false);
+    const vma = new Vma(start, start + size, flags, p.lo, p.hi, false, this.createFile(size), 0);
+    vma.shmem = true;
+    mm.insertVma(vma);
+    yield this.m.costs.mmapRegion;
+    cpu.mode = modeBefore;
+    return start;
+  }
+
   /** munmap(addr, len): detach the VMAs, then unmap_region with one mmu_gather. */
   *sysMunmap(cpu: Cpu, addr: number, len: number): KGen {
     const modeBefore = cpu.mode;
@@ -456,7 +477,7 @@ export class Kernel implements KernelHooks, GatherKernel {
     const change = this.protectionFlush.begin(cpu, mm);
     for (const vma of vmas) {
       vma.flags = (vma.flags & ~(VM_READ | VM_WRITE | VM_EXEC)) | protToVmFlags(prot);
-      const p = vmaPageProt(vma.flags, vma.file !== null);
+      const p = vmaPageProt(vma.flags, vma.file !== null && !vma.shmem);
       vma.protLo = p.lo;
       vma.protHi = p.hi;
       change.beginVma(cpu, vma.start, vma.end);

@@ -38,9 +38,11 @@ export class Vma {
   protLo: number;
   protHi: number;
   readonly anonymous: boolean;
-  /** vm_file (null for anonymous memory) and vm_pgoff, in pages. */
+  /** vm_file (null for anonymous memory; a shmem file for MAP_SHARED|MAP_ANONYMOUS) and vm_pgoff, in pages. */
   readonly file: FileMapping | null;
   pgoff: number;
+  /** shmem: no dirty accounting, so no write notification (vma_wants_writenotify is false). */
+  shmem = false;
 
   constructor(start: number, end: number, flags: number, protLo: number, protHi: number, anonymous: boolean, file: FileMapping | null = null, pgoff = 0) {
     this.start = start;
@@ -60,7 +62,9 @@ export class Vma {
 
   /** A copy covering [start, end) of this VMA (split_vma). */
   slice(start: number, end: number): Vma {
-    return new Vma(start, end, this.flags, this.protLo, this.protHi, this.anonymous, this.file, this.file ? this.pageIndex(start) : 0);
+    const v = new Vma(start, end, this.flags, this.protLo, this.protHi, this.anonymous, this.file, this.file ? this.pageIndex(start) : 0);
+    v.shmem = this.shmem;
+    return v;
   }
 }
 

@@ -222,6 +222,7 @@ export function simulate(input: SimulateInput): RunResult {
         index: cpuId,
         mmap: (len, prot) => kernel.sysMmap(cpu, len, prot),
         mmapFile: (file, offset, len, prot, shared) => kernel.sysMmapFile(cpu, file, offset, len, prot, shared),
+        mmapShared: (len, prot) => kernel.sysMmapShared(cpu, len, prot),
         munmap: (addr, len) => kernel.sysMunmap(cpu, addr, len),
         madvise: (addr, len, advice) => kernel.sysMadvise(cpu, addr, len, advice),
         mprotect: (addr, len, prot) => kernel.sysMprotect(cpu, addr, len, prot),

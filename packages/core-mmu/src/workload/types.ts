@@ -19,6 +19,8 @@ export interface TaskApi {
   /** Index of the task within the workload (0-based). */
   readonly index: number;
   mmap(len: number, prot: number): KGen<number>;
+  /** mmap(NULL, len, prot, MAP_SHARED|MAP_ANONYMOUS): shmem. */
+  mmapShared(len: number, prot: number): KGen<number>;
   /** mmap of `len` bytes of `file` from `offset`, MAP_SHARED or MAP_PRIVATE. */
   mmapFile(file: FileMapping, offset: number, len: number, prot: number, shared: boolean): KGen<number>;
   munmap(addr: number, len: number): KGen;

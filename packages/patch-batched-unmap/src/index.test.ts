@@ -86,37 +86,6 @@ const flushLate = definePlugin({
   },
 });
 
-/** CPU 1 keeps 32 pages of its file hot in its TLB (hits do not set A again); CPU 0 floods the page cache. */
-function hotReader(plugins: FlushlabPlugin[]): RunResult {
-  const w = defineWorkload({
-    name: "hot-reader",
-    description: "test",
-    mirrors: "test",
-    params: [],
-    metrics: [],
-    setup(ctx) {
-      let done = false;
-      const big = ctx.createFile(ctx.machine.mem.nframes * 4096 * 3);
-      const small = ctx.createFile(32 * 4096);
-      ctx.spawn(0, ctx.createProcess(), function* (t: TaskApi): TaskGen {
-        yield 50_000;
-        const a = yield* t.mmapFile(big, 0, ctx.machine.mem.nframes * 4096 * 3, PROT_READ, false);
-        for (let off = 0; off < ctx.machine.mem.nframes * 4096 * 3; off += 4096) yield t.touch(a + off, 1, 4096, false);
-        done = true;
-      });
-      ctx.spawn(1, ctx.createProcess(), function* (t: TaskApi): TaskGen {
-        const a = yield* t.mmapFile(small, 0, 32 * 4096, PROT_READ, false);
-        while (!done) {
-          yield t.touch(a, 32, 4096, false);
-          yield 2000;
-        }
-      });
-    },
-    collect: () => ({}),
-  });
-  return simulate({ options: { workload: "hot-reader", machine: machine(2, 1, 4), profile: "bare-metal", seed: 1, plugins: plugins.map((p) => p.name), params: {} }, arch: x86, workload: w, plugins });
-}
-
 /** Unsafe test plugin (b): dirty PTEs are deferred like clean ones, and nothing flushes before writeback. */
 class DeferDirty extends BatchedUnmapFlush {
   override *deferredUnmap(cpu: Cpu, mm: MmStruct, _va: number, _dirty: boolean, ubc: TlbUbc): KGen {
@@ -136,10 +105,14 @@ const deferDirty = definePlugin({
   },
 });
 
-/** CPU 1 keeps writing 32 pages of a shared file mapping (TLB hits: A and D stay cached); CPU 0 floods the page cache. */
-function hotWriter(plugins: FlushlabPlugin[]): RunResult {
+/**
+ * CPU 1 keeps 32 pages of a small file hot in its TLB, reading (a private mapping)
+ * or writing (a shared one); TLB hits set neither A nor D again. CPU 0 floods the
+ * page cache with a file of 3 × RAM, so reclaim takes CPU 1's pages.
+ */
+function hotMapping(plugins: FlushlabPlugin[], write: boolean): RunResult {
   const w = defineWorkload({
-    name: "hot-writer",
+    name: write ? "hot-writer" : "hot-reader",
     description: "test",
     mirrors: "test",
     params: [],
@@ -156,17 +129,19 @@ function hotWriter(plugins: FlushlabPlugin[]): RunResult {
         done = true;
       });
       ctx.spawn(1, ctx.createProcess(), function* (t: TaskApi): TaskGen {
-        const a = yield* t.mmapFile(small, 0, 32 * 4096, PROT_READ | PROT_WRITE, true);
+        const a = yield* t.mmapFile(small, 0, 32 * 4096, write ? PROT_READ | PROT_WRITE : PROT_READ, write);
         while (!done) {
-          yield t.touch(a, 32, 4096, true);
+          yield t.touch(a, 32, 4096, write);
           yield 2000;
         }
       });
     },
     collect: () => ({}),
   });
-  return simulate({ options: { workload: "hot-writer", machine: machine(2, 1, 4), profile: "bare-metal", seed: 1, plugins: plugins.map((p) => p.name), params: {} }, arch: x86, workload: w, plugins });
+  return simulate({ options: { workload: w.name, machine: machine(2, 1, 4), profile: "bare-metal", seed: 1, plugins: plugins.map((p) => p.name), params: {} }, arch: x86, workload: w, plugins });
 }
+const hotReader = (plugins: FlushlabPlugin[]): RunResult => hotMapping(plugins, false);
+const hotWriter = (plugins: FlushlabPlugin[]): RunResult => hotMapping(plugins, true);
 
 describe("safety", () => {
   it("unsafe (b): a dirty PTE's flush deferred past the start of writeback loses writes (class 2)", () => {

@@ -31,7 +31,7 @@ const sweep: WorkloadDefinition = defineWorkload({
 
 function once(workload: WorkloadDefinition, arch: "x86-64" | "x86-32-pae", params: Record<string, number>): { r: RunResult; ms: number } {
   const t0 = performance.now();
-  const r = simulate({ options: { workload: workload.name, machine: { ...x86.defaultMachine, arch }, profile: "bare-metal", seed: 1, plugins: [], params }, arch: x86, workload, plugins: [] });
+  const r = simulate({ options: { workload: workload.name, machine: { ...x86.defaultMachine, arch, memoryMiB: 256 }, profile: "bare-metal", seed: 1, plugins: [], params }, arch: x86, workload, plugins: [] });
   return { r, ms: performance.now() - t0 };
 }
 

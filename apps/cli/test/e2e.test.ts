@@ -31,6 +31,7 @@ describe("bad input against the real model", () => {
     [["run", "tlb-flush2", "--sockets", "3"], /sockets/],
     [["run", "tlb-flush2", "--plugins", "nope"], /unknown plugin "nope"/],
     [["run", "tlb-flush2", "--profile", "kvm"], /unknown profile "kvm"/],
+    [["run", "mprotect-bench", "--memory", "1", "--param", "pages=512"], /out of memory: reclaim frees nothing/],
   ])("%j → one line, exit 2", async (argv, msg) => {
     const r = await runCli(argv, { registry });
     expect(r.code).toBe(2);

@@ -107,8 +107,11 @@ export class Cpu {
   kthreadSavedMode: CpuMode = CpuMode.IDLE;
   /** Livelock guard: consecutive faults on one address. */
   lastFaultVa = -1;
-  lastFaultAccesses = 0;
+  lastFaultRun = -1;
+  lastFaultLeft = -1;
   repeatFaults = 0;
+  /** Serial number of the current access run (for the livelock guard). */
+  accessRun = 0;
   resumeAt = 0;
   waiting = false;
   finished = false;

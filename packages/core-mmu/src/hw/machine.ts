@@ -553,10 +553,11 @@ export class Machine {
         this.charge(cpu, t - now);
         if (faulted) {
           this.counters.values[C.pgfault]!++;
-          // Livelock guard: faults on one address with no other access in between.
-          const acc = this.counters.values[C.accesses]!;
-          const again = cpu.accessVa === cpu.lastFaultVa && acc - cpu.lastFaultAccesses <= 1;
-          cpu.lastFaultAccesses = acc;
+          // Livelock guard: faults at the same point of the same access run, with no
+          // progress of this CPU's run in between.
+          const again = cpu.accessVa === cpu.lastFaultVa && cpu.accessRun === cpu.lastFaultRun && cpu.accessLeft === cpu.lastFaultLeft;
+          cpu.lastFaultRun = cpu.accessRun;
+          cpu.lastFaultLeft = cpu.accessLeft;
           if (again) {
             if (++cpu.repeatFaults > 64) {
               throw new Error(`CPU ${cpu.id} faults endlessly at ${this.oracle.formatVa(cpu.accessVa)}: the fault handler does not make the page table the CPU walks (CR3 = pfn ${cpu.cr3}) map it`);
@@ -610,6 +611,7 @@ export class Machine {
         return;
       }
       cpu.accessVa = y.va;
+      cpu.accessRun++;
       cpu.accessLeft = y.count;
       cpu.accessStride = y.stride;
       cpu.accessWrite = y.write;

@@ -8,7 +8,7 @@
  * inactive list. try_to_unmap_one's flush goes through the UnmapFlush point.
  */
 import type { Cpu, KGen } from "../hw/cpu.js";
-import { FrameState } from "../hw/memory.js";
+import { FrameState, OutOfMemoryError } from "../hw/memory.js";
 import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, ptePfn } from "../hw/pte.js";
 import { C } from "../oracle/counters.js";
 import type { TlbUbc, UnmapFlush } from "../plugin/tokens.js";
@@ -40,6 +40,8 @@ export class Reclaim {
   private readonly directUbc: TlbUbc[];
   readonly nodes: number;
   private readonly cpusPerNode: number;
+  /** Consecutive direct reclaims that freed nothing, per CPU. */
+  private readonly noProgress: Int32Array;
 
   constructor(
     private readonly k: Kernel,
@@ -61,6 +63,7 @@ export class Reclaim {
     this.kswapdRunning = new Uint8Array(this.nodes);
     this.kswapdUbc = Array.from({ length: this.nodes }, () => newTlbUbc(m.cpus.length));
     this.directUbc = m.cpus.map(() => newTlbUbc(m.cpus.length));
+    this.noProgress = new Int32Array(m.cpus.length);
   }
 
   /** The CPU kswapd of `node` runs on: the node's first CPU. */
@@ -98,11 +101,19 @@ export class Reclaim {
     throw new Error(`out of memory: direct reclaim made no progress on CPU ${cpu.id}`);
   }
 
-  /** A fault found no free page: try_to_free_pages, then the access faults again. */
+  /**
+   * A fault found no free page: try_to_free_pages, then the access faults again.
+   * When reclaim keeps freeing nothing (the rest is anonymous memory, and swap is not
+   * modelled) the kernel would invoke the OOM killer; the model stops the run.
+   */
   *directReclaimForFault(cpu: Cpu, faultCost: number): KGen {
     yield faultCost;
     this.k.m.counters.values[C.direct_reclaims]!++;
-    yield* this.tryToFreePages(cpu);
+    const freed = yield* this.tryToFreePages(cpu);
+    this.noProgress[cpu.id] = freed > 0 ? 0 : this.noProgress[cpu.id]! + 1;
+    if (this.noProgress[cpu.id]! > 16) {
+      throw new OutOfMemoryError(`out of memory: reclaim frees nothing (${this.k.m.mem.freeFrames} free frames; anonymous memory is not reclaimable because swap is not modelled)`);
+    }
   }
 
   /** wakeup_kswapd */
@@ -130,11 +141,12 @@ export class Reclaim {
   }
 
   /** try_to_free_pages: the allocating task reclaims, local node first, until SWAP_CLUSTER_MAX pages are freed. */
-  private *tryToFreePages(cpu: Cpu): KGen {
+  private *tryToFreePages(cpu: Cpu): KGen<number> {
     let freed = 0;
     for (let i = 0; i < this.nodes && freed < SWAP_CLUSTER_MAX; i++) {
       freed += yield* this.shrinkLruvec(cpu, (cpu.socket + i) % this.nodes, this.directUbc[cpu.id]!);
     }
+    return freed;
   }
 
   /**

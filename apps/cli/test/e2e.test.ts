@@ -51,7 +51,7 @@ describe("flushlab list", () => {
     expect(JSON.stringify(p)).toMatch(/x86\/mm: split vmalloc_sync_all\(\)/);
     expect(JSON.stringify(p)).toMatch(/763802b53a42/);
     expect(JSON.stringify(p)).toMatch(/VmallocSync/);
-    expect(j.workloads.map((w: { name: string }) => w.name)).toEqual(["tlb-flush2", "reaim", "lru-file-mmap-read", "mprotect-bench"]);
+    expect(j.workloads.map((w: { name: string }) => w.name)).toEqual(["tlb-flush2", "reaim", "lru-file-mmap-read", "mprotect-bench", "nohz-isolation"]);
   });
 });
 

@@ -8,7 +8,9 @@
 import { inject, injectable } from "tsyringe";
 import {
   C,
+  CONTEXT_WORK_TLBI,
   MACHINE,
+  type Kernel,
   checkFlushCoverage,
   onEachCpuCondMask,
   type ArchTlb,
@@ -127,8 +129,11 @@ export class X86Tlb implements ArchTlb {
       (c) => `flush_tlb_mm_range(mm ${mm.id}, ${end === TLB_FLUSH_ALL ? "TLB_FLUSH_ALL" : `${(end - start) / 4096} pages`}${freedTables ? ", freed_tables" : ""}) did not reach CPU ${c.id}${c.isLazy ? " (lazy)" : ""}`);
   }
 
-  /** flush_tlb_kernel_range: every online CPU, global flush above the ceiling. */
-  *flushTlbKernelRange(cpu: Cpu, start: number, end: number): KGen {
+  /**
+   * flush_tlb_kernel_range: every online CPU, global flush above the ceiling. With
+   * `cond`, __flush_tlb_kernel_range(cond, …) of seed 002: on_each_cpu_cond.
+   */
+  *flushTlbKernelRange(cpu: Cpu, start: number, end: number, cond?: (target: number) => boolean, _freedTables = false): KGen {
     const m = this.m;
     let func: (c: Cpu) => number;
     if (end === TLB_FLUSH_ALL || (end - start) / 4096 > TLB_SINGLE_PAGE_FLUSH_CEILING) {
@@ -145,9 +150,11 @@ export class X86Tlb implements ArchTlb {
         return cost;
       };
     }
-    const covered = yield* onEachCpuCondMask(m, cpu, null, func, true, null);
+    const covered = yield* onEachCpuCondMask(m, cpu, null, func, true, cond ?? null);
     if (m.initMm !== null) {
-      checkFlushCoverage(m, null, m.initMm.pgd, start, end, covered, () => true,
+      // A nohz_full CPU with CONTEXT_WORK_TLBI parked flushes at its next kernel entry.
+      const k = m.kernel as Kernel | null;
+      checkFlushCoverage(m, null, m.initMm.pgd, start, end, covered, (c) => k === null || (k.ctWork[c.id]! & CONTEXT_WORK_TLBI) === 0,
         (c) => `flush_tlb_kernel_range(${m.oracle.formatVa(start)}, ${end === TLB_FLUSH_ALL ? "TLB_FLUSH_ALL" : m.oracle.formatVa(end)}) did not reach CPU ${c.id}`);
     }
   }

@@ -12,15 +12,15 @@ export { Machine, FAULT, type MachineParams, type KernelHooks } from "./hw/machi
 export * from "./cost/cost-model.js";
 export { Counters, COUNTER_NAMES, C, counterIndex, type CounterName } from "./oracle/counters.js";
 export { Oracle, HAZARD_CLASS_NAMES, HAZARD_LIST_CAP, type HazardClass } from "./oracle/oracle.js";
-export { checkFlushCoverage, entryIsStale } from "./oracle/coverage.js";
+export { checkFlushCoverage, checkTableNotCached, entryIsStale } from "./oracle/coverage.js";
 export { onEachCpuCondMask, type SmpCallFunc, type SmpCondFunc } from "./kernel/smp.js";
 export * from "./mm/mm-types.js";
 export { MmuGather, MAX_GATHER_PAGES, type GatherKernel } from "./mm/mmu-gather.js";
 export { PageTables, _PAGE_TABLE, _KERNPG_TABLE } from "./mm/pgtable.js";
 export { handleMmFault, zapPageRange, filemapFault, syscall, SegmentationFault, _PAGE_SPECIAL } from "./mm/memory.js";
-export { Kernel, vmGetPageProt, vmaPageProt, PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC, MADV_DONTNEED, type KernelPolicies } from "./mm/kernel.js";
+export { Kernel, CONTEXT_WORK_TLBI, vmGetPageProt, vmaPageProt, PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC, MADV_DONTNEED, type KernelPolicies } from "./mm/kernel.js";
 export * from "./plugin/tokens.js";
-export { registerCoreDefaults, TlbFlushMmu, FlushTlbRangeAfterChange, NoBatchedUnmapFlush } from "./plugin/defaults.js";
+export { registerCoreDefaults, TlbFlushMmu, FlushTlbRangeAfterChange, NoBatchedUnmapFlush, FlushTlbKernelRange, RunWorkFirst } from "./plugin/defaults.js";
 export * from "./workload/types.js";
 export { SpinLock } from "./kernel/spinlock.js";
 export { Reclaim, SWAP_CLUSTER_MAX, newTlbUbc } from "./mm/vmscan.js";

@@ -50,6 +50,10 @@ export interface KernelHooks {
   kthreadEnter(cpu: Cpu): number;
   /** The kernel thread on `cpu` sleeps; the interrupted task runs again; returns cycles. */
   kthreadExit(cpu: Cpu): number;
+  /** A kernel entry (context tracking on nohz_full CPUs): runs deferred work; returns cycles. */
+  kernelEntry(cpu: Cpu): number;
+  /** Whether `cpu` is a nohz_full (isolated) CPU. */
+  isolated(cpu: Cpu): boolean;
 }
 
 export class Machine {
@@ -69,6 +73,8 @@ export class Machine {
   /** Cycles each CPU spent by category (user, system, interrupt). */
   readonly cpuCycles: Float64Array;
   private running = 0;
+  /** The longest single interruption of an isolated CPU (osnoise's max), in cycles. */
+  maxIsolatedInterruption = 0;
   private tasksStarted = 0;
   private tasksDone = 0;
   private readonly levelShifts: Float64Array;
@@ -649,8 +655,12 @@ export class Machine {
     if (this.events.observed) this.events.emit("ipi_recv", { time: now, cpu: cpu.id, queued: q.length });
     const start = Math.max(now, cpu.irqBusyUntil);
     let t = start + this.costs.irqEntryExit / 2;
-    const items = q.splice(0, q.length);
     const prevMode = cpu.mode;
+    const isolated = this.kernel !== null && this.kernel.isolated(cpu);
+    if (isolated && prevMode === CpuMode.USER) this.counters.values[C.isolated_ipis]!++;
+    // An interrupt from user mode is a kernel entry: deferred work runs first.
+    if (prevMode === CpuMode.USER && this.kernel !== null) t += this.kernel.kernelEntry(cpu);
+    const items = q.splice(0, q.length);
     for (const csd of items) {
       t += this.costs.csdRun;
       t += csd.func(cpu, t);
@@ -660,6 +670,10 @@ export class Machine {
     t += this.costs.irqEntryExit / 2;
     const busy = t - start;
     cpu.irqBusyUntil = t;
+    if (isolated) {
+      this.counters.values[C.isolated_interruption_cycles]! += busy;
+      if (busy > this.maxIsolatedInterruption) this.maxIsolatedInterruption = busy;
+    }
     this.cpuCycles[cpu.id * 3 + 2]! += busy;
     this.counters.values[C.cycles_interrupt]! += busy;
     // A running CPU loses the time; a waiting or idle one overlaps it.

@@ -10,7 +10,7 @@ import type { KernelHooks, Machine } from "../hw/machine.js";
 import { vaToCanonicalString } from "../hw/paging-format.js";
 import { _PAGE_ACCESSED, _PAGE_NX_HI, _PAGE_PRESENT, _PAGE_PROTNONE, _PAGE_RW, _PAGE_USER, ptePfn } from "../hw/pte.js";
 import { C } from "../oracle/counters.js";
-import type { ArchTlb, MmuGatherFlush, ProtectionChangeFlush, UnmapFlush, VmallocSync } from "../plugin/tokens.js";
+import type { ArchTlb, ContextTrackingEntry, KernelRangeFlush, MmuGatherFlush, ProtectionChangeFlush, UnmapFlush, VmallocSync } from "../plugin/tokens.js";
 import { LRU_INACTIVE_FILE } from "./rmap.js";
 
 /** PAGEVEC_SIZE (v4.2). */
@@ -36,7 +36,12 @@ export interface KernelPolicies {
   readonly protectionChangeFlush: ProtectionChangeFlush;
   readonly vmallocSync: VmallocSync;
   readonly unmapFlush: UnmapFlush;
+  readonly kernelRangeFlush: KernelRangeFlush;
+  readonly ctEntry: ContextTrackingEntry;
 }
+
+/** Context-tracking work bits (kernel/context_tracking.c, seed 002's series, patch 15/19). */
+export const CONTEXT_WORK_TLBI = 1;
 
 /**
  * vm_page_prot of a VMA: vm_get_page_prot, minus RW for a shared file mapping, which
@@ -70,6 +75,12 @@ export class Kernel implements KernelHooks, GatherKernel {
   readonly pgdLock: SpinLock;
   readonly vmalloc: Vmalloc;
   readonly reclaim: Reclaim;
+  readonly kernelRangeFlush: KernelRangeFlush;
+  private readonly ctEntry: ContextTrackingEntry;
+  /** nohz_full= CPUs: context tracking runs on them. */
+  readonly nohzFull: Uint8Array;
+  /** The work bits of each CPU's context-tracking state word (ct->state). */
+  readonly ctWork: Uint8Array;
   /** The file and index of each page-cache frame (page->mapping, page->index). */
   private readonly cacheFile: Int32Array;
   private readonly cacheIndex: Int32Array;
@@ -91,6 +102,10 @@ export class Kernel implements KernelHooks, GatherKernel {
     this.protectionFlush = policies.protectionChangeFlush;
     this.pgtables = new PageTables(m);
     this.pgdLock = new SpinLock("pgd_lock", m);
+    this.kernelRangeFlush = policies.kernelRangeFlush;
+    this.ctEntry = policies.ctEntry;
+    this.nohzFull = new Uint8Array(m.cpus.length);
+    this.ctWork = new Uint8Array(m.cpus.length);
     this.vmalloc = new Vmalloc(this, policies.vmallocSync);
     this.reclaim = new Reclaim(this, policies.unmapFlush);
     this.cacheFile = new Int32Array(m.mem.nframes).fill(-1);
@@ -314,11 +329,53 @@ export class Kernel implements KernelHooks, GatherKernel {
 
   // ---- system calls -----------------------------------------------------------
 
-  /** Syscall entry: kernel mode, entry cost, a touch of the task's (vmalloc'd) kernel stack. */
+  /**
+   * Syscall entry: kernel mode, the context-tracking kernel entry (deferred work
+   * first), then a touch of the task's (vmalloc'd) kernel stack.
+   */
   syscallEnter(cpu: Cpu): number {
     cpu.mode = CpuMode.KERNEL;
+    const work = this.kernelEntry(cpu);
     const stack = this.currentStack(cpu);
-    return this.m.costs.syscall + (stack !== undefined ? this.kernelAccessCost(cpu, stack.end - 4096 - 8, true) : 0);
+    return work + this.m.costs.syscall + (stack !== undefined ? this.kernelAccessCost(cpu, stack.end - 4096 - 8, true) : 0);
+  }
+
+  /** A kernel entry on a nohz_full CPU (through the ContextTrackingEntry point). Returns the cycles. */
+  kernelEntry(cpu: Cpu): number {
+    return this.nohzFull[cpu.id] === 0 ? 0 : this.ctEntry.kernelEntry(cpu);
+  }
+
+  /**
+   * ct_kernel_enter's work: atomically take the state word's work bits and run them.
+   * CONTEXT_WORK_TLBI is __flush_tlb_all (a full flush, global entries included).
+   */
+  runCtWork(cpu: Cpu): number {
+    if (this.nohzFull[cpu.id] === 0) return 0;
+    const work = this.ctWork[cpu.id]!;
+    if (work === 0) return 0;
+    this.ctWork[cpu.id] = 0;
+    let cost = 0;
+    if ((work & CONTEXT_WORK_TLBI) !== 0) {
+      this.m.counters.values[C.deferred_flushes]!++;
+      cost += this.m.flushTlbGlobal(cpu);
+    }
+    return cost;
+  }
+
+  isolated(cpu: Cpu): boolean {
+    return this.nohzFull[cpu.id] === 1;
+  }
+
+  /**
+   * ct_set_cpu_work(cpu, work), run by the sender: a compare-and-swap loop that ORs
+   * the work into the target's state word only while the target is outside the
+   * kernel (user, guest or idle). In the model the check and the update are one
+   * step, as the cmpxchg makes them. Returns true if the work was parked.
+   */
+  ctSetCpuWork(target: Cpu, work: number): boolean {
+    if (this.nohzFull[target.id] === 0 || target.mode === CpuMode.KERNEL) return false;
+    this.ctWork[target.id]! |= work;
+    return true;
   }
 
   /** mmap(NULL, len, prot, MAP_PRIVATE|MAP_ANONYMOUS): returns the address. */

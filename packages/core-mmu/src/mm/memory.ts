@@ -36,8 +36,10 @@ export function handleMmFault(k: Kernel, cpu: Cpu, va: number, write: boolean): 
     return costs.pageFaultHw + costs.faultHandler;
   }
   const addr = va - (va % 4096);
+  // A fault from user mode is a kernel entry: deferred context-tracking work runs first.
+  const entry = k.kernelEntry(cpu);
   const off = k.pgtables.pteOffsetAlloc(mm, addr);
-  let cost = costs.pageFaultHw + costs.faultHandler + k.pgtables.lastAllocated * costs.ptAlloc;
+  let cost = entry + costs.pageFaultHw + costs.faultHandler + k.pgtables.lastAllocated * costs.ptAlloc;
   const words = m.mem.words;
   const lo = words[off]!;
   const hi = words[off + 1]!;
@@ -222,10 +224,7 @@ export function* zapPageRange(k: Kernel, cpu: Cpu, tlb: MmuGather, vma: Vma, sta
 /** The executor's mode helper: run `body` as a system call. */
 export function* syscall<T>(k: Kernel, cpu: Cpu, body: KGen<T>): KGen<T> {
   const prev = cpu.mode;
-  cpu.mode = CpuMode.KERNEL;
-  // Entry runs on the task's kernel stack (vmalloc'd with CONFIG_VMAP_STACK).
-  const stack = k.currentStack(cpu);
-  yield k.m.costs.syscall + (stack !== undefined ? k.kernelAccessCost(cpu, stack.end - 4096 - 8, true) : 0);
+  yield k.syscallEnter(cpu);
   const r = yield* body;
   cpu.mode = prev;
   return r;

@@ -13,6 +13,7 @@ import { FrameState } from "../hw/memory.js";
 import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_GLOBAL, _PAGE_NX_HI, _PAGE_PCD, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, pmdLeafLo, pteHi, pteLo, ptePfn } from "../hw/pte.js";
 import { C } from "../oracle/counters.js";
 import type { VmallocSync } from "../plugin/tokens.js";
+import { checkTableNotCached } from "../oracle/coverage.js";
 import type { Kernel } from "./kernel.js";
 
 /** PAGE_KERNEL: present, writable, accessed, dirty, global, NX. */
@@ -226,7 +227,8 @@ export class Vmalloc {
     const pte = ptePfn(m.mem.words[off]!, m.mem.words[off + 1]!);
     m.mem.words[off] = 0;
     m.mem.words[off + 1] = 0;
-    yield* this.k.arch.flushTlbKernelRange(cpu, addr, addr + 4096);
+    yield* this.k.kernelRangeFlush.flushKernelRange(cpu, addr, addr + 4096, true);
+    checkTableNotCached(m, pte, "pmd_free_pte_page (huge ioremap)");
     m.mem.free(pte, "pmd_free_pte_page (huge ioremap)", m.now);
     m.counters.values[C.pgtables_freed]!++;
     return true;
@@ -275,6 +277,17 @@ export class Vmalloc {
     if (this.vmapLazyNr > this.lazyMaxPages()) yield* this.tryPurgeVmapAreaLazy(cpu);
   }
 
+  /**
+   * vm_unmap_aliases (what set_memory_ro/x of a BPF JIT image calls): purge the lazy
+   * areas, and flush the given range anyway when there was nothing to purge
+   * (_vm_unmap_aliases(start, end, flush = 1)).
+   */
+  *vmUnmapAliases(cpu: Cpu, start: number, end: number): KGen {
+    const before = this.purges;
+    yield* this.purgeVmapAreaLazy(cpu);
+    if (this.purges === before) yield* this.k.kernelRangeFlush.flushKernelRange(cpu, start, end);
+  }
+
   /** try_purge_vmap_area_lazy: purge unless another CPU is purging (mutex_trylock). */
   *tryPurgeVmapAreaLazy(cpu: Cpu): KGen {
     if (this.purging) return;
@@ -315,7 +328,7 @@ export class Vmalloc {
       if (va.start < start) start = va.start;
       if (va.end > end) end = va.end;
     }
-    yield* this.k.arch.flushTlbKernelRange(cpu, start, end);
+    yield* this.k.kernelRangeFlush.flushKernelRange(cpu, start, end);
     this.k.checkKernelPmdsAgree(start, end, "__purge_vmap_area_lazy");
     let cost = 0;
     for (const va of valist) {

@@ -52,3 +52,24 @@ export function checkFlushCoverage(
     }
   }
 }
+
+/**
+ * Before a page-table page is freed, no CPU may cache an upper-level entry pointing
+ * at it in its paging-structure caches: a speculative walk may use it at any time
+ * (KERNEL-FACTS §1.2), so the flush that precedes the free can never be deferred.
+ * Reported as class 4 (a flush that skipped a CPU that could use the entry).
+ */
+export function checkTableNotCached(m: Machine, table: number, site: string): void {
+  for (const cpu of m.cpus) {
+    const psc = cpu.psc;
+    if (psc.live === 0) continue;
+    for (let i = 0; i < psc.valid.length; i++) {
+      if (psc.valid[i] !== 1 || psc.table[i] !== table) continue;
+      const level = Math.floor(i / psc.size);
+      if (psc.lookup(level, psc.key[i]!, psc.pcid[i]!) !== i) continue;
+      const va = psc.key[i]! * [2097152, 2 ** 30, 2 ** 39][level]!;
+      m.oracle.report(4, cpu.id, va, table, m.now, `a flush reaching CPU ${cpu.id} before ${site} freed the page-table page (such a flush cannot be deferred)`,
+        `CPU ${cpu.id} still caches an upper-level entry for ${m.oracle.formatVa(va)} pointing at pfn ${table}, a page-table page being freed`);
+    }
+  }
+}

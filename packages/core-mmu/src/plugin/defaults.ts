@@ -5,8 +5,10 @@
 import { inject, injectable, type DependencyContainer } from "tsyringe";
 import type { Cpu, KGen } from "../hw/cpu.js";
 import type { MmStruct } from "../mm/mm-types.js";
+import type { Machine } from "../hw/machine.js";
+import type { Kernel } from "../mm/kernel.js";
 import type { GatherKernel, MmuGather } from "../mm/mmu-gather.js";
-import { ARCH_TLB, MMU_GATHER_FLUSH, PROTECTION_CHANGE_FLUSH, UNMAP_FLUSH, type ArchTlb, type MmuGatherFlush, type ProtectionChange, type ProtectionChangeFlush, type UnmapFlush } from "./tokens.js";
+import { ARCH_TLB, CONTEXT_TRACKING_ENTRY, KERNEL_RANGE_FLUSH, MACHINE, MMU_GATHER_FLUSH, PROTECTION_CHANGE_FLUSH, UNMAP_FLUSH, type ArchTlb, type ContextTrackingEntry, type KernelRangeFlush, type MmuGatherFlush, type ProtectionChange, type ProtectionChangeFlush, type UnmapFlush } from "./tokens.js";
 
 /** tlb_flush_mmu (mm/mmu_gather.c, v5.17): tlb_flush_mmu_tlbonly, then tlb_flush_mmu_free. */
 @injectable()
@@ -60,8 +62,34 @@ export class NoBatchedUnmapFlush implements UnmapFlush {
   *tryToUnmapFlushDirty(): KGen {}
 }
 
+/** Pre-patch: flush_tlb_kernel_range, every online CPU. */
+@injectable()
+export class FlushTlbKernelRange implements KernelRangeFlush {
+  private readonly arch: ArchTlb;
+  constructor(@inject(ARCH_TLB) arch: ArchTlb) {
+    this.arch = arch;
+  }
+  flushKernelRange(cpu: Cpu, start: number, end: number, freedTables = false): KGen {
+    return this.arch.flushTlbKernelRange(cpu, start, end, undefined, freedTables);
+  }
+}
+
+/** ct_kernel_enter: the deferred work runs before anything else in the kernel. */
+@injectable()
+export class RunWorkFirst implements ContextTrackingEntry {
+  private readonly m: Machine;
+  constructor(@inject(MACHINE) m: Machine) {
+    this.m = m;
+  }
+  kernelEntry(cpu: Cpu): number {
+    return (this.m.kernel as Kernel).runCtWork(cpu);
+  }
+}
+
 /** Registers core-mmu's pre-patch defaults in a run container. */
 export function registerCoreDefaults(container: DependencyContainer): void {
+  container.register(KERNEL_RANGE_FLUSH, { useClass: FlushTlbKernelRange });
+  container.register(CONTEXT_TRACKING_ENTRY, { useClass: RunWorkFirst });
   container.register(UNMAP_FLUSH, { useClass: NoBatchedUnmapFlush });
   container.register(MMU_GATHER_FLUSH, { useClass: TlbFlushMmu });
   container.register(PROTECTION_CHANGE_FLUSH, { useClass: FlushTlbRangeAfterChange });

@@ -29,8 +29,11 @@ export const COST_MODEL = token<CostModel>("CostModel");
 export interface ArchTlb {
   /** flush_tlb_mm_range(mm, start, end, stride_shift, freed_tables) */
   flushTlbMmRange(cpu: Cpu, mm: MmStruct, start: number, end: number, strideShift: number, freedTables: boolean): KGen;
-  /** flush_tlb_kernel_range(start, end): every online CPU. */
-  flushTlbKernelRange(cpu: Cpu, start: number, end: number): KGen;
+  /**
+   * flush_tlb_kernel_range(start, end): every online CPU; with `cond`
+   * (on_each_cpu_cond, evaluated on the sender), only the CPUs it returns true for.
+   */
+  flushTlbKernelRange(cpu: Cpu, start: number, end: number, cond?: (target: number) => boolean, freedTables?: boolean): KGen;
   /** switch_mm_irqs_off(prev, next): returns the cycles it took. `next` null means init_mm. */
   switchMmIrqsOff(cpu: Cpu, next: MmStruct | null): number;
   /** enter_lazy_tlb: a kernel thread or idle now runs on `cpu`. */
@@ -107,12 +110,35 @@ export interface UnmapFlush {
 }
 export const UNMAP_FLUSH = token<UnmapFlush>("UnmapFlush");
 
+/**
+ * The kernel-range flush at the vmalloc call sites (vunmap, __purge_vmap_area_lazy,
+ * _vm_unmap_aliases). Default: flush_tlb_kernel_range, an IPI to every online CPU.
+ * Seed 002 (defer kernel flushes for nohz_full CPUs) overrides it.
+ */
+export interface KernelRangeFlush {
+  /** `freedTables`: a page-table page is about to be freed (such a flush must reach every CPU at once). */
+  flushKernelRange(cpu: Cpu, start: number, end: number, freedTables?: boolean): KGen;
+}
+
+/**
+ * What a kernel entry on a nohz_full CPU does before the rest of the kernel runs
+ * (context tracking, seed 002's series patch 15): take the state word's work bits
+ * and run them. Returns the cycles. Default: run the work first.
+ */
+export interface ContextTrackingEntry {
+  kernelEntry(cpu: Cpu): number;
+}
+export const CONTEXT_TRACKING_ENTRY = token<ContextTrackingEntry>("ContextTrackingEntry");
+export const KERNEL_RANGE_FLUSH = token<KernelRangeFlush>("KernelRangeFlush");
+
 /** Every extension-point token core-mmu defines, with a description for `flushlab list`. */
 export const EXTENSION_POINTS: readonly { readonly token: InjectionToken<unknown>; readonly name: string; readonly description: string }[] = [
   { token: ARCH_TLB, name: "ArchTlb", description: "arch TLB flush layer: flush_tlb_mm_range, flush_tlb_kernel_range, switch_mm (arch/x86/mm/tlb.c)" },
   { token: MMU_GATHER_FLUSH, name: "MmuGatherFlush", description: "mmu_gather flush-then-free (mm/mmu_gather.c tlb_flush_mmu)" },
   { token: PROTECTION_CHANGE_FLUSH, name: "ProtectionChangeFlush", description: "mprotect's flush after change_protection_range (mm/mprotect.c)" },
   { token: UNMAP_FLUSH, name: "UnmapFlush", description: "reclaim's unmap flush: should_defer_flush / set_tlb_ubc_flush_pending / try_to_unmap_flush (mm/rmap.c, mm/vmscan.c)" },
+  { token: KERNEL_RANGE_FLUSH, name: "KernelRangeFlush", description: "the kernel-range flush at vmalloc's call sites (flush_tlb_kernel_range or a deferrable variant)" },
+  { token: CONTEXT_TRACKING_ENTRY, name: "ContextTrackingEntry", description: "what a nohz_full CPU's kernel entry runs first (ct_kernel_enter and its work bits)" },
   { token: VMALLOC_SYNC, name: "VmallocSync", description: "vmalloc_sync_mappings / vmalloc_sync_unmappings (arch/x86/mm/fault.c)" },
   { token: COST_MODEL, name: "CostModel", description: "cycle costs of every modelled operation" },
 ];

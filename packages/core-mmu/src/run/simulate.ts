@@ -18,7 +18,7 @@ import { C } from "../oracle/counters.js";
 import { SegmentationFault, syscall } from "../mm/memory.js";
 import { exitTask, forkChild, switchToTask } from "../mm/fork.js";
 import { registerCoreDefaults } from "../plugin/defaults.js";
-import { ARCH_TLB, COST_MODEL, MACHINE, MMU_GATHER_FLUSH, PROTECTION_CHANGE_FLUSH, UNMAP_FLUSH, VMALLOC_SYNC, tokenName } from "../plugin/tokens.js";
+import { ARCH_TLB, CONTEXT_TRACKING_ENTRY, COST_MODEL, KERNEL_RANGE_FLUSH, MACHINE, MMU_GATHER_FLUSH, PROTECTION_CHANGE_FLUSH, UNMAP_FLUSH, VMALLOC_SYNC, tokenName } from "../plugin/tokens.js";
 import type { TaskApi, WorkloadContext, WorkloadDefinition } from "../workload/types.js";
 import { FlushlabInputError, type FlushlabPlugin, type MachineOptions, type ParamSpec, type ParamValues, type RunOptions, type RunResult } from "./types.js";
 
@@ -202,6 +202,8 @@ export function simulate(input: SimulateInput): RunResult {
     protectionChangeFlush: resolve(PROTECTION_CHANGE_FLUSH),
     vmallocSync: resolve(VMALLOC_SYNC),
     unmapFlush: resolve(UNMAP_FLUSH),
+    kernelRangeFlush: resolve(KERNEL_RANGE_FLUSH),
+    ctEntry: resolve(CONTEXT_TRACKING_ENTRY),
   });
 
   const workloadCounters = new Map<string, number>();
@@ -226,6 +228,7 @@ export function simulate(input: SimulateInput): RunResult {
         munmap: (addr, len) => kernel.sysMunmap(cpu, addr, len),
         madvise: (addr, len, advice) => kernel.sysMadvise(cpu, addr, len, advice),
         mprotect: (addr, len, prot) => kernel.sysMprotect(cpu, addr, len, prot),
+        syscall: (body) => syscall(kernel, cpu, body),
         fork: () => syscall(kernel, cpu, forkChild(kernel, cpu)),
         switchTo: (child) => switchToTask(kernel, cpu, child),
         exit: (child) => syscall(kernel, cpu, exitTask(kernel, cpu, child, mm)),

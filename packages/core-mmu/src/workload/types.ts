@@ -26,6 +26,8 @@ export interface TaskApi {
   munmap(addr: number, len: number): KGen;
   madvise(addr: number, len: number, advice: number): KGen;
   mprotect(addr: number, len: number, prot: number): KGen;
+  /** A system call that runs `body` in the kernel (entry, context tracking, exit). */
+  syscall<T>(body: KGen<T>): KGen<T>;
   /** fork + exec of a child process (it runs when switched to). */
   fork(): KGen<TaskStruct>;
   /** The scheduler runs `child` on this CPU (its mm becomes current). */

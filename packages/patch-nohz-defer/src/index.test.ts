@@ -1,0 +1,235 @@
+import "reflect-metadata";
+import { describe, expect, it } from "vitest";
+import {
+  ARCH_TLB,
+  CONTEXT_TRACKING_ENTRY,
+  CONTEXT_WORK_TLBI,
+  CpuMode,
+  KERNEL_RANGE_FLUSH,
+  MACHINE,
+  definePlugin,
+  defineWorkload,
+  simulate,
+  type Cpu,
+  type FlushlabPlugin,
+  type KGen,
+  type Kernel,
+  type RunResult,
+  type TaskApi,
+  type TaskGen,
+  type WorkloadContext,
+} from "@flushlab/core-mmu";
+import { x86 } from "@flushlab/arch-x86";
+import { nohzIsolation } from "@flushlab/workloads";
+import { DeferrableKernelRangeFlush, nohzDefer } from "./index.js";
+
+const testPatch = { title: "test", commit: "none", kernel: "none" } as const;
+
+describe("nohz-defer", () => {
+  const run = (plugins: FlushlabPlugin[]) =>
+    simulate({ options: { workload: "nohz-isolation", machine: { ...x86.defaultMachine }, profile: "bare-metal", seed: 1, plugins: plugins.map((p) => p.name), params: { ops: 600 } }, arch: x86, workload: nohzIsolation, plugins });
+
+  it("no TLB IPI reaches an isolated CPU in user mode; the flushes run at kernel entry instead", () => {
+    const b = run([]);
+    const p = run([nohzDefer]);
+    expect(b.metrics["isolated_ipis"]!).toBeGreaterThan(0);
+    expect(p.metrics["isolated_ipis"]).toBe(0);
+    expect(p.metrics["deferred_flushes"]!).toBeGreaterThan(0);
+    expect(b.hazards).toEqual([]);
+    expect(p.hazards).toEqual([]);
+  });
+
+  it("declares its provenance and reproduction", () => {
+    expect(nohzDefer.patch.author).toBe("Valentin Schneider");
+    expect(nohzDefer.reproduction?.workload).toBe("nohz-isolation");
+  });
+});
+
+/**
+ * CPU 0 (housekeeping) vmallocs a buffer and publishes it; CPU 1 (nohz_full) spins in
+ * user space and, at each syscall, touches the published buffer. CPU 0 then frees the
+ * buffer, purges (the kernel-range flush) and maps a new buffer at the same address.
+ */
+function reuseScenario(plugins: FlushlabPlugin[], spin = 3000): RunResult {
+  const w = defineWorkload({
+    name: "nohz-reuse",
+    description: "test",
+    mirrors: "test",
+    params: [],
+    metrics: [],
+    setup(ctx: WorkloadContext) {
+      const k = ctx.kernel;
+      k.nohzFull[1] = 1;
+      published.addr = -1;
+      let touched = 0;
+      let done = false;
+      ctx.spawn(0, ctx.createProcess(), function* (t: TaskApi): TaskGen {
+        yield* t.syscall((function* (): KGen {
+          const a = yield* k.vmalloc.vmalloc(t.cpu, 4 * 4096);
+          published.addr = a.start;
+          while (touched < 2) yield 1000;
+          published.addr = -1; // no user may touch the buffer from here on
+          yield* k.vmalloc.vfree(t.cpu, a);
+          yield* k.vmalloc.vmUnmapAliases(t.cpu, a.start, a.end);
+          const b = yield* k.vmalloc.vmalloc(t.cpu, 4 * 4096);
+          expect(b.start).toBe(a.start);
+          published.addr = b.start;
+          yield 60_000;
+          done = true;
+        })());
+      });
+      ctx.spawn(1, ctx.createProcess(), function* (t: TaskApi): TaskGen {
+        while (!done) {
+          yield spin;
+          yield* t.syscall((function* (): KGen {
+            if (published.addr >= 0) {
+              yield* k.kernelAccessRange(t.cpu, published.addr, 4 * 4096, false);
+              touched++;
+            }
+          })());
+        }
+      });
+    },
+    collect: () => ({}),
+  });
+  return simulate({ options: { workload: w.name, machine: { ...x86.defaultMachine, cpus: 2 }, profile: "bare-metal", seed: 1, plugins: plugins.map((p) => p.name), params: {} }, arch: x86, workload: w, plugins });
+}
+const published = { addr: -1 };
+
+/** Unsafe (a): the sender reads the state word plainly; the bit lands 10,000 cycles later. */
+class PlainReadDefer extends DeferrableKernelRangeFlush {
+  override deferCond(target: number): boolean {
+    const m = (this as unknown as { m: { cpus: Cpu[]; kernel: Kernel; engine: { schedule(d: number, f: () => void): number } } }).m;
+    const cpu = m.cpus[target]!;
+    const k = m.kernel;
+    if (k.nohzFull[target] === 0 || cpu.mode === CpuMode.KERNEL) return true;
+    m.engine.schedule(10_000, () => {
+      k.ctWork[target]! |= CONTEXT_WORK_TLBI;
+    });
+    return false;
+  }
+}
+const plainRead = definePlugin({
+  name: "test-plain-read",
+  description: "ct_set_cpu_work without cmpxchg",
+  patch: testPatch,
+  appliesTo: ["x86-64", "x86-32-pae"],
+  overrides: [KERNEL_RANGE_FLUSH],
+  register(c) {
+    c.register(KERNEL_RANGE_FLUSH, { useFactory: (cc) => new PlainReadDefer(cc.resolve(MACHINE), cc.resolve(ARCH_TLB)) });
+  },
+});
+
+/** Unsafe (b): the kernel entry touches vmalloc memory before it runs the deferred work. */
+const touchFirst = definePlugin({
+  name: "test-touch-first",
+  description: "kernel entry that touches vmalloc memory before the deferred flush",
+  patch: testPatch,
+  appliesTo: ["x86-64", "x86-32-pae"],
+  overrides: [CONTEXT_TRACKING_ENTRY],
+  composesWith: ["nohz-defer"],
+  register(c) {
+    c.register(CONTEXT_TRACKING_ENTRY, {
+      useFactory: (cc) => {
+        const m = cc.resolve(MACHINE);
+        return {
+          kernelEntry(cpu: Cpu): number {
+            const k = m.kernel as Kernel;
+            let cost = 0;
+            if (published.addr >= 0) cost += k.kernelAccessCost(cpu, published.addr, false);
+            return cost + k.runCtWork(cpu);
+          },
+        };
+      },
+    });
+  },
+});
+
+describe("safety", () => {
+  it("safe: the cmpxchg'd work bit and the work run first at entry", () => {
+    for (const spin of [3000, 20_000]) {
+      const r = reuseScenario([nohzDefer], spin);
+      expect(r.hazards).toEqual([]);
+      expect(r.counters["deferred_flushes"]!).toBeGreaterThan(0);
+      expect(reuseScenario([], spin).hazards).toEqual([]);
+    }
+  });
+  it("unsafe (a): a plain read of the state word misses a CPU that just entered the kernel", () => {
+    const r = reuseScenario([plainRead]);
+    expect(r.hazards.some((h) => h.class === 1 && h.cpu === 1)).toBe(true);
+  });
+  it("unsafe (b): deferred work run after the entry touched vmalloc memory", () => {
+    // Entries are rare enough that the first one after the buffer is reused is also
+    // the first one after the deferral.
+    const r = reuseScenario([nohzDefer, touchFirst], 20_000);
+    expect(r.hazards.some((h) => h.class === 1 && h.cpu === 1)).toBe(true);
+  });
+});
+
+/** Unsafe (c): defers even the flush that precedes freeing a page-table page. */
+class DeferEverything extends DeferrableKernelRangeFlush {
+  override flushKernelRange(cpu: Cpu, start: number, end: number): KGen {
+    return super.flushKernelRange(cpu, start, end, false);
+  }
+}
+const deferTables = definePlugin({
+  name: "test-defer-table-free",
+  description: "defers the flush before pmd_free_pte_page too",
+  patch: testPatch,
+  appliesTo: ["x86-64"],
+  overrides: [KERNEL_RANGE_FLUSH],
+  register(c) {
+    c.register(KERNEL_RANGE_FLUSH, { useFactory: (cc) => new DeferEverything(cc.resolve(MACHINE), cc.resolve(ARCH_TLB)) });
+  },
+});
+
+/** CPU 1 (nohz_full) walks a 4 KiB vmalloc mapping, then CPU 0 frees it and puts a huge ioremap over its 2 MiB, freeing the PTE page. */
+function tableFreeScenario(plugins: FlushlabPlugin[]): RunResult {
+  const w = defineWorkload({
+    name: "nohz-table-free",
+    description: "test",
+    mirrors: "test",
+    params: [],
+    metrics: [],
+    setup(ctx: WorkloadContext) {
+      const k = ctx.kernel;
+      k.nohzFull[1] = 1;
+      let addr = -1;
+      let touched = false;
+      let done = false;
+      ctx.spawn(0, ctx.createProcess(), function* (t: TaskApi): TaskGen {
+        yield* t.syscall((function* (): KGen {
+          const a = yield* k.vmalloc.vmalloc(t.cpu, 4096);
+          addr = a.start;
+          while (!touched) yield 1000;
+          yield 5000;
+          yield* k.vmalloc.vfree(t.cpu, a);
+          yield* k.vmalloc.purgeVmapAreaLazy(t.cpu);
+          const io = yield* k.vmalloc.ioremap(t.cpu, k.m.mem.nframes - 1024, 2 * 1024 * 1024);
+          expect(io.huge).toBe(true);
+          done = true;
+        })());
+      });
+      ctx.spawn(1, ctx.createProcess(), function* (t: TaskApi): TaskGen {
+        while (addr < 0) yield 500;
+        yield* t.syscall(k.kernelAccess(t.cpu, addr, false));
+        touched = true;
+        while (!done) yield 50_000; // back in user space, deferred
+      });
+    },
+    collect: () => ({}),
+  });
+  return simulate({ options: { workload: w.name, machine: { ...x86.defaultMachine, cpus: 2 }, profile: "bare-metal", seed: 1, plugins: plugins.map((p) => p.name), params: {} }, arch: x86, workload: w, plugins });
+}
+
+describe("safety: freed page tables", () => {
+  it("unsafe (c): deferring the flush before a page-table page is freed is reported (class 4)", () => {
+    const r = tableFreeScenario([deferTables]);
+    expect(r.hazards.some((h) => h.class === 4 && h.cpu === 1)).toBe(true);
+    expect(r.hazards.find((h) => h.class === 4)!.missing).toMatch(/before pmd_free_pte_page \(huge ioremap\) freed the page-table page \(such a flush cannot be deferred\)/);
+  });
+  it("safe: the plugin never defers that flush", () => {
+    expect(tableFreeScenario([nohzDefer]).hazards).toEqual([]);
+    expect(tableFreeScenario([]).hazards).toEqual([]);
+  });
+});

@@ -44,6 +44,17 @@ describe("batched-unmap", () => {
     expect(p.hazards).toEqual([]);
   });
 
+  it("a single socket of 12 CPUs with files of 10 × RAM completes (referenced pages age; no false out-of-memory)", () => {
+    const r = simulate({
+      options: { workload: "lru-file-mmap-read", machine: machine(12, 1, 32), profile: "bare-metal", seed: 1, plugins: [], params: { files_x_ram: 10 } },
+      arch: x86,
+      workload: lruFileMmapRead,
+      plugins: [],
+    });
+    expect(r.counters["pgsteal"]!).toBeGreaterThan(30_000);
+    expect(r.hazards).toEqual([]);
+  });
+
   it("should_defer_flush: only with TTU_BATCH_FLUSH and another CPU in mm_cpumask", () => {
     const p = new BatchedUnmapFlush({ kernel: null } as never);
     const mm = { cpumask: Uint8Array.from([1, 0, 0, 0]) } as MmStruct;

@@ -417,6 +417,13 @@ export class Kernel implements KernelHooks, GatherKernel {
     if (pv.length >= PAGEVEC_SIZE) this.lruAddDrain(cpu);
   }
 
+  /** Pages waiting in the CPUs' LRU-add pagevecs. */
+  pendingLruAdds(): number {
+    let n = 0;
+    for (const pv of this.lruAddPagevec) n += pv.length;
+    return n;
+  }
+
   /** lru_add_drain: this CPU's pending pages onto their nodes' inactive lists. */
   lruAddDrain(cpu: Cpu): void {
     const pv = this.lruAddPagevec[cpu.id]!;

@@ -110,10 +110,19 @@ export class Reclaim {
     yield faultCost;
     this.k.m.counters.values[C.direct_reclaims]!++;
     const freed = yield* this.tryToFreePages(cpu);
-    this.noProgress[cpu.id] = freed > 0 ? 0 : this.noProgress[cpu.id]! + 1;
+    // should_reclaim_retry: keep going while reclaimable pages remain (referenced
+    // pages age, pagevecs drain); only with nothing left to reclaim is it out of memory.
+    this.noProgress[cpu.id] = freed > 0 || this.reclaimablePages() > 0 ? 0 : this.noProgress[cpu.id]! + 1;
     if (this.noProgress[cpu.id]! > 16) {
       throw new OutOfMemoryError(`out of memory: reclaim frees nothing (${this.k.m.mem.freeFrames} free frames; anonymous memory is not reclaimable because swap is not modelled)`);
     }
+  }
+
+  /** Pages on the file LRU lists and in the CPUs' LRU-add pagevecs. */
+  reclaimablePages(): number {
+    let n = this.k.pendingLruAdds();
+    for (let node = 0; node < this.nodes; node++) n += this.lru.size(node, LRU_INACTIVE_FILE) + this.lru.size(node, LRU_ACTIVE_FILE);
+    return n;
   }
 
   /** wakeup_kswapd */

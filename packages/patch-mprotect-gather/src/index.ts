@@ -2,7 +2,7 @@
  * "mm/mprotect: use mmu_gather" with the rest of Nadav Amit's "avoid unnecessary TLB
  * flushes" v6 (2022; upstream 4a18419f71cd, c9fe66560bf2, 4f83145721f3 [U], v5.19):
  * 1. mprotect records changed PTEs in an mmu_gather and flushes once, at
- *    tlb_finish_mmu, with freed_tables false (lazy CPUs are not interrupted);
+ *    tlb_finish_mmu, with freed_tables false, as the pre-patch flush_tlb_range also passed;
  * 2. only PTE changes that need a flush on x86 are recorded (pte_needs_flush,
  *    KERNEL-FACTS §1.3; promotions still flush in v6);
  * 3. a huge PMD costs one INVLPG and pmdp_invalidate_ad does not flush at once

@@ -21,8 +21,9 @@ export class TlbFlushMmu implements MmuGatherFlush {
 
 /**
  * change_protection_range's flush (mm/mprotect.c, v5.17): if any present PTE was
- * rewritten, flush_tlb_range(vma, start, end) over the whole sub-range, which on x86
- * passes freed_tables = true (lazy CPUs are interrupted too).
+ * rewritten, flush_tlb_range(vma, start, end) over the whole sub-range. On x86 v5.17
+ * flush_tlb_range passes freed_tables = false (arch/x86/include/asm/tlbflush.h), so
+ * lazy CPUs are skipped; it became true only with the 2025 fix for zapped PMDs.
  */
 @injectable()
 export class FlushTlbRangeAfterChange implements ProtectionChangeFlush {
@@ -41,7 +42,7 @@ export class FlushTlbRangeAfterChange implements ProtectionChangeFlush {
         pages++;
       },
       *endVma(cpu: Cpu, start: number, end: number): KGen {
-        if (pages > 0) yield* arch.flushTlbMmRange(cpu, mm, start, end, 12, true);
+        if (pages > 0) yield* arch.flushTlbMmRange(cpu, mm, start, end, 12, false);
         pages = 0;
         mm.tlbFlushPending--;
       },

@@ -53,6 +53,11 @@ export const bareMetal: CostModel = {
     exitBase: 20000,
     lruScanPage: 2000,
     writepage: 2000,
+    copyPte: 40,
+    iommuInvalidatePage: 5200,
+    iommuInvalidatePasid: 5200,
+    atsTranslate: 2600,
+    dmaAccess: 1300,
   },
   sources: {
     freqHz: "[U] 2.6 GHz, the i5-3320M base clock of Dave Hansen's 2014 flush measurements",
@@ -94,6 +99,11 @@ export const bareMetal: CostModel = {
     exitBase: "[U] do_exit and release_task besides exit_mmap and the stack, ~8 µs",
     lruScanPage: "calibrated against issue 4's calibration figures (seed 003, 4-node 48-CPU: elapsed −24.4%, system −29%, interrupts 900K/s → 180K/s): per page in shrink_page_list besides the unmap (isolation, page_check_references' rmap walk, __remove_mapping, freeing), 0.77 µs, i.e. one kswapd reclaiming ~5 GB/s",
     writepage: "[U] ->writepage submitting one page for IO (bio set-up), ~0.8 µs; the IO itself is not modelled",
+    copyPte: "[U] copy_one_pte: PTE read, ptep_set_wrprotect (a locked op), set_pte_at, page_dup_rmap (an atomic), ~40 cycles",
+    iommuInvalidatePage: "[U] amd_iommu_flush_page: INVALIDATE_IOMMU_PAGES + INVALIDATE_IOTLB_PAGES queued, then COMPLETION_WAIT polled; the ATS invalidation crosses PCIe to the device and back, ~2 µs (no citable measurement found; KERNEL-FACTS §7 gives none)",
+    iommuInvalidatePasid: "[U] amd_iommu_flush_tlb for the PASID: the same commands with the all-pages size, the same ~2 µs round trip; its cost is the refills afterwards",
+    atsTranslate: "[U] device side: ATS translation request over PCIe and the IOMMU's walk, ~1 µs",
+    dmaAccess: "[U] device side: one DMA read or write of a cache line, ~0.5 µs",
   },
 };
 

@@ -85,6 +85,16 @@ export interface CostParams {
   readonly lruScanPage: number;
   /** Starting writeback of one dirty file page (->writepage submission, not the IO). */
   readonly writepage: number;
+  /** copy_one_pte at fork: read, write-protect, copy one present PTE, page_dup_rmap. */
+  readonly copyPte: number;
+  /** amd_iommu_flush_page for one PASID page: IOMMU and device-TLB (ATS) invalidation plus COMPLETION_WAIT, the CPU polling. */
+  readonly iommuInvalidatePage: number;
+  /** amd_iommu_flush_tlb for a whole PASID, the same round trip. */
+  readonly iommuInvalidatePasid: number;
+  /** Device side: an ATS translation request and its completion (the IOMMU's walk). */
+  readonly atsTranslate: number;
+  /** Device side: one DMA read or write through a cached translation. */
+  readonly dmaAccess: number;
 }
 
 export type CostParamName = Exclude<keyof CostParams, never>;

@@ -10,8 +10,11 @@ import type { Cpu, KGen } from "../hw/cpu.js";
 import { CpuMode } from "../hw/cpu.js";
 import { C } from "../oracle/counters.js";
 import type { Kernel } from "./kernel.js";
-import type { MmStruct } from "./mm-types.js";
-import { zapPageRange } from "./memory.js";
+import { FrameState } from "../hw/memory.js";
+import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, ptePfn } from "../hw/pte.js";
+import { VM_SHARED, type MmStruct, type Vma } from "./mm-types.js";
+import { _PAGE_SPECIAL, zapPageRange } from "./memory.js";
+import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart } from "./mmu-notifier.js";
 import type { VmapArea } from "./vmalloc.js";
 
 /** NR_CACHED_STACKS */
@@ -109,6 +112,75 @@ export function* forkChild(k: Kernel, cpu: Cpu): KGen<TaskStruct> {
   const mm = yield* pgdAlloc(k, cpu);
   yield m.costs.execBase;
   return { pid: nextPid++, mm, stack };
+}
+
+/**
+ * fork without exec (copy_process → dup_mm → dup_mmap, v4.15): the child gets a copy of
+ * every VMA and, through copy_page_range, of every PTE; private writable PTEs are
+ * write-protected in both (COW), bracketed by a notifier range on the parent; at the
+ * end, flush_tlb_mm(oldmm). The child does not run until switchToTask.
+ */
+export function* forkCow(k: Kernel, cpu: Cpu): KGen<TaskStruct> {
+  const m = k.m;
+  const parent = cpu.currentMm;
+  if (parent === null) throw new Error(`CPU ${cpu.id}: fork with no mm`);
+  m.counters.values[C.forks]!++;
+  yield m.costs.forkBase;
+  const stack = yield* allocThreadStack(k, cpu);
+  const mm = yield* pgdAlloc(k, cpu);
+  mm.mmapBase = parent.mmapBase;
+  const protectedPages: number[] = [];
+  for (const v of parent.vmas) {
+    const nv = v.slice(v.start, v.end);
+    mm.insertVma(nv);
+    // copy_page_range: shared file mappings are refilled by faults.
+    if (v.file !== null && (v.flags & VM_SHARED) !== 0 && !v.shmem) continue;
+    yield* copyPageRange(k, cpu, mm, parent, v, protectedPages);
+  }
+  // dup_mmap: flush_tlb_mm(oldmm) — flush_tlb_mm_range(mm, 0, TLB_FLUSH_ALL, 0, true).
+  yield* k.arch.flushTlbMmRange(cpu, parent, 0, Infinity, 12, true);
+  for (const pfn of protectedPages) m.relyWriteProtected(pfn, "dup_mmap (fork: COW write-protect)");
+  return { pid: nextPid++, mm, stack };
+}
+
+/** copy_page_range → copy_pte_range → copy_one_pte over one VMA (v4.15). */
+function* copyPageRange(k: Kernel, cpu: Cpu, dst: MmStruct, src: MmStruct, vma: Vma, protectedPages: number[]): KGen {
+  const m = k.m;
+  const isCow = (vma.flags & VM_SHARED) === 0; // is_cow_mapping: private and may be written
+  let cost = isCow ? mmuNotifierInvalidateRangeStart(k, cpu, src, vma.start, vma.end) : 0;
+  for (let addr = vma.start; addr < vma.end; addr += 4096) {
+    const soff = k.pgtables.pteOffset(src.pgd, addr);
+    if (soff < 0) {
+      const next = addr - (addr % 2097152) + 2097152 - 4096;
+      if (next > addr) addr = next;
+      continue;
+    }
+    const words = m.mem.words;
+    let lo = words[soff]!;
+    const hi = words[soff + 1]!;
+    if ((lo & _PAGE_PRESENT) === 0) continue;
+    cost += m.costs.copyPte;
+    if (isCow && (lo & _PAGE_RW) !== 0) {
+      // ptep_set_wrprotect(src_mm, addr, src_pte); pte = pte_wrprotect(pte)
+      lo = (lo & ~_PAGE_RW) >>> 0;
+      words[soff] = lo;
+      protectedPages.push(ptePfn(lo, hi));
+    }
+    let clo = (lo & ~_PAGE_ACCESSED) >>> 0; // pte_mkold
+    if ((vma.flags & VM_SHARED) !== 0) clo = (clo & ~_PAGE_DIRTY) >>> 0; // pte_mkclean
+    const doff = k.pgtables.pteOffsetAlloc(dst, addr);
+    cost += k.pgtables.lastAllocated * m.costs.ptAlloc;
+    const w = m.mem.words;
+    w[doff] = clo;
+    w[doff + 1] = hi;
+    if ((lo & _PAGE_SPECIAL) !== 0) continue; // vm_normal_page() == NULL: the zero page
+    const pfn = ptePfn(lo, hi);
+    m.mem.mapcount[pfn]!++; // page_dup_rmap
+    dst.rss++;
+    if (m.mem.state[pfn] === FrameState.PAGECACHE) k.reclaim.rmap.add(pfn, dst, addr);
+  }
+  if (isCow) cost += mmuNotifierInvalidateRangeEnd(k, cpu, src, vma.start, vma.end, k.notify.onlyEnd("copy_page_range"));
+  if (cost > 0) yield cost;
 }
 
 /** The scheduler switches `cpu` to `task` (context switch: switch_mm and the task's stack). */

@@ -10,7 +10,8 @@ import type { KernelHooks, Machine } from "../hw/machine.js";
 import { vaToCanonicalString } from "../hw/paging-format.js";
 import { _PAGE_ACCESSED, _PAGE_NX_HI, _PAGE_PRESENT, _PAGE_PROTNONE, _PAGE_RW, _PAGE_USER, ptePfn } from "../hw/pte.js";
 import { C } from "../oracle/counters.js";
-import type { ArchTlb, ContextTrackingEntry, KernelRangeFlush, MmuGatherFlush, ProtectionChangeFlush, UnmapFlush, VmallocSync } from "../plugin/tokens.js";
+import type { ArchTlb, ContextTrackingEntry, KernelRangeFlush, MmuGatherFlush, ProtectionChangeFlush, SecondaryTlbNotify, UnmapFlush, VmallocSync } from "../plugin/tokens.js";
+import { mmuNotifierInvalidateRange, mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart } from "./mmu-notifier.js";
 import { LRU_INACTIVE_FILE } from "./rmap.js";
 
 /** PAGEVEC_SIZE (v4.2). */
@@ -38,6 +39,7 @@ export interface KernelPolicies {
   readonly unmapFlush: UnmapFlush;
   readonly kernelRangeFlush: KernelRangeFlush;
   readonly ctEntry: ContextTrackingEntry;
+  readonly secondaryTlbNotify: SecondaryTlbNotify;
 }
 
 /** Context-tracking work bits (kernel/context_tracking.c, seed 002's series, patch 15/19). */
@@ -94,6 +96,10 @@ export class Kernel implements KernelHooks, GatherKernel {
   readonly arch: ArchTlb;
   private readonly gatherFlush: MmuGatherFlush;
   readonly protectionFlush: ProtectionChangeFlush;
+  /** The SecondaryTlbNotify point: *_clear_flush_notify and range_end vs range_only_end per call site. */
+  readonly notify: SecondaryTlbNotify;
+  /** PTE slots (word offsets) whose page-table lock a path holds across a flush (wp_page_copy). */
+  readonly ptlHeld = new Set<number>();
 
   constructor(m: Machine, policies: KernelPolicies) {
     this.m = m;
@@ -104,6 +110,7 @@ export class Kernel implements KernelHooks, GatherKernel {
     this.pgdLock = new SpinLock("pgd_lock", m);
     this.kernelRangeFlush = policies.kernelRangeFlush;
     this.ctEntry = policies.ctEntry;
+    this.notify = policies.secondaryTlbNotify;
     this.nohzFull = new Uint8Array(m.cpus.length);
     this.ctWork = new Uint8Array(m.cpus.length);
     this.vmalloc = new Vmalloc(this, policies.vmallocSync);
@@ -278,6 +285,11 @@ export class Kernel implements KernelHooks, GatherKernel {
 
   // ---- mmu_gather -------------------------------------------------------------
 
+  /** A notifier call site installed a new page at `addr` of `mm` (for the class-6 ordering report). */
+  notePageReplaced(mm: MmStruct, addr: number, site: string): void {
+    mm.replacedAt.set(Math.floor(addr / 4096), { time: this.m.now, site });
+  }
+
   /** tlb_gather_mmu: opens a gather and marks a flush pending on the mm. */
   tlbGatherMmu(mm: MmStruct, site: string): MmuGather {
     mm.tlbFlushPending++;
@@ -305,6 +317,12 @@ export class Kernel implements KernelHooks, GatherKernel {
     if (!tlb.needsFlush) return;
     const full = tlb.fullmm || tlb.needFlushAll;
     yield* this.arch.flushTlbMmRange(cpu, tlb.mm, full ? 0 : tlb.start, full ? Infinity : tlb.end, tlb.unmapShift(), tlb.freedTables);
+    // tlb_flush_mmu_tlbonly (v4.15): secondary TLBs are told right after the CPU flush,
+    // before tlb_flush_mmu_free frees the gathered pages (KERNEL-FACTS §7.2 case A).
+    if (tlb.mm.notifiers.length > 0) {
+      const c = mmuNotifierInvalidateRange(this, cpu, tlb.mm, full ? 0 : tlb.start, full ? -1 : tlb.end);
+      if (c > 0) yield c;
+    }
     tlb.resetRange();
   }
 
@@ -493,7 +511,12 @@ export class Kernel implements KernelHooks, GatherKernel {
       return;
     }
     const tlb = this.tlbGatherMmu(mm, "tlb_finish_mmu (munmap)");
+    // unmap_vmas: one notifier range around the zap (v4.15).
+    const ns = mmuNotifierInvalidateRangeStart(this, cpu, mm, start, end);
+    if (ns > 0) yield ns;
     for (const v of vmas) yield* zapPageRange(this, cpu, tlb, v, v.start, v.end);
+    const ne = mmuNotifierInvalidateRangeEnd(this, cpu, mm, start, end, this.notify.onlyEnd("zap_page_range"));
+    if (ne > 0) yield ne;
     // free_pgtables between the neighbours that remain.
     const prev = [...mm.vmas].reverse().find((v) => v.end <= start);
     const next = mm.vmas.find((v) => v.start >= end);
@@ -514,10 +537,15 @@ export class Kernel implements KernelHooks, GatherKernel {
     yield this.m.costs.unmapBase;
     const end = addr + Math.ceil(len / 4096) * 4096;
     const tlb = this.tlbGatherMmu(mm, "tlb_finish_mmu (madvise MADV_DONTNEED)");
+    // zap_page_range: one notifier range around the zap (v4.15).
+    const ns = mmuNotifierInvalidateRangeStart(this, cpu, mm, addr, end);
+    if (ns > 0) yield ns;
     for (const v of mm.vmas) {
       if (v.end <= addr || v.start >= end) continue;
       yield* zapPageRange(this, cpu, tlb, v, Math.max(addr, v.start), Math.min(end, v.end));
     }
+    const ne = mmuNotifierInvalidateRangeEnd(this, cpu, mm, addr, end, this.notify.onlyEnd("zap_page_range"));
+    if (ne > 0) yield ne;
     yield* this.tlbFinishMmu(cpu, tlb);
     cpu.mode = modeBefore;
   }

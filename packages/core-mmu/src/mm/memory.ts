@@ -10,6 +10,7 @@ import { C } from "../oracle/counters.js";
 import type { Kernel } from "./kernel.js";
 import { VM_READ, VM_SHARED, VM_WRITE, type FileMapping, type MmStruct, type Vma } from "./mm-types.js";
 import type { MmuGather } from "./mmu-gather.js";
+import { mmuNotifierInvalidateRange, mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart } from "./mmu-notifier.js";
 
 /** _PAGE_SPECIAL (_PAGE_SOFTW1): a PTE with no struct page behind it (the zero page). */
 export const _PAGE_SPECIAL = _PAGE_SOFTW1;
@@ -35,11 +36,32 @@ export function handleMmFault(k: Kernel, cpu: Cpu, va: number, write: boolean): 
     m.skipAccess(cpu);
     return costs.pageFaultHw + costs.faultHandler;
   }
-  const addr = va - (va % 4096);
   // A fault from user mode is a kernel entry: deferred context-tracking work runs first.
   const entry = k.kernelEntry(cpu);
+  return handleMmFaultVma(k, cpu, mm, vma, va, write, entry + costs.pageFaultHw);
+}
+
+/**
+ * handle_mm_fault(vma, address, FAULT_FLAG_REMOTE …) for another agent's fault on
+ * `mm` (amd_iommu_v2's do_fault for a device page request), run by a kernel thread on
+ * `cpu`. Returns -1 for an address the device may not access (the request fails).
+ */
+export function handleMmFaultRemote(k: Kernel, cpu: Cpu, mm: MmStruct, va: number, write: boolean): number | KGen {
+  const vma = mm.findVma(va);
+  if (vma === undefined || (write && (vma.flags & VM_WRITE) === 0) || (vma.flags & (VM_READ | VM_WRITE)) === 0) return -1;
+  return handleMmFaultVma(k, cpu, mm, vma, va, write, 0);
+}
+
+/** handle_mm_fault below the VMA lookup: __handle_mm_fault → handle_pte_fault. */
+function handleMmFaultVma(k: Kernel, cpu: Cpu, mm: MmStruct, vma: Vma, va: number, write: boolean, cost0: number): number | KGen {
+  const m = k.m;
+  const costs = m.costs;
+  const addr = va - (va % 4096);
   const off = k.pgtables.pteOffsetAlloc(mm, addr);
-  let cost = entry + costs.pageFaultHw + costs.faultHandler + k.pgtables.lastAllocated * costs.ptAlloc;
+  let cost = cost0 + costs.faultHandler + k.pgtables.lastAllocated * costs.ptAlloc;
+  // pte_offset_map_lock: another path holds this PTE's lock (a COW between its clear
+  // and its new PTE): spin, and the access faults again once it is released.
+  if (k.ptlHeld.has(off)) return cost + costs.spinLockUncontended;
   const words = m.mem.words;
   const lo = words[off]!;
   const hi = words[off + 1]!;
@@ -150,27 +172,55 @@ function doWpPage(k: Kernel, cpu: Cpu, mm: MmStruct, vma: Vma, addr: number, off
   return wpPageCopy(k, cpu, mm, vma, addr, off, cost, old, special);
 }
 
-/** wp_page_copy: a new page, ptep_clear_flush_notify (a flush that may wait for IPIs), then the new PTE. */
+/**
+ * wp_page_copy (v4.15): copy into a new page; mmu_notifier_invalidate_range_start; under
+ * the PTL, ptep_clear_flush_notify (clear, flush the CPUs, invalidate_range), the new
+ * PTE (set_pte_at_notify), page_remove_rmap of the old page; unlock; range_end, or
+ * range_only_end with seed 004; then the old page's reference is dropped.
+ */
 function* wpPageCopy(k: Kernel, cpu: Cpu, mm: MmStruct, vma: Vma, addr: number, off: number, cost: number, old: number, special: boolean): KGen {
   const m = k.m;
-  // wp_page_copy
   m.counters.values[C.pgfault_cow]!++;
   const page = m.mem.alloc(FrameState.USER);
   m.counters.values[C.pages_allocated]!++;
   m.mem.mapcount[page] = 1;
   cost += special ? m.costs.allocZeroPage : m.costs.copyPage;
+  const origLo = m.mem.words[off]!;
+  const origHi = m.mem.words[off + 1]!;
+  cost += mmuNotifierInvalidateRangeStart(k, cpu, mm, addr, addr + 4096);
   yield cost;
-  // ptep_clear_flush_notify: clear, flush the old translation everywhere, then install.
+  // pte_offset_map_lock, then pte_same(*vmf->pte, vmf->orig_pte): another fault on this
+  // PTE got there first; drop the copy (the access faults again if it must).
+  const w1 = m.mem.words;
+  if (k.ptlHeld.has(off) || w1[off] !== origLo || w1[off + 1] !== origHi) {
+    m.mem.mapcount[page] = 0;
+    m.mem.free(page, "wp_page_copy (PTE changed meanwhile)", m.now);
+    m.counters.values[C.pages_freed]!++;
+    const e = mmuNotifierInvalidateRangeEnd(k, cpu, mm, addr, addr + 4096, k.notify.onlyEnd("wp_page_copy"));
+    if (e > 0) yield e;
+    return;
+  }
+  k.ptlHeld.add(off);
+  // ptep_clear_flush_notify (or plain ptep_clear_flush): clear, flush the old translation everywhere.
   const w2 = m.mem.words;
   w2[off] = 0;
   w2[off + 1] = 0;
   yield* k.flushTlbPage(cpu, mm, addr);
+  if (k.notify.clearNotifies("wp_page_copy")) {
+    const c = mmuNotifierInvalidateRange(k, cpu, mm, addr, addr + 4096);
+    if (c > 0) yield c;
+  }
   const w3 = m.mem.words;
   w3[off] = pteLo(page, vma.protLo | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED);
   w3[off + 1] = pteHi(page, vma.protHi);
-  if (special) {
-    mm.rss++;
-  } else if (--m.mem.mapcount[old]! === 0 && m.mem.state[old] === FrameState.USER) {
+  if (mm.notifiers.length > 0) k.notePageReplaced(mm, addr, "wp_page_copy");
+  k.ptlHeld.delete(off);
+  const lastMap = !special && --m.mem.mapcount[old]! === 0;
+  if (special) mm.rss++;
+  const e = mmuNotifierInvalidateRangeEnd(k, cpu, mm, addr, addr + 4096, k.notify.onlyEnd("wp_page_copy"));
+  if (e > 0) yield e;
+  // put_page(old_page) after range_end: freed if that was its last mapping.
+  if (lastMap && m.mem.state[old] === FrameState.USER && m.mem.mapcount[old] === 0) {
     m.mem.free(old, "wp_page_copy (COW)", m.now);
     m.counters.values[C.pages_freed]!++;
   }

@@ -3,6 +3,8 @@
  * Mirrors include/linux/mm_types.h (v5.17) and arch/x86/include/asm/mmu.h.
  */
 
+import type { MmuNotifier } from "./mmu-notifier.js";
+
 /** vm_flags bits (include/linux/mm.h). */
 export const VM_READ = 0x1;
 export const VM_WRITE = 0x2;
@@ -87,6 +89,12 @@ export class MmStruct {
   /** rss in pages. */
   rss = 0;
   readonly isInitMm: boolean;
+  /** mm->notifier_subscriptions: registered mmu_notifiers (mm_has_notifiers when non-empty). */
+  readonly notifiers: MmuNotifier[] = [];
+  /** range_start calls not yet matched by a range_end (a notifier range is open). */
+  notifierRanges = 0;
+  /** For mms with notifiers: when each page (by VA page number) last got a new page under a notifier range. */
+  readonly replacedAt = new Map<number, { readonly time: number; readonly site: string }>();
 
   constructor(id: number, pgd: number, ncpus: number, mmapBase: number, isInitMm = false) {
     this.id = id;

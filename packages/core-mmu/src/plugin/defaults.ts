@@ -8,7 +8,8 @@ import type { MmStruct } from "../mm/mm-types.js";
 import type { Machine } from "../hw/machine.js";
 import type { Kernel } from "../mm/kernel.js";
 import type { GatherKernel, MmuGather } from "../mm/mmu-gather.js";
-import { ARCH_TLB, CONTEXT_TRACKING_ENTRY, KERNEL_RANGE_FLUSH, MACHINE, MMU_GATHER_FLUSH, PROTECTION_CHANGE_FLUSH, UNMAP_FLUSH, type ArchTlb, type ContextTrackingEntry, type KernelRangeFlush, type MmuGatherFlush, type ProtectionChange, type ProtectionChangeFlush, type UnmapFlush } from "./tokens.js";
+import type { NotifierSite } from "../mm/mmu-notifier.js";
+import { ARCH_TLB, CONTEXT_TRACKING_ENTRY, KERNEL_RANGE_FLUSH, MACHINE, MMU_GATHER_FLUSH, PROTECTION_CHANGE_FLUSH, SECONDARY_TLB_NOTIFY, UNMAP_FLUSH, type ArchTlb, type SecondaryTlbNotify, type ContextTrackingEntry, type KernelRangeFlush, type MmuGatherFlush, type ProtectionChange, type ProtectionChangeFlush, type UnmapFlush } from "./tokens.js";
 
 /** tlb_flush_mmu (mm/mmu_gather.c, v5.17): tlb_flush_mmu_tlbonly, then tlb_flush_mmu_free. */
 @injectable()
@@ -87,6 +88,20 @@ export class RunWorkFirst implements ContextTrackingEntry {
   }
 }
 
+/**
+ * v4.15 before seed 004: the sites that replace a page clear it with the *_notify
+ * helper; every site ends with mmu_notifier_invalidate_range_end, which calls
+ * invalidate_range again for every notifier.
+ */
+export class RangeEndInvalidatesAgain implements SecondaryTlbNotify {
+  clearNotifies(site: NotifierSite): boolean {
+    return site !== "copy_page_range" && site !== "zap_page_range";
+  }
+  onlyEnd(_site: NotifierSite): boolean {
+    return false;
+  }
+}
+
 /** Registers core-mmu's pre-patch defaults in a run container. */
 export function registerCoreDefaults(container: DependencyContainer): void {
   container.register(KERNEL_RANGE_FLUSH, { useClass: FlushTlbKernelRange });
@@ -94,4 +109,5 @@ export function registerCoreDefaults(container: DependencyContainer): void {
   container.register(UNMAP_FLUSH, { useClass: NoBatchedUnmapFlush });
   container.register(MMU_GATHER_FLUSH, { useClass: TlbFlushMmu });
   container.register(PROTECTION_CHANGE_FLUSH, { useClass: FlushTlbRangeAfterChange });
+  container.register(SECONDARY_TLB_NOTIFY, { useClass: RangeEndInvalidatesAgain });
 }

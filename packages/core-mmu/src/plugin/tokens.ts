@@ -12,6 +12,7 @@ import type { Cpu, KGen } from "../hw/cpu.js";
 import type { Machine } from "../hw/machine.js";
 import type { MmStruct } from "../mm/mm-types.js";
 import type { GatherKernel, MmuGather } from "../mm/mmu-gather.js";
+import type { NotifierSite } from "../mm/mmu-notifier.js";
 
 function token<T>(name: string): InjectionToken<T> {
   return Symbol.for(`@flushlab/core-mmu:${name}`) as InjectionToken<T>;
@@ -131,6 +132,19 @@ export interface ContextTrackingEntry {
 export const CONTEXT_TRACKING_ENTRY = token<ContextTrackingEntry>("ContextTrackingEntry");
 export const KERNEL_RANGE_FLUSH = token<KernelRangeFlush>("KernelRangeFlush");
 
+/**
+ * How a call site that replaces or frees a page under a notifier range tells secondary
+ * TLBs (mmu_notifier, v4.15): whether it clears with the *_clear_flush_notify helper
+ * (invalidate_range under the PTL), and whether it ends with range_only_end (no second
+ * invalidate_range). Default: the v4.15 helpers and range_end everywhere. Seed 004
+ * (mmu_notifier_invalidate_range_only_end) overrides `onlyEnd`.
+ */
+export interface SecondaryTlbNotify {
+  clearNotifies(site: NotifierSite): boolean;
+  onlyEnd(site: NotifierSite): boolean;
+}
+export const SECONDARY_TLB_NOTIFY = token<SecondaryTlbNotify>("SecondaryTlbNotify");
+
 /** Every extension-point token core-mmu defines, with a description for `flushlab list`. */
 export const EXTENSION_POINTS: readonly { readonly token: InjectionToken<unknown>; readonly name: string; readonly description: string }[] = [
   { token: ARCH_TLB, name: "ArchTlb", description: "arch TLB flush layer: flush_tlb_mm_range, flush_tlb_kernel_range, switch_mm (arch/x86/mm/tlb.c)" },
@@ -139,6 +153,7 @@ export const EXTENSION_POINTS: readonly { readonly token: InjectionToken<unknown
   { token: UNMAP_FLUSH, name: "UnmapFlush", description: "reclaim's unmap flush: should_defer_flush / set_tlb_ubc_flush_pending / try_to_unmap_flush (mm/rmap.c, mm/vmscan.c)" },
   { token: KERNEL_RANGE_FLUSH, name: "KernelRangeFlush", description: "the kernel-range flush at vmalloc's call sites (flush_tlb_kernel_range or a deferrable variant)" },
   { token: CONTEXT_TRACKING_ENTRY, name: "ContextTrackingEntry", description: "what a nohz_full CPU's kernel entry runs first (ct_kernel_enter and its work bits)" },
+  { token: SECONDARY_TLB_NOTIFY, name: "SecondaryTlbNotify", description: "how a notifier call site tells secondary TLBs: *_clear_flush_notify, range_end or range_only_end (mm/mmu_notifier.c)" },
   { token: VMALLOC_SYNC, name: "VmallocSync", description: "vmalloc_sync_mappings / vmalloc_sync_unmappings (arch/x86/mm/fault.c)" },
   { token: COST_MODEL, name: "CostModel", description: "cycle costs of every modelled operation" },
 ];

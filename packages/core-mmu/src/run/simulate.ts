@@ -16,9 +16,9 @@ import { pagingFormatByName, type PagingFormat } from "../hw/paging-format.js";
 import { Kernel } from "../mm/kernel.js";
 import { C } from "../oracle/counters.js";
 import { SegmentationFault, syscall } from "../mm/memory.js";
-import { exitTask, forkChild, switchToTask } from "../mm/fork.js";
+import { exitTask, forkChild, forkCow, switchToTask } from "../mm/fork.js";
 import { registerCoreDefaults } from "../plugin/defaults.js";
-import { ARCH_TLB, CONTEXT_TRACKING_ENTRY, COST_MODEL, KERNEL_RANGE_FLUSH, MACHINE, MMU_GATHER_FLUSH, PROTECTION_CHANGE_FLUSH, UNMAP_FLUSH, VMALLOC_SYNC, tokenName } from "../plugin/tokens.js";
+import { ARCH_TLB, CONTEXT_TRACKING_ENTRY, COST_MODEL, KERNEL_RANGE_FLUSH, MACHINE, MMU_GATHER_FLUSH, PROTECTION_CHANGE_FLUSH, SECONDARY_TLB_NOTIFY, UNMAP_FLUSH, VMALLOC_SYNC, tokenName } from "../plugin/tokens.js";
 import type { TaskApi, WorkloadContext, WorkloadDefinition } from "../workload/types.js";
 import { FlushlabInputError, type FlushlabPlugin, type MachineOptions, type ParamSpec, type ParamValues, type RunOptions, type RunResult } from "./types.js";
 
@@ -204,6 +204,7 @@ export function simulate(input: SimulateInput): RunResult {
     unmapFlush: resolve(UNMAP_FLUSH),
     kernelRangeFlush: resolve(KERNEL_RANGE_FLUSH),
     ctEntry: resolve(CONTEXT_TRACKING_ENTRY),
+    secondaryTlbNotify: resolve(SECONDARY_TLB_NOTIFY),
   });
 
   const workloadCounters = new Map<string, number>();
@@ -230,6 +231,7 @@ export function simulate(input: SimulateInput): RunResult {
         mprotect: (addr, len, prot) => kernel.sysMprotect(cpu, addr, len, prot),
         syscall: (body) => syscall(kernel, cpu, body),
         fork: () => syscall(kernel, cpu, forkChild(kernel, cpu)),
+        forkCow: () => syscall(kernel, cpu, forkCow(kernel, cpu)),
         switchTo: (child) => switchToTask(kernel, cpu, child),
         exit: (child) => syscall(kernel, cpu, exitTask(kernel, cpu, child, mm)),
         touch(va, count, stride, write) {

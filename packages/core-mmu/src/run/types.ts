@@ -58,6 +58,7 @@ export interface RunOptions {
 export interface HazardReport {
   /** 1..6 as in DESIGN.md. */
   readonly class: 1 | 2 | 3 | 4 | 5 | 6;
+  /** The CPU that used the stale entry; -1 for a device (class 6). */
   readonly cpu: number;
   /** Canonical virtual address, hex. */
   readonly address: string;
@@ -93,9 +94,13 @@ export interface RunResult {
 /** A figure a patch's authors published, to print beside the model's. */
 export interface PublishedFigure {
   readonly metric: string;
-  /** What the published number is: a baseline value, a patched value, a % change, or baseline/patched. */
-  readonly kind: "baseline" | "patched" | "change_pct" | "ratio";
-  readonly published: number;
+  /**
+   * What the figure is: a baseline value, a patched value, a % change, baseline/patched
+   * (`ratio`) or patched/baseline (`patched_ratio`).
+   */
+  readonly kind: "baseline" | "patched" | "change_pct" | "ratio" | "patched_ratio";
+  /** The published number; null when none was published and only the issue's band applies. */
+  readonly published: number | null;
   /** Accepted band for the model's figure: absolute range. */
   readonly accept: { readonly min: number; readonly max: number };
   readonly source: string;

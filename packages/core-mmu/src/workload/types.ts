@@ -30,6 +30,8 @@ export interface TaskApi {
   syscall<T>(body: KGen<T>): KGen<T>;
   /** fork + exec of a child process (it runs when switched to). */
   fork(): KGen<TaskStruct>;
+  /** fork without exec: the child shares this process's pages copy-on-write (it runs when switched to). */
+  forkCow(): KGen<TaskStruct>;
   /** The scheduler runs `child` on this CPU (its mm becomes current). */
   switchTo(child: TaskStruct): void;
   /** The running child exits; this task runs again. */

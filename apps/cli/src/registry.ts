@@ -9,10 +9,11 @@ import { vmallocSync } from "@flushlab/patch-vmalloc-sync";
 import { batchedUnmap } from "@flushlab/patch-batched-unmap";
 import { mprotectGather } from "@flushlab/patch-mprotect-gather";
 import { nohzDefer } from "@flushlab/patch-nohz-defer";
+import { mmuNotifierOnlyEnd } from "@flushlab/patch-mmu-notifier";
 import type { CliRegistry } from "./registry-types.js";
 
 /** Patch plugins shipped with flushlab, each its own package. */
-export const installedPlugins: readonly FlushlabPlugin[] = [vmallocSync, batchedUnmap, mprotectGather, nohzDefer];
+export const installedPlugins: readonly FlushlabPlugin[] = [vmallocSync, batchedUnmap, mprotectGather, nohzDefer, mmuNotifierOnlyEnd];
 
 export const registry: CliRegistry = {
   plugins: installedPlugins,

@@ -51,7 +51,15 @@ describe("flushlab list", () => {
     expect(JSON.stringify(p)).toMatch(/x86\/mm: split vmalloc_sync_all\(\)/);
     expect(JSON.stringify(p)).toMatch(/763802b53a42/);
     expect(JSON.stringify(p)).toMatch(/VmallocSync/);
-    expect(j.workloads.map((w: { name: string }) => w.name)).toEqual(["tlb-flush2", "reaim", "lru-file-mmap-read", "mprotect-bench", "nohz-isolation"]);
+    expect(j.workloads.map((w: { name: string }) => w.name)).toEqual(["tlb-flush2", "reaim", "lru-file-mmap-read", "mprotect-bench", "nohz-isolation", "notifier-device"]);
+    expect(j.plugins.map((x: { name: string }) => x.name)).toContain("mmu-notifier");
+  });
+
+  it("notifier-device mix=thp says THP is not modelled, in one line, exit 2", async () => {
+    const r = await runCli(["run", "notifier-device", "--param", "mix=thp"], { registry });
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toMatch(/mix=thp needs transparent huge pages/);
   });
 });
 

@@ -31,6 +31,8 @@ export function figureValue(compare: CompareSummary, figure: PublishedFigure): n
       return changePct(m.baseline, m.patched);
     case "ratio":
       return m.patched === 0 ? null : m.baseline / m.patched;
+    case "patched_ratio":
+      return m.baseline === 0 ? null : m.patched / m.baseline;
   }
 }
 

@@ -184,7 +184,7 @@ export function formatCompare(summary: CompareSummary, title = `flushlab compare
 function formatFigureValue(kind: string, x: number | null): string {
   if (x === null) return "n/a";
   if (kind === "change_pct") return formatPct(x);
-  if (kind === "ratio") return Number.isFinite(x) ? `${x.toFixed(3)}x` : "n/a";
+  if (kind === "ratio" || kind === "patched_ratio") return Number.isFinite(x) ? `${x.toFixed(3)}x` : "n/a";
   return formatNumber(x);
 }
 
@@ -211,7 +211,7 @@ export function formatReproduction(r: ReproductionOutcome): string[] {
       figure.metric,
       figure.kind,
       formatFigureValue(figure.kind, f.model),
-      formatFigureValue(figure.kind, figure.published),
+      figure.published === null ? "none" : formatFigureValue(figure.kind, figure.published),
       `[${formatFigureValue(figure.kind, figure.accept.min)}, ${formatFigureValue(figure.kind, figure.accept.max)}]`,
       f.ok ? "ok" : "OUT",
       figure.source,

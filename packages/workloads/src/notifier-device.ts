@@ -44,11 +44,11 @@ export const notifierDevice = defineWorkload({
   ],
   setup(ctx) {
     const mix = ctx.params["mix"] as string;
-    if (mix !== "cow") throw new Error(`notifier-device: mix=${mix} needs transparent huge pages (huge-PMD COW, __split_huge_pmd, THP migration), which the model does not have yet; use mix=cow`);
+    if (mix !== "cow") throw new Error(`mix=${mix} needs transparent huge pages (huge-PMD COW, __split_huge_pmd, THP migration), which the model does not have yet; use mix=cow`);
     const pages = ctx.params["pages"] as number;
     const forks = ctx.params["forks"] as number;
     const m = ctx.machine;
-    if (m.cpus.length < 2) throw new Error("notifier-device needs at least 2 CPUs (one runs the process, one serves device page requests)");
+    if (m.cpus.length < 2) throw new Error("needs at least 2 CPUs (one runs the process, one serves device page requests)");
     const mm = ctx.createProcess();
     const st: DeviceState = { device: null, parentWriteCycles: 0, cowRounds: 0 };
     (ctx as { notifierDevice?: DeviceState }).notifierDevice = st;

@@ -6,7 +6,6 @@ export default defineConfig({
   ssr: { resolve: { conditions: ["@flushlab/source"] } },
   test: {
     include: ["src/**/*.test.ts", "test/**/*.test.ts"],
-    setupFiles: ["reflect-metadata"],
     pool: "threads",
   },
 });

@@ -4,7 +4,7 @@
  * Every error is a FlushlabInputError (the CLI prints it as `flushlab: <message>`, exit 2).
  */
 import { FlushlabInputError } from "@flushlab/core-mmu";
-import type { ParamSpec, ParamValues, WorkloadDefinitionLike } from "@flushlab/core-mmu";
+import type { ParamSpec, WorkloadDefinitionLike } from "@flushlab/core-mmu";
 
 export interface OptionSpec {
   readonly type: "string" | "boolean";
@@ -184,53 +184,5 @@ function parseParamText(spec: ParamSpec, text: string): number | boolean | strin
     }
     case "string":
       return text;
-  }
-}
-
-/**
- * Checks given values against the workload's ParamSpecs (type, min/max, choices) and fills
- * in defaults: the result has every declared parameter, in declaration order.
- * `source` names where the values came from in messages (e.g. `plugin "x" reproduction`).
- */
-export function resolveParams(workload: WorkloadDefinitionLike, given: ParamValues, source?: string): ParamValues {
-  const prefix = source === undefined ? "" : `${source}: `;
-  for (const key of Object.keys(given)) {
-    if (!workload.params.some((p) => p.name === key)) {
-      throw new FlushlabInputError(
-        `${prefix}unknown parameter "${key}" for workload "${workload.name}" (known: ${knownList(workload.params.map((p) => p.name))})`,
-      );
-    }
-  }
-  const out: Record<string, number | boolean | string> = {};
-  for (const spec of workload.params) {
-    const value = Object.hasOwn(given, spec.name) ? (given[spec.name] as number | boolean | string) : spec.default;
-    checkParam(spec, value, prefix);
-    out[spec.name] = value;
-  }
-  return out;
-}
-
-function checkParam(spec: ParamSpec, value: number | boolean | string, prefix: string): void {
-  const name = `${prefix}parameter "${spec.name}"`;
-  switch (spec.type) {
-    case "int":
-      if (typeof value !== "number" || !Number.isSafeInteger(value)) throw new FlushlabInputError(`${name} must be an integer (got ${String(value)})`);
-      break;
-    case "number":
-      if (typeof value !== "number" || !Number.isFinite(value)) throw new FlushlabInputError(`${name} must be a number (got ${String(value)})`);
-      break;
-    case "boolean":
-      if (typeof value !== "boolean") throw new FlushlabInputError(`${name} must be true or false (got ${String(value)})`);
-      break;
-    case "string":
-      if (typeof value !== "string") throw new FlushlabInputError(`${name} must be a string (got ${String(value)})`);
-      break;
-  }
-  if (typeof value === "number") {
-    if (spec.min !== undefined && value < spec.min) throw new FlushlabInputError(`${name} must be >= ${spec.min} (got ${value})`);
-    if (spec.max !== undefined && value > spec.max) throw new FlushlabInputError(`${name} must be <= ${spec.max} (got ${value})`);
-  }
-  if (spec.choices !== undefined && !spec.choices.includes(String(value))) {
-    throw new FlushlabInputError(`${name} must be one of ${spec.choices.join(", ")} (got "${String(value)}")`);
   }
 }

@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { FlushlabInputError } from "@flushlab/core-mmu";
-import { runCli } from "./test-io.js";
-import { createTestRegistry } from "./test-registry.js";
+import { runCli } from "../test/support/test-io.js";
+import { createTestRegistry } from "../test/support/test-registry.js";
 import type { CliRegistry } from "./registry-types.js";
 
 function expectOneLineError(outcome: { code: number; stdout: string; stderr: string }, code = 2): string {
@@ -98,7 +98,7 @@ describe("bad input: one line on stderr, exit 2", () => {
     ],
     [["run", "tlb-flush2", "--plugins", "pae-only"], /plugin "pae-only" does not apply to arch x86-64/],
     // thrown by the engine (FlushlabInputError from simulate)
-    [["run", "tlb-flush2", "--plugins", "lazy-flush,skip-flush"], /plugins "lazy-flush" and "skip-flush" both override @flushlab\/test:FlushPolicy/],
+    [["run", "tlb-flush2", "--plugins", "lazy-flush,skip-flush"], /plugins "lazy-flush" and "skip-flush" both override MmuGatherFlush/],
     [["compare", "tlb-flush2"], /compare needs --plugins/],
     [["compare", "tlb-flush2", "--plugins", ""], /compare needs --plugins/],
     [["compare", "tlb-flush2", "--plugins", "lazy-flush", "--runs", "0"], /--runs must be a positive integer/],

@@ -12,15 +12,17 @@ import { knownList, parseArgs } from "./args.js";
 import type { OptionSpecs } from "./args.js";
 import type { Command } from "./commands/command.js";
 import { compareCommand } from "./commands/compare.js";
-import { buildCatalog } from "./commands/context.js";
+import { buildCatalog, buildWorkloads } from "./commands/context.js";
 import type { CommandContext } from "./commands/context.js";
 import { listCommand } from "./commands/list.js";
 import { reproduceCommand } from "./commands/reproduce.js";
 import { runCommand } from "./commands/run.js";
 import { loadConfig } from "./config.js";
 import type { CliIo, CliRegistry } from "./registry-types.js";
+import { ReportBus, attachReporter } from "./bus.js";
 import { HumanReporter } from "./reporters/human.js";
 import { JsonReporter } from "./reporters/json.js";
+import { ProgressReporter } from "./reporters/progress.js";
 
 export const COMMANDS: readonly Command[] = [listCommand, runCommand, compareCommand, reproduceCommand];
 
@@ -48,7 +50,7 @@ export function globalHelp(): string {
     "  --version    print the version",
     "",
     "Plugins come from installed packages and from flushlab.config.{ts,js,mjs} in the current",
-    "directory (fields: plugins, machine, profile, seed); command-line flags override the config.",
+    "directory (fields: plugins, workloads, machine, profile, seed); command-line flags override the config.",
     "Exit status: 0 ok, 2 bad input, 1 internal error (FLUSHLAB_DEBUG=1 prints the stack).",
     "",
   ].join("\n");
@@ -120,13 +122,24 @@ async function dispatch(argv: readonly string[], registry: CliRegistry, io: CliI
     return 0;
   }
   const config = await loadConfig(io.cwd ?? process.cwd());
+  // The command's event stream and its consumers: the report on stdout, the progress
+  // line on a terminal stderr, and whoever else subscribes.
+  const bus = new ReportBus();
+  attachReporter(bus, flags["json"] === true ? new JsonReporter(io.stdout) : new HumanReporter(io.stdout));
+  if (io.stderr.isTTY === true) attachReporter(bus, new ProgressReporter(io.stderr));
+  io.onEvents?.(bus.events$);
   const ctx: CommandContext = {
     registry,
     config,
     catalog: buildCatalog(registry, config),
-    reporter: flags["json"] === true ? new JsonReporter(io.stdout) : new HumanReporter(io.stdout),
+    workloads: buildWorkloads(registry, config),
+    bus,
   };
-  await command.run(ctx, args);
+  try {
+    await command.run(ctx, args);
+  } finally {
+    bus.complete();
+  }
   return 0;
 }
 

@@ -1,9 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { pathToFileURL } from "node:url";
+import { dirname, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it, vi } from "vitest";
-import { runCli } from "./test-io.js";
+import { runCli } from "../test/support/test-io.js";
 
 // Under vitest a plain import() of a .ts file would be transpiled by vite anyway; record
 // tsx's tsImport calls so the tests show that .ts configs go through tsx, as on plain Node.
@@ -19,33 +19,37 @@ vi.mock("tsx/esm/api", async (importOriginal) => {
 
 describe("flushlab.config", () => {
   const dirs: string[] = [];
+  /** A project directory with `files` and @flushlab/core-mmu installed (a link to this repository's package, as a user's install would be). */
   function project(files: Record<string, string>): string {
     const dir = mkdtempSync(join(tmpdir(), "flushlab-cli-"));
     dirs.push(dir);
     for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+    const core = join(dirname(fileURLToPath(import.meta.url)), "../../../packages/core-mmu");
+    mkdirSync(join(dir, "node_modules/@flushlab"), { recursive: true });
+    symlinkSync(core, join(dir, "node_modules/@flushlab/core-mmu"), "dir");
     return dir;
   }
   afterAll(() => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
-  const configPlugin = `{
+  const configImports = `import { KERNEL_RANGE_FLUSH, definePlugin, policy } from "@flushlab/core-mmu";\n`;
+  const configPlugin = `definePlugin({
     name: "cfg-policy",
     description: "a plugin defined in the config",
     patch: { title: "mm: local experiment", commit: "deadbeef", kernel: "not merged" },
     appliesTo: ["x86-64"],
-    overrides: [Symbol.for("@flushlab/test:Other")],
-    register() {},
-  }`;
+    policies: [policy(KERNEL_RANGE_FLUSH, (_kernel, before) => before)],
+  })`;
 
   it("adds its plugins (enabled by default) and sets machine, profile, seed; flags override", async () => {
     const cwd = project({
-      "flushlab.config.mjs": `export default { plugins: [${configPlugin}], machine: { cpus: 4, sockets: 2 }, profile: "kvm-guest", seed: 9 };\n`,
+      "flushlab.config.mjs": `${configImports}export default { plugins: [${configPlugin}], machine: { cpus: 4, sockets: 2 }, profile: "kvm-guest", seed: 9 };\n`,
     });
     const list = await runCli(["list"], { cwd });
     expect(list.stdout).toContain("Plugins (installed, and from flushlab.config.mjs)");
     expect(list.stdout).toContain("cfg-policy  [flushlab.config.mjs]");
-    expect(list.stdout).toContain("overrides:  @flushlab/test:Other");
+    expect(list.stdout).toContain("overrides:  KernelRangeFlush");
 
     const run = await runCli(["run", "tlb-flush2", "--json"], { cwd });
     expect(run.stderr).toBe("");
@@ -62,41 +66,35 @@ describe("flushlab.config", () => {
     expect(sockets.stderr).toBe("flushlab: sockets (2) must divide cpus (3)\n");
   });
 
-  // TypeScript-only syntax (interface, annotations, `as const`, a generic), so a plain import
-  // would fail; no @flushlab import, the token is the shared Symbol.for key.
-  const tsConfig = `interface Container {
-  register(token: symbol, provider: { useValue: unknown }): unknown;
+  // TypeScript-only syntax (interface, annotations, `as const`, a generic, `satisfies`), with
+  // the public API imported and type-checked as a user's config is.
+  const tsConfig = `import { MMU_GATHER_FLUSH, defineConfig, definePlugin, policy, type Cpu, type MmuGather } from "@flushlab/core-mmu";
+interface Order {
+  readonly flushFirst: boolean;
 }
-interface GatherKernel {
-  tlbFlush(cpu: unknown, tlb: unknown): Generator<unknown, void, unknown>;
-  tlbFlushMmuFree(cpu: unknown, tlb: unknown): Generator<unknown, void, unknown>;
-}
-const MMU_GATHER_FLUSH: symbol = Symbol.for("@flushlab/core-mmu:MmuGatherFlush");
 function identity<T>(value: T): T {
   return value;
 }
+const order: Order = { flushFirst: true };
 const machine = { cpus: 4 as number, sockets: 2 } as const;
-export default identity({
+export default defineConfig({
   plugins: [
-    {
+    definePlugin({
       name: "ts-policy",
       description: "a plugin defined in a TypeScript config",
       patch: { title: "mm: flush before free", commit: "cafef00d", kernel: "not merged" },
-      appliesTo: ["x86-64"] as const,
-      overrides: [MMU_GATHER_FLUSH],
-      register(c: Container): void {
-        c.register(MMU_GATHER_FLUSH, {
-          useValue: {
-            *tlbFlushMmu(cpu: unknown, tlb: unknown, k: GatherKernel) {
-              yield* k.tlbFlush(cpu, tlb);
-              yield* k.tlbFlushMmuFree(cpu, tlb);
-            },
+      appliesTo: ["x86-64"],
+      policies: [
+        policy(MMU_GATHER_FLUSH, (kernel) => ({
+          *tlbFlushMmu(cpu: Cpu, tlb: MmuGather) {
+            if (order.flushFirst) yield* kernel.mmuGather.tlbFlush(cpu, tlb);
+            yield* kernel.mmuGather.tlbFlushMmuFree(cpu, tlb);
           },
-        });
-      },
-    },
+        })),
+      ],
+    }),
   ],
-  machine,
+  machine: identity(machine),
   seed: 5 satisfies number,
 });
 `;
@@ -111,7 +109,7 @@ export default identity({
       const list = await runCli(["list"], { cwd });
       expect(list.stderr).toBe("");
       expect(list.stdout).toContain("ts-policy  [flushlab.config.ts]");
-      expect(list.stdout).toContain("overrides:  @flushlab/core-mmu:MmuGatherFlush");
+      expect(list.stdout).toContain("overrides:  MmuGatherFlush");
       expect(tsImported).toContain(url);
 
       const run = await runCli(["run", "tlb-flush2", "--json"], { cwd });
@@ -132,7 +130,7 @@ export default identity({
   });
 
   it("a plugin named like an installed one is an error", async () => {
-    const cwd = project({ "flushlab.config.js": `export default { plugins: [${configPlugin.replace("cfg-policy", "noop")}] };\n` });
+    const cwd = project({ "flushlab.config.js": `${configImports}export default { plugins: [${configPlugin.replace("cfg-policy", "noop")}] };\n` });
     const r = await runCli(["list"], { cwd });
     expect(r.code).toBe(2);
     expect(r.stderr).toBe('flushlab: two different plugins are named "noop" (installed and in flushlab.config.js)\n');
@@ -144,7 +142,10 @@ export default identity({
     ["flushlab.config.mjs", "export default { profile: 'cloud' };", /^flushlab: flushlab\.config\.mjs: unknown profile "cloud"/],
     ["flushlab.config.mjs", "export default { machine: { cpus: 0 } };", /machine\.cpus must be a positive integer/],
     ["flushlab.config.mjs", "export default { machine: { arch: 'arm64' } };", /machine\.arch must be one of x86-64, x86-32-pae/],
-    ["flushlab.config.mjs", "export default { plugins: [{ name: 'x' }] };", /plugin "x" has no register/],
+    ["flushlab.config.mjs", "export default { plugins: [{ name: 'x' }] };", /plugin "x" has no patch provenance/],
+    ["flushlab.config.mjs", "export default { plugins: [{ name: 'x', patch: { title: 't' }, appliesTo: ['x86-64'], overrides: [], register() {} }] };", /plugin "x" uses register\/overrides, which are gone: declare policies/],
+    ["flushlab.config.mjs", "export default { plugins: [{ name: 'x', patch: { title: 't' }, appliesTo: ['x86-64'], policies: [{ point: { slot: 'nope' }, build() {} }] }] };", /plugin "x" policies\[0\] is not policy\(TOKEN, factory\) for a known extension point/],
+    ["flushlab.config.mjs", "export default { workloads: [{ name: 'w' }] };", /workload "w" has no setup function/],
     ["flushlab.config.mjs", "export default 42;", /must export default an object/],
     ["flushlab.config.mjs", "export default {;", /^flushlab: cannot load flushlab\.config\.mjs: /],
     ["flushlab.config.mjs", "throw new Error('config blew up\\nline two');", /^flushlab: cannot load flushlab\.config\.mjs: config blew up$/],

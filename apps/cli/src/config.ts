@@ -6,7 +6,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { ARCH_NAMES, FlushlabInputError } from "@flushlab/core-mmu";
+import { ARCH_NAMES, FlushlabInputError, validatePluginShape } from "@flushlab/core-mmu";
 import type { FlushlabConfig } from "@flushlab/core-mmu";
 
 export const CONFIG_FILE_NAMES = ["flushlab.config.ts", "flushlab.config.mjs", "flushlab.config.js"] as const;
@@ -80,7 +80,7 @@ export async function loadConfig(cwd: string): Promise<LoadedConfig | undefined>
   return { file, config: config as FlushlabConfig };
 }
 
-const KNOWN_FIELDS = ["plugins", "machine", "profile", "seed", "workloads"];
+const KNOWN_FIELDS = ["plugins", "workloads", "machine", "profile", "seed"];
 const MACHINE_FIELDS = ["arch", "cpus", "sockets", "tlbEntries", "tlbWays", "memoryMiB", "la57"];
 
 /** Shape checks; semantic checks (known profile, sockets dividing cpus) happen where the values are used. */
@@ -88,20 +88,21 @@ export function validateConfig(config: Record<string, unknown>, file: string): v
   for (const key of Object.keys(config)) {
     if (!KNOWN_FIELDS.includes(key)) throw new FlushlabInputError(`${file}: unknown field "${key}" (known: ${KNOWN_FIELDS.join(", ")})`);
   }
-  const { plugins, machine, profile, seed } = config;
+  const { plugins, workloads, machine, profile, seed } = config;
   if (plugins !== undefined) {
     if (!Array.isArray(plugins)) throw new FlushlabInputError(`${file}: plugins must be an array of plugins`);
-    plugins.forEach((p: unknown, i) => {
-      if (p === null || typeof p !== "object") throw new FlushlabInputError(`${file}: plugins[${i}] is not a plugin object`);
-      const plugin = p as Record<string, unknown>;
-      if (typeof plugin["name"] !== "string" || plugin["name"] === "") throw new FlushlabInputError(`${file}: plugins[${i}] has no name`);
-      const name = plugin["name"];
-      if (typeof plugin["register"] !== "function") throw new FlushlabInputError(`${file}: plugin "${name}" has no register(container) function`);
-      if (!Array.isArray(plugin["appliesTo"])) throw new FlushlabInputError(`${file}: plugin "${name}" has no appliesTo array`);
-      if (!Array.isArray(plugin["overrides"])) throw new FlushlabInputError(`${file}: plugin "${name}" has no overrides array`);
-      const patch = plugin["patch"] as Record<string, unknown> | undefined;
-      if (patch === null || typeof patch !== "object" || typeof patch["title"] !== "string") {
-        throw new FlushlabInputError(`${file}: plugin "${name}" has no patch provenance (patch.title, patch.commit, patch.kernel)`);
+    plugins.forEach((p: unknown, i) => validatePluginShape(p, `${file}: plugins[${i}]`));
+  }
+  if (workloads !== undefined) {
+    if (!Array.isArray(workloads)) throw new FlushlabInputError(`${file}: workloads must be an array of workloads (defineWorkload)`);
+    workloads.forEach((w: unknown, i) => {
+      const wl = w as Record<string, unknown> | null;
+      if (wl === null || typeof wl !== "object" || typeof wl["name"] !== "string" || wl["name"] === "") throw new FlushlabInputError(`${file}: workloads[${i}] has no name`);
+      for (const field of ["setup", "collect"]) {
+        if (typeof wl[field] !== "function") throw new FlushlabInputError(`${file}: workload "${wl["name"]}" has no ${field} function`);
+      }
+      for (const field of ["params", "metrics"]) {
+        if (!Array.isArray(wl[field])) throw new FlushlabInputError(`${file}: workload "${wl["name"]}" has no ${field} array`);
       }
     });
   }

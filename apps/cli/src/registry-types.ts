@@ -4,8 +4,9 @@
  * in-process with a fake registry and captured output.
  */
 import type { Observable } from "rxjs";
+import type { CliEvent } from "./bus.js";
 import type {
-  FlushlabEvent,
+  EventStream,
   FlushlabPlugin,
   MachineOptions,
   RunOptions,
@@ -25,23 +26,23 @@ export interface CliRegistry {
    * Runs one simulation; throws FlushlabInputError for bad options (message is one line).
    *
    * @param options  everything the run is a function of; `options.plugins` are names.
+   * @param resolved the workload and the plugin objects for `options.plugins` (in order), as the
+   *                 CLI resolved them from the registry plus flushlab.config.
    * @param onEvents called once, before the run starts, with the run's event stream, when a
    *                 reporter wants live events; omitted otherwise (so the model emits nothing).
-   * @param plugins  the plugin objects for `options.plugins`, in the same order, as resolved by
-   *                 the CLI from `registry.plugins` plus flushlab.config. An engine should register
-   *                 these rather than look the names up in `registry.plugins`, or plugins defined in
-   *                 a config file are not found. Always passed by the CLI.
    */
   simulate(
     options: RunOptions,
-    onEvents?: (events$: Observable<FlushlabEvent>) => void,
-    plugins?: readonly FlushlabPlugin[],
+    resolved: { readonly workload: WorkloadDefinitionLike; readonly plugins: readonly FlushlabPlugin[] },
+    onEvents?: (events: EventStream) => void,
   ): RunResult;
 }
 
 /** Anything with a `write(string)`: process.stdout, a test buffer. */
 export interface TextSink {
   write(chunk: string): unknown;
+  /** True for a terminal (a progress line is shown on a terminal stderr only). */
+  readonly isTTY?: boolean;
 }
 
 export interface CliIo {
@@ -51,4 +52,6 @@ export interface CliIo {
   readonly cwd?: string;
   /** Environment read for FLUSHLAB_DEBUG; default `process.env`. */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Subscribes to the command's event stream, as the reporters do (tests use it to see what the CLI prints, and why). */
+  readonly onEvents?: (events$: Observable<CliEvent>) => void;
 }

@@ -2,7 +2,7 @@
  * The real registry: the x86 arch layer, the built-in workloads, the installed
  * patch plugins, and core-mmu's simulate().
  */
-import { FlushlabInputError, simulate, type FlushlabPlugin } from "@flushlab/core-mmu";
+import { FlushlabInputError, isWorkloadDefinition, simulate, type FlushlabPlugin } from "@flushlab/core-mmu";
 import { x86 } from "@flushlab/arch-x86";
 import { builtinWorkloads } from "@flushlab/workloads";
 import { vmallocSync } from "@flushlab/patch-vmalloc-sync";
@@ -20,14 +20,8 @@ export const registry: CliRegistry = {
   workloads: builtinWorkloads,
   profiles: Object.values(x86.profiles).map((p) => ({ name: p.name, description: p.description })),
   defaultMachine: x86.defaultMachine,
-  simulate(options, onEvents, plugins) {
-    const workload = builtinWorkloads.find((w) => w.name === options.workload);
-    if (!workload) throw new FlushlabInputError(`unknown workload "${options.workload}" (known: ${builtinWorkloads.map((w) => w.name).join(", ")})`);
-    const resolved = plugins ?? options.plugins.map((n) => {
-      const p = installedPlugins.find((q) => q.name === n);
-      if (!p) throw new FlushlabInputError(`unknown plugin "${n}"`);
-      return p;
-    });
-    return simulate({ options, arch: x86, workload, plugins: resolved, ...(onEvents ? { onEvents } : {}) });
+  simulate(options, { workload, plugins }, onEvents) {
+    if (!isWorkloadDefinition(workload)) throw new FlushlabInputError(`workload "${workload.name}" cannot be simulated (it has no setup and collect)`);
+    return simulate({ options, arch: x86, workload, plugins, ...(onEvents ? { onEvents } : {}) });
   },
 };

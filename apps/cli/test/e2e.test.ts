@@ -1,8 +1,7 @@
 /** The real registry (core-mmu + arch-x86 + workloads) through the CLI, in-process. */
-import "reflect-metadata";
 import { describe, expect, it } from "vitest";
 import { registry } from "../src/registry.js";
-import { runCli } from "../src/test-io.js";
+import { runCli } from "./support/test-io.js";
 
 describe.each(["x86-64", "x86-32-pae"])("flushlab run tlb-flush2 --cpus 8 --seed 1 --json (--arch %s)", (arch) => {
   it("shows remote flushes and IPIs and no hazards, identically twice", async () => {

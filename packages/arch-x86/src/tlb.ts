@@ -5,21 +5,7 @@
  * switch_mm_irqs_off and enter_lazy_tlb. PCID is not modelled (one ASID per CPU, so
  * every switch to another mm reloads CR3 with a flush).
  */
-import { inject, injectable } from "tsyringe";
-import {
-  C,
-  CONTEXT_WORK_TLBI,
-  MACHINE,
-  type Kernel,
-  checkFlushCoverage,
-  onEachCpuCondMask,
-  type ArchTlb,
-  type Cpu,
-  type KGen,
-  type Machine,
-  type MmStruct,
-  type TlbFlushReason,
-} from "@flushlab/core-mmu";
+import { C, type ArchTlb, type Cpu, type KGen, type Kernel, type Machine, type MmStruct, type TlbFlushReason } from "@flushlab/core-mmu";
 
 /** tlb_single_page_flush_ceiling (debugfs knob, default 33; Dave Hansen 2014). */
 export const TLB_SINGLE_PAGE_FLUSH_CEILING = 33;
@@ -38,37 +24,41 @@ export interface FlushTlbInfo {
   readonly initiatingCpu: number;
 }
 
-@injectable()
 export class X86Tlb implements ArchTlb {
-  readonly m: Machine;
+  protected readonly k: Kernel;
+  protected readonly m: Machine;
 
-  constructor(@inject(MACHINE) m: Machine) {
-    this.m = m;
+  constructor(kernel: Kernel) {
+    this.k = kernel;
+    this.m = kernel.machine;
   }
 
   private trace(cpu: Cpu, reason: TlbFlushReason, pages: number): void {
-    this.m.counters.values[REASON_COUNTER[reason]]!++;
-    if (this.m.events.observed) this.m.events.emit("tlb_flush", { time: this.m.now, cpu: cpu.id, reason, pages });
+    this.k.counters.values[REASON_COUNTER[reason]]!++;
+    if (this.m.events.wants("tlb_flush")) this.m.events.emit("tlb_flush", { time: this.m.now, cpu: cpu.id, reason, pages });
   }
 
   /** flush_tlb_func: runs on each target (and locally); partial or full by generation. Returns cycles. */
   flushTlbFunc(cpu: Cpu, f: FlushTlbInfo): number {
     const m = this.m;
+    const mmu = m.mmu;
+    const values = this.k.counters.values;
+    const ts = this.k.tlbstate[cpu.id]!;
     const local = cpu.id === f.initiatingCpu;
     let cost = 0;
     if (!local) {
-      m.counters.irqTlb[cpu.id]!++;
-      m.counters.values[C.nr_tlb_remote_flush_received]!++;
+      this.k.counters.irqTlb[cpu.id]!++;
+      values[C.nr_tlb_remote_flush_received]!++;
       // Can only happen on remote CPUs: the mm was switched away since the mask was read.
-      if (f.mm !== cpu.loadedMm) return cost;
+      if (f.mm !== ts.loadedMm) return cost;
     }
-    const loaded = cpu.loadedMm;
+    const loaded = ts.loadedMm;
     if (loaded === null || loaded.isInitMm) return cost;
-    if (cpu.isLazy) {
+    if (ts.isLazy) {
       // We're in lazy mode: switch to init_mm rather than flush (freed_tables IPIs get here).
       return cost + this.switchMmIrqsOff(cpu, null);
     }
-    const localGen = cpu.ctxTlbGen;
+    const localGen = ts.ctxTlbGen;
     const mmGen = loaded.tlbGen;
     if (localGen === mmGen) return cost;
     const reason: TlbFlushReason = local ? "TLB_LOCAL_MM_SHOOTDOWN" : "TLB_REMOTE_SHOOTDOWN";
@@ -76,57 +66,46 @@ export class X86Tlb implements ArchTlb {
       const stride = 2 ** f.strideShift;
       let nr = 0;
       for (let addr = f.start; addr < f.end; addr += stride) {
-        cost += m.invlpg(cpu, addr);
+        cost += mmu.invlpg(cpu, addr);
         nr++;
       }
-      if (local) m.counters.values[C.nr_tlb_local_flush_one]! += nr;
+      if (local) values[C.nr_tlb_local_flush_one]! += nr;
       this.trace(cpu, reason, nr);
     } else {
-      cost += m.loadCr3(cpu, cpu.cr3);
-      if (local) m.counters.values[C.nr_tlb_local_flush_all]!++;
+      cost += mmu.loadCr3(cpu, cpu.cr3);
+      if (local) values[C.nr_tlb_local_flush_all]!++;
       this.trace(cpu, reason, -1);
     }
-    cpu.ctxTlbGen = mmGen;
+    ts.ctxTlbGen = mmGen;
     return cost;
   }
 
   /** native_flush_tlb_multi */
   *nativeFlushTlbMulti(cpu: Cpu, cpumask: Uint8Array, info: FlushTlbInfo, pre = 0): KGen<Uint8Array> {
-    const m = this.m;
-    m.counters.values[C.nr_tlb_remote_flush]!++;
+    const k = this.k;
+    k.counters.values[C.nr_tlb_remote_flush]!++;
     this.trace(cpu, "TLB_REMOTE_SEND_IPI", info.end === TLB_FLUSH_ALL ? -1 : (info.end - info.start) / 4096);
     const func = (target: Cpu): number => this.flushTlbFunc(target, info);
     // freed_tables: lazy CPUs too (a speculative walk could use a freed table);
     // otherwise skip lazy CPUs (tlb_is_not_lazy), which catch up at switch_mm.
-    const cond = info.freedTables ? null : (c: number) => !m.cpus[c]!.isLazy;
-    return yield* onEachCpuCondMask(m, cpu, cpumask, func, true, cond, pre);
+    const cond = info.freedTables ? null : (c: number) => !k.tlbstate[c]!.isLazy;
+    return yield* k.smp.onEachCpuCondMask(cpu, cpumask, func, true, cond, pre);
   }
 
   *flushTlbMmRange(cpu: Cpu, mm: MmStruct, start: number, end: number, strideShift: number, freedTables: boolean): KGen {
-    const m = this.m;
     if (end === TLB_FLUSH_ALL || (end - start) / 2 ** strideShift > TLB_SINGLE_PAGE_FLUSH_CEILING) {
       start = 0;
       end = TLB_FLUSH_ALL;
     }
     const newTlbGen = ++mm.tlbGen; // inc_mm_tlb_gen: atomic, a full barrier
     const info: FlushTlbInfo = { mm, start, end, strideShift, freedTables, newTlbGen, initiatingCpu: cpu.id };
-    let covered: Uint8Array;
     if (anyBut(mm.cpumask, cpu.id)) {
-      covered = yield* this.nativeFlushTlbMulti(cpu, mm.cpumask, info, m.costs.flushBookkeeping);
+      yield* this.nativeFlushTlbMulti(cpu, mm.cpumask, info, this.m.costs.flushBookkeeping);
     } else {
-      covered = new Uint8Array(m.cpus.length);
-      let cost = m.costs.flushBookkeeping;
-      if (mm === cpu.loadedMm) {
-        covered[cpu.id] = 1;
-        cost += this.flushTlbFunc(cpu, info);
-      }
+      let cost = this.m.costs.flushBookkeeping;
+      if (mm === this.k.tlbstate[cpu.id]!.loadedMm) cost += this.flushTlbFunc(cpu, info);
       yield cost;
     }
-    // Oracle, class 4: a CPU that runs this mm (or is lazy on it when tables were
-    // freed) but got no flush must not hold a stale entry for the range.
-    checkFlushCoverage(m, mm, mm.pgd, start, end === TLB_FLUSH_ALL ? Infinity : end, covered,
-      (c) => c.loadedMm === mm && (!c.isLazy || freedTables),
-      (c) => `flush_tlb_mm_range(mm ${mm.id}, ${end === TLB_FLUSH_ALL ? "TLB_FLUSH_ALL" : `${(end - start) / 4096} pages`}${freedTables ? ", freed_tables" : ""}) did not reach CPU ${c.id}${c.isLazy ? " (lazy)" : ""}`);
   }
 
   /**
@@ -134,46 +113,42 @@ export class X86Tlb implements ArchTlb {
    * `cond`, __flush_tlb_kernel_range(cond, …) of seed 002: on_each_cpu_cond.
    */
   *flushTlbKernelRange(cpu: Cpu, start: number, end: number, cond?: (target: number) => boolean, _freedTables = false): KGen {
-    const m = this.m;
+    const mmu = this.m.mmu;
+    const values = this.k.counters.values;
     let func: (c: Cpu) => number;
     if (end === TLB_FLUSH_ALL || (end - start) / 4096 > TLB_SINGLE_PAGE_FLUSH_CEILING) {
       // do_flush_tlb_all
       func = (c) => {
-        m.counters.values[C.nr_tlb_remote_flush_received]!++;
-        return m.flushTlbGlobal(c);
+        values[C.nr_tlb_remote_flush_received]!++;
+        return mmu.flushTlbGlobal(c);
       };
     } else {
       // do_kernel_range_flush: flush_tlb_one_kernel per page
       func = (c) => {
         let cost = 0;
-        for (let a = start; a < end; a += 4096) cost += m.invlpg(c, a);
+        for (let a = start; a < end; a += 4096) cost += mmu.invlpg(c, a);
         return cost;
       };
     }
-    const covered = yield* onEachCpuCondMask(m, cpu, null, func, true, cond ?? null);
-    if (m.initMm !== null) {
-      // A nohz_full CPU with CONTEXT_WORK_TLBI parked flushes at its next kernel entry.
-      const k = m.kernel as Kernel | null;
-      checkFlushCoverage(m, null, m.initMm.pgd, start, end, covered, (c) => k === null || (k.ctWork[c.id]! & CONTEXT_WORK_TLBI) === 0,
-        (c) => `flush_tlb_kernel_range(${m.oracle.formatVa(start)}, ${end === TLB_FLUSH_ALL ? "TLB_FLUSH_ALL" : m.oracle.formatVa(end)}) did not reach CPU ${c.id}`);
-    }
+    yield* this.k.smp.onEachCpuCondMask(cpu, null, func, true, cond ?? null);
   }
 
   /** switch_mm_irqs_off(prev, next, tsk); `next` null is init_mm. Returns cycles. */
   switchMmIrqsOff(cpu: Cpu, next: MmStruct | null): number {
-    const m = this.m;
-    const realPrev = cpu.loadedMm;
-    const wasLazy = cpu.isLazy;
-    cpu.isLazy = false;
-    let cost = m.costs.switchMm;
-    const nextMm = next ?? m.initMm!;
+    const mmu = this.m.mmu;
+    const ts = this.k.tlbstate[cpu.id]!;
+    const realPrev = ts.loadedMm;
+    const wasLazy = ts.isLazy;
+    ts.isLazy = false;
+    let cost = this.m.costs.switchMm;
+    const nextMm = next ?? this.k.initMm;
     if (realPrev === nextMm) {
       if (!wasLazy || nextMm.isInitMm) return cost;
       // Back from lazy mode on the same mm: catch up if a flush was skipped meanwhile.
       nextMm.cpumask[cpu.id] = 1;
-      if (cpu.ctxTlbGen === nextMm.tlbGen) return cost;
-      cost += m.loadCr3(cpu, nextMm.pgd);
-      cpu.ctxTlbGen = nextMm.tlbGen;
+      if (ts.ctxTlbGen === nextMm.tlbGen) return cost;
+      cost += mmu.loadCr3(cpu, nextMm.pgd);
+      ts.ctxTlbGen = nextMm.tlbGen;
       this.trace(cpu, "TLB_FLUSH_ON_TASK_SWITCH", -1);
       return cost;
     }
@@ -181,16 +156,17 @@ export class X86Tlb implements ArchTlb {
     if (realPrev !== null && !realPrev.isInitMm) realPrev.cpumask[cpu.id] = 0;
     if (!nextMm.isInitMm) nextMm.cpumask[cpu.id] = 1;
     const nextTlbGen = nextMm.tlbGen;
-    cost += m.loadCr3(cpu, nextMm.pgd);
-    cpu.loadedMm = nextMm;
-    cpu.ctxTlbGen = nextTlbGen;
+    cost += mmu.loadCr3(cpu, nextMm.pgd);
+    ts.loadedMm = nextMm;
+    ts.ctxTlbGen = nextTlbGen;
     this.trace(cpu, "TLB_FLUSH_ON_TASK_SWITCH", -1);
     return cost;
   }
 
   enterLazyTlb(cpu: Cpu): void {
-    if (cpu.loadedMm === null || cpu.loadedMm.isInitMm) return;
-    cpu.isLazy = true;
+    const ts = this.k.tlbstate[cpu.id]!;
+    if (ts.loadedMm === null || ts.loadedMm.isInitMm) return;
+    ts.isLazy = true;
   }
 }
 

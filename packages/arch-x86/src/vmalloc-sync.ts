@@ -12,19 +12,18 @@
  * The pre-patch default makes both vmalloc_sync_mappings and vmalloc_sync_unmappings
  * vmalloc_sync_all.
  */
-import { inject, injectable } from "tsyringe";
-import { C, MACHINE, _PAGE_PRESENT, type Cpu, type KGen, type Kernel, type Machine, type VmallocSync } from "@flushlab/core-mmu";
+import { C, _PAGE_PRESENT, type Cpu, type KGen, type Kernel, type Machine, type VmallocSync } from "@flushlab/core-mmu";
+import { pgdList, type PgdList } from "./pgtable.js";
 
-@injectable()
 export class X86VmallocSync implements VmallocSync {
-  readonly m: Machine;
+  private readonly k: Kernel;
+  private readonly m: Machine;
+  private readonly list: PgdList;
 
-  constructor(@inject(MACHINE) m: Machine) {
-    this.m = m;
-  }
-
-  private get k(): Kernel {
-    return this.m.kernel as Kernel;
+  constructor(kernel: Kernel) {
+    this.k = kernel;
+    this.m = kernel.machine;
+    this.list = pgdList(kernel);
   }
 
   /** vmalloc_sync_all (pre-patch): x86-64 sync_global_pgds over the vmalloc area; PAE vmalloc_sync. */
@@ -45,17 +44,18 @@ export class X86VmallocSync implements VmallocSync {
   *syncGlobalPgds(cpu: Cpu, start: number, end: number): KGen {
     const m = this.m;
     const k = this.k;
-    m.counters.values[C.sync_global_pgds_calls]!++;
+    const lock = this.list.lock;
+    k.counters.values[C.sync_global_pgds_calls]!++;
     const step = 2 ** m.format.pgdirShift;
     const w = m.mem.words;
     for (let addr = start; addr < end; addr += step) {
       yield m.costs.pgdListVisit / 4; // pgd_offset_k and the none check
       const ref = k.pgtables.entryOffsetAt(k.initMm.pgd, addr, 0);
       if ((w[ref]! & _PAGE_PRESENT) === 0) continue;
-      if (!k.pgdLock.tryLock(cpu)) yield* k.pgdLock.lockSlow(cpu);
+      if (!lock.tryLock(cpu)) yield* lock.lockSlow(cpu);
       let cost = m.costs.spinLockUncontended;
-      for (const mm of k.pgdList) {
-        const own = k.pgtables.entryOffsetAt(mm.pgd, addr, 0);
+      for (const pgd of this.list.pgds) {
+        const own = k.pgtables.entryOffsetAt(pgd, addr, 0);
         if ((w[own]! & _PAGE_PRESENT) === 0) {
           w[own] = w[ref]!;
           w[own + 1] = w[ref + 1]!;
@@ -63,7 +63,7 @@ export class X86VmallocSync implements VmallocSync {
         cost += m.costs.pgdListVisit;
       }
       yield cost;
-      k.pgdLock.unlock(cpu);
+      lock.unlock(cpu);
     }
   }
 
@@ -71,16 +71,17 @@ export class X86VmallocSync implements VmallocSync {
   *vmallocSync(cpu: Cpu): KGen {
     const m = this.m;
     const k = this.k;
-    m.counters.values[C.vmalloc_sync_calls]!++;
+    const lock = this.list.lock;
+    k.counters.values[C.vmalloc_sync_calls]!++;
     const pmdLevel = m.format.levels.length - 2;
     const step = 2 ** m.format.levels[pmdLevel]!.shift;
     const w = m.mem.words;
     for (let addr = k.vmalloc.start - (k.vmalloc.start % step); addr < k.vmalloc.end; addr += step) {
-      if (!k.pgdLock.tryLock(cpu)) yield* k.pgdLock.lockSlow(cpu);
+      if (!lock.tryLock(cpu)) yield* lock.lockSlow(cpu);
       const ref = k.pgtables.entryOffsetAt(k.initMm.pgd, addr, pmdLevel);
       let cost = m.costs.spinLockUncontended;
-      for (const mm of k.pgdList) {
-        const own = k.pgtables.entryOffsetAt(mm.pgd, addr, pmdLevel);
+      for (const pgd of this.list.pgds) {
+        const own = k.pgtables.entryOffsetAt(pgd, addr, pmdLevel);
         // vmalloc_sync_one: copy whenever present-ness differs (8e998fc24de4).
         if (own >= 0 && ref >= 0 && (w[own]! & _PAGE_PRESENT) !== (w[ref]! & _PAGE_PRESENT)) {
           w[own] = w[ref]!;
@@ -89,7 +90,7 @@ export class X86VmallocSync implements VmallocSync {
         cost += m.costs.pgdListVisit;
       }
       yield cost;
-      k.pgdLock.unlock(cpu);
+      lock.unlock(cpu);
     }
   }
 }

@@ -7,12 +7,11 @@ import {
   PROT_READ,
   PROT_WRITE,
   definePlugin,
+  policy,
   type TaskApi,
   type TaskGen,
   type WorkloadContext,
-  MACHINE,
 } from "@flushlab/core-mmu";
-import type { DependencyContainer } from "tsyringe";
 import { X86Tlb } from "../src/index.js";
 import { runScenario } from "./scenario.js";
 
@@ -122,14 +121,14 @@ describe("flush_tlb_kernel_range: every online CPU, no mm_cpumask and no lazy fi
     runScenario("kernel", [function* (): TaskGen { yield 100; }], [], "x86-64", (c) => (ctx = c));
     const k = ctx!.kernel;
     const cpu0 = ctx!.machine.cpus[0]!;
-    const g = k.arch.flushTlbKernelRange(cpu0, ctx!.machine.format.vmallocStart, ctx!.machine.format.vmallocStart + 4 * 4096);
+    const g = k.policies.archTlb.flushTlbKernelRange(cpu0, ctx!.machine.format.vmallocStart, ctx!.machine.format.vmallocStart + 4 * 4096);
     // Drive the kernel path by hand: run the engine between yields.
     let r = g.next();
     while (!r.done) {
       ctx!.machine.engine.run();
       r = g.next();
     }
-    expect(Array.from(ctx!.machine.counters.irqCall)).toEqual([0, 1]);
+    expect(Array.from(k.counters.irqCall)).toEqual([0, 1]);
   });
 });
 
@@ -140,9 +139,8 @@ describe("plugins", () => {
       description: name,
       patch: { title: "t", commit: "t", kernel: "t" },
       appliesTo: ["x86-64"],
-      overrides: [MMU_GATHER_FLUSH],
+      policies: [policy(MMU_GATHER_FLUSH, (_k, before) => before)],
       ...(composesWith ? { composesWith } : {}),
-      register() {},
     });
   const body = [function* (): TaskGen { yield 1; }];
 
@@ -157,39 +155,31 @@ describe("plugins", () => {
       description: "throws",
       patch: { title: "t", commit: "t", kernel: "t" },
       appliesTo: ["x86-64"],
-      overrides: [ARCH_TLB],
-      register(c) {
-        c.register(ARCH_TLB, {
-          useFactory: (cc) => {
-            const real = new X86Tlb(cc.resolve(MACHINE));
-            return {
-              flushTlbMmRange() {
-                throw new Error("boom");
-              },
-              flushTlbKernelRange: real.flushTlbKernelRange.bind(real),
-              switchMmIrqsOff: real.switchMmIrqsOff.bind(real),
-              enterLazyTlb: real.enterLazyTlb.bind(real),
-            };
+      policies: [
+        policy(ARCH_TLB, (_kernel, real) => ({
+          flushTlbMmRange() {
+            throw new Error("boom");
           },
-        });
-      },
+          flushTlbKernelRange: real.flushTlbKernelRange.bind(real),
+          switchMmIrqsOff: real.switchMmIrqsOff.bind(real),
+          enterLazyTlb: real.enterLazyTlb.bind(real),
+        })),
+      ],
     });
     expect(() => runScenario("bad", [function* (t: TaskApi): TaskGen { const a = yield* t.mmap(4096, 3); yield t.touch(a, 1, 4096, true); yield* t.madvise(a, 4096, MADV_DONTNEED); }], [bad])).toThrow(
       'plugin "bad" failed in ArchTlb.flushTlbMmRange: boom',
     );
-    const badReg = { ...bad, name: "bad-reg", register() { throw new Error("nope"); } };
-    const noCr3 = { ...bad, name: "no-cr3", register(c: DependencyContainer) {
-      c.register(ARCH_TLB, { useFactory: (cc) => {
-        const real = new X86Tlb(cc.resolve(MACHINE));
-        return { flushTlbMmRange: real.flushTlbMmRange.bind(real), flushTlbKernelRange: real.flushTlbKernelRange.bind(real), switchMmIrqsOff: () => 0, enterLazyTlb() {} };
-      } });
-    } };
+    const badBuild = { ...bad, name: "bad-build", policies: [policy(ARCH_TLB, () => { throw new Error("nope"); })] };
+    const noCr3 = { ...bad, name: "no-cr3", policies: [policy(ARCH_TLB, (kernel) => {
+      const real = new X86Tlb(kernel);
+      return { flushTlbMmRange: real.flushTlbMmRange.bind(real), flushTlbKernelRange: real.flushTlbKernelRange.bind(real), switchMmIrqsOff: () => 0, enterLazyTlb() {} };
+    })] };
     expect(() => runScenario("bad", [function* (t: TaskApi): TaskGen { const a = yield* t.mmap(4096, 3); yield t.touch(a, 1, 4096, true); }], [noCr3])).toThrow(/with plugins no-cr3: CPU 0 faults endlessly/);
-    expect(() => runScenario("bad", body, [badReg])).toThrow('plugin "bad-reg" failed to register: nope');
+    expect(() => runScenario("bad", body, [badBuild])).toThrow('plugin "bad-build" failed to build its ArchTlb policy: nope');
   });
 
   it("a plugin that does not apply to the arch is refused", () => {
-    expect(() => runScenario("arch", body, [over("only64")], "x86-32-pae")).toThrow('plugin "only64" does not apply to x86-32-pae');
+    expect(() => runScenario("arch", body, [over("only64")], "x86-32-pae")).toThrow('plugin "only64" does not apply to arch x86-32-pae');
   });
 });
 

@@ -7,18 +7,17 @@
 import { describe, expect, it } from "vitest";
 import {
   ARCH_TLB,
-  MACHINE,
   MADV_DONTNEED,
   MMU_GATHER_FLUSH,
   PROTECTION_CHANGE_FLUSH,
   PROT_READ,
   PROT_WRITE,
   definePlugin,
+  policy,
   type Cpu,
   type KGen,
-  type Machine,
+  type Kernel,
   type MmuGather,
-  type GatherKernel,
   type TaskApi,
   type WorkloadContext,
   type MmStruct,
@@ -34,17 +33,14 @@ const freeBeforeFlush = definePlugin({
   description: "tlb_flush_mmu that frees first and flushes after",
   patch: { title: "test", commit: "none", kernel: "none" },
   appliesTo: ["x86-64", "x86-32-pae"],
-  overrides: [MMU_GATHER_FLUSH],
-  register(c) {
-    c.register(MMU_GATHER_FLUSH, {
-      useValue: {
-        *tlbFlushMmu(cpu: Cpu, tlb: MmuGather, k: GatherKernel): KGen {
-          yield* k.tlbFlushMmuFree(cpu, tlb);
-          yield* k.tlbFlush(cpu, tlb);
-        },
+  policies: [
+    policy(MMU_GATHER_FLUSH, (kernel) => ({
+      *tlbFlushMmu(cpu: Cpu, tlb: MmuGather): KGen {
+        yield* kernel.mmuGather.tlbFlushMmuFree(cpu, tlb);
+        yield* kernel.mmuGather.tlbFlush(cpu, tlb);
       },
-    });
-  },
+    })),
+  ],
 });
 
 /** Unsafe: mprotect that never flushes. */
@@ -53,10 +49,7 @@ const noProtFlush = definePlugin({
   description: "change_protection without flush_tlb_range",
   patch: { title: "test", commit: "none", kernel: "none" },
   appliesTo: ["x86-64", "x86-32-pae"],
-  overrides: [PROTECTION_CHANGE_FLUSH],
-  register(c) {
-    c.register(PROTECTION_CHANGE_FLUSH, { useValue: { begin: () => ({ beginVma() {}, pteChanged() {}, *endVma(): KGen {}, *finish(): KGen {} }) } });
-  },
+  policies: [policy(PROTECTION_CHANGE_FLUSH, () => ({ begin: () => ({ beginVma() {}, pteChanged() {}, *endVma(): KGen {}, *finish(): KGen {} }) }))],
 });
 
 /** Cost only: skips mprotect's flush when the change only granted rights (a promotion). */
@@ -65,11 +58,9 @@ const skipPromotionFlush = definePlugin({
   description: "change_protection that does not flush when the VMA became writable",
   patch: { title: "test", commit: "none", kernel: "none" },
   appliesTo: ["x86-64", "x86-32-pae"],
-  overrides: [PROTECTION_CHANGE_FLUSH],
-  register(c) {
-    c.register(PROTECTION_CHANGE_FLUSH, {
-      useFactory: (cc) => {
-        const arch = cc.resolve(ARCH_TLB);
+  policies: [
+    policy(PROTECTION_CHANGE_FLUSH, (kernel) => {
+        const arch = kernel.policies.archTlb;
         return {
           begin: (_cpu: Cpu, mm: MmStruct) => {
             let pages = 0;
@@ -86,9 +77,8 @@ const skipPromotionFlush = definePlugin({
             };
           },
         };
-      },
-    });
-  },
+    }),
+  ],
 });
 
 /** Unsafe: flush_tlb_mm_range that only flushes the local CPU (ignores mm_cpumask). */
@@ -105,16 +95,13 @@ class SkipLazyTlb extends X86Tlb {
     return yield* super.nativeFlushTlbMulti(cpu, mask, { ...info, freedTables: false }, pre);
   }
 }
-const archPlugin = (name: string, cls: new (m: Machine) => X86Tlb) =>
+const archPlugin = (name: string, cls: new (k: Kernel) => X86Tlb) =>
   definePlugin({
     name,
     description: name,
     patch: { title: "test", commit: "none", kernel: "none" },
     appliesTo: ["x86-64", "x86-32-pae"],
-    overrides: [ARCH_TLB],
-    register(c) {
-      c.register(ARCH_TLB, { useFactory: (cc) => new cls(cc.resolve(MACHINE)) });
-    },
+    policies: [policy(ARCH_TLB, (kernel) => new cls(kernel))],
   });
 
 const ARCHES = ["x86-64", "x86-32-pae"] as const;
@@ -214,12 +201,14 @@ describe.each(ARCHES)("class 4: a flush that skipped a CPU that could hold entri
     expect(classes(r)).toContain(4);
     const h = r.hazards.find((x) => x.class === 4)!;
     expect(h.cpu).toBe(1);
-    expect(h.missing).toMatch(/flush_tlb_mm_range\(mm 1, 1 pages\) did not reach CPU 1/);
+    expect(h.missing).toMatch(/TLB flush on CPU 1 before tlb_finish_mmu \(madvise MADV_DONTNEED\) freed the page/);
+    expect(h.detail).toMatch(/reached CPU 0 but not CPU 1/);
   });
   it("unsafe: lazy CPU skipped although page tables were freed", () => {
     const r = runScenario("skip-lazy", lazyThenUnmap(), [archPlugin("test-skip-lazy", SkipLazyTlb)], arch);
     expect(classes(r)).toEqual([4]);
-    expect(r.hazards[0]!.missing).toMatch(/freed_tables\) did not reach CPU 1 \(lazy\)/);
+    expect(r.hazards[0]!.cpu).toBe(1);
+    expect(r.hazards[0]!.missing).toMatch(/a flush reaching CPU 1 before tlb_finish_mmu \(munmap\) \(page table\) freed the page-table page/);
   });
   it("safe: the v5.17 path interrupts the lazy CPU, which switches to init_mm", () => {
     const r = runScenario("skip-lazy", lazyThenUnmap(), [], arch);
@@ -283,17 +272,18 @@ describe("mm_cpumask and lazy TLB", () => {
     ], [], "x86-64", (c) => (ctx = c));
     expect(r.hazards).toEqual([]);
     expect(r.interrupts.TLB[1]).toBe(0); // tlb_is_not_lazy() was false for CPU 1
-    const m = ctx!.machine;
-    const cpu1 = m.cpus[1]!;
-    const mm = [...ctx!.kernel.mms][0]!;
-    expect(cpu1.isLazy).toBe(true);
+    const k = ctx!.kernel;
+    const cpu1 = k.machine.cpus[1]!;
+    const ts1 = k.tlbstate[1]!;
+    const mm = [...k.mms][0]!;
+    expect(ts1.isLazy).toBe(true);
     expect(mm.cpumask[1]).toBe(1); // still a member: the mask is a superset
-    expect(cpu1.ctxTlbGen).toBeLessThan(mm.tlbGen);
-    const switches = m.counters.values[C["tlb_flush_TLB_FLUSH_ON_TASK_SWITCH"]]!;
-    ctx!.kernel.arch.switchMmIrqsOff(cpu1, mm); // the task comes back
-    expect(cpu1.isLazy).toBe(false);
-    expect(cpu1.ctxTlbGen).toBe(mm.tlbGen);
-    expect(m.counters.values[C["tlb_flush_TLB_FLUSH_ON_TASK_SWITCH"]]).toBe(switches + 1);
+    expect(ts1.ctxTlbGen).toBeLessThan(mm.tlbGen);
+    const switches = k.counters.values[C["tlb_flush_TLB_FLUSH_ON_TASK_SWITCH"]]!;
+    k.policies.archTlb.switchMmIrqsOff(cpu1, mm); // the task comes back
+    expect(ts1.isLazy).toBe(false);
+    expect(ts1.ctxTlbGen).toBe(mm.tlbGen);
+    expect(k.counters.values[C["tlb_flush_TLB_FLUSH_ON_TASK_SWITCH"]]).toBe(switches + 1);
     expect(cpu1.tlb.lookup(Math.floor(addr / 4096), 0)).toBe(-1);
   });
 });

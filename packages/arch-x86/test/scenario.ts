@@ -1,5 +1,4 @@
 /** Helpers for scenario tests: run a small inline workload with or without a test plugin. */
-import "reflect-metadata";
 import type { Observable } from "rxjs";
 import { defineWorkload, simulate, type FlushlabEvent, type FlushlabPlugin, type RunResult, type TaskApi, type TaskGen, type WorkloadContext } from "@flushlab/core-mmu";
 import { x86 } from "../src/index.js";
@@ -26,7 +25,7 @@ export function runScenario(name: string, bodies: readonly Body[], plugins: read
     arch: x86,
     workload,
     plugins,
-    ...(onEvents ? { onEvents } : {}),
+    ...(onEvents ? { onEvents: (events) => onEvents(events.events$) } : {}),
   });
 }
 

@@ -1,10 +1,9 @@
 import { describe, expect, it } from "vitest";
 import {
   ARCH_TLB,
-  MACHINE,
   VMALLOC_SYNC,
   definePlugin,
-  syscall,
+  policy,
   type Cpu,
   type KGen,
   type Kernel,
@@ -12,7 +11,7 @@ import {
   type TaskGen,
   type WorkloadContext,
 } from "@flushlab/core-mmu";
-import { X86Tlb, X86VmallocSync } from "../src/index.js";
+import { X86Tlb } from "../src/index.js";
 import { classes, runScenario } from "./scenario.js";
 
 const ARCHES = ["x86-64", "x86-32-pae"] as const;
@@ -23,15 +22,7 @@ const noUnmapSync = definePlugin({
   description: "vmalloc_sync_unmappings as a no-op",
   patch: { title: "test", commit: "none", kernel: "none" },
   appliesTo: ["x86-64", "x86-32-pae"],
-  overrides: [VMALLOC_SYNC],
-  register(c) {
-    c.register(VMALLOC_SYNC, {
-      useFactory: (cc) => {
-        const real = new X86VmallocSync(cc.resolve(MACHINE));
-        return { vmallocSyncMappings: (cpu: Cpu) => real.vmallocSyncMappings(cpu), *vmallocSyncUnmappings(): KGen {} };
-      },
-    });
-  },
+  policies: [policy(VMALLOC_SYNC, (_kernel, real) => ({ vmallocSyncMappings: (cpu: Cpu) => real.vmallocSyncMappings(cpu), *vmallocSyncUnmappings(): KGen {} }))],
 });
 
 /** Test plugin: flush_tlb_kernel_range that does nothing. */
@@ -43,10 +34,7 @@ const noKernelFlush = definePlugin({
   description: "flush_tlb_kernel_range as a no-op",
   patch: { title: "test", commit: "none", kernel: "none" },
   appliesTo: ["x86-64", "x86-32-pae"],
-  overrides: [ARCH_TLB],
-  register(c) {
-    c.register(ARCH_TLB, { useFactory: (cc) => new NoKernelFlush(cc.resolve(MACHINE)) });
-  },
+  policies: [policy(ARCH_TLB, (kernel) => new NoKernelFlush(kernel))],
 });
 
 describe.each(ARCHES)("vmalloc lazy purge (%s)", (arch) => {
@@ -59,7 +47,7 @@ describe.each(ARCHES)("vmalloc lazy purge (%s)", (arch) => {
         const k = ctx!.kernel;
         const max = k.vmalloc.lazyMaxPages(); // fls(2) × 8192 = 16384
         expect(max).toBe(16384);
-        yield* syscall(k, t.cpu, (function* (): KGen {
+        yield* t.syscall((function* (): KGen {
           let n = 0;
           while (k.vmalloc.purges === 0) {
             const a = yield* k.vmalloc.vmalloc(t.cpu, 16384, 16384);
@@ -91,7 +79,7 @@ function staleKernelScenario(getK: () => Kernel) {
   return [
     function* (t: TaskApi): TaskGen {
       const k = getK();
-      yield* syscall(k, t.cpu, (function* (): KGen {
+      yield* t.syscall((function* (): KGen {
         const a = yield* k.vmalloc.vmalloc(t.cpu, 4 * 4096);
         addr = a.start;
         while (phase < 1) yield 1000;
@@ -105,10 +93,10 @@ function staleKernelScenario(getK: () => Kernel) {
     function* (t: TaskApi): TaskGen {
       const k = getK();
       while (addr < 0) yield 500;
-      yield* syscall(k, t.cpu, k.kernelAccessRange(t.cpu, addr, 4 * 4096, false));
+      yield* t.syscall(k.entry.kernelAccessRange(t.cpu, addr, 4 * 4096, false));
       phase = 1;
       while (phase < 2) yield 500;
-      yield* syscall(k, t.cpu, k.kernelAccessRange(t.cpu, addr, 4 * 4096, false));
+      yield* t.syscall(k.entry.kernelAccessRange(t.cpu, addr, 4 * 4096, false));
     },
   ];
 }
@@ -137,8 +125,8 @@ function hugeIoremapScenario(getK: () => Kernel, seen: { start: number }) {
   return [
     function* (t: TaskApi): TaskGen {
       const k = getK();
-      yield* syscall(k, t.cpu, (function* (): KGen {
-        const devPfn = k.m.mem.nframes - 1024; // 512-aligned frames the allocator has not reached
+      yield* t.syscall((function* (): KGen {
+        const devPfn = k.machine.mem.nframes - 1024; // 512-aligned frames the allocator has not reached
         const io = yield* k.vmalloc.ioremap(t.cpu, devPfn, 2 * 1024 * 1024);
         expect(io.huge).toBe(true);
         addr = io.start;
@@ -153,7 +141,7 @@ function hugeIoremapScenario(getK: () => Kernel, seen: { start: number }) {
     function* (t: TaskApi): TaskGen {
       const k = getK();
       while (addr < 0) yield 500;
-      yield* syscall(k, t.cpu, k.kernelAccess(t.cpu, addr, false)); // vmalloc_fault copies the entry
+      yield* t.syscall(k.entry.kernelAccess(t.cpu, addr, false)); // vmalloc_fault copies the entry
       phase = 1;
     },
   ];
@@ -190,14 +178,14 @@ describe("x86-64 huge ioremap over a former PTE page", () => {
       const r = runScenario("free-pte", [
         function* (t: TaskApi): TaskGen {
           const k = ctx!.kernel;
-          yield* syscall(k, t.cpu, (function* (): KGen {
+          yield* t.syscall((function* (): KGen {
             const a = yield* k.vmalloc.vmalloc(t.cpu, 4096);
-            yield* k.kernelAccess(t.cpu, a.start, true);
+            yield* k.entry.kernelAccess(t.cpu, a.start, true);
             yield* k.vmalloc.vfree(t.cpu, a);
             yield* k.vmalloc.purgeVmapAreaLazy(t.cpu);
-            const io = yield* k.vmalloc.ioremap(t.cpu, k.m.mem.nframes - 1024, 2 * 1024 * 1024);
+            const io = yield* k.vmalloc.ioremap(t.cpu, k.machine.mem.nframes - 1024, 2 * 1024 * 1024);
             huge = io.huge;
-            yield* k.kernelAccess(t.cpu, io.start, false);
+            yield* k.entry.kernelAccess(t.cpu, io.start, false);
           })());
         },
       ], [], arch, (c) => (ctx = c));

@@ -1,31 +1,63 @@
+/**
+ * @flushlab/core-mmu: the simulation engine, the simulated x86 hardware, the modelled
+ * kernel (kernel/ and mm/), the extension points with their pre-patch defaults, the
+ * hazard oracle, and simulate().
+ */
 import "reflect-metadata";
-export * from "./run/types.js";
-export * from "./run/simulate.js";
-export * from "./events/event-map.js";
+// The engine, the cost model, the event stream.
 export * from "./sim/index.js";
+export * from "./cost/cost-model.js";
+export * from "./events/event-map.js";
+// The hardware.
 export * from "./hw/pte.js";
 export * from "./hw/paging-format.js";
 export { PhysMem, FrameState, FRAME_STATE_NAMES, OutOfMemoryError, ENTRIES_PER_TABLE } from "./hw/memory.js";
-export { Tlb, TlbFlag, PagingStructureCache, PscLevel, OWNER_KERNEL, type TlbParams } from "./hw/tlb.js";
-export { Cpu, CpuMode, CPU_MODE_NAMES, Completion, type KGen, type KYield, type TaskGen, type TaskYield, type AccessRun, type Csd } from "./hw/cpu.js";
-export { Machine, FAULT, type MachineParams, type KernelHooks } from "./hw/machine.js";
-export * from "./cost/cost-model.js";
-export { Counters, COUNTER_NAMES, C, counterIndex, type CounterName } from "./oracle/counters.js";
-export { Oracle, HAZARD_CLASS_NAMES, HAZARD_LIST_CAP, type HazardClass } from "./oracle/oracle.js";
-export { checkFlushCoverage, checkTableNotCached, entryIsStale } from "./oracle/coverage.js";
-export { onEachCpuCondMask, type SmpCallFunc, type SmpCondFunc } from "./kernel/smp.js";
-export * from "./mm/mm-types.js";
-export { MmuGather, MAX_GATHER_PAGES, type GatherKernel } from "./mm/mmu-gather.js";
-export { PageTables, _PAGE_TABLE, _KERNPG_TABLE } from "./mm/pgtable.js";
-export { handleMmFault, zapPageRange, filemapFault, syscall, SegmentationFault, _PAGE_SPECIAL } from "./mm/memory.js";
-export { Kernel, CONTEXT_WORK_TLBI, vmGetPageProt, vmaPageProt, PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC, MADV_DONTNEED, type KernelPolicies } from "./mm/kernel.js";
-export * from "./plugin/tokens.js";
-export { registerCoreDefaults, TlbFlushMmu, FlushTlbRangeAfterChange, NoBatchedUnmapFlush, FlushTlbKernelRange, RunWorkFirst, RangeEndInvalidatesAgain } from "./plugin/defaults.js";
-export { NOTIFIER_SITES, mmuNotifierRegister, mmuNotifierUnregister, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRange, mmuNotifierInvalidateRangeEnd, type MmuNotifier, type NotifierSite } from "./mm/mmu-notifier.js";
-export { AtsDevice, type AtsDeviceParams } from "./device/ats-device.js";
-export * from "./workload/types.js";
+export { Tlb, TlbFlag, PagingStructureCache, PscLevel, type TlbParams } from "./hw/tlb.js";
+export { Cpu, CpuMode, CPU_MODE_NAMES, type CpuTopology } from "./hw/cpu.js";
+export { Mmu, FAULT, MMU_EVENTS, MmuEvent } from "./hw/mmu.js";
+export { Apic, type IpiVector } from "./hw/apic.js";
+export { Machine, MAX_CPUS, type MachineParams } from "./hw/machine.js";
+export { NO_WATCH, type HwWatch } from "./hw/watch.js";
+// The kernel.
+export { Counters, COUNTER_NAMES, C, counterIndex, type CounterName } from "./kernel/counters.js";
+export { CpuTlbState, CpuCurrent, type TaskStruct } from "./kernel/percpu.js";
+export { Sched, type AccessRun, type TaskGen, type TaskYield, type SchedHooks } from "./kernel/sched.js";
+export { Smp, type Csd, type SmpCallFunc, type SmpCondFunc } from "./kernel/smp.js";
 export { SpinLock } from "./kernel/spinlock.js";
-export { Reclaim, SWAP_CLUSTER_MAX, newTlbUbc } from "./mm/vmscan.js";
-export { Rmap, Lru, LRU_ACTIVE_FILE, LRU_INACTIVE_FILE } from "./mm/rmap.js";
-export { Vmalloc, fls, type VmapArea } from "./mm/vmalloc.js";
-export { NR_CACHED_STACKS, threadSize, allocThreadStack, freeThreadStack, pgdAlloc, pgdFree, exitMmap, forkChild, forkCow, switchToTask, exitTask, type TaskStruct } from "./mm/fork.js";
+export { ContextTracking, CONTEXT_WORK_TLBI } from "./kernel/context-tracking.js";
+export { Entry } from "./kernel/entry.js";
+export { Fork, NR_CACHED_STACKS } from "./kernel/fork.js";
+export { KernelCore, PolicyTable } from "./kernel/core.js";
+export { Kernel } from "./kernel/kernel.js";
+// The mm.
+export * from "./mm/mm-types.js";
+export { PageTables, _PAGE_TABLE, _KERNPG_TABLE } from "./mm/pgtable.js";
+export { Memory, _PAGE_SPECIAL } from "./mm/memory.js";
+export { Mmap, PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC, protToVmFlags } from "./mm/mmap.js";
+export { Mprotect } from "./mm/mprotect.js";
+export { Madvise, MADV_DONTNEED } from "./mm/madvise.js";
+export { MmuGatherOps } from "./mm/mmu-gather.js";
+export { mmuNotifierRegister, mmuNotifierUnregister, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRange, mmuNotifierInvalidateRangeEnd } from "./mm/mmu-notifier.js";
+export { PageAlloc, type KswapdWaker } from "./mm/page-alloc.js";
+export { PageCache, SegmentationFault } from "./mm/filemap.js";
+export { Lru, PAGEVEC_SIZE, LRU_ACTIVE_FILE, LRU_INACTIVE_FILE } from "./mm/swap.js";
+export { Rmap } from "./mm/rmap.js";
+export { Reclaim, SWAP_CLUSTER_MAX } from "./mm/vmscan.js";
+export { Vmalloc, fls } from "./mm/vmalloc.js";
+// The device.
+export { AtsDevice, type AtsDeviceParams } from "./device/ats-device.js";
+// Extension points and plugins.
+export * from "./plugin/tokens.js";
+export * from "./plugin/define.js";
+export * from "./plugin/errors.js";
+export { assemblePolicies, KERNEL } from "./plugin/assemble.js";
+export { CORE_DEFAULTS, TlbFlushMmu, FlushTlbRangeAfterChange, NoBatchedUnmapFlush, FlushTlbKernelRange, RunWorkFirst, RangeEndInvalidatesAgain } from "./plugin/defaults.js";
+// The oracle.
+export { Oracle } from "./oracle/oracle.js";
+export { HAZARD_CLASS_NAMES, HAZARD_LIST_CAP, type HazardClass, type HazardReport } from "./oracle/hazard.js";
+// Runs.
+export * from "./run/types.js";
+export * from "./run/validate.js";
+export { simulate, type SimulateInput } from "./run/simulate.js";
+export * from "./run/config.js";
+export * from "./workload/types.js";

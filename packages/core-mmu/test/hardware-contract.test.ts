@@ -4,7 +4,7 @@
  * the order in which the test clears entries and flushes.
  */
 import { describe, expect, it } from "vitest";
-import { FAULT } from "../src/hw/machine.js";
+import { FAULT } from "../src/hw/mmu.js";
 import { FrameState } from "../src/hw/memory.js";
 import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, pteHi, pteLo } from "../src/hw/pte.js";
 import { bareMachine, X86_32_PAE } from "./hw-helpers.js";
@@ -24,9 +24,9 @@ describe("class 3: a write through a cached clean entry whose PTE is gone", () =
     const h = bareMachine();
     const { off } = mapClean(h);
     const cpu = h.m.cpus[0]!;
-    expect(h.m.access(cpu, VA, false, true)).toBeGreaterThan(0);
+    expect(h.m.mmu.access(cpu, VA, false, true)).toBeGreaterThan(0);
     expect(h.m.mem.words[off]! & _PAGE_DIRTY).toBe(0);
-    expect(h.m.access(cpu, VA, true, true)).toBeGreaterThan(0); // dirty assist
+    expect(h.m.mmu.access(cpu, VA, true, true)).toBeGreaterThan(0); // dirty assist
     expect(h.m.mem.words[off]! & _PAGE_DIRTY).toBe(_PAGE_DIRTY);
   });
 
@@ -34,32 +34,32 @@ describe("class 3: a write through a cached clean entry whose PTE is gone", () =
     const h = bareMachine();
     const { off } = mapClean(h);
     const cpu = h.m.cpus[1]!;
-    h.m.access(cpu, VA, false, true); // caches RW, D=0
+    h.m.mmu.access(cpu, VA, false, true); // caches RW, D=0
     h.m.mem.words[off] = 0; // ptep_get_and_clear, flush deferred
-    expect(h.m.access(cpu, VA, true, true)).toBe(FAULT);
-    expect(h.m.oracle.hazards).toHaveLength(0);
+    expect(h.m.mmu.access(cpu, VA, true, true)).toBe(FAULT);
+    expect(h.oracle.hazards).toHaveLength(0);
   });
 
   it("unsafe on X86_BUG_PTE_LEAK hardware: the write completes and the oracle reports class 3", () => {
     const h = bareMachine({ pteLeakErratum: true });
     const { off, pfn } = mapClean(h);
     const cpu = h.m.cpus[1]!;
-    h.m.access(cpu, VA, false, true);
+    h.m.mmu.access(cpu, VA, false, true);
     h.m.mem.words[off] = 0;
-    expect(h.m.access(cpu, VA, true, true)).not.toBe(FAULT);
-    expect(h.m.oracle.hazards.map((x) => [x.class, x.cpu, x.pfn])).toEqual([[3, 1, pfn]]);
-    expect(h.m.oracle.hazards[0]!.missing).toMatch(/flush before the PTE was cleared/);
+    expect(h.m.mmu.access(cpu, VA, true, true)).not.toBe(FAULT);
+    expect(h.oracle.hazards.map((x) => [x.class, x.cpu, x.pfn])).toEqual([[3, 1, pfn]]);
+    expect(h.oracle.hazards[0]!.missing).toMatch(/flush before the PTE was cleared/);
   });
 
   it("safe on the same hardware: ptep_clear_flush (clear, then INVLPG at once) faults instead", () => {
     const h = bareMachine({ pteLeakErratum: true });
     const { off } = mapClean(h);
     const cpu = h.m.cpus[1]!;
-    h.m.access(cpu, VA, false, true);
+    h.m.mmu.access(cpu, VA, false, true);
     h.m.mem.words[off] = 0;
-    h.m.invlpg(cpu, VA);
-    expect(h.m.access(cpu, VA, true, true)).toBe(FAULT);
-    expect(h.m.oracle.hazards).toHaveLength(0);
+    h.m.mmu.invlpg(cpu, VA);
+    expect(h.m.mmu.access(cpu, VA, true, true)).toBe(FAULT);
+    expect(h.oracle.hazards).toHaveLength(0);
   });
 });
 
@@ -71,18 +71,18 @@ describe("class 1 through a paging-structure cache: a freed page-table page", ()
         const h = bareMachine({ format });
         mapClean(h);
         const cpu = h.m.cpus[0]!;
-        h.m.access(cpu, VA, false, true); // fills the TLB and the PDE cache
+        h.m.mmu.access(cpu, VA, false, true); // fills the TLB and the PDE cache
         // Unhook the PTE page from its PMD and free it (as free_pgtables would).
         const pmdOff = pmdEntryOffset(h, VA);
         const ptPfn = h.m.mem.words[pmdOff]! >>> 12;
         h.m.mem.words[pmdOff] = 0;
-        if (safe) h.m.invlpg(cpu, VA);
+        if (safe) h.m.mmu.invlpg(cpu, VA);
         h.m.mem.free(ptPfn, "free_pgtables (test)", 0);
         const reused = h.m.mem.alloc(FrameState.USER);
         expect(reused).toBe(ptPfn);
         // A neighbouring address: TLB miss, walk starts at the cached PDE.
-        expect(h.m.access(cpu, VA + 4096, false, true)).toBe(FAULT);
-        const c1 = h.m.oracle.hazards.filter((x) => x.class === 1);
+        expect(h.m.mmu.access(cpu, VA + 4096, false, true)).toBe(FAULT);
+        const c1 = h.oracle.hazards.filter((x) => x.class === 1);
         if (safe) expect(c1).toHaveLength(0);
         else expect(c1[0]?.detail).toMatch(/page-table page that was freed/);
       }

@@ -5,30 +5,10 @@
  * dirty PTE at once, ORs mm_cpumask into the task's tlb_ubc, and try_to_unmap_flush
  * sends one full local flush to each CPU in the batch before the pages are freed.
  */
-import "reflect-metadata";
-import { inject, injectable } from "tsyringe";
-import {
-  C,
-  MACHINE,
-  UNMAP_FLUSH,
-  definePlugin,
-  onEachCpuCondMask,
-  type Cpu,
-  type KGen,
-  type Kernel,
-  type Machine,
-  type MmStruct,
-  type TlbUbc,
-  type UnmapFlush,
-} from "@flushlab/core-mmu";
+import { C, UNMAP_FLUSH, definePlugin, policy, type Cpu, type KGen, type Kernel, type MmStruct, type TlbUbc, type UnmapFlush } from "@flushlab/core-mmu";
 
-@injectable()
 export class BatchedUnmapFlush implements UnmapFlush {
-  private readonly m: Machine;
-
-  constructor(@inject(MACHINE) m: Machine) {
-    this.m = m;
-  }
+  constructor(protected readonly kernel: Kernel) {}
 
   /** should_defer_flush: TTU_BATCH_FLUSH and some other CPU in mm_cpumask. */
   shouldDeferFlush(cpu: Cpu, mm: MmStruct, batch: boolean): boolean {
@@ -43,7 +23,7 @@ export class BatchedUnmapFlush implements UnmapFlush {
    */
   *deferredUnmap(cpu: Cpu, mm: MmStruct, va: number, dirty: boolean, ubc: TlbUbc): KGen {
     if (dirty) {
-      yield* (this.m.kernel as Kernel).flushTlbPage(cpu, mm, va);
+      yield* this.kernel.flushTlbPage(cpu, mm, va);
       return;
     }
     for (let c = 0; c < mm.cpumask.length; c++) if (mm.cpumask[c] === 1) ubc.cpumask[c] = 1;
@@ -56,17 +36,18 @@ export class BatchedUnmapFlush implements UnmapFlush {
    */
   *tryToUnmapFlush(cpu: Cpu, ubc: TlbUbc): KGen {
     if (!ubc.flushRequired) return;
-    const m = this.m;
-    m.counters.values[C.nr_tlb_remote_flush]!++;
-    m.counters.values[C.tlb_flush_TLB_REMOTE_SHOOTDOWN]!++;
+    const k = this.kernel;
+    const counters = k.counters;
+    counters.values[C.nr_tlb_remote_flush]!++;
+    counters.values[C.tlb_flush_TLB_REMOTE_SHOOTDOWN]!++;
     const func = (target: Cpu): number => {
       // percpu_flush_tlb_batch_pages → flush_tlb_local (counts irq_tlb_count).
-      if (target !== cpu) m.counters.values[C.nr_tlb_remote_flush_received]!++;
-      else m.counters.values[C.nr_tlb_local_flush_all]!++;
-      m.counters.irqTlb[target.id]!++;
-      return m.loadCr3(target, target.cr3);
+      if (target !== cpu) counters.values[C.nr_tlb_remote_flush_received]!++;
+      else counters.values[C.nr_tlb_local_flush_all]!++;
+      counters.irqTlb[target.id]!++;
+      return k.machine.mmu.loadCr3(target, target.cr3);
     };
-    yield* onEachCpuCondMask(m, cpu, ubc.cpumask, func, true, null);
+    yield* k.smp.onEachCpuCondMask(cpu, ubc.cpumask, func, true, null);
     ubc.cpumask.fill(0);
     ubc.flushRequired = false;
     ubc.writable = false;
@@ -82,10 +63,7 @@ export const batchedUnmap = definePlugin({
   package: "@flushlab/patch-batched-unmap",
   patch: { title: "mm: send one IPI per CPU to TLB flush all entries after unmapping pages", commit: "72b252aed506", kernel: "v4.3 (Sep 2015)", author: "Mel Gorman" },
   appliesTo: ["x86-64", "x86-32-pae"],
-  overrides: [UNMAP_FLUSH],
-  register(container) {
-    container.register(UNMAP_FLUSH, { useClass: BatchedUnmapFlush });
-  },
+  policies: [policy(UNMAP_FLUSH, (kernel) => new BatchedUnmapFlush(kernel))],
   reproduction: {
     workload: "lru-file-mmap-read",
     machine: { cpus: 48, sockets: 4 },

@@ -4,7 +4,6 @@
  * new page must tell the device under the PTL (*_clear_flush_notify); only then may it
  * end with range_only_end.
  */
-import "reflect-metadata";
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import {
@@ -12,7 +11,7 @@ import {
   Prng,
   PROT_READ,
   PROT_WRITE,
-  RangeEndInvalidatesAgain,
+  policy,
   SECONDARY_TLB_NOTIFY,
   definePlugin,
   defineWorkload,
@@ -89,15 +88,12 @@ const plainClearOnlyEnd = definePlugin({
   description: "wp_page_copy with ptep_clear_flush (no notify) and mmu_notifier_invalidate_range_only_end",
   patch: { title: "test", commit: "none", kernel: "none" },
   appliesTo: ["x86-64", "x86-32-pae"],
-  overrides: [SECONDARY_TLB_NOTIFY],
-  register(c) {
-    c.register(SECONDARY_TLB_NOTIFY, {
-      useValue: {
-        clearNotifies: (site: NotifierSite) => site !== "wp_page_copy" && new RangeEndInvalidatesAgain().clearNotifies(site),
-        onlyEnd: (site: NotifierSite) => site === "wp_page_copy",
-      },
-    });
-  },
+  policies: [
+    policy(SECONDARY_TLB_NOTIFY, (_kernel, before) => ({
+      clearNotifies: (site: NotifierSite) => site !== "wp_page_copy" && before.clearNotifies(site),
+      onlyEnd: (site: NotifierSite) => site === "wp_page_copy",
+    })),
+  ],
 });
 
 interface Trace {

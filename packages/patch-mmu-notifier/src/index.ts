@@ -10,8 +10,7 @@
  * migrate_misplaced_transhuge_page, migrate_vma_pages. copy_page_range (fork) and
  * zap_page_range keep range_end.
  */
-import "reflect-metadata";
-import { SECONDARY_TLB_NOTIFY, RangeEndInvalidatesAgain, definePlugin, type NotifierSite, type SecondaryTlbNotify } from "@flushlab/core-mmu";
+import { SECONDARY_TLB_NOTIFY, definePlugin, policy, type NotifierSite, type SecondaryTlbNotify } from "@flushlab/core-mmu";
 
 /** The call sites patch 2/2 converts to mmu_notifier_invalidate_range_only_end. */
 export const ONLY_END_SITES: ReadonlySet<NotifierSite> = new Set<NotifierSite>([
@@ -24,9 +23,9 @@ export const ONLY_END_SITES: ReadonlySet<NotifierSite> = new Set<NotifierSite>([
   "migrate_vma_pages",
 ]);
 
-/** v4.15 with the patch: the same *_notify helpers, range_only_end at the converted sites. */
+/** v4.15 with the patch: the same *_notify helpers as before it, range_only_end at the converted sites. */
 export class RangeOnlyEnd implements SecondaryTlbNotify {
-  private readonly before = new RangeEndInvalidatesAgain();
+  constructor(private readonly before: SecondaryTlbNotify) {}
   clearNotifies(site: NotifierSite): boolean {
     return this.before.clearNotifies(site);
   }
@@ -46,10 +45,7 @@ export const mmuNotifierOnlyEnd = definePlugin({
     author: "Jérôme Glisse",
   },
   appliesTo: ["x86-64", "x86-32-pae"],
-  overrides: [SECONDARY_TLB_NOTIFY],
-  register(container) {
-    container.register(SECONDARY_TLB_NOTIFY, { useClass: RangeOnlyEnd });
-  },
+  policies: [policy(SECONDARY_TLB_NOTIFY, (_kernel, before) => new RangeOnlyEnd(before))],
   reproduction: {
     workload: "notifier-device",
     params: { mix: "cow" },

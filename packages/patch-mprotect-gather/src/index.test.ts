@@ -1,12 +1,11 @@
-import "reflect-metadata";
 import { describe, expect, it } from "vitest";
 import {
-  MACHINE,
   PROTECTION_CHANGE_FLUSH,
   PROT_READ,
   PROT_WRITE,
   _PAGE_RW,
   definePlugin,
+  policy,
   defineWorkload,
   simulate,
   type FlushlabPlugin,
@@ -62,17 +61,14 @@ const variant = (name: string, needsFlush: (oldLo: number, oldHi: number, newLo:
     description: name,
     patch: { title: "test", commit: "none", kernel: "none" },
     appliesTo: ["x86-64", "x86-32-pae"],
-    overrides: [PROTECTION_CHANGE_FLUSH],
-    register(c) {
-      c.register(PROTECTION_CHANGE_FLUSH, {
-        useFactory: (cc) => {
-          const g = new MprotectGather(cc.resolve(MACHINE));
-          const base = g.needsFlush.bind(g);
-          g.needsFlush = (a, b, c2, d) => needsFlush(a, b, c2, d, base(a, b, c2, d));
-          return g;
-        },
-      });
-    },
+    policies: [
+      policy(PROTECTION_CHANGE_FLUSH, (kernel) => {
+        const g = new MprotectGather(kernel);
+        const base = g.needsFlush.bind(g);
+        g.needsFlush = (a, b, c2, d) => needsFlush(a, b, c2, d, base(a, b, c2, d));
+        return g;
+      }),
+    ],
   });
 /** Unsafe: no flush when RW is cleared (a demotion). */
 const skipDemotion = variant("test-skip-demotion", (o, _oh, n, _nh, base) => ((o & _PAGE_RW) !== 0 && (n & _PAGE_RW) === 0 ? false : base));

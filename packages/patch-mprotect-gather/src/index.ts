@@ -8,29 +8,11 @@
  * 3. a huge PMD costs one INVLPG and pmdp_invalidate_ad does not flush at once
  *    (THP is not modelled yet: see the package README).
  */
-import "reflect-metadata";
-import { inject, injectable } from "tsyringe";
-import {
-  MACHINE,
-  PROTECTION_CHANGE_FLUSH,
-  definePlugin,
-  pteNeedsFlush,
-  type Cpu,
-  type KGen,
-  type Kernel,
-  type Machine,
-  type MmStruct,
-  type ProtectionChange,
-  type ProtectionChangeFlush,
-} from "@flushlab/core-mmu";
+import { PROTECTION_CHANGE_FLUSH, definePlugin, policy, type Cpu, type KGen, type Kernel, type MmStruct, type ProtectionChange, type ProtectionChangeFlush } from "@flushlab/core-mmu";
+import { pteNeedsFlush } from "@flushlab/arch-x86";
 
-@injectable()
 export class MprotectGather implements ProtectionChangeFlush {
-  private readonly m: Machine;
-
-  constructor(@inject(MACHINE) m: Machine) {
-    this.m = m;
-  }
+  constructor(private readonly kernel: Kernel) {}
 
   /** pte_needs_flush (patch 2, KERNEL-FACTS §1.3). Test plugins override it. */
   needsFlush(oldLo: number, oldHi: number, newLo: number, newHi: number): boolean {
@@ -38,10 +20,10 @@ export class MprotectGather implements ProtectionChangeFlush {
   }
 
   begin(_cpu: Cpu, mm: MmStruct): ProtectionChange {
-    const k = this.m.kernel as Kernel;
+    const gather = this.kernel.mmuGather;
     const needsFlush = (a: number, b: number, c: number, d: number): boolean => this.needsFlush(a, b, c, d);
     // tlb_gather_mmu in do_mprotect_pkey (it also does inc_tlb_flush_pending).
-    const tlb = k.tlbGatherMmu(mm, "tlb_finish_mmu (mprotect)");
+    const tlb = gather.tlbGatherMmu(mm, "tlb_finish_mmu (mprotect)");
     return {
       beginVma() {},
       pteChanged(addr, oldLo, oldHi, newLo, newHi) {
@@ -51,7 +33,7 @@ export class MprotectGather implements ProtectionChangeFlush {
       // tlb_end_vma: no flush on x86 (the ranges of all VMAs merge).
       *endVma(): KGen {},
       *finish(cpu: Cpu): KGen {
-        yield* k.tlbFinishMmu(cpu, tlb);
+        yield* gather.tlbFinishMmu(cpu, tlb);
       },
     };
   }
@@ -63,10 +45,7 @@ export const mprotectGather = definePlugin({
   package: "@flushlab/patch-mprotect-gather",
   patch: { title: "mm/mprotect: use mmu_gather (+ avoid unnecessary TLB flushes v6, patches 2-3)", commit: "4a18419f71cd c9fe66560bf2 4f83145721f3", kernel: "v5.19 [U]", author: "Nadav Amit" },
   appliesTo: ["x86-64", "x86-32-pae"],
-  overrides: [PROTECTION_CHANGE_FLUSH],
-  register(container) {
-    container.register(PROTECTION_CHANGE_FLUSH, { useClass: MprotectGather });
-  },
+  policies: [policy(PROTECTION_CHANGE_FLUSH, (kernel) => new MprotectGather(kernel))],
   reproduction: {
     workload: "mprotect-bench",
     profile: "kvm-guest",

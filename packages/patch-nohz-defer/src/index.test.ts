@@ -1,13 +1,11 @@
-import "reflect-metadata";
 import { describe, expect, it } from "vitest";
 import {
-  ARCH_TLB,
   CONTEXT_TRACKING_ENTRY,
   CONTEXT_WORK_TLBI,
   CpuMode,
   KERNEL_RANGE_FLUSH,
-  MACHINE,
   definePlugin,
+  policy,
   defineWorkload,
   simulate,
   type Cpu,
@@ -59,7 +57,7 @@ function reuseScenario(plugins: FlushlabPlugin[], spin = 3000): RunResult {
     metrics: [],
     setup(ctx: WorkloadContext) {
       const k = ctx.kernel;
-      k.nohzFull[1] = 1;
+      k.ct.nohzFull[1] = 1;
       published.addr = -1;
       let touched = 0;
       let done = false;
@@ -83,7 +81,7 @@ function reuseScenario(plugins: FlushlabPlugin[], spin = 3000): RunResult {
           yield spin;
           yield* t.syscall((function* (): KGen {
             if (published.addr >= 0) {
-              yield* k.kernelAccessRange(t.cpu, published.addr, 4 * 4096, false);
+              yield* k.entry.kernelAccessRange(t.cpu, published.addr, 4 * 4096, false);
               touched++;
             }
           })());
@@ -99,12 +97,11 @@ const published = { addr: -1 };
 /** Unsafe (a): the sender reads the state word plainly; the bit lands 10,000 cycles later. */
 class PlainReadDefer extends DeferrableKernelRangeFlush {
   override deferCond(target: number): boolean {
-    const m = (this as unknown as { m: { cpus: Cpu[]; kernel: Kernel; engine: { schedule(d: number, f: () => void): number } } }).m;
-    const cpu = m.cpus[target]!;
-    const k = m.kernel;
-    if (k.nohzFull[target] === 0 || cpu.mode === CpuMode.KERNEL) return true;
-    m.engine.schedule(10_000, () => {
-      k.ctWork[target]! |= CONTEXT_WORK_TLBI;
+    const k = this.kernel;
+    const cpu = k.machine.cpus[target]!;
+    if (k.ct.nohzFull[target] === 0 || cpu.mode === CpuMode.KERNEL) return true;
+    k.machine.engine.schedule(10_000, () => {
+      k.ct.work[target]! |= CONTEXT_WORK_TLBI;
     });
     return false;
   }
@@ -114,10 +111,7 @@ const plainRead = definePlugin({
   description: "ct_set_cpu_work without cmpxchg",
   patch: testPatch,
   appliesTo: ["x86-64", "x86-32-pae"],
-  overrides: [KERNEL_RANGE_FLUSH],
-  register(c) {
-    c.register(KERNEL_RANGE_FLUSH, { useFactory: (cc) => new PlainReadDefer(cc.resolve(MACHINE), cc.resolve(ARCH_TLB)) });
-  },
+  policies: [policy(KERNEL_RANGE_FLUSH, (kernel) => new PlainReadDefer(kernel))],
 });
 
 /** Unsafe (b): the kernel entry touches vmalloc memory before it runs the deferred work. */
@@ -126,23 +120,16 @@ const touchFirst = definePlugin({
   description: "kernel entry that touches vmalloc memory before the deferred flush",
   patch: testPatch,
   appliesTo: ["x86-64", "x86-32-pae"],
-  overrides: [CONTEXT_TRACKING_ENTRY],
   composesWith: ["nohz-defer"],
-  register(c) {
-    c.register(CONTEXT_TRACKING_ENTRY, {
-      useFactory: (cc) => {
-        const m = cc.resolve(MACHINE);
-        return {
-          kernelEntry(cpu: Cpu): number {
-            const k = m.kernel as Kernel;
-            let cost = 0;
-            if (published.addr >= 0) cost += k.kernelAccessCost(cpu, published.addr, false);
-            return cost + k.runCtWork(cpu);
-          },
-        };
+  policies: [
+    policy(CONTEXT_TRACKING_ENTRY, (kernel) => ({
+      kernelEntry(cpu: Cpu): number {
+        let cost = 0;
+        if (published.addr >= 0) cost += kernel.entry.kernelAccessCost(cpu, published.addr, false);
+        return cost + kernel.ct.runCtWork(cpu);
       },
-    });
-  },
+    })),
+  ],
 });
 
 describe("safety", () => {
@@ -177,10 +164,7 @@ const deferTables = definePlugin({
   description: "defers the flush before pmd_free_pte_page too",
   patch: testPatch,
   appliesTo: ["x86-64"],
-  overrides: [KERNEL_RANGE_FLUSH],
-  register(c) {
-    c.register(KERNEL_RANGE_FLUSH, { useFactory: (cc) => new DeferEverything(cc.resolve(MACHINE), cc.resolve(ARCH_TLB)) });
-  },
+  policies: [policy(KERNEL_RANGE_FLUSH, (kernel) => new DeferEverything(kernel))],
 });
 
 /** CPU 1 (nohz_full) walks a 4 KiB vmalloc mapping, then CPU 0 frees it and puts a huge ioremap over its 2 MiB, freeing the PTE page. */
@@ -193,7 +177,7 @@ function tableFreeScenario(plugins: FlushlabPlugin[]): RunResult {
     metrics: [],
     setup(ctx: WorkloadContext) {
       const k = ctx.kernel;
-      k.nohzFull[1] = 1;
+      k.ct.nohzFull[1] = 1;
       let addr = -1;
       let touched = false;
       let done = false;
@@ -205,14 +189,14 @@ function tableFreeScenario(plugins: FlushlabPlugin[]): RunResult {
           yield 5000;
           yield* k.vmalloc.vfree(t.cpu, a);
           yield* k.vmalloc.purgeVmapAreaLazy(t.cpu);
-          const io = yield* k.vmalloc.ioremap(t.cpu, k.m.mem.nframes - 1024, 2 * 1024 * 1024);
+          const io = yield* k.vmalloc.ioremap(t.cpu, k.machine.mem.nframes - 1024, 2 * 1024 * 1024);
           expect(io.huge).toBe(true);
           done = true;
         })());
       });
       ctx.spawn(1, ctx.createProcess(), function* (t: TaskApi): TaskGen {
         while (addr < 0) yield 500;
-        yield* t.syscall(k.kernelAccess(t.cpu, addr, false));
+        yield* t.syscall(k.entry.kernelAccess(t.cpu, addr, false));
         touched = true;
         while (!done) yield 50_000; // back in user space, deferred
       });

@@ -7,35 +7,14 @@
  * succeeds only while the target is outside the kernel) instead of sending the IPI;
  * the target runs a full flush, globals included, at its next kernel entry.
  */
-import "reflect-metadata";
-import { inject, injectable } from "tsyringe";
-import {
-  ARCH_TLB,
-  CONTEXT_WORK_TLBI,
-  KERNEL_RANGE_FLUSH,
-  MACHINE,
-  definePlugin,
-  type ArchTlb,
-  type Cpu,
-  type KGen,
-  type Kernel,
-  type KernelRangeFlush,
-  type Machine,
-} from "@flushlab/core-mmu";
+import { CONTEXT_WORK_TLBI, KERNEL_RANGE_FLUSH, definePlugin, policy, type Cpu, type KGen, type Kernel, type KernelRangeFlush } from "@flushlab/core-mmu";
 
-@injectable()
 export class DeferrableKernelRangeFlush implements KernelRangeFlush {
-  private readonly m: Machine;
-  private readonly arch: ArchTlb;
-
-  constructor(@inject(MACHINE) m: Machine, @inject(ARCH_TLB) arch: ArchTlb) {
-    this.m = m;
-    this.arch = arch;
-  }
+  constructor(protected readonly kernel: Kernel) {}
 
   /** do_kernel_flush_defer_cond(cpu) = !ct_set_cpu_work(cpu, CONTEXT_WORK_TLBI) */
   deferCond(target: number): boolean {
-    return !(this.m.kernel as Kernel).ctSetCpuWork(this.m.cpus[target]!, CONTEXT_WORK_TLBI);
+    return !this.kernel.ct.ctSetCpuWork(this.kernel.machine.cpus[target]!, CONTEXT_WORK_TLBI);
   }
 
   /**
@@ -44,8 +23,9 @@ export class DeferrableKernelRangeFlush implements KernelRangeFlush {
    * freed page at any time), so it stays flush_tlb_kernel_range.
    */
   flushKernelRange(cpu: Cpu, start: number, end: number, freedTables = false): KGen {
-    if (freedTables) return this.arch.flushTlbKernelRange(cpu, start, end, undefined, true);
-    return this.arch.flushTlbKernelRange(cpu, start, end, (c) => this.deferCond(c));
+    const arch = this.kernel.policies.archTlb;
+    if (freedTables) return arch.flushTlbKernelRange(cpu, start, end, undefined, true);
+    return arch.flushTlbKernelRange(cpu, start, end, (c) => this.deferCond(c));
   }
 }
 
@@ -55,10 +35,7 @@ export const nohzDefer = definePlugin({
   package: "@flushlab/patch-nohz-defer",
   patch: { title: "x86/mm, mm/vmalloc: Defer flush_tlb_kernel_range() targeting NOHZ_FULL CPUs", commit: "RFC v2 20/20 (not merged)", kernel: "not merged (posted on v6.5-rc1)", author: "Valentin Schneider" },
   appliesTo: ["x86-64", "x86-32-pae"],
-  overrides: [KERNEL_RANGE_FLUSH],
-  register(container) {
-    container.register(KERNEL_RANGE_FLUSH, { useClass: DeferrableKernelRangeFlush });
-  },
+  policies: [policy(KERNEL_RANGE_FLUSH, (kernel) => new DeferrableKernelRangeFlush(kernel))],
   reproduction: {
     workload: "nohz-isolation",
     runs: 3,

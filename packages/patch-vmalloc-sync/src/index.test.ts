@@ -1,6 +1,5 @@
-import "reflect-metadata";
 import { describe, expect, it } from "vitest";
-import { simulate, syscall, defineWorkload, type KGen, type RunResult, type TaskApi, type TaskGen, type WorkloadContext } from "@flushlab/core-mmu";
+import { simulate, defineWorkload, type KGen, type RunResult, type TaskApi, type TaskGen, type WorkloadContext } from "@flushlab/core-mmu";
 import { x86 } from "@flushlab/arch-x86";
 import { reaim } from "@flushlab/workloads";
 import { vmallocSync } from "./index.js";
@@ -19,7 +18,7 @@ function purgeTwice(arch: (typeof ARCHES)[number], withPlugin: boolean): RunResu
       for (let i = 0; i < 50; i++) ctx.createProcess(); // pgds on pgd_list
       ctx.spawn(0, ctx.createProcess(), function* (t: TaskApi): TaskGen {
         const k = ctx.kernel;
-        yield* syscall(k, t.cpu, (function* (): KGen {
+        yield* t.syscall((function* (): KGen {
           while (k.vmalloc.purges < 2) yield* k.vmalloc.vfree(t.cpu, yield* k.vmalloc.vmalloc(t.cpu, 16384, 16384));
         })());
       });

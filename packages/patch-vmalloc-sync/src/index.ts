@@ -5,30 +5,26 @@
  * calls the latter, which on x86-64 does nothing ("unmappings never allocate or free
  * p4d/pud pages") and on x86-32 still runs vmalloc_sync().
  */
-import "reflect-metadata";
-import { inject, injectable } from "tsyringe";
-import { MACHINE, VMALLOC_SYNC, definePlugin, type Cpu, type KGen, type Machine, type VmallocSync } from "@flushlab/core-mmu";
-import { X86VmallocSync } from "@flushlab/arch-x86";
+import { VMALLOC_SYNC, definePlugin, policy, type Cpu, type KGen, type Kernel, type VmallocSync } from "@flushlab/core-mmu";
 
-/** The split, on both arch modes (seed 000, arch/x86/mm/fault.c). */
-@injectable()
+/**
+ * The split, on both arch modes (seed 000, arch/x86/mm/fault.c), written over the
+ * pre-patch code it replaces (`before`, where both calls are vmalloc_sync_all).
+ */
 export class SplitVmallocSync implements VmallocSync {
-  private readonly x86: X86VmallocSync;
-  private readonly m: Machine;
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly before: VmallocSync,
+  ) {}
 
-  constructor(@inject(MACHINE) m: Machine) {
-    this.m = m;
-    this.x86 = new X86VmallocSync(m);
-  }
-
-  /** x86-64: sync_global_pgds over the vmalloc area; x86-32: vmalloc_sync(). */
+  /** Unchanged: x86-64 sync_global_pgds over the vmalloc area; x86-32 vmalloc_sync(). */
   vmallocSyncMappings(cpu: Cpu): KGen {
-    return this.x86.vmallocSyncAll(cpu);
+    return this.before.vmallocSyncMappings(cpu);
   }
 
-  /** x86-64: no work (unmappings never free p4d/pud pages); x86-32: vmalloc_sync(). */
+  /** x86-64: no work (unmappings never free p4d/pud pages); x86-32: vmalloc_sync() as before. */
   *vmallocSyncUnmappings(cpu: Cpu): KGen {
-    if (this.m.format.topLoadedAtCr3) yield* this.x86.vmallocSync(cpu);
+    if (this.kernel.machine.format.topLoadedAtCr3) yield* this.before.vmallocSyncUnmappings(cpu);
   }
 }
 
@@ -38,10 +34,7 @@ export const vmallocSync = definePlugin({
   package: "@flushlab/patch-vmalloc-sync",
   patch: { title: "x86/mm: split vmalloc_sync_all()", commit: "763802b53a42", kernel: "v5.6 (Mar 2020), stable backports", author: "Joerg Roedel" },
   appliesTo: ["x86-64", "x86-32-pae"],
-  overrides: [VMALLOC_SYNC],
-  register(container) {
-    container.register(VMALLOC_SYNC, { useClass: SplitVmallocSync });
-  },
+  policies: [policy(VMALLOC_SYNC, (kernel, before) => new SplitVmallocSync(kernel, before))],
   reproduction: {
     workload: "reaim",
     machine: { arch: "x86-64" },

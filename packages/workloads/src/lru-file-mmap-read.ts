@@ -51,12 +51,13 @@ export const lruFileMmapRead = defineWorkload({
   collect(ctx, elapsed) {
     const m = ctx.machine;
     const hz = m.costs.freqHz;
-    const c = m.counters.toRecord();
+    const counters = ctx.kernel.counters;
+    const c = counters.toRecord();
     const done = Array.from((ctx as { readerDone?: Float64Array }).readerDone ?? []).map((t) => t / hz);
     const mean = done.reduce((s, x) => s + x, 0) / Math.max(1, done.length);
     const sd = Math.sqrt(done.reduce((s, x) => s + (x - mean) ** 2, 0) / Math.max(1, done.length));
     let tlbIrqs = 0;
-    for (const n of m.counters.irqCall) tlbIrqs += n;
+    for (const n of counters.irqCall) tlbIrqs += n;
     const seconds = elapsed / hz;
     return {
       elapsed_s: seconds,

@@ -67,13 +67,13 @@ export const mprotectBench = defineWorkload({
   collect(ctx) {
     const t = (ctx as { mprotectTimes?: { read: number; rw: number; write: number } }).mprotectTimes!;
     const n = Math.max(1, ctx.counter("mprotect_bench_iterations"));
-    const c = ctx.machine.counters.toRecord();
+    const c = ctx.kernel.counters.toRecord();
     return {
       cycles_prot_read: t.read / n,
       cycles_prot_read_write: t.rw / n,
       cycles_write: t.write / n,
       flushes_per_iter: (c["nr_tlb_local_flush_one"]! + c["nr_tlb_local_flush_all"]!) / n,
-      ipis_per_iter: c["ipi_sent"]! / n,
+      ipis_per_iter: ctx.machine.apic.ipisSent / n,
       spurious_faults_per_iter: c["pgfault_spurious"]! / n,
     };
   },

@@ -33,7 +33,7 @@ export const nohzIsolation = defineWorkload({
     const ops = ctx.params["ops"] as number;
     const jitEvery = ctx.params["jit_every"] as number;
     const interval = ctx.params["syscall_interval"] as number;
-    for (let c = n - isolated; c < n; c++) k.nohzFull[c] = 1;
+    for (let c = n - isolated; c < n; c++) k.ct.nohzFull[c] = 1;
     let running = n - isolated;
     const mm = ctx.createProcess();
     for (let c = 0; c < n - isolated; c++) {
@@ -43,7 +43,7 @@ export const nohzIsolation = defineWorkload({
         for (let i = 1; i <= ops; i++) {
           yield* t.syscall((function* (): KGen {
             const a = yield* k.vmalloc.vmalloc(t.cpu, 16384);
-            yield* k.kernelAccessRange(t.cpu, a.start, 16384, true);
+            yield* k.entry.kernelAccessRange(t.cpu, a.start, 16384, true);
             if (i % jitEvery === 0) yield* k.vmalloc.vmUnmapAliases(t.cpu, a.start, a.start + 4096);
             yield* k.vmalloc.vfree(t.cpu, a);
           })());
@@ -66,12 +66,12 @@ export const nohzIsolation = defineWorkload({
   },
   collect(ctx, elapsed) {
     const m = ctx.machine;
-    const c = m.counters.toRecord();
+    const c = ctx.kernel.counters.toRecord();
     const seconds = elapsed / m.costs.freqHz;
     return {
       isolated_ipis: c["isolated_ipis"]!,
       isolated_interruption_cycles: c["isolated_interruption_cycles"]!,
-      isolated_max_interruption_cycles: m.maxIsolatedInterruption,
+      isolated_max_interruption_cycles: ctx.kernel.smp.maxIsolatedInterruption,
       deferred_flushes: c["deferred_flushes"]!,
       housekeeping_ops_per_s: seconds > 0 ? ctx.counter("housekeeping_ops") / seconds : 0,
     };

@@ -85,7 +85,7 @@ export const notifierDevice = defineWorkload({
   },
   collect(ctx) {
     const st = (ctx as { notifierDevice?: DeviceState }).notifierDevice!;
-    const c = ctx.machine.counters.toRecord();
+    const c = ctx.kernel.counters.toRecord();
     const cowWrites = st.cowRounds * (ctx.params["pages"] as number);
     return {
       invalidate_range_calls: c["invalidate_range_calls"]!,

@@ -1,4 +1,3 @@
-import "reflect-metadata";
 import { describe, expect, it } from "vitest";
 import { simulate } from "@flushlab/core-mmu";
 import { x86 } from "@flushlab/arch-x86";

@@ -73,10 +73,10 @@ export const reaim = defineWorkload({
   },
   collect(ctx, elapsed) {
     const seconds = elapsed / ctx.machine.costs.freqHz;
-    const c = ctx.machine.counters.toRecord();
+    const c = ctx.kernel.counters.toRecord();
     return {
       jobs_per_min: seconds > 0 ? (ctx.counter("reaim_jobs") / seconds) * 60 : 0,
-      pgd_lock_wait_cycles: ctx.kernel.pgdLock.waitCycles,
+      pgd_lock_wait_cycles: ctx.kernel.policies.archMm.statistics?.()["pgd_lock_wait_cycles"] ?? 0,
       vmalloc_purges: c["vmalloc_purges"]!,
       sync_global_pgds_calls: c["sync_global_pgds_calls"]! + c["vmalloc_sync_calls"]!,
       forks_per_s: seconds > 0 ? c["forks"]! / seconds : 0,
@@ -87,7 +87,7 @@ export const reaim = defineWorkload({
     const p = ctx.params;
     return [
       `reaim: ${p["users"]} tasks alive (pgds on pgd_list), ${Math.min(ctx.machine.cpus.length, p["users"] as number)} running ${p["jobs"]} jobs each; ${p["fork_pct"]}% of jobs fork+exec ${p["children"]} children (AIM7 runs for a fixed time with 53 job kinds instead)`,
-      `lazy_max_pages = ${ctx.kernel.vmalloc.lazyMaxPages()} pages (fls(${ctx.machine.cpus.length} CPUs) × 32 MiB); THREAD_SIZE ${ctx.machine.format.name === "x86-32-pae" ? "8" : "16"} KiB + guard page per stack`,
+      `lazy_max_pages = ${ctx.kernel.vmalloc.lazyMaxPages()} pages (fls(${ctx.machine.cpus.length} CPUs) × 32 MiB); THREAD_SIZE ${ctx.kernel.policies.archMm.threadSize / 1024} KiB + guard page per stack`,
     ];
   },
 });

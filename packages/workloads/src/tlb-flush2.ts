@@ -54,7 +54,7 @@ export const tlbFlush2 = defineWorkload({
     const ops = ctx.counter("tlb_flush2_iterations");
     const seconds = elapsed / ctx.machine.costs.freqHz;
     let ipis = 0;
-    for (const n of ctx.machine.counters.irqTlb) ipis += n;
+    for (const n of ctx.kernel.counters.irqTlb) ipis += n;
     return {
       ops_per_s: seconds > 0 ? ops / seconds : 0,
       ops_per_s_per_thread: seconds > 0 ? ops / seconds / threads : 0,

@@ -2,8 +2,8 @@ import { describe, expect, it } from "vitest";
 import type { RunResult } from "@flushlab/core-mmu";
 import type { CliRegistry } from "../registry-types.js";
 import { changePct, mean, sampleStddev } from "../stats.js";
-import { runCli } from "../test-io.js";
-import { createTestRegistry } from "../test-registry.js";
+import { runCli } from "../../test/support/test-io.js";
+import { createTestRegistry } from "../../test/support/test-registry.js";
 
 interface MetricJson {
   baseline: number;

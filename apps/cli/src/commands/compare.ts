@@ -33,12 +33,13 @@ function values(records: readonly Readonly<Record<string, number>>[], key: strin
  * on seeds seed, seed+1, …, and summarises metrics (mean, stddev, Welch's t-test),
  * counters (means) and hazards (sums).
  */
-export function runCompare(ctx: CommandContext, setup: RunSetup, runs: number): CompareSummary {
+export function runCompare(ctx: CommandContext, setup: RunSetup, runs: number, label = `compare ${setup.workload.name}`): CompareSummary {
   const first = setup.options.seed;
   if (!Number.isSafeInteger(first + runs - 1)) throw new FlushlabInputError(`--seed ${first} plus ${runs} runs overflows the seed range`);
   const seeds = Array.from({ length: runs }, (_, i) => first + i);
-  const baseline: RunResult[] = seeds.map((seed) => simulate(ctx, withPlugins(setup, [], seed), false));
-  const patched: RunResult[] = seeds.map((seed) => simulate(ctx, withPlugins(setup, setup.plugins, seed), false));
+  const total = runs * 2;
+  const baseline: RunResult[] = seeds.map((seed, i) => simulate(ctx, withPlugins(setup, [], seed), { index: i, total, label: `${label}: baseline, seed ${seed}` }));
+  const patched: RunResult[] = seeds.map((seed, i) => simulate(ctx, withPlugins(setup, setup.plugins, seed), { index: runs + i, total, label: `${label}: patched, seed ${seed}` }));
 
   const bm = baseline.map((r) => r.metrics);
   const pm = patched.map((r) => r.metrics);
@@ -108,8 +109,8 @@ export const compareCommand = defineCommand({
     if (setup.plugins.length === 0) {
       throw new FlushlabInputError("compare needs --plugins a[,b] (the plugins to compare against the baseline)");
     }
-    await ctx.reporter.onCompareStart?.(setup.options, runs);
+    ctx.bus.emit("cli:compare_start", { options: setup.options, runs });
     const summary = runCompare(ctx, setup, runs);
-    await ctx.reporter.onCompareEnd?.(summary);
+    ctx.bus.emit("cli:compare_end", { summary });
   },
 });

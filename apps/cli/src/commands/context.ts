@@ -3,7 +3,7 @@
  * shared resolution of run options: workload, machine, profile, seed, params, plugins.
  * Precedence: flags > flushlab.config > registry defaults.
  */
-import { ARCH_NAMES, FlushlabInputError } from "@flushlab/core-mmu";
+import { ARCH_NAMES, FlushlabInputError, resolveParams, validateMachine, validatePlugins, type EventStream } from "@flushlab/core-mmu";
 import type {
   ArchName,
   FlushlabPlugin,
@@ -18,12 +18,11 @@ import {
   parseNonNegativeInt,
   parseParamFlags,
   parsePositiveInt,
-  resolveParams,
 } from "../args.js";
 import type { OptionSpecs } from "../args.js";
 import type { LoadedConfig } from "../config.js";
 import type { CliRegistry } from "../registry-types.js";
-import type { Reporter } from "../reporters/types.js";
+import type { ReportBus } from "../bus.js";
 
 /** A plugin the CLI can enable, with where it came from. */
 export interface CatalogEntry {
@@ -37,7 +36,10 @@ export interface CommandContext {
   readonly config: LoadedConfig | undefined;
   /** registry.plugins, then config plugins; names are unique. */
   readonly catalog: readonly CatalogEntry[];
-  readonly reporter: Reporter;
+  /** registry.workloads, then config workloads; names are unique. */
+  readonly workloads: readonly WorkloadDefinitionLike[];
+  /** The command's event stream, which the reporters consume. */
+  readonly bus: ReportBus;
 }
 
 /** Builds the plugin catalogue; the same name from two different objects is an error. */
@@ -91,10 +93,20 @@ export interface RunSetup {
   readonly plugins: readonly FlushlabPlugin[];
 }
 
-export function findWorkload(registry: CliRegistry, name: string | undefined, source?: string): WorkloadDefinitionLike {
-  const known = knownList(registry.workloads.map((w) => w.name));
+/** The workloads a command can run: the registry's, then the config's; a config workload may not reuse a name. */
+export function buildWorkloads(registry: CliRegistry, config: LoadedConfig | undefined): WorkloadDefinitionLike[] {
+  const out = [...registry.workloads];
+  for (const w of config?.config.workloads ?? []) {
+    if (out.some((x) => x.name === w.name)) throw new FlushlabInputError(`${config!.file}: workload "${w.name}" is already a built-in workload (choose another name)`);
+    out.push(w);
+  }
+  return out;
+}
+
+export function findWorkload(ctx: CommandContext, name: string | undefined, source?: string): WorkloadDefinitionLike {
+  const known = knownList(ctx.workloads.map((w) => w.name));
   if (name === undefined) throw new FlushlabInputError(`missing workload (known: ${known})`);
-  const workload = registry.workloads.find((w) => w.name === name);
+  const workload = ctx.workloads.find((w) => w.name === name);
   if (workload === undefined) throw new FlushlabInputError(`${source === undefined ? "" : `${source}: `}unknown workload "${name}" (known: ${known})`);
   return workload;
 }
@@ -124,46 +136,23 @@ export function findPlugin(ctx: CommandContext, name: string): FlushlabPlugin {
   return entry.plugin;
 }
 
-/** Fails unless `plugin` applies to `arch`. */
-export function checkAppliesTo(plugin: FlushlabPlugin, arch: ArchName, where?: string): void {
-  if (plugin.appliesTo.includes(arch)) return;
-  const applies = knownList(plugin.appliesTo);
-  throw new FlushlabInputError(
-    where === undefined
-      ? `plugin "${plugin.name}" does not apply to arch ${arch} (it applies to ${applies})`
-      : `${where}: arch ${arch} is not one plugin "${plugin.name}" applies to (${applies})`,
-  );
-}
-
-/** Looks plugins up by name and checks each applies to `arch`. */
+/** Looks plugins up by name; checks they apply to `arch` and do not conflict (core-mmu's validation). */
 export function resolvePlugins(ctx: CommandContext, names: readonly string[], arch: ArchName): FlushlabPlugin[] {
-  return names.map((name) => {
-    const plugin = findPlugin(ctx, name);
-    checkAppliesTo(plugin, arch);
-    return plugin;
-  });
+  const plugins = names.map((name) => findPlugin(ctx, name));
+  validatePlugins(plugins, arch);
+  return plugins;
 }
 
-/** Checks a machine's topology; `where` prefixes messages about values that did not come from flags. */
+/** Checks a machine with core-mmu's validation; `where` prefixes messages about values that did not come from flags. */
 export function checkMachine(machine: MachineOptions, where?: string): MachineOptions {
-  const prefix = where === undefined ? "" : `${where}: `;
-  if (!ARCH_NAMES.includes(machine.arch)) {
-    throw new FlushlabInputError(`${prefix}unknown arch "${String(machine.arch)}" (known: ${ARCH_NAMES.join(", ")})`);
-  }
-  if (!Number.isSafeInteger(machine.cpus) || machine.cpus < 1) throw new FlushlabInputError(`${prefix}cpus must be a positive integer (got ${machine.cpus})`);
-  if (!Number.isSafeInteger(machine.sockets) || machine.sockets < 1) {
-    throw new FlushlabInputError(`${prefix}sockets must be a positive integer (got ${machine.sockets})`);
-  }
-  if (machine.cpus % machine.sockets !== 0) {
-    throw new FlushlabInputError(`${prefix}sockets (${machine.sockets}) must divide cpus (${machine.cpus})`);
-  }
+  validateMachine(machine, where);
   return machine;
 }
 
 /** Resolves the shared run flags for `workloadName`; without --plugins the config's plugins are enabled. */
 export function resolveRunSetup(ctx: CommandContext, workloadName: string | undefined, flags: RunFlags): RunSetup {
   const { registry, config } = ctx;
-  const workload = findWorkload(registry, workloadName);
+  const workload = findWorkload(ctx, workloadName);
   const cfg = config?.config;
 
   let arch: ArchName = cfg?.machine?.arch ?? registry.defaultMachine.arch;
@@ -207,9 +196,21 @@ export function withPlugins(setup: RunSetup, plugins: readonly FlushlabPlugin[],
   return { ...setup, plugins, options: { ...setup.options, seed, plugins: plugins.map((p) => p.name) } };
 }
 
-/** Runs `setup` through the registry, wiring live events to the reporter when it wants them. */
-export function simulate(ctx: CommandContext, setup: RunSetup, live: boolean): RunResult {
-  const onEvents = live && ctx.reporter.onRunEvents ? ctx.reporter.onRunEvents.bind(ctx.reporter) : undefined;
-  return ctx.registry.simulate(setup.options, onEvents, setup.plugins);
+/** Which simulation of the command this is, for the progress line. */
+export interface SimulationLabel {
+  readonly index: number;
+  readonly total: number;
+  readonly label: string;
 }
 
+/**
+ * Runs `setup` through the registry, announcing it on the bus and passing on the
+ * model events that some subscriber of the bus wants.
+ */
+export function simulate(ctx: CommandContext, setup: RunSetup, which: SimulationLabel): RunResult {
+  const bus = ctx.bus;
+  bus.emit("cli:simulation", which);
+  const wanted = bus.wantedModelEvents();
+  const onEvents = wanted.length === 0 ? undefined : (events: EventStream) => void events.select(...wanted).subscribe((e) => bus.forward(e));
+  return ctx.registry.simulate(setup.options, { workload: setup.workload, plugins: setup.plugins }, onEvents);
+}

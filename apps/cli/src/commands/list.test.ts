@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { runCli } from "../test-io.js";
-import { createTestRegistry } from "../test-registry.js";
+import { runCli } from "../../test/support/test-io.js";
+import { createTestRegistry } from "../../test/support/test-registry.js";
 
 describe("flushlab list", () => {
   it("human: plugins with package, patch, commit, kernel, tokens; workloads with params and metrics; profiles", async () => {
@@ -11,7 +11,7 @@ describe("flushlab list", () => {
     expect(out).toMatch(/^Plugins\n  lazy-flush  @flushlab\/test-lazy-flush\n/);
     expect(out).toContain("patch:      test: lazy-flush");
     expect(out).toContain("commit:     0000000000000000000000000000000000000000 (not merged)");
-    expect(out).toContain("overrides:  @flushlab/test:FlushPolicy, @flushlab/test:IpiBatching");
+    expect(out).toContain("overrides:  MmuGatherFlush, KernelRangeFlush");
     expect(out).toContain("applies to: x86-32-pae");
     expect(out).toMatch(/threads\s+int\s+default 8\s+1\.\.1,024\s+worker threads/);
     expect(out).toMatch(/unmap\s+string\s+default munmap\s+munmap\|madvise/);
@@ -29,9 +29,9 @@ describe("flushlab list", () => {
       workloads: { name: string; params: { name: string; default: unknown }[]; metrics: { name: string }[] }[];
       profiles: { name: string }[];
     };
-    expect(Object.keys(json)).toEqual(["plugins", "workloads", "profiles", "defaultMachine"]);
+    expect(Object.keys(json)).toEqual(["plugins", "workloads", "profiles", "extensionPoints", "defaultMachine"]);
     expect(json.plugins.map((p) => p.name)).toEqual(["lazy-flush", "skip-flush", "batch-ipi", "noop", "pae-only"]);
-    expect(json.plugins[0]).toMatchObject({ package: "@flushlab/test-lazy-flush", source: "installed", overrides: ["@flushlab/test:FlushPolicy"] });
+    expect(json.plugins[0]).toMatchObject({ package: "@flushlab/test-lazy-flush", source: "installed", overrides: ["MmuGatherFlush"] });
     expect(json.workloads[0]?.params.map((p) => [p.name, p.default])).toEqual([
       ["threads", 8],
       ["iterations", 10000],

@@ -1,3 +1,4 @@
+import { EXTENSION_POINTS } from "@flushlab/core-mmu";
 import { HELP_OPTION, expectAtMostPositionals } from "../args.js";
 import { defineCommand } from "./command.js";
 
@@ -8,7 +9,8 @@ export const listCommand = defineCommand({
   details: [
     "Plugins are the installed ones plus those defined in flushlab.config.{ts,js,mjs}",
     "in the current directory. Each shows its upstream patch (title, commit, kernel)",
-    "and the extension-point tokens it overrides.",
+    "and the extension points it overrides. Then the extension points themselves: where",
+    "the kernel calls each, and the kernel version its pre-patch default mirrors.",
   ],
   options: {
     json: { type: "boolean", description: "print one JSON object instead of the listing" },
@@ -16,12 +18,15 @@ export const listCommand = defineCommand({
   },
   async run(ctx, args) {
     expectAtMostPositionals(args.positionals, 0, "list");
-    await ctx.reporter.onListEnd?.({
-      plugins: ctx.catalog,
-      workloads: ctx.registry.workloads,
-      profiles: ctx.registry.profiles,
-      defaultMachine: ctx.registry.defaultMachine,
-      configFile: ctx.config?.file,
+    ctx.bus.emit("cli:list", {
+      report: {
+        plugins: ctx.catalog,
+        workloads: ctx.workloads,
+        profiles: ctx.registry.profiles,
+        extensionPoints: EXTENSION_POINTS,
+        defaultMachine: ctx.registry.defaultMachine,
+        configFile: ctx.config?.file,
+      },
     });
   },
 });

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { FlushlabPlugin } from "@flushlab/core-mmu";
 import { NO_REPRODUCTION_LINE } from "../reporters/human.js";
-import { runCli } from "../test-io.js";
-import { FAKE_PLUGINS, createTestRegistry } from "../test-registry.js";
+import { runCli } from "../../test/support/test-io.js";
+import { FAKE_PLUGINS, createTestRegistry } from "../../test/support/test-registry.js";
 
 function fake(name: string): FlushlabPlugin {
   const p = FAKE_PLUGINS.find((x) => x.name === name);
@@ -129,7 +129,7 @@ describe("flushlab reproduce", () => {
     const bad: FlushlabPlugin = { ...skipWithReproduction, reproduction: { ...skipWithReproduction.reproduction!, machine: { arch: "x86-32-pae" } } };
     const r = await runCli(["reproduce"], { registry: createTestRegistry({ plugins: [bad] }) });
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^flushlab: plugin "skip-flush" reproduction: arch x86-32-pae is not one plugin "skip-flush" applies to \(x86-64\)\n$/);
+    expect(r.stderr).toMatch(/^flushlab: plugin "skip-flush" does not apply to arch x86-32-pae \(it applies to x86-64\)\n$/);
   });
 
   describe("when no plugin declares a reproduction", () => {

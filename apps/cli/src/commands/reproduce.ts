@@ -1,13 +1,12 @@
-import { FlushlabInputError } from "@flushlab/core-mmu";
+import { FlushlabInputError, resolveParams, validatePlugins } from "@flushlab/core-mmu";
 import type { FlushlabPlugin, PublishedFigure } from "@flushlab/core-mmu";
-import { HELP_OPTION, expectAtMostPositionals, parseNameList, resolveParams } from "../args.js";
+import { HELP_OPTION, expectAtMostPositionals, parseNameList } from "../args.js";
 import type { CompareSummary, FigureOutcome, ReproductionOutcome, RunReport } from "../reporters/types.js";
 import { defineCommand } from "./command.js";
 import { changePct } from "../stats.js";
 import { DEFAULT_RUNS, MAX_RUNS, runCompare } from "./compare.js";
 import {
   DEFAULT_SEED,
-  checkAppliesTo,
   checkMachine,
   defaultProfile,
   findPlugin,
@@ -41,9 +40,9 @@ function reproductionSetup(ctx: CommandContext, plugin: FlushlabPlugin): { setup
   const r = plugin.reproduction;
   if (r === undefined) throw new Error(`plugin "${plugin.name}" declares no reproduction`);
   const where = `plugin "${plugin.name}" reproduction`;
-  const workload = findWorkload(ctx.registry, r.workload, where);
+  const workload = findWorkload(ctx, r.workload, where);
   const machine = checkMachine({ ...ctx.registry.defaultMachine, ...r.machine }, where);
-  checkAppliesTo(plugin, machine.arch, where);
+  validatePlugins([plugin], machine.arch);
   const profile = r.profile === undefined ? defaultProfile(ctx.registry) : findProfile(ctx.registry, r.profile, where);
   const params = resolveParams(workload, r.params ?? {}, where);
   const runs = r.runs ?? DEFAULT_RUNS;
@@ -64,7 +63,7 @@ export function reproduce(ctx: CommandContext, plugin: FlushlabPlugin): Reproduc
   const { setup, runs } = reproductionSetup(ctx, plugin);
   const r = plugin.reproduction;
   if (r === undefined) throw new Error(`plugin "${plugin.name}" declares no reproduction`);
-  const compare = runCompare(ctx, setup, runs);
+  const compare = runCompare(ctx, setup, runs, `reproduce ${plugin.name}`);
   const figures: FigureOutcome[] = r.figures.map((figure) => {
     const model = figureValue(compare, figure);
     return { figure, model, ok: model !== null && model >= figure.accept.min && model <= figure.accept.max };
@@ -95,14 +94,16 @@ export const reproduceCommand = defineCommand({
       args.options.plugins !== undefined
         ? parseNameList(args.options.plugins, "--plugins").map((name) => findPlugin(ctx, name))
         : ctx.catalog.map((e) => e.plugin);
-    const reproductions = selected.filter((p) => p.reproduction !== undefined).map((p) => reproduce(ctx, p));
+    const declaring = selected.filter((p) => p.reproduction !== undefined);
+    ctx.bus.emit("cli:reproduce_start", { plugins: declaring.map((p) => p.name) });
+    const reproductions = declaring.map((p) => reproduce(ctx, p));
     let demo: RunReport | undefined;
     if (reproductions.length === 0) {
-      const first = ctx.registry.workloads[0];
+      const first = ctx.workloads[0];
       if (first === undefined) throw new FlushlabInputError("no plugin declares a reproduction and no workload is installed");
       const setup = resolveRunSetup(ctx, first.name, {});
-      demo = { options: setup.options, workload: setup.workload, plugins: setup.plugins, result: simulate(ctx, setup, false) };
+      demo = { options: setup.options, workload: setup.workload, plugins: setup.plugins, result: simulate(ctx, setup, { index: 0, total: 1, label: `run ${first.name}` }) };
     }
-    await ctx.reporter.onReproduceEnd?.({ reproductions, demo });
+    ctx.bus.emit("cli:reproduce_end", { summary: { reproductions, demo } });
   },
 });

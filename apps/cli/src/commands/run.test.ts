@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import type { FlushlabEvent } from "@flushlab/core-mmu";
+import { ReportBus, attachReporter, type CliEvent } from "../bus.js";
 import { parseArgs } from "../args.js";
 import type { Reporter } from "../reporters/types.js";
-import { runCli } from "../test-io.js";
-import { testRegistry } from "../test-registry.js";
+import { runCli } from "../../test/support/test-io.js";
+import { testRegistry } from "../../test/support/test-registry.js";
 import { buildCatalog } from "./context.js";
 import { runCommand } from "./run.js";
 
@@ -80,12 +80,12 @@ describe("flushlab run --json", () => {
     expect((json["interrupts"] as { TLB: number[] }).TLB).toHaveLength(4);
   });
 
-  it("lists hazards with class, cpu, address, pfn, time, missing", async () => {
+  it("lists hazards with class, cpu, address, pfn, time, missing, detail", async () => {
     const json = await runJson(["tlb-flush2", "--plugins", "skip-flush"]);
     const hazards = json["hazards"] as Record<string, unknown>[];
     expect(hazards.length).toBeGreaterThan(0);
     for (const h of hazards) {
-      expect(Object.keys(h)).toEqual(["class", "cpu", "address", "pfn", "time", "missing"]);
+      expect(Object.keys(h)).toEqual(["class", "cpu", "address", "pfn", "time", "missing", "detail"]);
       expect(h["class"]).toBe(4);
     }
   });
@@ -140,27 +140,63 @@ describe("flushlab run: human report", () => {
   });
 });
 
-describe("reporter hooks", () => {
-  it("onRunStart, onRunEvents (live stream) and onRunEnd are called in order", async () => {
+describe("the event stream is the spine", () => {
+  it("a reporter's hooks are fed from the stream in order, with the model events it asks for", async () => {
     const calls: string[] = [];
-    const seen: FlushlabEvent["type"][] = [];
     let live = 0;
     const reporter: Reporter = {
+      modelEvents: ["hazard", "tlb_flush"],
       onRunStart: (options) => void calls.push(`start ${options.workload}`),
-      onRunEvents: (events$) => {
-        calls.push("events");
-        events$.subscribe((e) => {
-          seen.push(e.type);
-          if (e.type === "hazard") live++;
-        });
+      onSimulationStart: (s) => void calls.push(`simulation ${s.index + 1}/${s.total}`),
+      onRunEvent: (e) => {
+        if (e.type === "hazard") live++;
+        if (calls.at(-1) !== `event ${e.type}`) calls.push(`event ${e.type}`);
       },
       onRunEnd: (report) => void calls.push(`end ${report.result.hazards.length}`),
     };
-    const ctx = { registry: testRegistry, config: undefined, catalog: buildCatalog(testRegistry, undefined), reporter };
+    const bus = new ReportBus();
+    attachReporter(bus, reporter);
+    const ctx = { registry: testRegistry, config: undefined, catalog: buildCatalog(testRegistry, undefined), workloads: testRegistry.workloads, bus };
     await runCommand.run(ctx, parseArgs(["tlb-flush2", "--plugins", "skip-flush"], runCommand.options, "run"));
-    expect(calls).toEqual(["start tlb-flush2", "events", `end ${live}`]);
+    expect(calls[0]).toBe("start tlb-flush2");
+    expect(calls[1]).toBe("simulation 1/1");
+    expect(calls).toContain("event tlb_flush");
+    expect(calls).toContain("event hazard");
+    expect(calls.at(-1)).toBe(`end ${live}`);
     expect(live).toBeGreaterThan(0);
-    expect(seen[0]).toBe("phase");
-    expect(seen).toContain("tlb_flush");
+  });
+
+  it("a test subscriber sees what the CLI prints: the report it printed is the one on the stream", async () => {
+    const events: CliEvent[] = [];
+    const r = await runCli(["run", "tlb-flush2", "--plugins", "skip-flush", "--json"], { onEvents: (e$) => void e$.subscribe((e) => events.push(e)) });
+    expect(r.code).toBe(0);
+    const end = events.find((e) => e.type === "cli:run_end");
+    expect(end?.type === "cli:run_end" && end.report.result.hazards).toEqual(JSON.parse(r.stdout).hazards);
+    const hazards = events.filter((e) => e.type === "hazard");
+    expect(hazards.length).toBe(JSON.parse(r.stdout).hazards.length);
+    expect(events.map((e) => e.type).slice(0, 3)).toEqual(["cli:run_start", "cli:simulation", "phase"]);
+  });
+
+  it("with nobody asking for fine-grained events, the model emits none", async () => {
+    const types = new Set<string>();
+    const bus = new ReportBus();
+    bus.select("cli:run_end", "progress").subscribe((e) => types.add(e.type));
+    expect(bus.wantedModelEvents()).toEqual(["progress"]);
+    expect(bus.wants("tlb_flush")).toBe(false);
+    void types;
+  });
+});
+
+describe("the progress line", () => {
+  it("is drawn on a terminal stderr from the stream's progress events, and erased before the report", async () => {
+    const r = await runCli(["compare", "tlb-flush2", "--plugins", "lazy-flush", "--runs", "2"], { stderrIsTTY: true });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("compare tlb-flush2: baseline, seed 1 (1/4)");
+    expect(r.stderr).toContain("compare tlb-flush2: patched, seed 2 (4/4) 100%");
+    expect(r.stderr.endsWith("\r\x1b[K")).toBe(true);
+  });
+  it("is not drawn when stderr is not a terminal", async () => {
+    const r = await runCli(["compare", "tlb-flush2", "--plugins", "lazy-flush", "--runs", "2"]);
+    expect(r.stderr).toBe("");
   });
 });

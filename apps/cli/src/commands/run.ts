@@ -16,8 +16,8 @@ export const runCommand = defineCommand({
   async run(ctx, args) {
     expectAtMostPositionals(args.positionals, 1, "run");
     const setup = resolveRunSetup(ctx, args.positionals[0], args.options);
-    await ctx.reporter.onRunStart?.(setup.options);
-    const result = simulate(ctx, setup, true);
-    await ctx.reporter.onRunEnd?.({ options: setup.options, workload: setup.workload, plugins: setup.plugins, result });
+    ctx.bus.emit("cli:run_start", { options: setup.options });
+    const result = simulate(ctx, setup, { index: 0, total: 1, label: `run ${setup.workload.name}` });
+    ctx.bus.emit("cli:run_end", { report: { options: setup.options, workload: setup.workload, plugins: setup.plugins, result } });
   },
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatFixed2, formatNumber, formatPct, table, tokenName } from "./format.js";
+import { formatFixed2, formatNumber, formatPct, table } from "./format.js";
 
 describe("number formatting", () => {
   it("uses thousands separators and sensible decimals", () => {
@@ -19,14 +19,6 @@ describe("number formatting", () => {
   });
 });
 
-describe("tokenName", () => {
-  it("prints a symbol by its description, a class by its name", () => {
-    expect(tokenName(Symbol.for("@flushlab/core-mmu:FlushPolicy"))).toBe("@flushlab/core-mmu:FlushPolicy");
-    expect(tokenName(Symbol())).toBe("Symbol()");
-    expect(tokenName(class TlbModel {})).toBe("TlbModel");
-    expect(tokenName("legacy")).toBe("legacy");
-  });
-});
 
 describe("table", () => {
   it("aligns columns", () => {

@@ -2,7 +2,6 @@
  * Number and table formatting for human output. Locale is fixed (en-US) so that output
  * is the same on every machine.
  */
-import type { InjectionToken } from "tsyringe";
 
 const INT = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
 const TWO = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
@@ -35,13 +34,6 @@ export function plural(n: number, one: string, many = `${one}s`): string {
   return `${formatNumber(n)} ${n === 1 ? one : many}`;
 }
 
-/** A token's printable name: a symbol's description, a class's name, a string itself. */
-export function tokenName(token: InjectionToken<unknown>): string {
-  if (typeof token === "symbol") return token.description ?? String(token);
-  if (typeof token === "string") return token;
-  if (typeof token === "function") return token.name || "(anonymous class)";
-  return "(delayed constructor)";
-}
 
 export type Align = "left" | "right";
 

@@ -3,10 +3,11 @@
  * so a failing command leaves no half report on stdout. No timestamps, no wall-clock.
  */
 import type { HazardReport, MachineOptions, ParamValues } from "@flushlab/core-mmu";
+import { overriddenPoints } from "@flushlab/core-mmu";
 import { hazardCount } from "../hazards.js";
 import type { TextSink } from "../registry-types.js";
 import { changePct } from "../stats.js";
-import { formatFixed2, formatNumber, formatPct, plural, table, tokenName } from "./format.js";
+import { formatFixed2, formatNumber, formatPct, plural, table } from "./format.js";
 import type { Align } from "./format.js";
 import type { CompareSummary, ListReport, Reporter, ReproduceSummary, ReproductionOutcome, RunReport } from "./types.js";
 
@@ -238,7 +239,7 @@ export function formatList(list: ListReport): string[] {
     lines.push(`    patch:      ${plugin.patch.title}`);
     lines.push(`    commit:     ${plugin.patch.commit} (${plugin.patch.kernel})${plugin.patch.author ? `, ${plugin.patch.author}` : ""}`);
     lines.push(`    applies to: ${plugin.appliesTo.join(", ")}`);
-    lines.push(`    overrides:  ${plugin.overrides.length === 0 ? "(nothing)" : plugin.overrides.map(tokenName).join(", ")}`);
+    lines.push(`    overrides:  ${plugin.policies.length === 0 ? "(nothing)" : overriddenPoints(plugin).map((p) => p.name).join(", ")}`);
     if (plugin.composesWith && plugin.composesWith.length > 0) lines.push(`    composes with: ${plugin.composesWith.join(", ")}`);
     if (plugin.reproduction) lines.push(`    reproduction: ${plugin.reproduction.workload}, ${plural(plugin.reproduction.figures.length, "published figure")}`);
   }
@@ -278,6 +279,11 @@ export function formatList(list: ListReport): string[] {
   lines.push("", "Profiles");
   if (list.profiles.length === 0) lines.push("  (none)");
   lines.push(...table(list.profiles.map((p) => [p.name, p.description]), ["left", "left"]));
+  lines.push("", "Extension points (a plugin replaces one with policy(TOKEN, (kernel, replaced) => …))");
+  for (const e of list.extensionPoints) {
+    lines.push(`  ${e.name}  (kernel.policies.${e.slot}; default from ${e.defaultFrom === "core" ? "core-mmu" : "the arch layer"}, mirrors ${e.kernel})`);
+    lines.push(`    ${e.description}`, `    called from: ${e.callSite}`);
+  }
   lines.push("", `Default machine: ${describeMachine(list.defaultMachine)}`);
   return lines;
 }

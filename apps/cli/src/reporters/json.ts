@@ -2,8 +2,8 @@
  * `--json`: every command prints exactly one JSON object (2-space indent, trailing newline).
  * Raw numbers; key order fixed by construction, so same inputs give the same bytes.
  */
+import { overriddenPoints } from "@flushlab/core-mmu";
 import type { TextSink } from "../registry-types.js";
-import { tokenName } from "./format.js";
 import type { CompareSummary, ListReport, Reporter, ReproduceSummary, ReproductionOutcome, RunReport } from "./types.js";
 
 export function runJson(report: RunReport): Record<string, unknown> {
@@ -27,6 +27,7 @@ export function runJson(report: RunReport): Record<string, unknown> {
       pfn: h.pfn,
       time: h.time,
       missing: h.missing,
+      detail: h.detail,
     })),
     notes: [...result.notes],
   };
@@ -93,7 +94,7 @@ export function listJson(list: ListReport): Record<string, unknown> {
         author: plugin.patch.author ?? null,
       },
       appliesTo: [...plugin.appliesTo],
-      overrides: plugin.overrides.map(tokenName),
+      overrides: overriddenPoints(plugin).map((p) => p.name),
       composesWith: [...(plugin.composesWith ?? [])],
       reproduction: plugin.reproduction
         ? { workload: plugin.reproduction.workload, figures: plugin.reproduction.figures.map((f) => `${f.metric} (${f.kind})`) }
@@ -114,6 +115,7 @@ export function listJson(list: ListReport): Record<string, unknown> {
       metrics: w.metrics.map((m) => ({ name: m.name, description: m.description, unit: m.unit, better: m.better })),
     })),
     profiles: list.profiles.map((p) => ({ name: p.name, description: p.description })),
+    extensionPoints: list.extensionPoints.map((e) => ({ name: e.name, slot: e.slot, description: e.description, callSite: e.callSite, kernel: e.kernel, defaultFrom: e.defaultFrom })),
     defaultMachine: { ...list.defaultMachine },
   };
 }

@@ -1,19 +1,21 @@
 /**
  * The reporter contract (Vitest style): optional `on<Entity><Phase>` hooks, each given a
- * readonly, fully computed entity. Commands compute; reporters only print.
+ * readonly, fully computed entity. Commands compute and publish events on the command's
+ * event stream (bus.ts); reporters subscribe to it and only print.
  *
- * Lifecycle per command:
+ * Lifecycle per command (each hook is one event of the stream):
  *
  * ```
  * list       onListEnd
- * run        onRunStart → onRunEvents (only if defined; live event stream) → onRunEnd
- * compare    onCompareStart → onCompareEnd
- * reproduce  onReproduceEnd (one compare per declared reproduction, or a demo run)
+ * run        onRunStart → onSimulationStart → onRunEvent* → onRunEnd
+ * compare    onCompareStart → (onSimulationStart → onRunEvent*) per run → onCompareEnd
+ * reproduce  onReproduceStart → (onSimulationStart → onRunEvent*) per run → onReproduceEnd
  * ```
  */
-import type { Observable } from "rxjs";
 import type {
+  ExtensionPoint,
   FlushlabEvent,
+  FlushlabEventName,
   FlushlabPlugin,
   MachineOptions,
   MetricSpec,
@@ -22,8 +24,6 @@ import type {
   RunResult,
   WorkloadDefinitionLike,
 } from "@flushlab/core-mmu";
-
-export type Awaitable<T> = T | PromiseLike<T>;
 
 export interface ListedPlugin {
   readonly plugin: FlushlabPlugin;
@@ -35,6 +35,7 @@ export interface ListReport {
   readonly plugins: readonly ListedPlugin[];
   readonly workloads: readonly WorkloadDefinitionLike[];
   readonly profiles: readonly { readonly name: string; readonly description: string }[];
+  readonly extensionPoints: readonly ExtensionPoint[];
   readonly defaultMachine: MachineOptions;
   readonly configFile: string | undefined;
 }
@@ -105,13 +106,28 @@ export interface ReproduceSummary {
   readonly demo: RunReport | undefined;
 }
 
+/** One simulation a command is about to run: which of how many, and what. */
+export interface SimulationStart {
+  readonly index: number;
+  readonly total: number;
+  /** e.g. "compare tlb-flush2 patched seed 3". */
+  readonly label: string;
+}
+
 export interface Reporter {
-  onListEnd?(list: ListReport): Awaitable<void>;
-  onRunStart?(options: RunOptions): Awaitable<void>;
-  /** Called synchronously by the engine before the run starts; subscribe to count live. */
-  onRunEvents?(events$: Observable<FlushlabEvent>): void;
-  onRunEnd?(report: RunReport): Awaitable<void>;
-  onCompareStart?(options: RunOptions, runs: number): Awaitable<void>;
-  onCompareEnd?(summary: CompareSummary): Awaitable<void>;
-  onReproduceEnd?(summary: ReproduceSummary): Awaitable<void>;
+  /**
+   * The model's events this reporter wants during each simulation (onRunEvent). None by
+   * default: the model emits an event type only when somebody wants it.
+   */
+  readonly modelEvents?: readonly FlushlabEventName[];
+  onListEnd?(list: ListReport): void;
+  onRunStart?(options: RunOptions): void;
+  onSimulationStart?(simulation: SimulationStart): void;
+  /** An event of the running simulation, of a type in `modelEvents`. */
+  onRunEvent?(event: FlushlabEvent): void;
+  onRunEnd?(report: RunReport): void;
+  onCompareStart?(options: RunOptions, runs: number): void;
+  onCompareEnd?(summary: CompareSummary): void;
+  onReproduceStart?(plugins: readonly string[]): void;
+  onReproduceEnd?(summary: ReproduceSummary): void;
 }

@@ -12,22 +12,19 @@
  *   amd_iommu_flush_page(pasid, addr), anything else amd_iommu_flush_tlb(pasid), which
  *   drops the whole PASID. The CPU that calls it waits for the completion.
  *
- * Oracle (class 6, KERNEL-FACTS §7.2, §10): at every DMA through a cached translation,
- * the frame must not have been freed since the fill (case A), and the CPU page table
- * must not map a different page at that address (case B: the CPUs see the new page,
- * the device the old one). Between a PTE clear and its invalidate_range the PTE is not
- * present, so the window the kernel allows is not reported.
+ * The device publishes its IOTLB fills and every DMA through a cached translation as
+ * facts (hw/watch.ts); whoever watches judges them (hazard class 6).
  */
-import type { Cpu, KGen } from "../hw/cpu.js";
+import type { Cpu } from "../hw/cpu.js";
 import type { Machine } from "../hw/machine.js";
 import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, ptePfn } from "../hw/pte.js";
-import { C } from "../oracle/counters.js";
+import { C } from "../kernel/counters.js";
+import type { Kernel } from "../kernel/kernel.js";
+import type { MmStruct, MmuNotifier } from "../mm/mm-types.js";
+import { mmuNotifierRegister } from "../mm/mmu-notifier.js";
 import { Priority } from "../sim/engine.js";
+import type { KGen } from "../sim/process.js";
 import type { Prng } from "../sim/prng.js";
-import type { Kernel } from "../mm/kernel.js";
-import { handleMmFaultRemote } from "../mm/memory.js";
-import type { MmStruct } from "../mm/mm-types.js";
-import { mmuNotifierRegister, type MmuNotifier } from "../mm/mmu-notifier.js";
 
 export interface AtsDeviceParams {
   /** IOTLB (ATC) entries, fully associative, replaced round-robin. */
@@ -55,8 +52,6 @@ export class AtsDevice {
   private readonly pprQueue: { va: number; write: boolean }[] = [];
   private pprWorkerRunning = false;
   private retry: { va: number; write: boolean } | null = null;
-  /** The latest replaced page the device has translated afresh (for the ordering report). */
-  private newestSeen: { vpn: number; time: number } | null = null;
   /** Per-device counters besides the machine's. */
   invalidationsPage = 0;
   invalidationsPasid = 0;
@@ -69,7 +64,7 @@ export class AtsDevice {
     name = "ats-device",
   ) {
     this.name = name;
-    this.m = k.m;
+    this.m = k.machine;
     const n = params.iotlbEntries;
     this.vpn = new Float64Array(n).fill(-1);
     this.pfn = new Int32Array(n);
@@ -95,7 +90,7 @@ export class AtsDevice {
 
   /** mn_invalidate_range: one page → flush that page; otherwise flush the whole PASID. Returns the CPU cycles. */
   private invalidateRange(_cpu: Cpu, start: number, end: number): number {
-    const v = this.m.counters.values;
+    const v = this.k.counters.values;
     const costs = this.m.costs;
     v[C.device_invalidations]!++;
     let c: number;
@@ -146,21 +141,22 @@ export class AtsDevice {
   }
 
   /**
-   * One DMA access at `va` now: through the IOTLB ("hit", checked by the oracle), after
+   * One DMA access at `va` now: through the IOTLB ("hit", a fact for the watcher), after
    * an ATS translation ("translated"), or not possible without a page request ("fault").
    */
   dma(va: number, write: boolean): "hit" | "translated" | "fault" {
     const m = this.m;
     const vpn = Math.floor(va / 4096);
     const i = this.lookup(vpn);
+    const values = this.k.counters.values;
     if (i >= 0 && (!write || this.writable[i] === 1)) {
-      this.check(i, va, write);
-      m.counters.values[C.dma_accesses]!++;
+      m.watch.iotlbUse(this.name, this.mm.pgd, va, this.pfn[i]!, this.gen[i]!, write);
+      values[C.dma_accesses]!++;
       return "hit";
     }
-    m.counters.values[C.ats_translations]!++;
+    values[C.ats_translations]!++;
     if (!this.translate(va, vpn, write)) return "fault";
-    m.counters.values[C.dma_accesses]!++;
+    values[C.dma_accesses]!++;
     return "translated";
   }
 
@@ -186,54 +182,23 @@ export class AtsDevice {
     this.pfn[slot] = pfn;
     this.gen[slot] = mem.gen[pfn]!;
     this.writable[slot] = (lo & _PAGE_RW) !== 0 ? 1 : 0;
-    const t = this.mm.replacedAt.get(vpn);
-    if (t !== undefined && (this.newestSeen === null || t.time > this.newestSeen.time)) this.newestSeen = { vpn, time: t.time };
+    this.m.watch.iotlbFill(this.name, this.mm.pgd, va, pfn);
     return true;
-  }
-
-  /** The oracle at a DMA through a cached translation (class 6). */
-  private check(i: number, va: number, write: boolean): void {
-    const m = this.m;
-    const mem = m.mem;
-    const pfn = this.pfn[i]!;
-    const what = write ? "wrote" : "read";
-    if (mem.gen[pfn] !== this.gen[i]) {
-      const by = mem.sites[mem.freedBy[pfn]!];
-      m.oracle.report(6, -1, va, pfn, m.now, `invalidate_range before ${by} freed the page`,
-        `${this.name} ${what} by DMA through its IOTLB to pfn ${pfn}, freed at cycle ${mem.freedAt[pfn]} by ${by} (use after free by DMA)`);
-      return;
-    }
-    const off = this.k.pgtables.pteOffset(this.mm.pgd, va);
-    if (off < 0) return;
-    const lo = mem.words[off]!;
-    if ((lo & _PAGE_PRESENT) === 0) return;
-    const now = ptePfn(lo, mem.words[off + 1]!);
-    if (now === pfn) return;
-    const vpn = Math.floor(va / 4096);
-    const rep = this.mm.replacedAt.get(vpn);
-    const site = rep?.site ?? "the path that replaced the page";
-    const seen = this.newestSeen;
-    const ordering =
-      rep !== undefined && seen !== null && seen.vpn !== vpn && seen.time > rep.time
-        ? `; ordering: it already saw the new page at ${this.k.fmtVa(seen.vpn * 4096)}, replaced later (cycle ${seen.time}) than this one (cycle ${rep.time})`
-        : "";
-    m.oracle.report(6, -1, va, pfn, m.now, `invalidate_range under the PTL at ${site} (*_clear_flush_notify) before the new PTE`,
-      `${this.name} ${what} the old page (pfn ${pfn}) by DMA while the CPU page table maps pfn ${now}${ordering}`);
   }
 
   /** PRI: queue the request; the iommu_wq worker (a kernel thread) serves the queue. */
   private pageRequest(va: number, write: boolean): void {
-    this.m.counters.values[C.ppr_faults]!++;
+    this.k.counters.values[C.ppr_faults]!++;
     this.retry = { va, write };
     this.pprQueue.push({ va, write });
     if (this.pprWorkerRunning) return;
     const cpu = this.m.cpus[this.params.pprCpu]!;
     this.pprWorkerRunning = true;
-    if (!this.m.wakeKthread(cpu, this.pprWorker(cpu))) {
+    if (!this.k.sched.wakeKthread(cpu, this.pprWorker(cpu))) {
       // Another kernel thread holds that CPU: try again shortly (queue_work retry).
       this.pprWorkerRunning = false;
       this.pprQueue.pop();
-      this.m.counters.values[C.ppr_faults]!--;
+      this.k.counters.values[C.ppr_faults]!--;
       this.m.engine.at(this.m.now + this.params.dmaInterval, () => this.pageRequest(va, write), Priority.KERNEL);
     }
   }
@@ -242,7 +207,7 @@ export class AtsDevice {
   private *pprWorker(cpu: Cpu): KGen {
     while (this.pprQueue.length > 0) {
       const req = this.pprQueue.shift()!;
-      const r = handleMmFaultRemote(this.k, cpu, this.mm, req.va, req.write);
+      const r = this.k.memory.handleMmFaultRemote(cpu, this.mm, req.va, req.write);
       if (typeof r === "number") {
         if (r > 0) yield r;
         else if (r < 0) this.retry = null; // an invalid request: the device gets an error response

@@ -1,11 +1,11 @@
 /**
  * The one event map of a run (listr2 style): event name → readonly payload. Coarse
  * events only: per-access work never emits; the model counts instead and emits
- * tlb_flush / ipi_* only while somebody is subscribed (`Subject.observed`).
- * Plugins may add events through declaration merging, with prefixed names.
+ * tlb_flush, ipi_*, syscall_* only while somebody wants that type (`wants`).
+ * The oracle adds `hazard` (oracle/hazard.ts); plugins and tools may add events the
+ * same way, through declaration merging, with prefixed names.
  */
-import { Subject, type Observable } from "rxjs";
-import type { HazardReport } from "../run/types.js";
+import { Observable, Subject } from "rxjs";
 
 /** tlb_flush reasons, as in include/linux/mm_types.h `enum tlb_flush_reason`. */
 export type TlbFlushReason =
@@ -30,26 +30,77 @@ export interface FlushlabEventMap {
   ipi_send: { readonly time: number; readonly from: number; readonly to: number; readonly vector: "CALL_FUNCTION" };
   /** An IPI taken by its target; `queued` csds are run by this one interrupt. */
   ipi_recv: { readonly time: number; readonly cpu: number; readonly queued: number };
-  hazard: HazardReport;
+  /** A system call entered and left, on `cpu`. */
+  syscall_enter: { readonly time: number; readonly cpu: number; readonly name: string };
+  syscall_exit: { readonly time: number; readonly cpu: number; readonly name: string };
+  /** The run's workload starts (time 0) or ends (the last task exited). */
   phase: { readonly time: number; readonly name: string; readonly state: "start" | "end" };
-  /** Emitted per simulated interval; fraction of the run done. */
+  /** Emitted each time a task of the workload exits: the fraction of its tasks that are done. */
   progress: { readonly time: number; readonly fraction: number };
 }
 
 export type FlushlabEventName = keyof FlushlabEventMap;
-export type FlushlabEvent = { [K in FlushlabEventName]: { readonly type: K } & FlushlabEventMap[K] }[FlushlabEventName];
+/** One event of an event map `M`: its name as `type`, and its payload. */
+export type EventOf<M> = { [K in keyof M]: { readonly type: K } & M[K] }[keyof M];
+export type FlushlabEvent = EventOf<FlushlabEventMap>;
 
-/** The per-run event stream. The model calls `emit` only behind `observed`. */
-export class EventStream {
-  private readonly subject = new Subject<FlushlabEvent>();
-  readonly events$: Observable<FlushlabEvent> = this.subject.asObservable();
-  /** True while somebody listens: guard every fine-grained emit with it. */
-  get observed(): boolean {
-    return this.subject.observed;
+/** The events of the types in `K`. */
+export type EventOfType<M, K extends keyof M> = Extract<EventOf<M>, { readonly type: K }>;
+export type FlushlabEventOf<K extends FlushlabEventName> = EventOfType<FlushlabEventMap, K>;
+
+/**
+ * An event stream typed by an event map (by default the model's: a run's stream). An
+ * event is emitted only when somebody wants its type: `events$` wants every type;
+ * `select(...)` wants the types it names. Guard a fine-grained emit with `wants(type)`
+ * so that building its payload costs nothing when nobody listens.
+ */
+export class EventStream<M = FlushlabEventMap> {
+  private readonly subject = new Subject<EventOf<M>>();
+  private all = 0;
+  private readonly counts = new Map<keyof M, number>();
+  /** Every event. */
+  readonly events$: Observable<EventOf<M>> = new Observable<EventOf<M>>((subscriber) => {
+    this.all++;
+    const sub = this.subject.subscribe(subscriber);
+    return () => {
+      this.all--;
+      sub.unsubscribe();
+    };
+  });
+
+  /** The events of the named types only; no other type is emitted on their account. */
+  select<K extends keyof M>(...types: K[]): Observable<EventOfType<M, K>> {
+    const wanted = new Set<keyof M>(types);
+    return new Observable<EventOfType<M, K>>((subscriber) => {
+      for (const t of wanted) this.counts.set(t, (this.counts.get(t) ?? 0) + 1);
+      const sub = this.subject.subscribe({
+        next: (e) => {
+          if (wanted.has((e as { type: keyof M }).type)) subscriber.next(e as EventOfType<M, K>);
+        },
+        error: (err) => subscriber.error(err),
+        complete: () => subscriber.complete(),
+      });
+      return () => {
+        for (const t of wanted) this.counts.set(t, this.counts.get(t)! - 1);
+        sub.unsubscribe();
+      };
+    });
   }
-  emit<K extends FlushlabEventName>(type: K, payload: FlushlabEventMap[K]): void {
-    if (this.subject.observed) this.subject.next({ type, ...payload } as FlushlabEvent);
+
+  /** Whether anybody wants events of `type`. */
+  wants(type: keyof M): boolean {
+    return this.all > 0 || (this.counts.get(type) ?? 0) > 0;
   }
+
+  emit<K extends keyof M>(type: K, payload: M[K]): void {
+    if (this.wants(type)) this.subject.next({ type, ...payload } as EventOf<M>);
+  }
+
+  /** Passes on an event made elsewhere (another stream's), if anybody wants its type. */
+  forward(event: EventOf<M>): void {
+    if (this.wants((event as { type: keyof M }).type)) this.subject.next(event);
+  }
+
   complete(): void {
     this.subject.complete();
   }

@@ -7,7 +7,9 @@
  * compare, that its frame has been freed or reused since (hazard class 1).
  */
 
-/** Frame life-cycle states (DESIGN.md "Physical memory"). */
+import { NO_WATCH, type HwWatch } from "./watch.js";
+
+/** Frame life-cycle states. */
 export const FrameState = {
   FREE: 0,
   USER: 1,
@@ -56,7 +58,12 @@ export class PhysMem {
   private ptSlotsUsed = 0;
   private readonly ptFreeSlots: number[] = [];
   private readonly siteIndex = new Map<string, number>();
-  readonly sites: string[] = ["(never freed)"];
+  /** Kernel paths named by frees and write-protects (index 0: none). */
+  readonly sites: string[] = ["(none)"];
+  /** Site (index into `sites`) that last write-protected each frame (relyWriteProtected). */
+  readonly wpSite: Uint16Array;
+  /** Whoever watches frames being freed. */
+  watch: HwWatch = NO_WATCH;
   /** Allocation counters by state, for reporting. */
   allocated = 0;
   peakAllocated = 0;
@@ -74,6 +81,7 @@ export class PhysMem {
     this.freedBy = new Uint16Array(nframes);
     this.freedAt = new Float64Array(nframes);
     this.pageDirty = new Uint8Array(nframes);
+    this.wpSite = new Uint16Array(nframes);
     this.freeLists = [];
     this.freeTops = new Int32Array(nodes);
     for (let n = 0; n < nodes; n++) {
@@ -136,6 +144,17 @@ export class PhysMem {
     const n = this.nodeOf(pfn);
     this.freeLists[n]![this.freeTops[n]!++] = pfn;
     this.allocated--;
+    this.watch.frameFreed(pfn, s as FrameState);
+  }
+
+  /**
+   * The kernel starts relying on `pfn` not being written through translations cached
+   * before now (a write-protect committed, writeback started, a page shared for COW):
+   * a write through such an entry would be lost. `site` names the kernel path.
+   */
+  relyWriteProtected(pfn: number, site: string): void {
+    this.wpGen[pfn] = (this.wpGen[pfn]! + 1) >>> 0;
+    this.wpSite[pfn] = this.site(site);
   }
 
   /** Reserves a frame for the kernel forever (zero page, kernel page tables). */

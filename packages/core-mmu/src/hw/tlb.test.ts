@@ -7,9 +7,9 @@ const tlb = () => new Tlb({ entries: 64, ways: 4, pageShift: 12 });
 describe("Tlb (SDM §4.10.4 semantics)", () => {
   it("INVLPG drops the address in the current PCID and a global entry for it, not other PCIDs", () => {
     const t = tlb();
-    t.insert(10, 1, 100, TlbFlag.RW, 0, 0, 1);
-    t.insert(10, 2, 101, TlbFlag.RW, 0, 0, 2);
-    t.insert(11, 1, 102, TlbFlag.G, 0, 0, -1);
+    t.insert(10, 1, 100, TlbFlag.RW, 0, 0);
+    t.insert(10, 2, 101, TlbFlag.RW, 0, 0);
+    t.insert(11, 1, 102, TlbFlag.G, 0, 0);
     expect(t.invalidatePage(10, 1)).toBe(1);
     expect(t.lookup(10, 1)).toBe(-1);
     expect(t.lookup(10, 2)).toBeGreaterThanOrEqual(0);
@@ -19,8 +19,8 @@ describe("Tlb (SDM §4.10.4 semantics)", () => {
 
   it("a CR3 write keeps global entries; a full flush drops them", () => {
     const t = tlb();
-    t.insert(1, 0, 1, 0, 0, 0, 1);
-    t.insert(2, 0, 2, TlbFlag.G, 0, 0, -1);
+    t.insert(1, 0, 1, 0, 0, 0);
+    t.insert(2, 0, 2, TlbFlag.G, 0, 0);
     expect(t.flushNonGlobal(0)).toBe(1);
     expect(t.lookup(1, 0)).toBe(-1);
     expect(t.lookup(2, 0)).toBeGreaterThanOrEqual(0);
@@ -30,9 +30,9 @@ describe("Tlb (SDM §4.10.4 semantics)", () => {
 
   it("evicts the least recently used way of a full set", () => {
     const t = new Tlb({ entries: 4, ways: 4, pageShift: 12 });
-    for (let v = 0; v < 4; v++) t.insert(v * 1, 0, v, 0, 0, 0, 1);
+    for (let v = 0; v < 4; v++) t.insert(v * 1, 0, v, 0, 0, 0);
     t.lookup(0, 0); // 1 is now the oldest
-    t.insert(99, 0, 99, 0, 0, 0, 1);
+    t.insert(99, 0, 99, 0, 0, 0);
     expect(t.lookup(1, 0)).toBe(-1);
     expect(t.lookup(0, 0)).toBeGreaterThanOrEqual(0);
   });
@@ -58,7 +58,7 @@ describe("Tlb (SDM §4.10.4 semantics)", () => {
             pfn++;
             for (const k of [...model.keys()]) if (k.startsWith(`${o.vpn}:`) && (k.endsWith(`:${o.pcid}`) || k.endsWith(":G") || o.g)) model.delete(k);
             model.set(`${o.vpn}:${o.g ? "G" : o.pcid}`, pfn);
-            t.insert(o.vpn, o.pcid, pfn, o.g ? TlbFlag.G : 0, 0, 0, 0);
+            t.insert(o.vpn, o.pcid, pfn, o.g ? TlbFlag.G : 0, 0, 0);
           } else if (o.k === "inv") {
             model.delete(`${o.vpn}:${o.pcid}`);
             model.delete(`${o.vpn}:G`);

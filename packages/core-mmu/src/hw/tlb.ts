@@ -6,8 +6,9 @@
  * write drops the non-global entries of the PCID; a full flush (CR4.PGE toggle or
  * INVPCID all) drops everything. Not-present entries are never cached.
  *
- * Each entry also remembers, for the hazard oracle, the generation of its frame and
- * its write-protect generation at fill time, and the mm it was filled for.
+ * Each entry also remembers what it was filled from: the generation of its frame and
+ * the frame's write-protect generation at fill time (a watcher compares them with the
+ * frame's current ones; see hw/watch.ts).
  */
 
 /** Permission and state bits kept per entry (the combined rights of the walk). */
@@ -18,9 +19,6 @@ export const TlbFlag = {
   G: 8,
   NX: 16,
 } as const;
-
-/** Owner id of kernel (init_mm) translations. */
-export const OWNER_KERNEL = -1;
 
 export interface TlbParams {
   /** Total entries; a power of two times `ways`. */
@@ -45,7 +43,6 @@ export class Tlb {
   private readonly valid: Uint8Array;
   readonly gen: Uint32Array;
   readonly wpGen: Uint32Array;
-  readonly owner: Int32Array;
   private readonly stamp: Float64Array;
   /**
    * A CR3 write invalidates every non-global entry of a PCID in O(1): it bumps the
@@ -76,7 +73,6 @@ export class Tlb {
     this.valid = new Uint8Array(p.entries);
     this.gen = new Uint32Array(p.entries);
     this.wpGen = new Uint32Array(p.entries);
-    this.owner = new Int32Array(p.entries);
     this.stamp = new Float64Array(p.entries);
     this.epoch = new Uint32Array(p.entries);
   }
@@ -102,8 +98,18 @@ export class Tlb {
     return -1;
   }
 
+  /**
+   * Like `lookup`, but with no side effect on the replacement state: what an observer
+   * uses to look into a TLB without changing what the hardware will do. Any PCID.
+   */
+  probe(vpn: number): number {
+    const base = (vpn & this.setMask) * this.ways;
+    for (let i = base; i < base + this.ways; i++) if (this.vpn[i] === vpn && this.isLive(i)) return i;
+    return -1;
+  }
+
   /** Fills an entry, evicting the least recently used way of the set. Returns its index. */
-  insert(vpn: number, pcid: number, pfn: number, flags: number, gen: number, wpGen: number, owner: number): number {
+  insert(vpn: number, pcid: number, pfn: number, flags: number, gen: number, wpGen: number): number {
     const base = (vpn & this.setMask) * this.ways;
     let victim = base;
     let oldest = Infinity;
@@ -130,7 +136,6 @@ export class Tlb {
     this.flags[victim] = flags;
     this.gen[victim] = gen;
     this.wpGen[victim] = wpGen;
-    this.owner[victim] = owner;
     this.stamp[victim] = ++this.clock;
     this.epoch[victim] = this.pcidEpoch[pcid]!;
     this.live++;

@@ -5,8 +5,9 @@
  * system time charged to the waiting CPU, which is what perf shows as
  * queued_spin_lock_slowpath.
  */
-import { Completion, type Cpu, type KGen } from "../hw/cpu.js";
+import type { Cpu } from "../hw/cpu.js";
 import type { Machine } from "../hw/machine.js";
+import { Completion, type KGen } from "../sim/process.js";
 
 export class SpinLock {
   readonly name: string;
@@ -71,7 +72,7 @@ export class SpinLock {
       this.owner = -1;
       return;
     }
-    const at = now + this.m.ackLatency(cpu, next.cpu);
+    const at = now + this.m.cacheLineLatency(cpu, next.cpu);
     this.owner = next.cpu.id;
     this.heldSince = at;
     this.waitCycles += at - next.since;

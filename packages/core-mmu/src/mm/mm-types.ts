@@ -1,9 +1,12 @@
 /**
- * struct mm_struct and struct vm_area_struct, reduced to what TLB-flush policy needs.
- * Mirrors include/linux/mm_types.h (v5.17) and arch/x86/include/asm/mmu.h.
+ * The structs of the modelled mm, reduced to what TLB-flush policy needs: mm_struct
+ * and vm_area_struct (include/linux/mm_types.h, v5.17, and arch/x86/include/asm/mmu.h),
+ * address_space (the page cache of one file), struct mmu_gather
+ * (include/asm-generic/tlb.h), struct tlbflush_unmap_batch (v4.3), struct
+ * mmu_notifier and its ops (include/linux/mmu_notifier.h, v4.15) and struct
+ * vmap_area (include/linux/vmalloc.h). Functions live in the mm/*.c-named files.
  */
-
-import type { MmuNotifier } from "./mmu-notifier.js";
+import type { Cpu } from "../hw/cpu.js";
 
 /** vm_flags bits (include/linux/mm.h). */
 export const VM_READ = 0x1;
@@ -93,8 +96,6 @@ export class MmStruct {
   readonly notifiers: MmuNotifier[] = [];
   /** range_start calls not yet matched by a range_end (a notifier range is open). */
   notifierRanges = 0;
-  /** For mms with notifiers: when each page (by VA page number) last got a new page under a notifier range. */
-  readonly replacedAt = new Map<number, { readonly time: number; readonly site: string }>();
 
   constructor(id: number, pgd: number, ncpus: number, mmapBase: number, isInitMm = false) {
     this.id = id;
@@ -130,4 +131,136 @@ export class MmStruct {
     for (let i = 0; i < this.cpumask.length; i++) n += this.cpumask[i]!;
     return n;
   }
+}
+
+/** Pages gathered before tlb_flush_mmu is forced (MAX_GATHER_BATCH × MAX_GATHER_BATCH_COUNT, v5.17 on 4 KiB pages). */
+export const MAX_GATHER_PAGES = 510 * Math.floor(10000 / 510);
+
+/**
+ * struct mmu_gather (include/asm-generic/tlb.h, v5.17): the range a zap or a
+ * protection change cleared, what it cleared, and the pages and page-table pages to
+ * free once the TLBs are flushed. mm/mmu-gather.ts drives its life cycle.
+ */
+export class MmuGather {
+  readonly mm: MmStruct;
+  /** The kernel path that opened the gather (names the free site in hazard reports). */
+  readonly site: string;
+  start = Infinity;
+  end = 0;
+  fullmm = false;
+  needFlushAll = false;
+  freedTables = false;
+  clearedPtes = false;
+  clearedPmds = false;
+  /** Pages whose last mapping was zapped: freed after the flush. */
+  readonly pages: number[] = [];
+  /** Page-table pages unhooked by free_pgtables: freed after the flush. */
+  readonly tables: number[] = [];
+
+  constructor(mm: MmStruct, site: string, fullmm = false) {
+    this.mm = mm;
+    this.site = site;
+    this.fullmm = fullmm;
+  }
+
+  /** __tlb_adjust_range */
+  adjustRange(addr: number, size: number): void {
+    if (addr < this.start) this.start = addr;
+    if (addr + size > this.end) this.end = addr + size;
+  }
+
+  /** tlb_flush_pte_range / tlb_remove_tlb_entry */
+  flushPteRange(addr: number, size: number): void {
+    this.adjustRange(addr, size);
+    this.clearedPtes = true;
+  }
+
+  /** tlb_flush_pmd_range */
+  flushPmdRange(addr: number, size: number): void {
+    this.adjustRange(addr, size);
+    this.clearedPmds = true;
+  }
+
+  /** pte_free_tlb / pmd_free_tlb: the table is freed after the flush. */
+  removeTable(pfn: number, addr: number, size: number): void {
+    this.tables.push(pfn);
+    this.freedTables = true;
+    this.adjustRange(addr, size);
+  }
+
+  /** __tlb_remove_page: returns true when the batch is full and must be flushed now. */
+  removePage(pfn: number): boolean {
+    this.pages.push(pfn);
+    return this.pages.length >= MAX_GATHER_PAGES;
+  }
+
+  /** tlb_get_unmap_shift */
+  unmapShift(): number {
+    return this.clearedPtes || !this.clearedPmds ? 12 : 21;
+  }
+
+  /** tlb_flush_mmu_tlbonly's test: anything calling __tlb_adjust_range also set one of these. */
+  get needsFlush(): boolean {
+    return this.freedTables || this.clearedPtes || this.clearedPmds;
+  }
+
+  /** __tlb_reset_range */
+  resetRange(): void {
+    this.start = Infinity;
+    this.end = 0;
+    this.freedTables = false;
+    this.clearedPtes = false;
+    this.clearedPmds = false;
+  }
+}
+
+/** struct tlbflush_unmap_batch (v4.3): the per-task batch of deferred unmap flushes. */
+export interface TlbUbc {
+  readonly cpumask: Uint8Array;
+  flushRequired: boolean;
+  /** d950c9477d51: a writable (dirty) PTE is pending. */
+  writable: boolean;
+}
+
+export function newTlbUbc(ncpus: number): TlbUbc {
+  return { cpumask: new Uint8Array(ncpus), flushRequired: false, writable: false };
+}
+
+/** One struct mmu_notifier with its ops; each callback returns the cycles it took on `cpu`. */
+export interface MmuNotifier {
+  readonly name: string;
+  invalidateRangeStart?(cpu: Cpu, mm: MmStruct, start: number, end: number): number;
+  invalidateRangeEnd?(cpu: Cpu, mm: MmStruct, start: number, end: number): number;
+  /** For TLBs that walk the CPU page tables (IOMMU ATS/PASID). Runs under the PTL; must not sleep. */
+  invalidateRange?(cpu: Cpu, mm: MmStruct, start: number, end: number): number;
+}
+
+/**
+ * The call sites of v4.15 that bracket a page-table change with range_start/range_end.
+ * The first seven are the sites seed 004 converts to range_only_end; the model runs
+ * wp_page_copy, copy_page_range (fork) and zap_page_range today.
+ */
+export const NOTIFIER_SITES = [
+  "wp_page_copy",
+  "do_huge_pmd_wp_page",
+  "do_huge_pmd_wp_page_fallback",
+  "__split_huge_pmd",
+  "__split_huge_pud",
+  "migrate_misplaced_transhuge_page",
+  "migrate_vma_pages",
+  "copy_page_range",
+  "zap_page_range",
+] as const;
+export type NotifierSite = (typeof NOTIFIER_SITES)[number];
+
+/** struct vmap_area with its vm_struct: one vmalloc or ioremap allocation. */
+export interface VmapArea {
+  /** va_start; va_end includes the guard page. */
+  readonly start: number;
+  readonly end: number;
+  /** Backing frames (vmalloc) or none (ioremap of device memory). */
+  readonly pages: readonly number[];
+  readonly kind: "vmalloc" | "ioremap";
+  /** ioremap: 2 MiB PMD leaves installed. */
+  readonly huge: boolean;
 }

@@ -1,91 +1,77 @@
 /**
- * struct mmu_gather and its life cycle (mm/mmu_gather.c, include/asm-generic/tlb.h,
- * arch/x86/include/asm/tlb.h; v5.17): zap paths clear PTEs and gather the pages and
- * page tables; tlb_finish_mmu flushes the gathered range and only then frees them.
+ * The life cycle of an mmu_gather, after mm/mmu_gather.c and arch/x86/include/asm/tlb.h
+ * (v5.17): zap paths clear PTEs and gather the pages and page tables (mm-types.ts
+ * MmuGather); tlb_finish_mmu flushes the gathered range through the MmuGatherFlush
+ * point and only then frees them. The secondary-TLB call in tlb_flush is v4.15's.
  */
-import type { Cpu, KGen } from "../hw/cpu.js";
-import type { MmStruct } from "./mm-types.js";
+import type { Cpu } from "../hw/cpu.js";
+import { C } from "../kernel/counters.js";
+import type { KernelCore } from "../kernel/core.js";
+import type { KGen } from "../sim/process.js";
+import { MmuGather, type MmStruct } from "./mm-types.js";
+import { mmuNotifierInvalidateRange } from "./mmu-notifier.js";
 
-/** Pages gathered before tlb_flush_mmu is forced (MAX_GATHER_BATCH × MAX_GATHER_BATCH_COUNT, v5.17 on 4 KiB pages). */
-export const MAX_GATHER_PAGES = 510 * Math.floor(10000 / 510);
+export class MmuGatherOps {
+  constructor(private readonly k: KernelCore) {}
 
-export class MmuGather {
-  readonly mm: MmStruct;
-  /** The kernel path that opened the gather (names the free site for the oracle). */
-  readonly site: string;
-  start = Infinity;
-  end = 0;
-  fullmm = false;
-  needFlushAll = false;
-  freedTables = false;
-  clearedPtes = false;
-  clearedPmds = false;
-  /** Pages whose last mapping was zapped: freed after the flush. */
-  readonly pages: number[] = [];
-  /** Page-table pages unhooked by free_pgtables: freed after the flush. */
-  readonly tables: number[] = [];
-
-  constructor(mm: MmStruct, site: string, fullmm = false) {
-    this.mm = mm;
-    this.site = site;
-    this.fullmm = fullmm;
+  /** tlb_gather_mmu: opens a gather and marks a flush pending on the mm (inc_tlb_flush_pending). */
+  tlbGatherMmu(mm: MmStruct, site: string, fullmm = false): MmuGather {
+    mm.tlbFlushPending++;
+    return new MmuGather(mm, site, fullmm);
   }
 
-  /** __tlb_adjust_range */
-  adjustRange(addr: number, size: number): void {
-    if (addr < this.start) this.start = addr;
-    if (addr + size > this.end) this.end = addr + size;
+  /** tlb_flush_mmu, through the MmuGatherFlush extension point. */
+  tlbFlushMmu(cpu: Cpu, tlb: MmuGather): KGen {
+    return this.k.policies.mmuGatherFlush.tlbFlushMmu(cpu, tlb);
   }
 
-  /** tlb_flush_pte_range / tlb_remove_tlb_entry */
-  flushPteRange(addr: number, size: number): void {
-    this.adjustRange(addr, size);
-    this.clearedPtes = true;
+  /**
+   * tlb_finish_mmu: when another gather of the same mm is in flight (tlb_flush_pending
+   * above one), flush the whole mm (the 2017 fix, 99baac21e458); then flush and free.
+   */
+  *tlbFinishMmu(cpu: Cpu, tlb: MmuGather): KGen {
+    if (tlb.mm.tlbFlushPending > 1) {
+      tlb.fullmm = true;
+      tlb.resetRange();
+      tlb.freedTables = true;
+    }
+    yield* this.tlbFlushMmu(cpu, tlb);
+    tlb.mm.tlbFlushPending--;
   }
 
-  /** tlb_flush_pmd_range */
-  flushPmdRange(addr: number, size: number): void {
-    this.adjustRange(addr, size);
-    this.clearedPmds = true;
+  /**
+   * tlb_flush_mmu_tlbonly → x86 tlb_flush(tlb): flush_tlb_mm_range with the gathered
+   * range, stride and freed_tables; then (v4.15) the secondary TLBs, before
+   * tlb_flush_mmu_free frees the gathered pages.
+   */
+  *tlbFlush(cpu: Cpu, tlb: MmuGather): KGen {
+    if (!tlb.needsFlush) return;
+    const full = tlb.fullmm || tlb.needFlushAll;
+    yield* this.k.policies.archTlb.flushTlbMmRange(cpu, tlb.mm, full ? 0 : tlb.start, full ? Infinity : tlb.end, tlb.unmapShift(), tlb.freedTables);
+    if (tlb.mm.notifiers.length > 0) {
+      const c = mmuNotifierInvalidateRange(this.k.counters, cpu, tlb.mm, full ? 0 : tlb.start, full ? -1 : tlb.end);
+      if (c > 0) yield c;
+    }
+    tlb.resetRange();
   }
 
-  /** pte_free_tlb / pmd_free_tlb: the table is freed after the flush. */
-  removeTable(pfn: number, addr: number, size: number): void {
-    this.tables.push(pfn);
-    this.freedTables = true;
-    this.adjustRange(addr, size);
+  /** tlb_flush_mmu_free: free the gathered pages and page-table pages. */
+  *tlbFlushMmuFree(_cpu: Cpu, tlb: MmuGather): KGen {
+    const m = this.k.machine;
+    const values = this.k.counters.values;
+    let cost = 0;
+    for (const pfn of tlb.pages) {
+      m.mem.free(pfn, tlb.site, m.now);
+      cost += m.costs.freePage;
+    }
+    values[C.pages_freed]! += tlb.pages.length;
+    for (const pfn of tlb.tables) {
+      m.mem.free(pfn, `${tlb.site} (page table)`, m.now);
+      cost += m.costs.freePage;
+    }
+    values[C.pgtables_freed]! += tlb.tables.length;
+    tlb.pages.length = 0;
+    tlb.tables.length = 0;
+    if (cost > 0) yield cost;
   }
-
-  /** __tlb_remove_page: returns true when the batch is full and must be flushed now. */
-  removePage(pfn: number): boolean {
-    this.pages.push(pfn);
-    return this.pages.length >= MAX_GATHER_PAGES;
-  }
-
-  /** tlb_get_unmap_shift */
-  unmapShift(): number {
-    return this.clearedPtes || !this.clearedPmds ? 12 : 21;
-  }
-
-  /** tlb_flush_mmu_tlbonly's test: anything calling __tlb_adjust_range also set one of these. */
-  get needsFlush(): boolean {
-    return this.freedTables || this.clearedPtes || this.clearedPmds;
-  }
-
-  /** __tlb_reset_range */
-  resetRange(): void {
-    this.start = Infinity;
-    this.end = 0;
-    this.freedTables = false;
-    this.clearedPtes = false;
-    this.clearedPmds = false;
-  }
-}
-
-/** The pieces of the kernel an mmu_gather flush uses (passed to MmuGatherFlush). */
-export interface GatherKernel {
-  /** x86 tlb_flush(tlb): flush_tlb_mm_range with the gathered range, stride and freed_tables. */
-  tlbFlush(cpu: Cpu, tlb: MmuGather): KGen;
-  /** tlb_flush_mmu_free: frees the gathered pages and tables. */
-  tlbFlushMmuFree(cpu: Cpu, tlb: MmuGather): KGen;
 }

@@ -1,7 +1,7 @@
 /**
- * Page-table pages of an mm: allocation on demand (pXd_alloc), lookup, pgd_alloc with
- * the kernel half shared from init_mm, and free_pgtables. Mirrors mm/memory.c and
- * arch/x86/mm/pgtable.c (v5.17).
+ * Page-table pages of an mm below the pgd: allocation on demand (__pud_alloc,
+ * __pmd_alloc, __pte_alloc), lookup (pte_offset_map and friends) and free_pgtables,
+ * after mm/memory.c (v5.17). The pgd itself is the arch's (ArchMm.pgdCreate).
  */
 import type { Machine } from "../hw/machine.js";
 import { FrameState } from "../hw/memory.js";
@@ -19,57 +19,6 @@ export class PageTables {
 
   constructor(private readonly m: Machine) {}
 
-  /**
-   * pgd_alloc: a new top-level table. The kernel half is shared with init_mm: on
-   * x86-64 the top-level kernel entries are copied (pgd_ctor, clone_pgd_range); on
-   * PAE the PDPT's kernel entry points at the shared kernel PMD (SHARED_KERNEL_PMD)
-   * and the user PMDs are preallocated (pgd_prepopulate_pmd), because PDPTEs are
-   * loaded at CR3 write and cannot be filled lazily.
-   */
-  pgdAlloc(initPgd: number | null): number {
-    const mem = this.m.mem;
-    const fmt = this.m.format;
-    const pgd = mem.alloc(FrameState.PAGETABLE);
-    const top = fmt.levels[0]!;
-    const kernelFirst = Math.floor(fmt.kernelStart / 2 ** top.shift);
-    if (initPgd !== null) {
-      for (let i = kernelFirst; i < top.entries; i++) {
-        const src = mem.entryOffset(initPgd, i);
-        const dst = mem.entryOffset(pgd, i);
-        const lo = mem.words[src]!;
-        if (fmt.topLoadedAtCr3 && (lo & _PAGE_PRESENT) !== 0) {
-          // !SHARED_KERNEL_PMD (PAE with PTI): a private copy of the kernel PMD page,
-          // filled from swapper_pg_dir's (pgd_prepopulate_pmd / clone of the kernel part).
-          const refPmd = ptePfn(lo, mem.words[src + 1]!);
-          const pmd = mem.alloc(FrameState.PAGETABLE);
-          mem.words.copyWithin(mem.entryOffset(pmd, 0), mem.entryOffset(refPmd, 0), mem.entryOffset(refPmd, 0) + 1024);
-          mem.words[dst] = pteLo(pmd, _PAGE_PRESENT);
-          mem.words[dst + 1] = pteHi(pmd, 0);
-        } else {
-          mem.words[dst] = lo;
-          mem.words[dst + 1] = mem.words[src + 1]!;
-        }
-      }
-    } else if (fmt.topLoadedAtCr3) {
-      // swapper_pg_dir: the kernel PMD (entry 3) exists from boot.
-      for (let i = kernelFirst; i < top.entries; i++) {
-        const pmd = mem.alloc(FrameState.PAGETABLE);
-        const off = mem.entryOffset(pgd, i);
-        mem.words[off] = pteLo(pmd, _PAGE_PRESENT);
-        mem.words[off + 1] = pteHi(pmd, 0);
-      }
-    }
-    if (fmt.topLoadedAtCr3) {
-      for (let i = 0; i < kernelFirst; i++) {
-        const pmd = mem.alloc(FrameState.PAGETABLE);
-        const off = mem.entryOffset(pgd, i);
-        mem.words[off] = pteLo(pmd, _PAGE_PRESENT);
-        mem.words[off + 1] = pteHi(pmd, 0);
-      }
-    }
-    return pgd;
-  }
-
   /** Word offset of the 4 KiB PTE for `va`, or -1 if a table on the way is missing (or a huge leaf covers it). */
   pteOffset(pgd: number, va: number): number {
     return this.entryAt(pgd, va, this.m.format.levels.length - 1, false, false);
@@ -84,25 +33,6 @@ export class PageTables {
   pmdOffsetAlloc(mm: MmStruct, va: number): number {
     this.lastAllocated = 0;
     return this.entryAt(mm.pgd, va, this.m.format.levels.length - 2, true, mm.isInitMm);
-  }
-
-  /**
-   * pgd_free: the pgd page, and on PAE the PMD pages it owns (the preallocated user
-   * PMDs and the private kernel PMD). The user tables below were freed by exit_mmap.
-   */
-  pgdFree(mm: MmStruct, site: string): number {
-    const mem = this.m.mem;
-    let n = 0;
-    if (this.m.format.topLoadedAtCr3) {
-      for (let i = 0; i < 4; i++) {
-        const off = mem.entryOffset(mm.pgd, i);
-        if ((mem.words[off]! & _PAGE_PRESENT) === 0) continue;
-        mem.free(ptePfn(mem.words[off]!, mem.words[off + 1]!), site, this.m.now);
-        n++;
-      }
-    }
-    mem.free(mm.pgd, site, this.m.now);
-    return n + 1;
   }
 
   /** Word offset of the entry at `level` (0 = top) for `va`, or -1; no allocation. */

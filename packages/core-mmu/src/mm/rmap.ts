@@ -1,10 +1,15 @@
 /**
- * Reverse mappings of page-cache pages (mm/rmap.c, file pages: the i_mmap tree
- * walked by rmap_walk_file), as per-frame linked lists in typed arrays: which
- * (mm, address) pairs map each frame. Added by the fault path
- * (page_add_file_rmap), removed by zap and by try_to_unmap (page_remove_rmap).
+ * Reverse mappings of page-cache pages, after mm/rmap.c (v4.2; file pages: the i_mmap
+ * tree walked by rmap_walk_file), as per-frame linked lists in typed arrays: which
+ * (mm, address) pairs map each frame. Added by the fault path (page_add_file_rmap),
+ * removed by zap and by try_to_unmap (page_remove_rmap). page_referenced and
+ * try_to_unmap_one walk them; try_to_unmap_one's flush goes through the UnmapFlush point.
  */
-import type { MmStruct } from "./mm-types.js";
+import type { Cpu } from "../hw/cpu.js";
+import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, ptePfn, ptePresent, pteYoung } from "../hw/pte.js";
+import type { KernelCore } from "../kernel/core.js";
+import type { KGen } from "../sim/process.js";
+import type { MmStruct, TlbUbc } from "./mm-types.js";
 
 export class Rmap {
   private readonly head: Int32Array;
@@ -15,7 +20,8 @@ export class Rmap {
   private used = 0;
   private readonly mmsById = new Map<number, MmStruct>();
 
-  constructor(nframes: number) {
+  constructor(private readonly k: KernelCore) {
+    const nframes = k.machine.mem.nframes;
     this.head = new Int32Array(nframes).fill(-1);
     this.mmOf = new Int32Array(1024);
     this.vaOf = new Float64Array(1024);
@@ -81,75 +87,54 @@ export class Rmap {
     return this.head[pfn]! >= 0;
   }
 
-  forgetMm(mm: MmStruct): void {
-    this.mmsById.delete(mm.id);
-  }
-}
-
-/**
- * The LRU lists of one node (struct lruvec, file pages only: the workloads' anon
- * pages are never reclaimed because swap is not modelled): doubly linked lists in
- * typed arrays, head = most recently added. Page flags PG_lru, PG_active,
- * PG_referenced live here too.
- */
-export const LRU_INACTIVE_FILE = 0;
-export const LRU_ACTIVE_FILE = 1;
-
-export class Lru {
-  readonly prev: Int32Array;
-  readonly next: Int32Array;
-  /** Which list a frame is on: -1 none, else LRU_* (PG_lru and PG_active). */
-  readonly on: Int8Array;
-  readonly referenced: Uint8Array;
-  /** [node * 2 + list]: head and tail frame, and size. */
-  private readonly heads: Int32Array;
-  private readonly tails: Int32Array;
-  readonly sizes: Int32Array;
-
-  constructor(nframes: number, nodes: number) {
-    this.prev = new Int32Array(nframes).fill(-1);
-    this.next = new Int32Array(nframes).fill(-1);
-    this.on = new Int8Array(nframes).fill(-1);
-    this.referenced = new Uint8Array(nframes);
-    this.heads = new Int32Array(nodes * 2).fill(-1);
-    this.tails = new Int32Array(nodes * 2).fill(-1);
-    this.sizes = new Int32Array(nodes * 2);
+  /** page_referenced: walk the rmap, test-and-clear each young PTE (no flush on x86). Returns how many were young. */
+  pageReferenced(pfn: number): number {
+    const w = this.k.machine.mem.words;
+    const pgtables = this.k.pgtables;
+    let refs = 0;
+    this.forEach(pfn, (mm, va) => {
+      const off = pgtables.pteOffset(mm.pgd, va);
+      if (off < 0) return;
+      const lo = w[off]!;
+      if (ptePresent(lo, 0) && pteYoung(lo, 0)) {
+        w[off] = (lo & ~_PAGE_ACCESSED) >>> 0;
+        refs++;
+      }
+    });
+    return refs;
   }
 
-  size(node: number, list: number): number {
-    return this.sizes[node * 2 + list]!;
+  /** try_to_unmap → try_to_unmap_one for every mapping of the page (TTU_BATCH_FLUSH). */
+  *tryToUnmap(cpu: Cpu, pfn: number, ubc: TlbUbc): KGen {
+    for (const { mm, va } of this.list(pfn)) yield* this.tryToUnmapOne(cpu, pfn, mm, va, ubc);
   }
 
-  /** add_page_to_lru_list (at the head). */
-  add(pfn: number, node: number, list: number): void {
-    const l = node * 2 + list;
-    const h = this.heads[l]!;
-    this.prev[pfn] = -1;
-    this.next[pfn] = h;
-    if (h >= 0) this.prev[h] = pfn;
-    else this.tails[l] = pfn;
-    this.heads[l] = pfn;
-    this.on[pfn] = list;
-    this.sizes[l]!++;
-  }
-
-  /** del_page_from_lru_list */
-  del(pfn: number, node: number): void {
-    const list = this.on[pfn]!;
-    if (list < 0) return;
-    const l = node * 2 + list;
-    const p = this.prev[pfn]!;
-    const n = this.next[pfn]!;
-    if (p >= 0) this.next[p] = n;
-    else this.heads[l] = n;
-    if (n >= 0) this.prev[n] = p;
-    else this.tails[l] = p;
-    this.on[pfn] = -1;
-    this.sizes[l]!--;
-  }
-
-  /** The oldest page of a list (its tail), or -1. */
-  tail(node: number, list: number): number {
-    return this.tails[node * 2 + list]!;
+  /**
+   * try_to_unmap_one (v4.2 + the UnmapFlush point): clear the PTE; without deferral,
+   * ptep_clear_flush (an immediate flush_tlb_page); move D to the page; drop the rmap.
+   */
+  private *tryToUnmapOne(cpu: Cpu, pfn: number, mm: MmStruct, va: number, ubc: TlbUbc): KGen {
+    const k = this.k;
+    const mem = k.machine.mem;
+    const off = k.pgtables.pteOffset(mm.pgd, va);
+    if (off < 0) return;
+    const w = mem.words;
+    const lo = w[off]!;
+    if ((lo & _PAGE_PRESENT) === 0 || ptePfn(lo, w[off + 1]!) !== pfn) return;
+    w[off] = 0;
+    w[off + 1] = 0;
+    const dirty = (lo & _PAGE_DIRTY) !== 0;
+    yield k.machine.costs.zapPte;
+    const policy = k.policies.unmapFlush;
+    if (policy.shouldDeferFlush(cpu, mm, true)) {
+      yield* policy.deferredUnmap(cpu, mm, va, dirty, ubc);
+    } else {
+      // ptep_clear_flush → flush_tlb_page
+      yield* k.flushTlbPage(cpu, mm, va);
+    }
+    if (dirty) mem.pageDirty[pfn] = 1;
+    this.remove(pfn, mm, va);
+    mem.mapcount[pfn]!--;
+    mm.rss--;
   }
 }

@@ -8,13 +8,13 @@
  * [min, max] kernel range and only then hands the ranges back to the allocator.
  * ioremap can install 2 MiB PMD leaves (ioremap_try_huge_pmd).
  */
-import { Completion, type Cpu, type KGen } from "../hw/cpu.js";
+import type { Cpu } from "../hw/cpu.js";
 import { FrameState } from "../hw/memory.js";
-import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_GLOBAL, _PAGE_NX_HI, _PAGE_PCD, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, pmdLeafLo, pteHi, pteLo, ptePfn } from "../hw/pte.js";
-import { C } from "../oracle/counters.js";
-import type { VmallocSync } from "../plugin/tokens.js";
-import { checkTableNotCached } from "../oracle/coverage.js";
-import type { Kernel } from "./kernel.js";
+import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_GLOBAL, _PAGE_NX_HI, _PAGE_PCD, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, pmdLeafLo, pteHi, pteLo } from "../hw/pte.js";
+import { C } from "../kernel/counters.js";
+import type { KernelCore } from "../kernel/core.js";
+import { Completion, type KGen } from "../sim/process.js";
+import type { VmapArea } from "./mm-types.js";
 
 /** PAGE_KERNEL: present, writable, accessed, dirty, global, NX. */
 const PAGE_KERNEL_LO = _PAGE_PRESENT | _PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_GLOBAL;
@@ -22,16 +22,6 @@ const PAGE_KERNEL_LO = _PAGE_PRESENT | _PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY |
 const PAGE_KERNEL_IO_LO = PAGE_KERNEL_LO | _PAGE_PCD;
 const PMD_SIZE = 2097152;
 
-export interface VmapArea {
-  /** va_start; va_end includes the guard page. */
-  readonly start: number;
-  readonly end: number;
-  /** Backing frames (vmalloc) or -1 entries (ioremap of device memory). */
-  readonly pages: readonly number[];
-  readonly kind: "vmalloc" | "ioremap";
-  /** ioremap: 2 MiB PMD leaves installed. */
-  readonly huge: boolean;
-}
 
 /** fls(): index of the highest set bit, 1-based (0 for 0). */
 export function fls(x: number): number {
@@ -53,18 +43,15 @@ export class Vmalloc {
   readonly end: number;
   purges = 0;
 
-  constructor(
-    private readonly k: Kernel,
-    private readonly sync: VmallocSync,
-  ) {
-    this.start = k.m.format.vmallocStart;
-    this.end = k.m.format.vmallocEndExclusive;
+  constructor(private readonly k: KernelCore) {
+    this.start = k.machine.format.vmallocStart;
+    this.end = k.machine.format.vmallocEndExclusive;
     this.free = [[this.start, this.end]];
   }
 
   /** lazy_max_pages(): fls(num_online_cpus()) × 32 MiB worth of pages. */
   lazyMaxPages(): number {
-    return fls(this.k.m.cpus.length) * ((32 * 1024 * 1024) / 4096);
+    return fls(this.k.machine.cpus.length) * ((32 * 1024 * 1024) / 4096);
   }
 
   get busyAreas(): number {
@@ -144,7 +131,7 @@ export class Vmalloc {
       addr = this.allocVa(size, align, vstart, vend);
     }
     if (addr < 0) throw new Error(`vmalloc: allocation failed: ${size} bytes in [${this.k.fmtVa(vstart)}, ${this.k.fmtVa(vend)})`);
-    yield this.k.m.costs.vmapAreaAlloc;
+    yield this.k.machine.costs.vmapAreaAlloc;
     return addr;
   }
 
@@ -153,7 +140,7 @@ export class Vmalloc {
    * with a guard page, pages allocated and mapped with PAGE_KERNEL in init_mm.
    */
   *vmalloc(cpu: Cpu, size: number, align = 4096, vstart = this.start, vend = this.end): KGen<VmapArea> {
-    const m = this.k.m;
+    const m = this.k.machine;
     const pagesNeeded = Math.ceil(size / 4096);
     const start = yield* this.allocVmapArea(cpu, (pagesNeeded + 1) * 4096, align, vstart, vend);
     const pages: number[] = [];
@@ -166,7 +153,7 @@ export class Vmalloc {
       m.mem.words[off] = pteLo(pfn, PAGE_KERNEL_LO);
       m.mem.words[off + 1] = pteHi(pfn, _PAGE_NX_HI);
     }
-    m.counters.values[C.vmalloc_calls]!++;
+    this.k.counters.values[C.vmalloc_calls]!++;
     const area: VmapArea = { start, end: start + (pagesNeeded + 1) * 4096, pages, kind: "vmalloc", huge: false };
     this.busy.set(start, area);
     yield cost;
@@ -180,7 +167,7 @@ export class Vmalloc {
    * (pmd_free_pte_page: x86-64 yes; PAE no since f967db0b9ed4, then PTEs are used).
    */
   *ioremap(cpu: Cpu, pfn: number, size: number): KGen<VmapArea> {
-    const m = this.k.m;
+    const m = this.k.machine;
     const npages = Math.ceil(size / 4096);
     const hugeOk = size % PMD_SIZE === 0 && pfn % 512 === 0;
     const start = yield* this.allocVmapArea(cpu, npages * 4096 + 4096, hugeOk ? PMD_SIZE : 4096, this.start, this.end);
@@ -192,7 +179,7 @@ export class Vmalloc {
         cost += this.k.pgtables.lastAllocated * m.costs.ptAlloc;
         const lo = m.mem.words[off]!;
         if ((lo & _PAGE_PRESENT) !== 0 && (lo & _PAGE_PSE) === 0) {
-          if (!(yield* this.pmdFreePtePage(cpu, off, a))) {
+          if (!(yield* this.k.policies.archMm.pmdFreePtePage(cpu, off, a))) {
             huge = false;
             break;
           }
@@ -217,30 +204,12 @@ export class Vmalloc {
   }
 
   /**
-   * pmd_free_pte_page: x86-64 clears the PMD, flushes (INVLPG clears the
-   * paging-structure caches) and frees the PTE page; x86-32 PAE refuses while the
-   * entry is present (f967db0b9ed4: kernel PMDs are not shared there).
-   */
-  private *pmdFreePtePage(cpu: Cpu, off: number, addr: number): KGen<boolean> {
-    const m = this.k.m;
-    if (m.format.name === "x86-32-pae") return false;
-    const pte = ptePfn(m.mem.words[off]!, m.mem.words[off + 1]!);
-    m.mem.words[off] = 0;
-    m.mem.words[off + 1] = 0;
-    yield* this.k.kernelRangeFlush.flushKernelRange(cpu, addr, addr + 4096, true);
-    checkTableNotCached(m, pte, "pmd_free_pte_page (huge ioremap)");
-    m.mem.free(pte, "pmd_free_pte_page (huge ioremap)", m.now);
-    m.counters.values[C.pgtables_freed]!++;
-    return true;
-  }
-
-  /**
    * vfree / iounmap → remove_vm_area → free_unmap_vmap_area: clear the mappings in
    * init_mm (no flush: lazy), free vmalloc pages, put the range on the purge list, and
    * purge once vmap_lazy_nr exceeds lazy_max_pages().
    */
   *vfree(cpu: Cpu, area: VmapArea): KGen {
-    const m = this.k.m;
+    const m = this.k.machine;
     if (this.busy.get(area.start) !== area) throw new Error(`vfree of an area that is not allocated: ${this.k.fmtVa(area.start)}`);
     this.busy.delete(area.start);
     let cost = m.costs.vmapAreaAlloc;
@@ -269,7 +238,7 @@ export class Vmalloc {
       m.mem.free(pfn, "vfree", m.now);
       cost += m.costs.freePage;
     }
-    m.counters.values[C.vfree_calls]!++;
+    this.k.counters.values[C.vfree_calls]!++;
     yield cost;
     // free_vmap_area_noflush
     this.purgeList.push(area);
@@ -285,7 +254,7 @@ export class Vmalloc {
   *vmUnmapAliases(cpu: Cpu, start: number, end: number): KGen {
     const before = this.purges;
     yield* this.purgeVmapAreaLazy(cpu);
-    if (this.purges === before) yield* this.k.kernelRangeFlush.flushKernelRange(cpu, start, end);
+    if (this.purges === before) yield* this.k.policies.kernelRangeFlush.flushKernelRange(cpu, start, end);
   }
 
   /** try_purge_vmap_area_lazy: purge unless another CPU is purging (mutex_trylock). */
@@ -307,29 +276,30 @@ export class Vmalloc {
       yield* this.__purgeVmapAreaLazy(cpu);
     } finally {
       this.purging = false;
-      const now = this.k.m.now;
+      const now = this.k.machine.now;
       for (const w of this.purgeLockWaiters.splice(0)) w.done(now);
     }
   }
 
   /** __purge_vmap_area_lazy (v5.4 + 3f8fd02b1bf1). */
   private *__purgeVmapAreaLazy(cpu: Cpu): KGen {
-    const m = this.k.m;
+    const m = this.k.machine;
     const valist = this.purgeList;
     if (valist.length === 0) return;
     this.purgeList = [];
     this.purges++;
-    m.counters.values[C.vmalloc_purges]!++;
+    this.k.counters.values[C.vmalloc_purges]!++;
     // First make sure the mappings are removed from all page tables before they are freed.
-    yield* this.sync.vmallocSyncUnmappings(cpu);
+    yield* this.k.policies.vmallocSync.vmallocSyncUnmappings(cpu);
     let start = Infinity;
     let end = 0;
     for (const va of valist) {
       if (va.start < start) start = va.start;
       if (va.end > end) end = va.end;
     }
-    yield* this.k.kernelRangeFlush.flushKernelRange(cpu, start, end);
-    this.k.checkKernelPmdsAgree(start, end, "__purge_vmap_area_lazy");
+    yield* this.k.policies.kernelRangeFlush.flushKernelRange(cpu, start, end);
+    // From here on the range can be handed out again: every page table must have lost it.
+    m.watch.kernelRangeRecycled(start, end, "__purge_vmap_area_lazy");
     let cost = 0;
     for (const va of valist) {
       this.vmapLazyNr -= (va.end - va.start) / 4096;

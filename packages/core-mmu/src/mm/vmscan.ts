@@ -1,20 +1,21 @@
 /**
- * Page reclaim, after mm/vmscan.c and mm/rmap.c of v4.2 (just before seed 003),
- * file pages only: per-node watermarks from min_free_kbytes; the allocator's slow
- * path waking every node's kswapd and falling back to direct reclaim;
- * shrink_lruvec → shrink_inactive_list isolating up to SWAP_CLUSTER_MAX pages →
- * shrink_page_list (page_check_references, try_to_unmap, __remove_mapping) with the
- * pages freed only after the list is processed; shrink_active_list refilling the
- * inactive list. try_to_unmap_one's flush goes through the UnmapFlush point.
+ * Page reclaim, after mm/vmscan.c of v4.2 (just before seed 003), file pages only:
+ * kswapd per node and direct reclaim (try_to_free_pages); shrink_lruvec →
+ * shrink_inactive_list isolating up to SWAP_CLUSTER_MAX pages → shrink_page_list
+ * (page_check_references, try_to_unmap, __remove_mapping) with the pages freed only
+ * after the list is processed and try_to_unmap_flush has run; shrink_active_list
+ * refilling the inactive list.
  */
-import type { Cpu, KGen } from "../hw/cpu.js";
-import { FrameState, OutOfMemoryError } from "../hw/memory.js";
-import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, ptePfn } from "../hw/pte.js";
-import { C } from "../oracle/counters.js";
-import type { TlbUbc, UnmapFlush } from "../plugin/tokens.js";
-import type { Kernel } from "./kernel.js";
-import type { MmStruct } from "./mm-types.js";
-import { LRU_ACTIVE_FILE, LRU_INACTIVE_FILE, Lru, Rmap } from "./rmap.js";
+import type { Cpu } from "../hw/cpu.js";
+import { OutOfMemoryError } from "../hw/memory.js";
+import { C } from "../kernel/counters.js";
+import type { KernelCore } from "../kernel/core.js";
+import type { KGen } from "../sim/process.js";
+import type { PageCache } from "./filemap.js";
+import { newTlbUbc, type TlbUbc } from "./mm-types.js";
+import type { KswapdWaker, PageAlloc } from "./page-alloc.js";
+import type { Rmap } from "./rmap.js";
+import { LRU_ACTIVE_FILE, LRU_INACTIVE_FILE, type Lru } from "./swap.js";
 
 /** SWAP_CLUSTER_MAX: pages isolated per shrink_inactive_list pass (32 in v4.2 and v4.3). */
 export const SWAP_CLUSTER_MAX = 32;
@@ -22,17 +23,8 @@ export const SWAP_CLUSTER_MAX = 32;
 /** page_check_references outcomes (v4.2). */
 type PageRef = "PAGEREF_RECLAIM" | "PAGEREF_RECLAIM_CLEAN" | "PAGEREF_KEEP" | "PAGEREF_ACTIVATE";
 
-export function newTlbUbc(ncpus: number): TlbUbc {
-  return { cpumask: new Uint8Array(ncpus), flushRequired: false, writable: false };
-}
 
-export class Reclaim {
-  readonly rmap: Rmap;
-  readonly lru: Lru;
-  /** Per node, in pages: WMARK_MIN, WMARK_LOW, WMARK_HIGH. */
-  readonly wmarkMin: Int32Array;
-  readonly wmarkLow: Int32Array;
-  readonly wmarkHigh: Int32Array;
+export class Reclaim implements KswapdWaker {
   /** kswapd per node: running (a balance_pgdat in progress). */
   private readonly kswapdRunning: Uint8Array;
   /** kswapd's current->tlb_ubc per node; direct reclaimers' per CPU. */
@@ -44,22 +36,15 @@ export class Reclaim {
   private readonly noProgress: Int32Array;
 
   constructor(
-    private readonly k: Kernel,
-    private readonly policy: UnmapFlush,
+    private readonly k: KernelCore,
+    private readonly pageAlloc: PageAlloc,
+    readonly lru: Lru,
+    readonly rmap: Rmap,
+    private readonly pageCache: PageCache,
   ) {
-    const m = k.m;
+    const m = k.machine;
     this.nodes = m.mem.nodes;
     this.cpusPerNode = m.cpus.length / this.nodes;
-    this.rmap = new Rmap(m.mem.nframes);
-    this.lru = new Lru(m.mem.nframes, this.nodes);
-    // init_per_zone_wmark_min: min_free_kbytes = sqrt(lowmem_kbytes * 16), clamped to
-    // [128, 65536]; split across zones by size; low = min + min/4, high = min + min/2.
-    const kb = (m.mem.nframes * 4096) / 1024;
-    const minFreeKb = Math.min(65536, Math.max(128, Math.floor(Math.sqrt(kb * 16))));
-    const perNode = Math.floor(minFreeKb / 4 / this.nodes);
-    this.wmarkMin = new Int32Array(this.nodes).fill(perNode);
-    this.wmarkLow = new Int32Array(this.nodes).fill(perNode + (perNode >> 2));
-    this.wmarkHigh = new Int32Array(this.nodes).fill(perNode + (perNode >> 1));
     this.kswapdRunning = new Uint8Array(this.nodes);
     this.kswapdUbc = Array.from({ length: this.nodes }, () => newTlbUbc(m.cpus.length));
     this.directUbc = m.cpus.map(() => newTlbUbc(m.cpus.length));
@@ -68,37 +53,7 @@ export class Reclaim {
 
   /** The CPU kswapd of `node` runs on: the node's first CPU. */
   kswapdCpu(node: number): Cpu {
-    return this.k.m.cpus[node * this.cpusPerNode]!;
-  }
-
-  /**
-   * get_page_from_freelist with ALLOC_WMARK_LOW over the zonelist (local node first),
-   * then __alloc_pages_slowpath: wake every kswapd and retry at WMARK_MIN. Returns
-   * -1 when the caller must reclaim directly.
-   */
-  tryAllocPage(cpu: Cpu, state: Exclude<FrameState, 0>): number {
-    const mem = this.k.m.mem;
-    for (let i = 0; i < this.nodes; i++) {
-      const n = (cpu.socket + i) % this.nodes;
-      if (mem.nodeFree(n) > this.wmarkLow[n]!) return mem.alloc(state, n);
-    }
-    for (let n = 0; n < this.nodes; n++) this.wakeupKswapd(n);
-    for (let i = 0; i < this.nodes; i++) {
-      const n = (cpu.socket + i) % this.nodes;
-      if (mem.nodeFree(n) > this.wmarkMin[n]!) return mem.alloc(state, n);
-    }
-    return -1;
-  }
-
-  /** Allocates a page, reclaiming directly (try_to_free_pages) when the slow path finds nothing. */
-  *allocPage(cpu: Cpu, state: Exclude<FrameState, 0>): KGen<number> {
-    for (let tries = 0; tries < 16; tries++) {
-      const pfn = this.tryAllocPage(cpu, state);
-      if (pfn >= 0) return pfn;
-      this.k.m.counters.values[C.direct_reclaims]!++;
-      yield* this.tryToFreePages(cpu);
-    }
-    throw new Error(`out of memory: direct reclaim made no progress on CPU ${cpu.id}`);
+    return this.k.machine.cpus[node * this.cpusPerNode]!;
   }
 
   /**
@@ -108,19 +63,19 @@ export class Reclaim {
    */
   *directReclaimForFault(cpu: Cpu, faultCost: number): KGen {
     yield faultCost;
-    this.k.m.counters.values[C.direct_reclaims]!++;
+    this.k.counters.values[C.direct_reclaims]!++;
     const freed = yield* this.tryToFreePages(cpu);
     // should_reclaim_retry: keep going while reclaimable pages remain (referenced
     // pages age, pagevecs drain); only with nothing left to reclaim is it out of memory.
     this.noProgress[cpu.id] = freed > 0 || this.reclaimablePages() > 0 ? 0 : this.noProgress[cpu.id]! + 1;
     if (this.noProgress[cpu.id]! > 16) {
-      throw new OutOfMemoryError(`out of memory: reclaim frees nothing (${this.k.m.mem.freeFrames} free frames; anonymous memory is not reclaimable because swap is not modelled)`);
+      throw new OutOfMemoryError(`out of memory: reclaim frees nothing (${this.k.machine.mem.freeFrames} free frames; anonymous memory is not reclaimable because swap is not modelled)`);
     }
   }
 
   /** Pages on the file LRU lists and in the CPUs' LRU-add pagevecs. */
   reclaimablePages(): number {
-    let n = this.k.pendingLruAdds();
+    let n = this.lru.pendingLruAdds();
     for (let node = 0; node < this.nodes; node++) n += this.lru.size(node, LRU_INACTIVE_FILE) + this.lru.size(node, LRU_ACTIVE_FILE);
     return n;
   }
@@ -128,19 +83,19 @@ export class Reclaim {
   /** wakeup_kswapd */
   wakeupKswapd(node: number): void {
     if (this.kswapdRunning[node] === 1) return;
-    if (this.k.m.mem.nodeFree(node) >= this.wmarkHigh[node]!) return;
+    if (this.k.machine.mem.nodeFree(node) >= this.pageAlloc.wmarkHigh[node]!) return;
     this.kswapdRunning[node] = 1;
-    this.k.m.counters.values[C.kswapd_wakeups]!++;
+    this.k.counters.values[C.kswapd_wakeups]!++;
     const cpu = this.kswapdCpu(node);
-    if (!this.k.m.wakeKthread(cpu, this.balancePgdat(cpu, node))) this.kswapdRunning[node] = 0;
+    if (!this.k.sched.wakeKthread(cpu, this.balancePgdat(cpu, node))) this.kswapdRunning[node] = 0;
   }
 
   /** kswapd's balance_pgdat: reclaim until the node is above its high watermark. */
   private *balancePgdat(cpu: Cpu, node: number): KGen {
-    const mem = this.k.m.mem;
+    const mem = this.k.machine.mem;
     try {
       let idle = 0;
-      while (mem.nodeFree(node) < this.wmarkHigh[node]! && idle < 4) {
+      while (mem.nodeFree(node) < this.pageAlloc.wmarkHigh[node]! && idle < 4) {
         const freed = yield* this.shrinkLruvec(cpu, node, this.kswapdUbc[node]!);
         idle = freed === 0 ? idle + 1 : 0;
       }
@@ -176,10 +131,10 @@ export class Reclaim {
       const pfn = this.lru.tail(node, LRU_ACTIVE_FILE);
       if (pfn < 0) break;
       this.lru.del(pfn, node);
-      this.pageReferenced(pfn); // clears the young bits (ptep_clear_flush_young: no flush on x86)
+      this.rmap.pageReferenced(pfn); // clears the young bits (ptep_clear_flush_young: no flush on x86)
       this.lru.referenced[pfn] = 0;
       this.lru.add(pfn, node, LRU_INACTIVE_FILE);
-      cost += this.k.m.costs.lruScanPage;
+      cost += this.k.machine.costs.lruScanPage;
     }
     void cpu;
     if (cost > 0) yield cost;
@@ -187,7 +142,7 @@ export class Reclaim {
 
   /** shrink_inactive_list: isolate up to SWAP_CLUSTER_MAX pages from the inactive tail, shrink them. */
   private *shrinkInactiveList(cpu: Cpu, node: number, ubc: TlbUbc): KGen<number> {
-    this.k.lruAddDrain(cpu);
+    this.lru.lruAddDrain(cpu);
     const isolated: number[] = [];
     for (let i = 0; i < SWAP_CLUSTER_MAX; i++) {
       const pfn = this.lru.tail(node, LRU_INACTIVE_FILE);
@@ -196,29 +151,13 @@ export class Reclaim {
       isolated.push(pfn);
     }
     if (isolated.length === 0) return 0;
-    this.k.m.counters.values[C.pgscan]! += isolated.length;
+    this.k.counters.values[C.pgscan]! += isolated.length;
     return yield* this.shrinkPageList(cpu, node, isolated, ubc);
-  }
-
-  /** page_referenced: walk the rmap, test-and-clear each young PTE. Returns how many were young. */
-  pageReferenced(pfn: number): number {
-    const w = this.k.m.mem.words;
-    let refs = 0;
-    this.rmap.forEach(pfn, (mm, va) => {
-      const off = this.k.pgtables.pteOffset(mm.pgd, va);
-      if (off < 0) return;
-      const lo = w[off]!;
-      if ((lo & _PAGE_PRESENT) !== 0 && (lo & _PAGE_ACCESSED) !== 0) {
-        w[off] = (lo & ~_PAGE_ACCESSED) >>> 0;
-        refs++;
-      }
-    });
-    return refs;
   }
 
   /** page_check_references (v4.2), for file pages. */
   private pageCheckReferences(pfn: number): PageRef {
-    const referencedPtes = this.pageReferenced(pfn);
+    const referencedPtes = this.rmap.pageReferenced(pfn);
     const referencedPage = this.lru.referenced[pfn] === 1;
     this.lru.referenced[pfn] = 0;
     if (referencedPtes > 0) {
@@ -235,7 +174,8 @@ export class Reclaim {
    * try_to_unmap_flush and free them all at the end. Returns the pages freed.
    */
   private *shrinkPageList(cpu: Cpu, node: number, pages: number[], ubc: TlbUbc): KGen<number> {
-    const m = this.k.m;
+    const m = this.k.machine;
+    const policy = this.k.policies.unmapFlush;
     const toFree: number[] = [];
     let cost = 0;
     for (const pfn of pages) {
@@ -252,32 +192,32 @@ export class Reclaim {
       if (this.rmap.mapped(pfn)) {
         if (cost > 0) yield cost;
         cost = 0;
-        yield* this.tryToUnmap(cpu, pfn, ubc);
+        yield* this.rmap.tryToUnmap(cpu, pfn, ubc);
       }
       if (m.mem.pageDirty[pfn] === 1) {
         // A writable PTE whose flush is still pending must be flushed before IO starts
         // (try_to_unmap_flush_dirty; the seed flushes dirty PTEs at once instead).
         if (cost > 0) yield cost;
         cost = 0;
-        yield* this.policy.tryToUnmapFlushDirty(cpu, ubc);
+        yield* policy.tryToUnmapFlushDirty(cpu, ubc);
         yield* this.pageout(pfn);
         this.lru.add(pfn, node, LRU_INACTIVE_FILE);
         continue;
       }
       // __remove_mapping: out of the page cache.
-      this.k.removeFromPageCache(pfn);
+      this.pageCache.deleteFromPageCache(pfn);
       toFree.push(pfn);
     }
     if (cost > 0) yield cost;
     // try_to_unmap_flush, then free_hot_cold_page_list.
-    yield* this.policy.tryToUnmapFlush(cpu, ubc);
+    yield* policy.tryToUnmapFlush(cpu, ubc);
     let freeCost = 0;
     for (const pfn of toFree) {
       m.mem.free(pfn, "shrink_page_list (reclaim)", m.now);
       freeCost += m.costs.freePage;
     }
-    m.counters.values[C.pgsteal]! += toFree.length;
-    m.counters.values[C.pages_freed]! += toFree.length;
+    this.k.counters.values[C.pgsteal]! += toFree.length;
+    this.k.counters.values[C.pages_freed]! += toFree.length;
     if (freeCost > 0) yield freeCost;
     return toFree.length;
   }
@@ -288,42 +228,10 @@ export class Reclaim {
    * The model completes the IO at once; the clean page is reclaimed on a later pass.
    */
   private *pageout(pfn: number): KGen {
-    const m = this.k.m;
+    const m = this.k.machine;
     m.mem.pageDirty[pfn] = 0;
-    m.relyWriteProtected(pfn, "pageout (writeback started)");
-    m.counters.values[C.pgpgout]!++;
+    m.mem.relyWriteProtected(pfn, "pageout (writeback started)");
+    this.k.counters.values[C.pgpgout]!++;
     yield m.costs.writepage;
-  }
-
-  /** try_to_unmap → try_to_unmap_one for every mapping of the page. */
-  private *tryToUnmap(cpu: Cpu, pfn: number, ubc: TlbUbc): KGen {
-    for (const { mm, va } of this.rmap.list(pfn)) yield* this.tryToUnmapOne(cpu, pfn, mm, va, ubc);
-  }
-
-  /**
-   * try_to_unmap_one (v4.2 + the UnmapFlush point): clear the PTE; without deferral,
-   * ptep_clear_flush (an immediate flush_tlb_page); move D to the page; drop the rmap.
-   */
-  private *tryToUnmapOne(cpu: Cpu, pfn: number, mm: MmStruct, va: number, ubc: TlbUbc): KGen {
-    const m = this.k.m;
-    const off = this.k.pgtables.pteOffset(mm.pgd, va);
-    if (off < 0) return;
-    const w = m.mem.words;
-    const lo = w[off]!;
-    if ((lo & _PAGE_PRESENT) === 0 || ptePfn(lo, w[off + 1]!) !== pfn) return;
-    w[off] = 0;
-    w[off + 1] = 0;
-    const dirty = (lo & _PAGE_DIRTY) !== 0;
-    yield m.costs.zapPte;
-    if (this.policy.shouldDeferFlush(cpu, mm, true)) {
-      yield* this.policy.deferredUnmap(cpu, mm, va, dirty, ubc);
-    } else {
-      // ptep_clear_flush → flush_tlb_page
-      yield* this.k.flushTlbPage(cpu, mm, va);
-    }
-    if (dirty) m.mem.pageDirty[pfn] = 1;
-    this.rmap.remove(pfn, mm, va);
-    m.mem.mapcount[pfn]!--;
-    mm.rss--;
   }
 }

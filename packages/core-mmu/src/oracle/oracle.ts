@@ -1,83 +1,378 @@
 /**
- * The hazard oracle (DESIGN.md "The hazard oracle", KERNEL-FACTS.md §10).
+ * The hazard oracle. It watches the machine and judges what it sees; no kernel, arch
+ * or policy code calls it. It is told the facts of hw/watch.ts: TLB fills and uses,
+ * frames freed, write-protects the kernel relies on, flush instructions, IPIs, CPUs
+ * returning to user mode, devices' IOTLB fills and DMA, and a few page-table facts.
+ * From those alone it reports, whoever sent the IPIs:
  *
- * Checks sit where the hardware model already is, so the safe path costs one typed
- * array compare per TLB hit:
- * - class 1: a TLB hit or paging-structure-cache hit whose frame generation changed
- *   since the fill (the frame was freed, or freed and reused);
- * - class 2: a write through a cached writable entry whose frame the kernel has since
- *   started relying on (wpGen bumped: write-protect committed, writeback started) while
- *   the page table no longer grants the write;
- * - class 3: a write completing through a cached D=0 entry whose PTE is not present
- *   (only possible on hardware with the X86_BUG_PTE_LEAK erratum);
- * - class 4: a flush whose completion leaves a stale entry on a CPU it skipped although
- *   that CPU could use it (checked by the arch flush code at completion).
- * Classes 5 and 6 are checked by the vmalloc and mmu_notifier models.
+ * 1. a translation used after its frame was freed or reused (a TLB hit, a walk through
+ *    a cached or stale upper-level entry), or still cached, user-accessible, by a CPU
+ *    running in user mode when the frame was freed and no CPU that cached it was flushed;
+ * 2. a write through a stale writable entry after the kernel started relying on the
+ *    page being write-protected (lost write);
+ * 3. a write completing through a clean entry whose PTE is gone (X86_BUG_PTE_LEAK);
+ * 4. a flush that skipped a CPU that could use entries: a page freed while a CPU in
+ *    user mode still caches it although the flush reached other CPUs that cached it,
+ *    a CPU returning to user mode still caching a freed page, or a page-table page
+ *    freed while a CPU's paging-structure cache still points at it;
+ * 5. a process pgd keeping a present kernel entry that the reference page table no
+ *    longer has, when the kernel range is handed out again;
+ * 6. a device using its IOTLB after the page was freed, or while the CPU page table
+ *    maps another page there (COW ordering).
  *
- * Spurious faults, inaccurate A bits, extra flushes and redundant IPIs are never
- * reported here: they are cost.
+ * Spurious faults, inaccurate A bits, extra flushes and redundant IPIs are cost, never
+ * hazards. The safe path costs one compare per TLB hit and a few typed-array writes
+ * per TLB fill.
  */
-import type { EventStream } from "../events/event-map.js";
-import type { HazardReport } from "../run/types.js";
-import type { Counters } from "./counters.js";
-import { C } from "./counters.js";
+import { CpuMode, type Cpu } from "../hw/cpu.js";
+import type { Machine } from "../hw/machine.js";
+import { FrameState, type PhysMem } from "../hw/memory.js";
+import { vaToCanonicalString } from "../hw/paging-format.js";
+import { pmdLeafPfn, pteHuge, ptePfn, ptePresent, pteWrite } from "../hw/pte.js";
+import { TlbFlag, type Tlb } from "../hw/tlb.js";
+import type { HwWatch } from "../hw/watch.js";
+import { HAZARD_LIST_CAP, type HazardClass, type HazardReport } from "./hazard.js";
 
-export type HazardClass = HazardReport["class"];
+const PSC_SPAN = [2097152, 2 ** 30, 2 ** 39] as const;
+const FRAME_NAMES = ["free frame", "user page", "page-cache page", "page-table page", "vmalloc page", "kernel page"] as const;
 
-export const HAZARD_CLASS_NAMES: Readonly<Record<HazardClass, string>> = {
-  1: "stale translation to a freed or reused frame",
-  2: "lost write through a stale writable entry",
-  3: "write completed through a clean entry whose PTE is gone",
-  4: "flush skipped a CPU that could hold entries",
-  5: "stale present kernel PMD in a process pgd",
-  6: "secondary TLB stale or out of order",
-};
-
-/** At most this many hazards are listed; all are counted. */
-export const HAZARD_LIST_CAP = 200;
-
-export class Oracle {
+export class Oracle implements HwWatch {
   readonly hazards: HazardReport[] = [];
+  /** Every hazard found, listed or not. */
+  total = 0;
   private readonly seen = new Set<string>();
-  /** Site (index into `sites`) that last bumped each frame's wpGen. */
-  readonly wpSite: Uint16Array;
-  readonly sites: string[] = ["(none)"];
-  private readonly siteIndex = new Map<string, number>();
+  private readonly m: Machine;
+  private readonly mem: PhysMem;
+  // Who cached each frame since it was last allocated: one bit per CPU, the address, and
+  // whether it was cached at more than one address (or as part of a 2 MiB page).
+  private readonly maskWords: number;
+  private readonly fillMask: Uint32Array;
+  private readonly fillGen: Uint32Array;
+  private readonly fillPage: Float64Array;
+  private readonly fillMulti: Uint8Array;
+  /** When each CPU last ran a TLB-flush instruction, and last took an interrupt. */
+  private readonly lastFlushAt: Float64Array;
+  private readonly lastIrqAt: Float64Array;
+  /** pgds in use, in creation order, and the kernel's reference one (swapper_pg_dir). */
+  private readonly roots = new Set<number>();
+  private referenceRoot = -1;
+  /** Per pgd and page: when and where the page was last replaced (COW). */
+  private readonly replaced = new Map<number, Map<number, { readonly time: number; readonly site: string }>>();
+  /** Per device: the most recently replaced page it has translated afresh. */
+  private readonly newestSeen = new Map<string, { readonly vpn: number; readonly time: number }>();
+  /** Scratch for findEntry: which TLB the entry is in. */
+  private foundTlb: Tlb | null = null;
 
-  constructor(
-    nframes: number,
-    private readonly counters: Counters,
-    private readonly events: EventStream,
-    readonly formatVa: (va: number) => string,
-  ) {
-    this.wpSite = new Uint16Array(nframes);
+  constructor(m: Machine) {
+    this.m = m;
+    this.mem = m.mem;
+    const n = m.mem.nframes;
+    this.maskWords = Math.ceil(m.cpus.length / 32);
+    this.fillMask = new Uint32Array(n * this.maskWords);
+    this.fillGen = new Uint32Array(n);
+    this.fillPage = new Float64Array(n);
+    this.fillMulti = new Uint8Array(n);
+    this.lastFlushAt = new Float64Array(m.cpus.length).fill(-1);
+    this.lastIrqAt = new Float64Array(m.cpus.length).fill(-1);
+    m.attach(this);
   }
 
-  site(name: string): number {
-    let i = this.siteIndex.get(name);
-    if (i === undefined) {
-      i = this.sites.length;
-      this.sites.push(name);
-      this.siteIndex.set(name, i);
-    }
-    return i;
+  formatVa(va: number): string {
+    return vaToCanonicalString(this.m.format, va);
   }
 
   /**
    * Records a hazard. The same (class, cpu, page, frame) is listed once; every
-   * occurrence is counted in hazards_total.
+   * occurrence is counted.
    */
-  report(cls: HazardClass, cpu: number, va: number, pfn: number, time: number, missing: string, detail: string): void {
-    this.counters.values[C.hazards_total]!++;
+  private report(cls: HazardClass, cpu: number, va: number, pfn: number, missing: string, detail: string): void {
+    this.total++;
     const key = `${cls}:${cpu}:${Math.floor(va / 4096)}:${pfn}`;
     if (this.seen.has(key)) return;
     this.seen.add(key);
-    const h: HazardReport = { class: cls, cpu, address: this.formatVa(va), pfn, time, missing, detail };
+    const h: HazardReport = { class: cls, cpu, address: this.formatVa(va), pfn, time: this.m.now, missing, detail };
     if (this.hazards.length < HAZARD_LIST_CAP) this.hazards.push(h);
-    this.events.emit("hazard", h);
+    this.m.events.emit("hazard", h);
   }
 
-  get total(): number {
-    return this.counters.values[C.hazards_total]!;
+  private freedBy(frame: number): string {
+    return this.mem.sites[this.mem.freedBy[frame]!]!;
+  }
+
+  // ---- the MMU ----
+
+  tlbFill(cpu: Cpu, va: number, frame: number, huge: boolean): void {
+    const gen = this.mem.gen[frame]!;
+    const page = va - (va % 4096);
+    if (this.fillGen[frame] !== gen) {
+      this.fillGen[frame] = gen;
+      this.fillMask.fill(0, frame * this.maskWords, (frame + 1) * this.maskWords);
+      this.fillPage[frame] = page;
+      this.fillMulti[frame] = huge ? 1 : 0;
+    } else if (huge || this.fillPage[frame] !== page) {
+      this.fillMulti[frame] = 1;
+    }
+    this.fillMask[frame * this.maskWords + (cpu.id >>> 5)]! |= 1 << (cpu.id & 31);
+  }
+
+  staleTlbUse(cpu: Cpu, va: number, pfn: number, frame: number, write: boolean): void {
+    const state = this.mem.state[frame]!;
+    const by = this.freedBy(frame);
+    const what = state === FrameState.FREE ? "freed" : `freed and reused as a ${FRAME_NAMES[state]}`;
+    this.report(1, cpu.id, va, pfn, `TLB flush on CPU ${cpu.id} before ${by} freed the page`,
+      `CPU ${cpu.id} ${write ? "wrote" : "read"} through a stale TLB entry to pfn ${pfn}, ${what} (freed at cycle ${this.mem.freedAt[frame]} by ${by})`);
+  }
+
+  stalePscUse(cpu: Cpu, va: number, table: number): void {
+    this.report(1, cpu.id, va, table, "TLB flush (with paging-structure caches) before the page-table page was freed",
+      `CPU ${cpu.id} walked through a cached upper-level entry into pfn ${table}, a page-table page that was freed (${this.freedBy(table)}) and is now a ${FRAME_NAMES[this.mem.state[table]!]}`);
+  }
+
+  walkIntoNonTable(cpu: Cpu, va: number, table: number): void {
+    this.report(1, cpu.id, va, table, "flush and sync of every copy of the upper-level entry before the page-table page was freed",
+      `CPU ${cpu.id} walked through a stale upper-level entry into pfn ${table}, a page-table page that was freed (${this.freedBy(table)})`);
+  }
+
+  /**
+   * A write through a cached writable entry whose frame the kernel has since
+   * write-protected (by its account): if the page table still grants the write to this
+   * frame, the entry is still good and is brought up to date; otherwise the write is lost.
+   */
+  writeAfterWriteProtect(cpu: Cpu, va: number, pfn: number, t: Tlb, i: number): void {
+    const frame = t.pfn[i]!;
+    const off = this.m.mmu.leafOffset(cpu.cr3, va);
+    const words = this.mem.words;
+    const lo = off >= 0 ? words[off]! : 0;
+    const hi = off >= 0 ? words[off + 1]! : 0;
+    const mapped = t.pageShift === 12 ? ptePfn(lo, hi) : pmdLeafPfn(lo, hi);
+    if (ptePresent(lo, hi) && pteWrite(lo, hi) && mapped === frame) {
+      t.wpGen[i] = this.mem.wpGen[frame]!;
+      return;
+    }
+    const site = this.mem.sites[this.mem.wpSite[frame]!]!;
+    this.report(2, cpu.id, va, pfn, `TLB flush on CPU ${cpu.id} after ${site} write-protected the PTE`,
+      `CPU ${cpu.id} wrote through a stale writable TLB entry to pfn ${pfn} after ${site} made it read-only or unmapped it and relied on that`);
+  }
+
+  dirtyBitLeak(cpu: Cpu, va: number, pfn: number): void {
+    this.report(3, cpu.id, va, pfn, "flush before the PTE was cleared (X86_BUG_PTE_LEAK: the CPU sets D after the clear)",
+      `CPU ${cpu.id} completed a write through a cached clean entry for pfn ${pfn} whose PTE is no longer present`);
+  }
+
+  tlbFlush(cpu: Cpu): void {
+    this.lastFlushAt[cpu.id] = this.m.now;
+  }
+
+  // ---- the APIC ----
+
+  ipiSent(): void {}
+
+  ipiHandled(cpu: Cpu): void {
+    this.lastIrqAt[cpu.id] = this.m.now;
+  }
+
+  // ---- frames ----
+
+  frameFreed(pfn: number, state: FrameState): void {
+    if (state === FrameState.PAGETABLE) this.tableFreed(pfn);
+    else if (state === FrameState.USER || state === FrameState.PAGECACHE) this.pageFreed(pfn);
+  }
+
+  /**
+   * A user or page-cache page went back to the allocator: no CPU that can use a user
+   * translation may still cache one to it. A CPU in user mode that does is reported
+   * now; one in the kernel or idle is looked at again when it returns to user mode.
+   */
+  private pageFreed(pfn: number): void {
+    const oldGen = (this.mem.gen[pfn]! - 1) >>> 0;
+    if (this.fillGen[pfn] !== oldGen) return;
+    const base = pfn * this.maskWords;
+    let holders = 0;
+    let reached = "";
+    for (let w = 0; w < this.maskWords; w++) {
+      let bits = this.fillMask[base + w]!;
+      while (bits !== 0) {
+        const bit = 31 - Math.clz32(bits);
+        bits &= ~(1 << bit);
+        const cpu = this.m.cpus[w * 32 + bit]!;
+        const i = this.findEntry(cpu, pfn, oldGen);
+        if (i < 0 || (this.foundTlb!.flags[i]! & TlbFlag.US) === 0) {
+          reached += reached === "" ? `${cpu.id}` : `, ${cpu.id}`;
+          continue;
+        }
+        holders++;
+      }
+    }
+    if (holders === 0) return;
+    const site = this.freedBy(pfn);
+    for (let w = 0; w < this.maskWords; w++) {
+      let bits = this.fillMask[base + w]!;
+      while (bits !== 0) {
+        const bit = 31 - Math.clz32(bits);
+        bits &= ~(1 << bit);
+        const cpu = this.m.cpus[w * 32 + bit]!;
+        const i = this.findEntry(cpu, pfn, oldGen);
+        if (i < 0 || (this.foundTlb!.flags[i]! & TlbFlag.US) === 0) continue;
+        if (cpu.mode !== CpuMode.USER) {
+          cpu.watchUserEntry = true;
+          continue;
+        }
+        const va = this.foundTlb!.vpn[i]! * this.foundTlb!.pageSize;
+        const last = this.lastFlushAt[cpu.id]! < 0 ? "never" : `last at cycle ${this.lastFlushAt[cpu.id]}`;
+        if (reached !== "") {
+          this.report(4, cpu.id, va, pfn, `TLB flush on CPU ${cpu.id} before ${site} freed the page`,
+            `CPU ${cpu.id} still caches a translation for ${this.formatVa(va)} to pfn ${pfn} while running in user mode: the flush before ${site} freed the page reached CPU ${reached} but not CPU ${cpu.id} (its TLB was flushed ${last})`);
+        } else {
+          this.report(1, cpu.id, va, pfn, `TLB flush on CPU ${cpu.id} before ${site} freed the page`,
+            `CPU ${cpu.id} still caches a translation for ${this.formatVa(va)} to pfn ${pfn}, which ${site} freed while the CPU ran in user mode; no CPU that cached the page was flushed before the free (CPU ${cpu.id}'s TLB was flushed ${last})`);
+        }
+      }
+    }
+  }
+
+  /** The index of `cpu`'s live TLB entry for `frame` filled at generation `gen` (its TLB in foundTlb), or -1. */
+  private findEntry(cpu: Cpu, frame: number, gen: number): number {
+    if (this.fillMulti[frame] === 0) {
+      const t = cpu.tlb;
+      const i = t.probe(this.fillPage[frame]! / 4096);
+      this.foundTlb = t;
+      return i >= 0 && t.pfn[i] === frame && t.gen[i] === gen ? i : -1;
+    }
+    for (const t of [cpu.tlb, cpu.tlb2m]) {
+      if (t.live === 0) continue;
+      for (let i = 0; i < t.entries; i++) {
+        if (t.pfn[i] === frame && t.gen[i] === gen && t.isLive(i)) {
+          this.foundTlb = t;
+          return i;
+        }
+      }
+    }
+    return -1;
+  }
+
+  /** A CPU that held translations to freed pages when they were freed is back in user mode. */
+  userEntry(cpu: Cpu): void {
+    cpu.watchUserEntry = false;
+    const mem = this.mem;
+    for (const t of [cpu.tlb, cpu.tlb2m]) {
+      if (t.live === 0) continue;
+      for (let i = 0; i < t.entries; i++) {
+        if ((t.flags[i]! & TlbFlag.US) === 0 || !t.isLive(i)) continue;
+        const frame = t.pfn[i]!;
+        if (t.gen[i] === mem.gen[frame]) continue;
+        const va = t.vpn[i]! * t.pageSize;
+        const page = Math.floor(va / 4096);
+        if (this.seen.has(`1:${cpu.id}:${page}:${frame}`) || this.seen.has(`4:${cpu.id}:${page}:${frame}`)) continue;
+        const site = this.freedBy(frame);
+        this.report(4, cpu.id, va, frame, `TLB flush on CPU ${cpu.id} before it returned to user mode (${site} freed the page at cycle ${mem.freedAt[frame]})`,
+          `CPU ${cpu.id} returned to user mode still caching a translation for ${this.formatVa(va)} to pfn ${frame}, freed by ${site} while the CPU was not in user mode; no flush reached it since`);
+      }
+    }
+  }
+
+  /**
+   * A page-table page went back to the allocator: a speculative walk may use a cached
+   * upper-level entry at any time, so no CPU may still cache one pointing at it. The
+   * flush that precedes such a free can never be deferred.
+   */
+  private tableFreed(table: number): void {
+    if (this.roots.delete(table) && table === this.referenceRoot) this.referenceRoot = -1;
+    const site = this.freedBy(table);
+    for (const cpu of this.m.cpus) {
+      const psc = cpu.psc;
+      if (psc.live === 0) continue;
+      for (let i = 0; i < psc.valid.length; i++) {
+        if (psc.valid[i] !== 1 || psc.table[i] !== table) continue;
+        const level = Math.floor(i / psc.size);
+        if (psc.lookup(level, psc.key[i]!, psc.pcid[i]!) !== i) continue;
+        const va = psc.key[i]! * PSC_SPAN[level]!;
+        this.report(4, cpu.id, va, table, `a flush reaching CPU ${cpu.id} before ${site} freed the page-table page (such a flush cannot be deferred)`,
+          `CPU ${cpu.id} still caches an upper-level entry for ${this.formatVa(va)} pointing at pfn ${table}, a page-table page being freed`);
+      }
+    }
+  }
+
+  // ---- page-table facts ----
+
+  pgdCreated(pgd: number, reference: boolean): void {
+    if (reference) this.referenceRoot = pgd;
+    else this.roots.add(pgd);
+  }
+
+  pageReplaced(root: number, va: number, site: string): void {
+    let pages = this.replaced.get(root);
+    if (pages === undefined) this.replaced.set(root, (pages = new Map()));
+    pages.set(Math.floor(va / 4096), { time: this.m.now, site });
+  }
+
+  /**
+   * Before a kernel range is handed out again, every pgd must agree with the reference
+   * page table at the level it keeps private copies of (PAE with !SHARED_KERNEL_PMD:
+   * the kernel PMDs; x86-64: the top level). A present entry the reference no longer
+   * has is a stale kernel PMD.
+   */
+  kernelRangeRecycled(start: number, end: number, site: string): void {
+    if (this.referenceRoot < 0) return;
+    const m = this.m;
+    const lv = m.format.levels;
+    const level = m.format.topLoadedAtCr3 ? lv.length - 2 : 0;
+    const span = 2 ** lv[level]!.shift;
+    const w = this.mem.words;
+    for (const pgd of this.roots) {
+      for (let a = start - (start % span); a < end; a += span) {
+        const own = m.mmu.entryOffsetAt(pgd, a, level);
+        const ref = m.mmu.entryOffsetAt(this.referenceRoot, a, level);
+        if (own < 0 || !ptePresent(w[own]!, w[own + 1]!)) continue;
+        if (ref >= 0 && w[ref] === w[own] && w[ref + 1] === w[own + 1]) continue;
+        const pfn = pteHuge(w[own]!, w[own + 1]!) ? pmdLeafPfn(w[own]!, w[own + 1]!) : ptePfn(w[own]!, w[own + 1]!);
+        this.report(5, -1, a, pfn, `vmalloc_sync_unmappings() before ${site} freed the range for reuse`,
+          `the pgd at pfn ${pgd} keeps a present kernel ${level === 0 ? "PGD" : "PMD"} entry for ${this.formatVa(a)} (pfn ${pfn}) that init_mm no longer has`);
+      }
+    }
+  }
+
+  // ---- devices ----
+
+  iotlbFill(device: string, root: number, va: number): void {
+    const vpn = Math.floor(va / 4096);
+    const rep = this.replaced.get(root)?.get(vpn);
+    if (rep === undefined) return;
+    const seen = this.newestSeen.get(device);
+    if (seen === undefined || rep.time > seen.time) this.newestSeen.set(device, { vpn, time: rep.time });
+  }
+
+  /**
+   * A DMA through a cached translation: the frame must not have been freed since the
+   * fill (case A), and the CPU page table must not map another page at that address
+   * (case B: the CPUs see the new page, the device the old one). Between a PTE clear and
+   * its invalidate_range the PTE is not present, so the window the kernel allows is not
+   * reported.
+   */
+  iotlbUse(device: string, root: number, va: number, frame: number, fillGen: number, write: boolean): void {
+    const mem = this.mem;
+    const what = write ? "wrote" : "read";
+    if (mem.gen[frame] !== fillGen) {
+      const by = this.freedBy(frame);
+      this.report(6, -1, va, frame, `invalidate_range before ${by} freed the page`,
+        `${device} ${what} by DMA through its IOTLB to pfn ${frame}, freed at cycle ${mem.freedAt[frame]} by ${by} (use after free by DMA)`);
+      return;
+    }
+    const off = this.m.mmu.entryOffsetAt(root, va, this.m.format.levels.length - 1);
+    if (off < 0) return;
+    const lo = mem.words[off]!;
+    const hi = mem.words[off + 1]!;
+    if (!ptePresent(lo, hi)) return;
+    const now = ptePfn(lo, hi);
+    if (now === frame) return;
+    const vpn = Math.floor(va / 4096);
+    const rep = this.replaced.get(root)?.get(vpn);
+    const site = rep?.site ?? "the path that replaced the page";
+    const seen = this.newestSeen.get(device);
+    const ordering =
+      rep !== undefined && seen !== undefined && seen.vpn !== vpn && seen.time > rep.time
+        ? `; ordering: it already saw the new page at ${this.formatVa(seen.vpn * 4096)}, replaced later (cycle ${seen.time}) than this one (cycle ${rep.time})`
+        : "";
+    this.report(6, -1, va, frame, `invalidate_range under the PTL at ${site} (*_clear_flush_notify) before the new PTE`,
+      `${device} ${what} the old page (pfn ${frame}) by DMA while the CPU page table maps pfn ${now}${ordering}`);
   }
 }

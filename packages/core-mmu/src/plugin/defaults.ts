@@ -1,22 +1,35 @@
 /**
- * Pre-patch defaults of core-mmu's extension points (the arch point, ARCH_TLB, is
- * registered by the arch package).
+ * Pre-patch defaults of core-mmu's extension points (the arch's own points, ArchTlb,
+ * ArchMm and VmallocSync, come from the arch layer). Each class names the kernel
+ * code it mirrors.
  */
-import { inject, injectable, type DependencyContainer } from "tsyringe";
-import type { Cpu, KGen } from "../hw/cpu.js";
-import type { MmStruct } from "../mm/mm-types.js";
-import type { Machine } from "../hw/machine.js";
-import type { Kernel } from "../mm/kernel.js";
-import type { GatherKernel, MmuGather } from "../mm/mmu-gather.js";
-import type { NotifierSite } from "../mm/mmu-notifier.js";
-import { ARCH_TLB, CONTEXT_TRACKING_ENTRY, KERNEL_RANGE_FLUSH, MACHINE, MMU_GATHER_FLUSH, PROTECTION_CHANGE_FLUSH, SECONDARY_TLB_NOTIFY, UNMAP_FLUSH, type ArchTlb, type SecondaryTlbNotify, type ContextTrackingEntry, type KernelRangeFlush, type MmuGatherFlush, type ProtectionChange, type ProtectionChangeFlush, type UnmapFlush } from "./tokens.js";
+import type { Cpu } from "../hw/cpu.js";
+import type { Kernel } from "../kernel/kernel.js";
+import type { MmStruct, MmuGather, NotifierSite } from "../mm/mm-types.js";
+import type { KGen } from "../sim/process.js";
+import { defaultPolicy, type AnyDefaultPolicy } from "./define.js";
+import {
+  CONTEXT_TRACKING_ENTRY,
+  KERNEL_RANGE_FLUSH,
+  MMU_GATHER_FLUSH,
+  PROTECTION_CHANGE_FLUSH,
+  SECONDARY_TLB_NOTIFY,
+  UNMAP_FLUSH,
+  type ContextTrackingEntry,
+  type KernelRangeFlush,
+  type MmuGatherFlush,
+  type ProtectionChange,
+  type ProtectionChangeFlush,
+  type SecondaryTlbNotify,
+  type UnmapFlush,
+} from "./tokens.js";
 
 /** tlb_flush_mmu (mm/mmu_gather.c, v5.17): tlb_flush_mmu_tlbonly, then tlb_flush_mmu_free. */
-@injectable()
 export class TlbFlushMmu implements MmuGatherFlush {
-  *tlbFlushMmu(cpu: Cpu, tlb: MmuGather, k: GatherKernel): KGen {
-    yield* k.tlbFlush(cpu, tlb);
-    yield* k.tlbFlushMmuFree(cpu, tlb);
+  constructor(private readonly kernel: Kernel) {}
+  *tlbFlushMmu(cpu: Cpu, tlb: MmuGather): KGen {
+    yield* this.kernel.mmuGather.tlbFlush(cpu, tlb);
+    yield* this.kernel.mmuGather.tlbFlushMmuFree(cpu, tlb);
   }
 }
 
@@ -26,14 +39,10 @@ export class TlbFlushMmu implements MmuGatherFlush {
  * flush_tlb_range passes freed_tables = false (arch/x86/include/asm/tlbflush.h), so
  * lazy CPUs are skipped; it became true only with the 2025 fix for zapped PMDs.
  */
-@injectable()
 export class FlushTlbRangeAfterChange implements ProtectionChangeFlush {
-  private readonly arch: ArchTlb;
-  constructor(@inject(ARCH_TLB) arch: ArchTlb) {
-    this.arch = arch;
-  }
+  constructor(private readonly kernel: Kernel) {}
   begin(_cpu: Cpu, mm: MmStruct): ProtectionChange {
-    const arch = this.arch;
+    const arch = this.kernel.policies.archTlb;
     let pages = 0;
     return {
       beginVma() {
@@ -65,26 +74,18 @@ export class NoBatchedUnmapFlush implements UnmapFlush {
 }
 
 /** Pre-patch: flush_tlb_kernel_range, every online CPU. */
-@injectable()
 export class FlushTlbKernelRange implements KernelRangeFlush {
-  private readonly arch: ArchTlb;
-  constructor(@inject(ARCH_TLB) arch: ArchTlb) {
-    this.arch = arch;
-  }
+  constructor(private readonly kernel: Kernel) {}
   flushKernelRange(cpu: Cpu, start: number, end: number, freedTables = false): KGen {
-    return this.arch.flushTlbKernelRange(cpu, start, end, undefined, freedTables);
+    return this.kernel.policies.archTlb.flushTlbKernelRange(cpu, start, end, undefined, freedTables);
   }
 }
 
 /** ct_kernel_enter: the deferred work runs before anything else in the kernel. */
-@injectable()
 export class RunWorkFirst implements ContextTrackingEntry {
-  private readonly m: Machine;
-  constructor(@inject(MACHINE) m: Machine) {
-    this.m = m;
-  }
+  constructor(private readonly kernel: Kernel) {}
   kernelEntry(cpu: Cpu): number {
-    return (this.m.kernel as Kernel).runCtWork(cpu);
+    return this.kernel.ct.runCtWork(cpu);
   }
 }
 
@@ -102,12 +103,12 @@ export class RangeEndInvalidatesAgain implements SecondaryTlbNotify {
   }
 }
 
-/** Registers core-mmu's pre-patch defaults in a run container. */
-export function registerCoreDefaults(container: DependencyContainer): void {
-  container.register(KERNEL_RANGE_FLUSH, { useClass: FlushTlbKernelRange });
-  container.register(CONTEXT_TRACKING_ENTRY, { useClass: RunWorkFirst });
-  container.register(UNMAP_FLUSH, { useClass: NoBatchedUnmapFlush });
-  container.register(MMU_GATHER_FLUSH, { useClass: TlbFlushMmu });
-  container.register(PROTECTION_CHANGE_FLUSH, { useClass: FlushTlbRangeAfterChange });
-  container.register(SECONDARY_TLB_NOTIFY, { useClass: RangeEndInvalidatesAgain });
-}
+/** core-mmu's pre-patch defaults. */
+export const CORE_DEFAULTS: readonly AnyDefaultPolicy[] = [
+  defaultPolicy(MMU_GATHER_FLUSH, (k) => new TlbFlushMmu(k)),
+  defaultPolicy(PROTECTION_CHANGE_FLUSH, (k) => new FlushTlbRangeAfterChange(k)),
+  defaultPolicy(UNMAP_FLUSH, () => new NoBatchedUnmapFlush()),
+  defaultPolicy(KERNEL_RANGE_FLUSH, (k) => new FlushTlbKernelRange(k)),
+  defaultPolicy(CONTEXT_TRACKING_ENTRY, (k) => new RunWorkFirst(k)),
+  defaultPolicy(SECONDARY_TLB_NOTIFY, () => new RangeEndInvalidatesAgain()),
+];

@@ -1,28 +1,18 @@
 /**
- * Extension points: one interface and one typed symbol token each, with the pre-patch
- * default registered by core-mmu or arch-x86. A plugin overrides a point by
- * re-registering its token in the run's child container.
+ * The extension points: each is an interface the kernel calls at one place, with a
+ * typed token beside it. The pre-patch default of each comes from core-mmu
+ * (plugin/defaults.ts) or from the arch layer (arch-x86); a plugin replaces one by
+ * declaring a policy for its token (plugin/define.ts), built from the kernel and the
+ * implementation it replaces.
  *
- * Tokens are `Symbol.for("@flushlab/core-mmu:Name")` so that they stay identical if a
- * module is loaded twice (TOOLCHAIN.md pitfall 8).
+ * Every interface takes and returns plain model values (CPUs, mms, gathers, cycles);
+ * a method that takes time is a generator (KGen) that yields the cycles it spends
+ * and the completions it waits for.
  */
 import type { InjectionToken } from "tsyringe";
-import type { CostModel } from "../cost/cost-model.js";
-import type { Cpu, KGen } from "../hw/cpu.js";
-import type { Machine } from "../hw/machine.js";
-import type { MmStruct } from "../mm/mm-types.js";
-import type { GatherKernel, MmuGather } from "../mm/mmu-gather.js";
-import type { NotifierSite } from "../mm/mmu-notifier.js";
-
-function token<T>(name: string): InjectionToken<T> {
-  return Symbol.for(`@flushlab/core-mmu:${name}`) as InjectionToken<T>;
-}
-
-/** The run's machine (hardware, memory, engine, counters, oracle). */
-export const MACHINE = token<Machine>("Machine");
-
-/** The active cost profile. */
-export const COST_MODEL = token<CostModel>("CostModel");
+import type { Cpu } from "../hw/cpu.js";
+import type { MmStruct, MmuGather, NotifierSite, TlbUbc } from "../mm/mm-types.js";
+import type { KGen } from "../sim/process.js";
 
 /**
  * The arch TLB-flush layer (arch/x86/mm/tlb.c). Default: arch-x86's v5.17 code.
@@ -40,7 +30,49 @@ export interface ArchTlb {
   /** enter_lazy_tlb: a kernel thread or idle now runs on `cpu`. */
   enterLazyTlb(cpu: Cpu): void;
 }
-export const ARCH_TLB = token<ArchTlb>("ArchTlb");
+
+/** A page-table entry's flags as two 32-bit words. */
+export interface PageProt {
+  readonly lo: number;
+  readonly hi: number;
+}
+
+/**
+ * The arch's page-table hooks the generic mm calls: pgd_alloc / pgd_free with pgd_list
+ * (arch/x86/mm/pgtable.c), vmalloc_fault (arch/x86/mm/fault.c), protection_map
+ * (arch/x86/mm/pgprot.c), pmd_free_pte_page, THREAD_SIZE and the mmap base.
+ * Default: arch-x86.
+ */
+export interface ArchMm {
+  /** THREAD_SIZE in bytes. */
+  readonly threadSize: number;
+  /** Where top-down get_unmapped_area starts (mmap_base). */
+  readonly mmapBase: number;
+  /**
+   * A pgd made at no cost in time (boot and workload set-up): the kernel half from
+   * `reference` (null: this is swapper_pg_dir itself), on pgd_list.
+   */
+  pgdCreate(reference: number | null): number;
+  /** pgd_alloc as fork runs it: the pages, then pgd_ctor and pgd_list_add under pgd_lock. */
+  pgdAlloc(cpu: Cpu, reference: number): KGen<number>;
+  /** pgd_free: pgd_list_del under pgd_lock, then the pgd's pages. */
+  pgdFree(cpu: Cpu, pgd: number): KGen;
+  /**
+   * vmalloc_fault: a kernel-mode miss on a vmalloc address that the reference page
+   * table maps but the CPU's does not; copies the entry. Returns false if it cannot.
+   */
+  vmallocFault(cpu: Cpu, va: number): boolean;
+  /** vm_get_page_prot(vm_flags): the PTE flags of a VMA with these flags (protection_map). */
+  vmGetPageProt(vmFlags: number): PageProt;
+  /**
+   * pmd_free_pte_page: a huge ioremap replaces the PTE page under the kernel PMD entry
+   * at word offset `pmdOffset`: clear it, flush, free the page. Returns false where the
+   * arch refuses (the caller maps with PTEs instead).
+   */
+  pmdFreePtePage(cpu: Cpu, pmdOffset: number, addr: number): KGen<boolean>;
+  /** Counters the arch keeps of its own (e.g. pgd_lock contention), added to a run's counters. */
+  statistics?(): Readonly<Record<string, number>>;
+}
 
 /**
  * How an mmu_gather flushes and frees (mm/mmu_gather.c tlb_flush_mmu). Default:
@@ -48,9 +80,8 @@ export const ARCH_TLB = token<ArchTlb>("ArchTlb");
  * page tables (tlb_flush_mmu_free). A policy that frees first is unsafe (class 1).
  */
 export interface MmuGatherFlush {
-  tlbFlushMmu(cpu: Cpu, tlb: MmuGather, k: GatherKernel): KGen;
+  tlbFlushMmu(cpu: Cpu, tlb: MmuGather): KGen;
 }
-export const MMU_GATHER_FLUSH = token<MmuGatherFlush>("MmuGatherFlush");
 
 /** The flush state of one mprotect call. */
 export interface ProtectionChange {
@@ -67,13 +98,12 @@ export interface ProtectionChange {
 /**
  * The protection-change flush of mprotect (mm/mprotect.c). Default (v5.17):
  * change_protection_range counts every present PTE it rewrote and, if any, flushes
- * the VMA's whole sub-range with flush_tlb_range (freed_tables = true, so lazy CPUs
- * are interrupted too). Seed 001 (mprotect with mmu_gather) overrides this point.
+ * the VMA's whole sub-range with flush_tlb_range (freed_tables false on x86 v5.17,
+ * so lazy CPUs are skipped). Seed 001 (mprotect with mmu_gather) overrides this point.
  */
 export interface ProtectionChangeFlush {
   begin(cpu: Cpu, mm: MmStruct): ProtectionChange;
 }
-export const PROTECTION_CHANGE_FLUSH = token<ProtectionChangeFlush>("ProtectionChangeFlush");
 
 /**
  * vmalloc_sync_mappings / vmalloc_sync_unmappings (arch/x86/mm/fault.c, mm/vmalloc.c).
@@ -83,15 +113,6 @@ export const PROTECTION_CHANGE_FLUSH = token<ProtectionChangeFlush>("ProtectionC
 export interface VmallocSync {
   vmallocSyncMappings(cpu: Cpu): KGen;
   vmallocSyncUnmappings(cpu: Cpu): KGen;
-}
-export const VMALLOC_SYNC = token<VmallocSync>("VmallocSync");
-
-/** The per-task batch of deferred unmap flushes (struct tlbflush_unmap_batch). */
-export interface TlbUbc {
-  readonly cpumask: Uint8Array;
-  flushRequired: boolean;
-  /** d950c9477d51: a writable (dirty) PTE is pending. */
-  writable: boolean;
 }
 
 /**
@@ -109,12 +130,11 @@ export interface UnmapFlush {
   /** try_to_unmap_flush_dirty: flush before writeback starts if a writable PTE is pending. */
   tryToUnmapFlushDirty(cpu: Cpu, ubc: TlbUbc): KGen;
 }
-export const UNMAP_FLUSH = token<UnmapFlush>("UnmapFlush");
 
 /**
  * The kernel-range flush at the vmalloc call sites (vunmap, __purge_vmap_area_lazy,
- * _vm_unmap_aliases). Default: flush_tlb_kernel_range, an IPI to every online CPU.
- * Seed 002 (defer kernel flushes for nohz_full CPUs) overrides it.
+ * _vm_unmap_aliases, pmd_free_pte_page). Default: flush_tlb_kernel_range, an IPI to
+ * every online CPU. Seed 002 (defer kernel flushes for nohz_full CPUs) overrides it.
  */
 export interface KernelRangeFlush {
   /** `freedTables`: a page-table page is about to be freed (such a flush must reach every CPU at once). */
@@ -129,8 +149,6 @@ export interface KernelRangeFlush {
 export interface ContextTrackingEntry {
   kernelEntry(cpu: Cpu): number;
 }
-export const CONTEXT_TRACKING_ENTRY = token<ContextTrackingEntry>("ContextTrackingEntry");
-export const KERNEL_RANGE_FLUSH = token<KernelRangeFlush>("KernelRangeFlush");
 
 /**
  * How a call site that replaces or frees a page under a notifier range tells secondary
@@ -143,26 +161,107 @@ export interface SecondaryTlbNotify {
   clearNotifies(site: NotifierSite): boolean;
   onlyEnd(site: NotifierSite): boolean;
 }
-export const SECONDARY_TLB_NOTIFY = token<SecondaryTlbNotify>("SecondaryTlbNotify");
 
-/** Every extension-point token core-mmu defines, with a description for `flushlab list`. */
-export const EXTENSION_POINTS: readonly { readonly token: InjectionToken<unknown>; readonly name: string; readonly description: string }[] = [
-  { token: ARCH_TLB, name: "ArchTlb", description: "arch TLB flush layer: flush_tlb_mm_range, flush_tlb_kernel_range, switch_mm (arch/x86/mm/tlb.c)" },
-  { token: MMU_GATHER_FLUSH, name: "MmuGatherFlush", description: "mmu_gather flush-then-free (mm/mmu_gather.c tlb_flush_mmu)" },
-  { token: PROTECTION_CHANGE_FLUSH, name: "ProtectionChangeFlush", description: "mprotect's flush after change_protection_range (mm/mprotect.c)" },
-  { token: UNMAP_FLUSH, name: "UnmapFlush", description: "reclaim's unmap flush: should_defer_flush / set_tlb_ubc_flush_pending / try_to_unmap_flush (mm/rmap.c, mm/vmscan.c)" },
-  { token: KERNEL_RANGE_FLUSH, name: "KernelRangeFlush", description: "the kernel-range flush at vmalloc's call sites (flush_tlb_kernel_range or a deferrable variant)" },
-  { token: CONTEXT_TRACKING_ENTRY, name: "ContextTrackingEntry", description: "what a nohz_full CPU's kernel entry runs first (ct_kernel_enter and its work bits)" },
-  { token: SECONDARY_TLB_NOTIFY, name: "SecondaryTlbNotify", description: "how a notifier call site tells secondary TLBs: *_clear_flush_notify, range_end or range_only_end (mm/mmu_notifier.c)" },
-  { token: VMALLOC_SYNC, name: "VmallocSync", description: "vmalloc_sync_mappings / vmalloc_sync_unmappings (arch/x86/mm/fault.c)" },
-  { token: COST_MODEL, name: "CostModel", description: "cycle costs of every modelled operation" },
-];
-
-/** Name of a token for messages. */
-export function tokenName(t: InjectionToken<unknown>): string {
-  const p = EXTENSION_POINTS.find((e) => e.token === t);
-  if (p) return p.name;
-  if (typeof t === "symbol") return (t.description ?? String(t)).replace(/^@flushlab\/[^:]+:/, "");
-  if (typeof t === "function") return t.name;
-  return String(t);
+/** The kernel's implementation of every extension point, as assembled for one run. */
+export interface Policies {
+  archTlb: ArchTlb;
+  archMm: ArchMm;
+  vmallocSync: VmallocSync;
+  mmuGatherFlush: MmuGatherFlush;
+  protectionChangeFlush: ProtectionChangeFlush;
+  unmapFlush: UnmapFlush;
+  kernelRangeFlush: KernelRangeFlush;
+  contextTrackingEntry: ContextTrackingEntry;
+  secondaryTlbNotify: SecondaryTlbNotify;
 }
+export type PolicySlot = keyof Policies;
+
+/** An extension point: where the kernel calls it, which kernel it mirrors, who provides the default. */
+export interface ExtensionPoint<K extends PolicySlot = PolicySlot> {
+  /** The field of `kernel.policies` that holds the implementation. */
+  readonly slot: K;
+  /** The interface's name, e.g. "MmuGatherFlush". */
+  readonly name: string;
+  /** The tsyringe token a run's container registers the implementation under. */
+  readonly token: InjectionToken<Policies[K]>;
+  readonly description: string;
+  /** The kernel function(s) that call it. */
+  readonly callSite: string;
+  /** The kernel version the pre-patch default mirrors. */
+  readonly kernel: string;
+  /** Who registers the pre-patch default: core-mmu or the arch layer. */
+  readonly defaultFrom: "core" | "arch";
+}
+
+function point<K extends PolicySlot>(slot: K, name: string, fields: Omit<ExtensionPoint<K>, "slot" | "name" | "token">): ExtensionPoint<K> {
+  // Symbol.for keeps tokens equal when a config file loads its own copy of core-mmu.
+  return Object.freeze({ slot, name, token: Symbol.for(`@flushlab/core-mmu:${name}`) as InjectionToken<Policies[K]>, ...fields });
+}
+
+export const ARCH_TLB = point("archTlb", "ArchTlb", {
+  description: "arch TLB flush layer: flush_tlb_mm_range, flush_tlb_kernel_range, switch_mm_irqs_off, enter_lazy_tlb (arch/x86/mm/tlb.c)",
+  callSite: "every user and kernel TLB flush, context switches, idle",
+  kernel: "v5.17",
+  defaultFrom: "arch",
+});
+export const ARCH_MM = point("archMm", "ArchMm", {
+  description: "arch page-table hooks: pgd_alloc/pgd_free and pgd_list, vmalloc_fault, protection_map, pmd_free_pte_page (arch/x86/mm)",
+  callSite: "fork/exit (pgd_alloc, pgd_free), kernel-mode faults on vmalloc addresses, mmap/mprotect (vm_get_page_prot), huge ioremap",
+  kernel: "v5.4 (pgd_list, vmalloc_fault), v5.17 (protection_map)",
+  defaultFrom: "arch",
+});
+export const VMALLOC_SYNC = point("vmallocSync", "VmallocSync", {
+  description: "vmalloc_sync_mappings / vmalloc_sync_unmappings (arch/x86/mm/fault.c)",
+  callSite: "__purge_vmap_area_lazy (mm/vmalloc.c) before the purge flush",
+  kernel: "v5.4 with 3f8fd02b1bf1",
+  defaultFrom: "arch",
+});
+export const MMU_GATHER_FLUSH = point("mmuGatherFlush", "MmuGatherFlush", {
+  description: "mmu_gather flush-then-free (mm/mmu_gather.c tlb_flush_mmu)",
+  callSite: "tlb_finish_mmu, and zap_pte_range when the gather batch is full",
+  kernel: "v5.17",
+  defaultFrom: "core",
+});
+export const PROTECTION_CHANGE_FLUSH = point("protectionChangeFlush", "ProtectionChangeFlush", {
+  description: "mprotect's flush after change_protection_range (mm/mprotect.c)",
+  callSite: "do_mprotect_pkey → change_protection_range",
+  kernel: "v5.17",
+  defaultFrom: "core",
+});
+export const UNMAP_FLUSH = point("unmapFlush", "UnmapFlush", {
+  description: "reclaim's unmap flush: should_defer_flush / set_tlb_ubc_flush_pending / try_to_unmap_flush (mm/rmap.c, mm/vmscan.c)",
+  callSite: "try_to_unmap_one, shrink_page_list",
+  kernel: "v4.2",
+  defaultFrom: "core",
+});
+export const KERNEL_RANGE_FLUSH = point("kernelRangeFlush", "KernelRangeFlush", {
+  description: "the kernel-range flush at vmalloc's call sites (flush_tlb_kernel_range or a deferrable variant)",
+  callSite: "__purge_vmap_area_lazy, _vm_unmap_aliases, pmd_free_pte_page",
+  kernel: "v5.4",
+  defaultFrom: "core",
+});
+export const CONTEXT_TRACKING_ENTRY = point("contextTrackingEntry", "ContextTrackingEntry", {
+  description: "what a nohz_full CPU's kernel entry runs first (ct_kernel_enter and its work bits)",
+  callSite: "every kernel entry of a nohz_full CPU: syscall, fault, interrupt from user mode",
+  kernel: "RFC v2 of seed 002's series (v6.5-rc1)",
+  defaultFrom: "core",
+});
+export const SECONDARY_TLB_NOTIFY = point("secondaryTlbNotify", "SecondaryTlbNotify", {
+  description: "how a notifier call site tells secondary TLBs: *_clear_flush_notify, range_end or range_only_end (mm/mmu_notifier.c)",
+  callSite: "wp_page_copy, copy_page_range, zap_page_range (and the THP sites, not modelled)",
+  kernel: "v4.15",
+  defaultFrom: "core",
+});
+
+/** Every extension point, in the order a run builds them. */
+export const EXTENSION_POINTS: readonly ExtensionPoint[] = [
+  ARCH_TLB,
+  ARCH_MM,
+  VMALLOC_SYNC,
+  MMU_GATHER_FLUSH,
+  PROTECTION_CHANGE_FLUSH,
+  UNMAP_FLUSH,
+  KERNEL_RANGE_FLUSH,
+  CONTEXT_TRACKING_ENTRY,
+  SECONDARY_TLB_NOTIFY,
+];

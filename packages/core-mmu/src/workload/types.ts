@@ -4,13 +4,16 @@
  * runs and system calls (`yield* t.munmap(...)`). A workload never knows which
  * plugins are on.
  */
-import type { AccessRun, Cpu, KGen, TaskGen } from "../hw/cpu.js";
+import type { Cpu } from "../hw/cpu.js";
 import type { Machine } from "../hw/machine.js";
-import type { Kernel } from "../mm/kernel.js";
+import type { Kernel } from "../kernel/kernel.js";
+import type { TaskStruct } from "../kernel/percpu.js";
+import type { AccessRun, TaskGen } from "../kernel/sched.js";
 import type { FileMapping, MmStruct } from "../mm/mm-types.js";
-import type { TaskStruct } from "../mm/fork.js";
+import type { ParamValues } from "../plugin/define.js";
+import type { MetricSpec, ParamSpec, WorkloadDefinitionLike } from "../run/types.js";
+import type { KGen } from "../sim/process.js";
 import type { Prng } from "../sim/prng.js";
-import type { MetricSpec, ParamSpec, ParamValues, WorkloadDefinitionLike } from "../run/types.js";
 
 /** What a task's body can do. */
 export interface TaskApi {
@@ -71,4 +74,9 @@ export interface WorkloadDefinition extends WorkloadDefinitionLike {
 /** Identity helper for type inference. */
 export function defineWorkload<const W extends WorkloadDefinition>(w: W): W {
   return w;
+}
+
+/** Whether `w` is a full workload definition (with setup and collect), not only its description. */
+export function isWorkloadDefinition(w: WorkloadDefinitionLike): w is WorkloadDefinition {
+  return typeof (w as Partial<WorkloadDefinition>).setup === "function" && typeof (w as Partial<WorkloadDefinition>).collect === "function";
 }

@@ -1,7 +1,10 @@
 /**
- * The model's counters, with the kernel's names (include/linux/vm_event_item.h,
- * arch/x86/kernel/irq.c /proc/interrupts rows, enum tlb_flush_reason). Incrementing
- * one is an index into a Float64Array: cheap enough for any path.
+ * The kernel's counters: vm events with the kernel's names (include/linux/vm_event_item.h),
+ * tlb_flush reasons (enum tlb_flush_reason), the /proc/interrupts TLB and CAL rows
+ * (arch/x86/kernel/irq.c), and the model's own accounting (syscalls by kind, cycles
+ * by CPU state). Incrementing one is an index into a Float64Array: cheap enough for
+ * any path. Hardware event counts (accesses, TLB hits, walks, IPIs sent) are the
+ * hardware's own (hw/mmu.ts, hw/apic.ts); the hazard count is the oracle's.
  */
 export const COUNTER_NAMES = [
   "nr_tlb_remote_flush",
@@ -13,7 +16,6 @@ export const COUNTER_NAMES = [
   "tlb_flush.TLB_LOCAL_SHOOTDOWN",
   "tlb_flush.TLB_LOCAL_MM_SHOOTDOWN",
   "tlb_flush.TLB_REMOTE_SEND_IPI",
-  "ipi_sent",
   "csd_queued",
   "pgfault",
   "pgfault_anon",
@@ -24,11 +26,6 @@ export const COUNTER_NAMES = [
   "pgfault_wp_reuse",
   "pgfault_spurious",
   "sigsegv",
-  "page_walks",
-  "psc_walks",
-  "tlb_hits",
-  "dirty_assists",
-  "accesses",
   "pages_allocated",
   "pages_freed",
   "pgtables_freed",
@@ -63,7 +60,6 @@ export const COUNTER_NAMES = [
   "dma_accesses",
   "ats_translations",
   "ppr_faults",
-  "hazards_total",
   "cycles_user",
   "cycles_system",
   "cycles_interrupt",

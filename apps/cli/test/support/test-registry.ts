@@ -12,7 +12,7 @@
  * - `noop`        changes nothing (patched samples equal baseline samples);
  * - `pae-only`    applies only to x86-32-pae.
  */
-import { EventStream, FlushlabInputError } from "@flushlab/core-mmu";
+import { EventStream, FlushlabInputError, KERNEL_RANGE_FLUSH, MMU_GATHER_FLUSH, policy, validatePlugins } from "@flushlab/core-mmu";
 import type {
   FlushlabPlugin,
   HazardReport,
@@ -21,11 +21,11 @@ import type {
   RunResult,
   WorkloadDefinitionLike,
 } from "@flushlab/core-mmu";
-import type { InjectionToken } from "tsyringe";
-import type { CliRegistry } from "./registry-types.js";
+import type { CliRegistry } from "../../src/registry-types.js";
 
-export const FLUSH_POLICY_TOKEN: InjectionToken<unknown> = Symbol.for("@flushlab/test:FlushPolicy");
-export const IPI_BATCHING_TOKEN: InjectionToken<unknown> = Symbol.for("@flushlab/test:IpiBatching");
+/** The fake plugins' policies never run (the fake simulate models nothing); they only declare which points each overrides. */
+const gatherPolicy = policy(MMU_GATHER_FLUSH, (_k, before) => before);
+const kernelRangePolicy = policy(KERNEL_RANGE_FLUSH, (_k, before) => before);
 
 function fakePlugin(name: string, fields: Partial<FlushlabPlugin> = {}): FlushlabPlugin {
   return {
@@ -34,16 +34,15 @@ function fakePlugin(name: string, fields: Partial<FlushlabPlugin> = {}): Flushla
     package: `@flushlab/test-${name}`,
     patch: { title: `test: ${name}`, commit: "0000000000000000000000000000000000000000", kernel: "not merged" },
     appliesTo: ["x86-64", "x86-32-pae"],
-    overrides: [],
-    register: () => {},
+    policies: [],
     ...fields,
   };
 }
 
 export const FAKE_PLUGINS: readonly FlushlabPlugin[] = [
-  fakePlugin("lazy-flush", { overrides: [FLUSH_POLICY_TOKEN], composesWith: ["batch-ipi"] }),
-  fakePlugin("skip-flush", { overrides: [FLUSH_POLICY_TOKEN], appliesTo: ["x86-64"] }),
-  fakePlugin("batch-ipi", { overrides: [FLUSH_POLICY_TOKEN, IPI_BATCHING_TOKEN], composesWith: ["lazy-flush"] }),
+  fakePlugin("lazy-flush", { policies: [gatherPolicy], composesWith: ["batch-ipi"] }),
+  fakePlugin("skip-flush", { policies: [gatherPolicy], appliesTo: ["x86-64"] }),
+  fakePlugin("batch-ipi", { policies: [gatherPolicy, kernelRangePolicy], composesWith: ["lazy-flush"] }),
   fakePlugin("noop"),
   fakePlugin("pae-only", { appliesTo: ["x86-32-pae"] }),
 ];
@@ -111,9 +110,6 @@ function mulberry32(seed: number): () => number {
   };
 }
 
-function tokenKey(token: InjectionToken<unknown>): string {
-  return typeof token === "symbol" ? (token.description ?? String(token)) : typeof token === "function" ? token.name : String(token);
-}
 
 export interface TestRegistryOptions {
   readonly plugins?: readonly FlushlabPlugin[];
@@ -126,28 +122,15 @@ export function createTestRegistry(options: TestRegistryOptions = {}): CliRegist
     workloads: options.workloads ?? FAKE_WORKLOADS,
     profiles: FAKE_PROFILES,
     defaultMachine: FAKE_DEFAULT_MACHINE,
-    simulate(run: RunOptions, onEvents, resolved): RunResult {
-      const workload = registry.workloads.find((w) => w.name === run.workload);
-      if (workload === undefined) throw new FlushlabInputError(`unknown workload "${run.workload}"`);
+    simulate(run: RunOptions, resolved, onEvents): RunResult {
+      const workload = resolved.workload;
       if (!registry.profiles.some((p) => p.name === run.profile)) throw new FlushlabInputError(`unknown profile "${run.profile}"`);
       const plugins = run.plugins.map((name, i) => {
-        const p = resolved?.[i] ?? registry.plugins.find((x) => x.name === name);
+        const p = resolved.plugins[i];
         if (p === undefined || p.name !== name) throw new FlushlabInputError(`unknown plugin "${name}"`);
-        if (!p.appliesTo.includes(run.machine.arch)) throw new FlushlabInputError(`plugin "${name}" does not apply to ${run.machine.arch}`);
         return p;
       });
-      // Two plugins overriding one token must declare that they compose (DESIGN.md, "Extension points").
-      for (let i = 0; i < plugins.length; i++) {
-        for (let j = i + 1; j < plugins.length; j++) {
-          const a = plugins[i] as FlushlabPlugin;
-          const b = plugins[j] as FlushlabPlugin;
-          const shared = a.overrides.find((t) => b.overrides.includes(t));
-          const compose = (a.composesWith ?? []).includes(b.name) || (b.composesWith ?? []).includes(a.name);
-          if (shared !== undefined && !compose) {
-            throw new FlushlabInputError(`plugins "${a.name}" and "${b.name}" both override ${tokenKey(shared)} and neither declares composesWith the other`);
-          }
-        }
-      }
+      validatePlugins(plugins, run.machine.arch);
 
       const param = (name: string, fallback: number): number => {
         const v = run.params[name] ?? workload.params.find((p) => p.name === name)?.default;
@@ -191,7 +174,7 @@ export function createTestRegistry(options: TestRegistryOptions = {}): CliRegist
 
       if (onEvents !== undefined) {
         const stream = new EventStream();
-        onEvents(stream.events$);
+        onEvents(stream);
         stream.emit("phase", { time: 0, name: "run", state: "start" });
         stream.emit("tlb_flush", { time: 10, cpu: 0, reason: "TLB_REMOTE_SHOOTDOWN", pages: 1 });
         for (const h of hazards) stream.emit("hazard", h);

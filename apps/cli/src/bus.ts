@@ -1,0 +1,73 @@
+/**
+ * The command's event stream: the spine of the CLI's output. Commands publish what they
+ * compute (`cli:*` events) and pass on each simulation's model events (progress, hazards,
+ * flushes, …) that somebody wants; the reporters (human or JSON on stdout, a progress
+ * line on stderr) and any test subscriber consume the one stream. The model emits an
+ * event type only when a subscriber wants it, so a plain run pays for nothing.
+ */
+import { EventStream, type EventOf, type FlushlabEventMap, type FlushlabEventName, type RunOptions } from "@flushlab/core-mmu";
+import type { Subscription } from "rxjs";
+import type { CompareSummary, ListReport, Reporter, ReproduceSummary, RunReport, SimulationStart } from "./reporters/types.js";
+
+/** What commands publish, beside the model's events. */
+export interface CommandEventMap {
+  "cli:list": { readonly report: ListReport };
+  "cli:run_start": { readonly options: RunOptions };
+  "cli:simulation": SimulationStart;
+  "cli:run_end": { readonly report: RunReport };
+  "cli:compare_start": { readonly options: RunOptions; readonly runs: number };
+  "cli:compare_end": { readonly summary: CompareSummary };
+  "cli:reproduce_start": { readonly plugins: readonly string[] };
+  "cli:reproduce_end": { readonly summary: ReproduceSummary };
+}
+
+export type CliEventMap = FlushlabEventMap & CommandEventMap;
+export type CliEvent = EventOf<CliEventMap>;
+
+const COMMAND_EVENTS: readonly (keyof CommandEventMap)[] = [
+  "cli:list",
+  "cli:run_start",
+  "cli:simulation",
+  "cli:run_end",
+  "cli:compare_start",
+  "cli:compare_end",
+  "cli:reproduce_start",
+  "cli:reproduce_end",
+];
+
+/** Every model event type a simulation can emit (the oracle's `hazard` included). */
+export const MODEL_EVENTS: readonly FlushlabEventName[] = ["phase", "progress", "hazard", "tlb_flush", "ipi_send", "ipi_recv", "syscall_enter", "syscall_exit"];
+
+export class ReportBus extends EventStream<CliEventMap> {
+  /** The model event types some subscriber wants now. */
+  wantedModelEvents(): FlushlabEventName[] {
+    return MODEL_EVENTS.filter((t) => this.wants(t));
+  }
+}
+
+/** Subscribes `reporter` to the bus: each `cli:*` event, and the model events it names, to its hook. */
+export function attachReporter(bus: ReportBus, reporter: Reporter): Subscription {
+  const model = reporter.modelEvents ?? [];
+  return bus.select(...COMMAND_EVENTS, ...model).subscribe((e: CliEvent) => {
+    switch (e.type) {
+      case "cli:list":
+        return reporter.onListEnd?.(e.report);
+      case "cli:run_start":
+        return reporter.onRunStart?.(e.options);
+      case "cli:simulation":
+        return reporter.onSimulationStart?.(e);
+      case "cli:run_end":
+        return reporter.onRunEnd?.(e.report);
+      case "cli:compare_start":
+        return reporter.onCompareStart?.(e.options, e.runs);
+      case "cli:compare_end":
+        return reporter.onCompareEnd?.(e.summary);
+      case "cli:reproduce_start":
+        return reporter.onReproduceStart?.(e.plugins);
+      case "cli:reproduce_end":
+        return reporter.onReproduceEnd?.(e.summary);
+      default:
+        return reporter.onRunEvent?.(e);
+    }
+  });
+}

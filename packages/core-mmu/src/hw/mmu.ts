@@ -1,0 +1,267 @@
+/**
+ * The CPUs' memory-management unit: one memory access (a TLB lookup, and on a miss a
+ * page walk that sets A, and D on a write, atomically as x86 does), the D-bit assist
+ * of a write through a clean cached entry, and the TLB-maintenance instructions the
+ * kernel executes (MOV to CR3, INVLPG, the global flush). Intel SDM Vol. 3A §4.
+ *
+ * Hot path: `access()`. It allocates nothing and emits no event; it counts, and on
+ * the rare hit whose frame changed since its fill it tells the watcher.
+ */
+import type { CostParams } from "../cost/cost-model.js";
+import { Cpu } from "./cpu.js";
+import type { PhysMem } from "./memory.js";
+import type { PagingFormat } from "./paging-format.js";
+import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_GLOBAL, _PAGE_NX_HI, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_USER, pmdLeafPfn, ptePfn } from "./pte.js";
+import { PscLevel, Tlb, TlbFlag } from "./tlb.js";
+import { NO_WATCH, type HwWatch } from "./watch.js";
+
+/** `access()` result meaning "page fault": the executor runs the fault handler and retries. */
+export const FAULT = -1;
+
+/** Hardware event counts (what a PMU would count). */
+export const MMU_EVENTS = ["accesses", "tlb_hits", "page_walks", "psc_walks", "dirty_assists"] as const;
+export const MmuEvent = { accesses: 0, tlb_hits: 1, page_walks: 2, psc_walks: 3, dirty_assists: 4 } as const;
+
+export class Mmu {
+  /** Counts by MmuEvent. */
+  readonly events = new Float64Array(MMU_EVENTS.length);
+  watch: HwWatch = NO_WATCH;
+  private readonly nlv: number;
+  /** 2 ** shift of each level: index = Math.floor(va / levelDiv[l]) & levelMask[l]. */
+  private readonly levelDiv: Float64Array;
+  /** entries - 1 (every table size is a power of two; `&` keeps the low bits of indices below 2**53 exactly). */
+  private readonly levelMask: Int32Array;
+  private readonly pscLevelOf: Int8Array;
+  private readonly pae: boolean;
+
+  constructor(
+    readonly format: PagingFormat,
+    private readonly mem: PhysMem,
+    private readonly costs: CostParams,
+    /** Intel Knights Landing X86_BUG_PTE_LEAK: A/D set even after the PTE was cleared. */
+    private readonly pteLeakErratum: boolean,
+  ) {
+    const lv = format.levels;
+    this.nlv = lv.length;
+    this.levelDiv = Float64Array.from(lv, (l) => 2 ** l.shift);
+    this.levelMask = Int32Array.from(lv, (l) => l.entries - 1);
+    // Which paging-structure cache an entry at each level fills (the entry points one level down).
+    this.pscLevelOf = Int8Array.from(lv, (l) => (l.shift === 21 ? PscLevel.PDE : l.shift === 30 && !format.topLoadedAtCr3 ? PscLevel.PDPTE : l.shift === 39 && lv.length === 4 ? PscLevel.PML4E : -1));
+    this.pae = format.topLoadedAtCr3;
+  }
+
+  /**
+   * One access by `cpu` to `va`. Returns its cost in cycles, or FAULT. A page fault
+   * also drops the TLB entry for the faulting address (SDM §4.10.4.1).
+   */
+  access(cpu: Cpu, va: number, write: boolean, user: boolean): number {
+    const ev = this.events;
+    ev[MmuEvent.accesses]!++;
+    let t: Tlb = cpu.tlb;
+    let i = t.lookup(Math.floor(va / 4096), cpu.pcid);
+    if (i < 0 && cpu.tlb2m.live > 0) {
+      t = cpu.tlb2m;
+      i = t.lookup(Math.floor(va / 2097152), cpu.pcid);
+    }
+    if (i < 0) return this.walk(cpu, va, write, user);
+    ev[MmuEvent.tlb_hits]!++;
+    const f = t.flags[i]!;
+    const frame = t.pfn[i]!;
+    const pfn = t.pageShift === 12 ? frame : frame + (Math.floor(va / 4096) & 511);
+    if (t.gen[i] !== this.mem.gen[frame]) this.watch.staleTlbUse(cpu, va, pfn, frame, write);
+    if ((user && (f & TlbFlag.US) === 0) || (write && (f & TlbFlag.RW) === 0)) {
+      t.drop(i);
+      return FAULT;
+    }
+    let cost = this.costs.userAccess;
+    if (write) {
+      if ((f & TlbFlag.D) === 0) {
+        // Clean→dirty: the CPU re-walks to set D atomically; the walk faults if the
+        // PTE is gone (the guarantee batched unmap relies on).
+        const r = this.dirtyAssist(cpu, va, t, i);
+        if (r < 0) return FAULT;
+        cost += r;
+      }
+      if (t.wpGen[i] !== this.mem.wpGen[frame]) this.watch.writeAfterWriteProtect(cpu, va, pfn, t, i);
+    }
+    return cost;
+  }
+
+  /** TLB miss: walk from CR3 (or a paging-structure-cache hit), set A/D, fill the TLB. */
+  private walk(cpu: Cpu, va: number, write: boolean, user: boolean): number {
+    const ev = this.events;
+    const mem = this.mem;
+    const nlv = this.nlv;
+    let words = mem.words;
+    let table = cpu.cr3;
+    let level = 0;
+    let rights = TlbFlag.RW | TlbFlag.US;
+    let nx = 0;
+    let cost = this.costs.pageWalk;
+    const psc = cpu.psc;
+    // Deepest paging-structure-cache hit first.
+    if (psc.live > 0) {
+      for (let l = nlv - 2; l >= 0; l--) {
+        const pl = this.pscLevelOf[l]!;
+        if (pl < 0) continue;
+        const k = psc.lookup(pl, Math.floor(va / this.levelDiv[l]!), cpu.pcid);
+        if (k >= 0) {
+          table = psc.table[k]!;
+          const r = psc.rights[k]!;
+          rights = r & (TlbFlag.RW | TlbFlag.US);
+          nx = r & TlbFlag.NX;
+          level = l + 1;
+          cost = this.costs.pageWalkPsc;
+          ev[MmuEvent.psc_walks]!++;
+          if (mem.gen[table] !== psc.tableGen[k]) {
+            this.watch.stalePscUse(cpu, va, table);
+            psc.drop(k);
+          }
+          break;
+        }
+      }
+    }
+    ev[MmuEvent.page_walks]!++;
+    for (; level < nlv; level++) {
+      let lo: number, hi: number, off = -1;
+      if (level === 0 && this.pae) {
+        const idx = Math.floor(va / this.levelDiv[0]!) & 3;
+        lo = cpu.pdpte[idx * 2]!;
+        hi = cpu.pdpte[idx * 2 + 1]!;
+      } else {
+        off = mem.entryOffsetOrNeg(table, Math.floor(va / this.levelDiv[level]!) & this.levelMask[level]!);
+        if (off < 0) {
+          // The entry above points at a frame that is no longer a page table.
+          if (level > 0 && !mem.isTable(table)) this.watch.walkIntoNonTable(cpu, va, table);
+          return FAULT;
+        }
+        lo = words[off]!;
+        hi = words[off + 1]!;
+      }
+      if ((lo & _PAGE_PRESENT) === 0) return FAULT;
+      if (!(level === 0 && this.pae)) {
+        if ((lo & _PAGE_RW) === 0) rights &= ~TlbFlag.RW;
+        if ((lo & _PAGE_USER) === 0) rights &= ~TlbFlag.US;
+        if ((hi & _PAGE_NX_HI) !== 0) nx = TlbFlag.NX;
+      }
+      const leaf = level === nlv - 1 || (lo & _PAGE_PSE) !== 0;
+      if (leaf) {
+        if ((user && (rights & TlbFlag.US) === 0) || (write && (rights & TlbFlag.RW) === 0)) return FAULT;
+        const set = write ? _PAGE_ACCESSED | _PAGE_DIRTY : _PAGE_ACCESSED;
+        if ((lo & set) !== set) words[off] = lo = (lo | set) >>> 0;
+        const huge = level !== nlv - 1;
+        const flags = rights | nx | ((lo & _PAGE_DIRTY) !== 0 ? TlbFlag.D : 0) | ((lo & _PAGE_GLOBAL) !== 0 ? TlbFlag.G : 0);
+        const t = huge ? cpu.tlb2m : cpu.tlb;
+        const frame = huge ? pmdLeafPfn(lo, hi) : ptePfn(lo, hi);
+        t.insert(huge ? Math.floor(va / 2097152) : Math.floor(va / 4096), cpu.pcid, frame, flags, mem.gen[frame]!, mem.wpGen[frame]!);
+        this.watch.tlbFill(cpu, va, frame, huge);
+        return cost + this.costs.userAccess;
+      }
+      if ((lo & _PAGE_ACCESSED) === 0 && off >= 0) words[off] = (lo | _PAGE_ACCESSED) >>> 0;
+      const next = ptePfn(lo, hi);
+      const pl = this.pscLevelOf[level]!;
+      if (pl >= 0) psc.insert(pl, Math.floor(va / this.levelDiv[level]!), cpu.pcid, next, mem.gen[next]!, rights | nx);
+      table = next;
+      words = mem.words;
+    }
+    return FAULT;
+  }
+
+  /**
+   * Reads the leaf entry mapping `va` in the page tables rooted at `root`, with no side
+   * effects. Returns the word offset of the leaf (a PTE, or a huge PMD/PUD) or -1.
+   */
+  leafOffset(root: number, va: number): number {
+    const mem = this.mem;
+    const words = mem.words;
+    const nlv = this.nlv;
+    let table = root;
+    for (let level = 0; level < nlv; level++) {
+      const idx = Math.floor(va / this.levelDiv[level]!) & this.levelMask[level]!;
+      const off = mem.entryOffsetOrNeg(table, idx);
+      if (off < 0) return -1;
+      const lo = words[off]!;
+      if (level === nlv - 1 || (lo & _PAGE_PSE) !== 0) return off;
+      if ((lo & _PAGE_PRESENT) === 0) return -1;
+      table = ptePfn(lo, words[off + 1]!);
+    }
+    return -1;
+  }
+
+  /**
+   * The word offset of the entry at `level` (0 = top) for `va` in the tables rooted at
+   * `root`, following present non-leaf entries; -1 if a table on the way is missing.
+   */
+  entryOffsetAt(root: number, va: number, level: number): number {
+    const mem = this.mem;
+    const words = mem.words;
+    let table = root;
+    for (let l = 0; ; l++) {
+      const off = mem.entryOffsetOrNeg(table, Math.floor(va / this.levelDiv[l]!) & this.levelMask[l]!);
+      if (off < 0 || l === level) return off;
+      const lo = words[off]!;
+      if ((lo & _PAGE_PRESENT) === 0 || (l > 0 && (lo & _PAGE_PSE) !== 0)) return -1;
+      table = ptePfn(lo, words[off + 1]!);
+    }
+  }
+
+  /** The D-bit assist: re-walk, set D, or fault if the PTE is gone or no longer writable. */
+  private dirtyAssist(cpu: Cpu, va: number, t: Tlb, i: number): number {
+    this.events[MmuEvent.dirty_assists]!++;
+    const off = this.leafOffset(cpu.cr3, va);
+    const words = this.mem.words;
+    const lo = off >= 0 ? words[off]! : 0;
+    if ((lo & _PAGE_PRESENT) === 0 || (lo & _PAGE_RW) === 0) {
+      if (this.pteLeakErratum && off >= 0) {
+        // KNL: the assist sets D in the cleared entry and the write completes.
+        words[off] = (lo | _PAGE_DIRTY) >>> 0;
+        this.watch.dirtyBitLeak(cpu, va, t.pfn[i]!);
+        t.flags[i] = t.flags[i]! | TlbFlag.D;
+        return this.costs.dirtyAssist;
+      }
+      t.drop(i);
+      return -1;
+    }
+    words[off] = (lo | _PAGE_DIRTY | _PAGE_ACCESSED) >>> 0;
+    t.flags[i] = t.flags[i]! | TlbFlag.D;
+    return this.costs.dirtyAssist;
+  }
+
+  // ---- TLB-maintenance instructions (what the kernel's flush paths execute) ----
+
+  /** MOV to CR3: switch to `root`, dropping non-global entries and the paging-structure caches of the PCID. PAE reloads the PDPTE registers. */
+  loadCr3(cpu: Cpu, root: number): number {
+    cpu.cr3 = root;
+    cpu.tlb.flushNonGlobal(cpu.pcid);
+    cpu.tlb2m.flushNonGlobal(cpu.pcid);
+    cpu.psc.flushPcid(cpu.pcid);
+    if (this.pae) {
+      const w = this.mem.words;
+      for (let i = 0; i < 4; i++) {
+        const off = this.mem.entryOffset(root, i);
+        cpu.pdpte[i * 2] = w[off]!;
+        cpu.pdpte[i * 2 + 1] = w[off + 1]!;
+      }
+    }
+    this.watch.tlbFlush(cpu);
+    return this.costs.cr3Flush;
+  }
+
+  /** INVLPG: the address in the current PCID plus any global entry for it, and the PCID's paging-structure caches. */
+  invlpg(cpu: Cpu, va: number): number {
+    cpu.tlb.invalidatePage(Math.floor(va / 4096), cpu.pcid);
+    if (cpu.tlb2m.live > 0) cpu.tlb2m.invalidatePage(Math.floor(va / 2097152), cpu.pcid);
+    cpu.psc.flushPcid(cpu.pcid);
+    this.watch.tlbFlush(cpu);
+    return this.costs.invlpg;
+  }
+
+  /** CR4.PGE toggle / INVPCID all: everything, globals included. */
+  flushTlbGlobal(cpu: Cpu): number {
+    cpu.tlb.flushAll();
+    cpu.tlb2m.flushAll();
+    cpu.psc.flushAll();
+    this.watch.tlbFlush(cpu);
+    return this.costs.globalFlush;
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * Entering and leaving the kernel (arch/x86/entry, kernel/entry/common.c): a system
+ * call switches to kernel mode, runs the context-tracking entry work of a nohz_full
+ * CPU first, touches the task's (vmalloc'd) kernel stack, runs its body, and returns
+ * to the mode it came from. Kernel-mode accesses to kernel memory take the vmalloc
+ * fault path (the arch's vmalloc_fault) when the CPU's page table lacks an entry the
+ * reference page table has.
+ */
+import { CpuMode, type Cpu } from "../hw/cpu.js";
+import type { KGen } from "../sim/process.js";
+import { C } from "./counters.js";
+import type { KernelCore } from "./core.js";
+
+export class Entry {
+  constructor(private readonly k: KernelCore) {}
+
+  /**
+   * Syscall entry: kernel mode, the context-tracking kernel entry (deferred work
+   * first), then a touch of the task's kernel stack. Returns the cycles.
+   */
+  syscallEnter(cpu: Cpu): number {
+    const k = this.k;
+    cpu.mode = CpuMode.KERNEL;
+    const work = k.kernelEntry(cpu);
+    const stack = k.current[cpu.id]!.task?.stack;
+    return work + k.machine.costs.syscall + (stack !== undefined ? this.kernelAccessCost(cpu, stack.end - 4096 - 8, true) : 0);
+  }
+
+  /** `body` as system call `name`: entry, the body, and the return to the mode the CPU came from. */
+  *syscall<T>(cpu: Cpu, name: string, body: KGen<T>): KGen<T> {
+    const events = this.k.machine.events;
+    const prev = cpu.mode;
+    if (events.wants("syscall_enter")) events.emit("syscall_enter", { time: this.k.machine.now, cpu: cpu.id, name });
+    yield this.syscallEnter(cpu);
+    const r = yield* body;
+    if (events.wants("syscall_exit")) events.emit("syscall_exit", { time: this.k.machine.now, cpu: cpu.id, name });
+    cpu.mode = prev;
+    return r;
+  }
+
+  /**
+   * A kernel-mode access to kernel memory, with the vmalloc fault path: a miss in the
+   * CPU's page table that the reference page table can fill is copied in
+   * (vmalloc_fault) and retried; anything else is a kernel oops (a model error).
+   * Returns its cycles; nothing here waits, so it needs no generator.
+   */
+  kernelAccessCost(cpu: Cpu, va: number, write: boolean): number {
+    const k = this.k;
+    const m = k.machine;
+    let cost = 0;
+    for (let tries = 0; tries < 4; tries++) {
+      const c = m.mmu.access(cpu, va, write, false);
+      if (c >= 0) return cost + c;
+      k.counters.values[C.vmalloc_faults]!++;
+      cost += m.costs.pageFaultHw + m.costs.faultHandler;
+      if (!k.policies.archMm.vmallocFault(cpu, va)) break;
+    }
+    throw new Error(`kernel oops: CPU ${cpu.id} cannot access ${k.fmtVa(va)} (not mapped in init_mm)`);
+  }
+
+  /** kernelAccessCost as a kernel path step. */
+  *kernelAccess(cpu: Cpu, va: number, write: boolean): KGen {
+    yield this.kernelAccessCost(cpu, va, write);
+  }
+
+  /** Kernel accesses to every page of [start, start + len). */
+  *kernelAccessRange(cpu: Cpu, start: number, len: number, write: boolean): KGen {
+    let cost = 0;
+    for (let a = start; a < start + len; a += 4096) cost += this.kernelAccessCost(cpu, a, write);
+    yield cost;
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * The modelled kernel, assembled: the core (kernel/core.ts) and every mm subsystem
+ * built on it, in dependency order. A run builds it after the machine and before the
+ * policies; `boot` runs once the policies are in place. Policy factories receive this
+ * object: everything a flush policy may call is reachable from it, by the kernel's
+ * names (kernel.mmuGather.tlbFlush, kernel.smp.onEachCpuCondMask, kernel.ct.ctSetCpuWork, …).
+ */
+import type { Cpu } from "../hw/cpu.js";
+import { CpuMode } from "../hw/cpu.js";
+import type { Machine } from "../hw/machine.js";
+import { PageCache } from "../mm/filemap.js";
+import { Madvise } from "../mm/madvise.js";
+import { Memory } from "../mm/memory.js";
+import { MmStruct } from "../mm/mm-types.js";
+import { Mmap } from "../mm/mmap.js";
+import { MmuGatherOps } from "../mm/mmu-gather.js";
+import { Mprotect } from "../mm/mprotect.js";
+import { PageAlloc } from "../mm/page-alloc.js";
+import { Rmap } from "../mm/rmap.js";
+import { Lru } from "../mm/swap.js";
+import { Vmalloc } from "../mm/vmalloc.js";
+import { Reclaim } from "../mm/vmscan.js";
+import type { KGen } from "../sim/process.js";
+import { C } from "./counters.js";
+import { KernelCore } from "./core.js";
+import { Entry } from "./entry.js";
+import { Fork } from "./fork.js";
+import type { SchedHooks, TaskGen } from "./sched.js";
+import type { IrqEntryHooks } from "./smp.js";
+
+export class Kernel extends KernelCore implements SchedHooks, IrqEntryHooks {
+  readonly entry: Entry;
+  readonly pageAlloc: PageAlloc;
+  readonly lru: Lru;
+  readonly pageCache: PageCache;
+  readonly rmap: Rmap;
+  readonly reclaim: Reclaim;
+  readonly mmuGather: MmuGatherOps;
+  readonly memory: Memory;
+  readonly mmap: Mmap;
+  readonly mprotect: Mprotect;
+  readonly madvise: Madvise;
+  readonly vmalloc: Vmalloc;
+  readonly fork: Fork;
+  /** current->mm of the task a kernel thread interrupted, per CPU. */
+  private readonly kthreadSavedMm: (MmStruct | null)[];
+
+  constructor(machine: Machine) {
+    super(machine);
+    this.entry = new Entry(this);
+    this.pageAlloc = new PageAlloc(machine.mem);
+    this.lru = new Lru(machine.mem, machine.cpus.length);
+    this.pageCache = new PageCache(this, this.pageAlloc, this.lru);
+    this.rmap = new Rmap(this);
+    this.reclaim = new Reclaim(this, this.pageAlloc, this.lru, this.rmap, this.pageCache);
+    this.pageAlloc.kswapd = this.reclaim;
+    this.mmuGather = new MmuGatherOps(this);
+    this.memory = new Memory(this, this.pageAlloc, this.reclaim, this.pageCache, this.rmap, this.mmuGather);
+    this.mmap = new Mmap(this, this.memory, this.mmuGather, this.pageCache);
+    this.mprotect = new Mprotect(this, this.mmap);
+    this.madvise = new Madvise(this, this.mmap, this.memory, this.mmuGather);
+    this.vmalloc = new Vmalloc(this);
+    this.fork = new Fork(this, this.entry, this.vmalloc, this.mmap, this.memory);
+    this.kthreadSavedMm = machine.cpus.map(() => null);
+    this.sched.hooks = this;
+    this.smp.hooks = this;
+  }
+
+  /** start_kernel, once the policies are in place: swapper_pg_dir and init_mm, loaded on every CPU. */
+  boot(): void {
+    const m = this.machine;
+    const pgd = this.policies.archMm.pgdCreate(null);
+    const initMm = new MmStruct(0, pgd, m.cpus.length, 0, true);
+    this.setInitMm(initMm);
+    for (const cpu of m.cpus) {
+      m.mmu.loadCr3(cpu, pgd);
+      this.tlbstate[cpu.id]!.loadedMm = initMm;
+    }
+  }
+
+  /** A process made at workload set-up, at no cost in time: its pgd (on pgd_list) and its mm. */
+  createProcess(): MmStruct {
+    return this.mmAlloc(this.policies.archMm.pgdCreate(this.initMm.pgd));
+  }
+
+  /** Puts a task of `mm` on `cpu` (a context switch from idle) and starts it in user mode. */
+  startTask(cpu: Cpu, mm: MmStruct, task: TaskGen): void {
+    this.current[cpu.id]!.mm = mm;
+    this.counters.values[C.context_switches]!++;
+    this.sched.charge(cpu, this.policies.archTlb.switchMmIrqsOff(cpu, mm));
+    this.sched.startTask(cpu, task);
+  }
+
+  // ---- what the scheduler calls ----
+
+  handleMmFault(cpu: Cpu, va: number, write: boolean): number | KGen {
+    return this.memory.handleMmFault(cpu, va, write);
+  }
+
+  taskExit(cpu: Cpu): void {
+    this.current[cpu.id]!.mm = null;
+    cpu.mode = CpuMode.IDLE;
+    this.policies.archTlb.enterLazyTlb(cpu);
+  }
+
+  kthreadEnter(cpu: Cpu): number {
+    const cur = this.current[cpu.id]!;
+    this.counters.values[C.context_switches]!++;
+    this.kthreadSavedMm[cpu.id] = cur.mm;
+    cur.mm = null;
+    this.policies.archTlb.enterLazyTlb(cpu);
+    return this.machine.costs.switchMm;
+  }
+
+  kthreadExit(cpu: Cpu): number {
+    const mm = this.kthreadSavedMm[cpu.id] ?? null;
+    this.current[cpu.id]!.mm = mm;
+    if (mm === null) return 0;
+    this.counters.values[C.context_switches]!++;
+    return this.policies.archTlb.switchMmIrqsOff(cpu, mm);
+  }
+
+  // ---- what an interrupt from user mode calls ----
+
+  isolated(cpu: Cpu): boolean {
+    return this.ct.isolated(cpu);
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * mprotect, after mm/mprotect.c (v5.17): do_mprotect_pkey → mprotect_fixup (split,
+ * new vm_flags and vm_page_prot) → change_protection_range, which rewrites every
+ * present PTE with pte_modify and hands the flush to the ProtectionChangeFlush point
+ * (pre-patch: flush_tlb_range per VMA when any PTE changed). When the call returns,
+ * the kernel relies on the pages it write-protected.
+ */
+import type { Cpu } from "../hw/cpu.js";
+import { PTE_PFN_MASK_HI, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PCD, _PAGE_PWT, ptePfn, ptePresent, pteWrite } from "../hw/pte.js";
+import { C } from "../kernel/counters.js";
+import type { KernelCore } from "../kernel/core.js";
+import type { KGen } from "../sim/process.js";
+import { _PAGE_SPECIAL } from "./memory.js";
+import { VM_EXEC, VM_READ, VM_WRITE } from "./mm-types.js";
+import { protToVmFlags, type Mmap } from "./mmap.js";
+
+/** _PAGE_CHG_MASK (low word): what pte_modify keeps, the PFN, cache bits, special, A and D. */
+const _PAGE_CHG_MASK_LO = (0xfffff000 | _PAGE_PCD | _PAGE_PWT | _PAGE_SPECIAL | _PAGE_ACCESSED | _PAGE_DIRTY) >>> 0;
+
+export class Mprotect {
+  constructor(
+    private readonly k: KernelCore,
+    private readonly mmap: Mmap,
+  ) {}
+
+  /** mprotect(addr, len, prot). */
+  *mprotect(cpu: Cpu, addr: number, len: number, prot: number): KGen {
+    const k = this.k;
+    const m = k.machine;
+    const mm = this.mmap.mustMm(cpu);
+    k.counters.values[C.mprotect_calls]!++;
+    yield m.costs.mprotectBase;
+    const end = addr + Math.ceil(len / 4096) * 4096;
+    const vmas = this.mmap.split(mm, addr, end);
+    const protectedPages: number[] = [];
+    const change = k.policies.protectionChangeFlush.begin(cpu, mm);
+    for (const vma of vmas) {
+      vma.flags = (vma.flags & ~(VM_READ | VM_WRITE | VM_EXEC)) | protToVmFlags(prot);
+      const p = this.mmap.vmaPageProt(vma.flags, vma.file !== null && !vma.shmem);
+      vma.protLo = p.lo;
+      vma.protHi = p.hi;
+      change.beginVma(cpu, vma.start, vma.end);
+      let cost = 0;
+      for (let a = vma.start; a < vma.end; a += 4096) {
+        const off = k.pgtables.pteOffset(mm.pgd, a);
+        if (off < 0) continue;
+        const w = m.mem.words;
+        const lo = w[off]!;
+        const hi = w[off + 1]!;
+        if (!ptePresent(lo, hi)) continue;
+        // pte_modify: keep _PAGE_CHG_MASK, take the new protection.
+        const newLo = ((lo & _PAGE_CHG_MASK_LO) | (p.lo & ~(_PAGE_ACCESSED | _PAGE_DIRTY))) >>> 0;
+        const newHi = ((hi & PTE_PFN_MASK_HI) | p.hi) >>> 0;
+        if (pteWrite(lo, hi) && !pteWrite(newLo, newHi)) protectedPages.push(ptePfn(lo, hi));
+        w[off] = newLo;
+        w[off + 1] = newHi;
+        change.pteChanged(a, lo, hi, newLo, newHi);
+        cost += m.costs.changePte;
+      }
+      if (cost > 0) yield cost;
+      yield* change.endVma(cpu, vma.start, vma.end);
+    }
+    yield* change.finish(cpu);
+    for (const pfn of protectedPages) m.mem.relyWriteProtected(pfn, "mprotect");
+  }
+}

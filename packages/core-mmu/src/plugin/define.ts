@@ -1,0 +1,136 @@
+/**
+ * What a flush-policy plugin is, and how one declares its policies. A plugin is a
+ * plain object made by `definePlugin`: a name, its provenance, the arch modes it
+ * applies to, optionally its reproduction, and its policies, declared once with
+ * `policy(TOKEN, factory)`. The extension points it overrides are derived from that
+ * list. A factory receives the kernel and the implementation it replaces (the
+ * pre-patch default, or the policy of a plugin listed before it) and returns the new
+ * one; TypeScript checks that it implements the point's interface.
+ */
+import type { CostModel } from "../cost/cost-model.js";
+import type { Kernel } from "../kernel/kernel.js";
+import type { ExtensionPoint, Policies, PolicySlot } from "./tokens.js";
+
+/** The arch modes the model implements. */
+export type ArchName = "x86-64" | "x86-32-pae";
+export const ARCH_NAMES: readonly ArchName[] = ["x86-64", "x86-32-pae"];
+
+/** The machine a run simulates. */
+export interface MachineOptions {
+  readonly arch: ArchName;
+  readonly cpus: number;
+  readonly sockets: number;
+  /** 4 KiB TLB entries per CPU (unified STLB; set-associative). */
+  readonly tlbEntries: number;
+  readonly tlbWays: number;
+  /** Simulated physical memory in MiB (scaled down from the real machine; stated in output). */
+  readonly memoryMiB: number;
+  /** x86-64 only: 5-level paging (LA57). */
+  readonly la57: boolean;
+}
+
+export type ParamValues = Readonly<Record<string, number | boolean | string>>;
+
+/** A figure a patch's authors published, to print beside the model's. */
+export interface PublishedFigure {
+  readonly metric: string;
+  /**
+   * What the figure is: a baseline value, a patched value, a % change, baseline/patched
+   * (`ratio`) or patched/baseline (`patched_ratio`).
+   */
+  readonly kind: "baseline" | "patched" | "change_pct" | "ratio" | "patched_ratio";
+  /** The published number; null when none was published and only the issue's band applies. */
+  readonly published: number | null;
+  /** Accepted band for the model's figure: absolute range. */
+  readonly accept: { readonly min: number; readonly max: number };
+  readonly source: string;
+}
+
+/** The compare a plugin declares as its reproduction of the published result. */
+export interface Reproduction {
+  readonly workload: string;
+  readonly machine?: Partial<MachineOptions>;
+  readonly profile?: string;
+  readonly params?: ParamValues;
+  readonly runs?: number;
+  readonly figures: readonly PublishedFigure[];
+  /** Must all be zero in both runs for the reproduction to pass. */
+  readonly requireNoHazards: boolean;
+}
+
+/** Provenance of the upstream patch a plugin models. */
+export interface PatchProvenance {
+  readonly title: string;
+  readonly commit: string;
+  /** The kernel release the patch went into (or "not merged"). */
+  readonly kernel: string;
+  readonly author?: string;
+}
+
+/** Builds a plugin's implementation of an extension point from the kernel and what it replaces. */
+export type PolicyFactory<K extends PolicySlot> = (kernel: Kernel, replaced: Policies[K]) => Policies[K];
+
+/** One policy a plugin declares: the extension point and the factory that implements it. */
+export interface Policy<K extends PolicySlot = PolicySlot> {
+  readonly point: ExtensionPoint<K>;
+  readonly build: PolicyFactory<K>;
+}
+
+/** Any one plugin policy (a union over the points, so each keeps its own types). */
+export type AnyPolicy = { [K in PolicySlot]: Policy<K> }[PolicySlot];
+
+/** Declares the policy for `point`: `policy(MMU_GATHER_FLUSH, (kernel, replaced) => ({ … }))`. */
+export function policy<K extends PolicySlot>(point: ExtensionPoint<K>, build: PolicyFactory<K>): Policy<K> {
+  return { point, build };
+}
+
+/** A pre-patch default, as core-mmu and the arch layer provide them: built from the kernel alone. */
+export interface DefaultPolicy<K extends PolicySlot = PolicySlot> {
+  readonly point: ExtensionPoint<K>;
+  readonly build: (kernel: Kernel) => Policies[K];
+}
+export type AnyDefaultPolicy = { [K in PolicySlot]: DefaultPolicy<K> }[PolicySlot];
+
+export function defaultPolicy<K extends PolicySlot>(point: ExtensionPoint<K>, build: (kernel: Kernel) => Policies[K]): DefaultPolicy<K> {
+  return { point, build };
+}
+
+/** A flush-policy plugin: a plain object (Rollup/Vite style). */
+export interface FlushlabPlugin {
+  readonly name: string;
+  readonly description: string;
+  /** npm package the plugin ships in (shown by `flushlab list`). */
+  readonly package?: string;
+  readonly patch: PatchProvenance;
+  readonly appliesTo: readonly ArchName[];
+  /** The plugin's policies, one per extension point it overrides. */
+  readonly policies: readonly AnyPolicy[];
+  /**
+   * Plugins whose policies for the same extension points this one stacks on: listed
+   * after them, it receives theirs as `replaced`. Without it, two plugins overriding
+   * one point are refused, naming both.
+   */
+  readonly composesWith?: readonly string[];
+  readonly reproduction?: Reproduction;
+}
+
+/** Identity helper for type inference. */
+export function definePlugin<const P extends FlushlabPlugin>(plugin: P): P {
+  return plugin;
+}
+
+/** The extension points a plugin overrides, derived from its policies. */
+export function overriddenPoints(plugin: FlushlabPlugin): ExtensionPoint[] {
+  return plugin.policies.map((p) => p.point as ExtensionPoint);
+}
+
+/** What an arch package provides to a run. */
+export interface ArchLayer {
+  readonly name: string;
+  readonly profiles: Readonly<Record<string, CostModel>>;
+  readonly defaultMachine: MachineOptions;
+  /** The pre-patch defaults of the arch's extension points (ArchTlb, ArchMm, VmallocSync). */
+  readonly defaults: readonly AnyDefaultPolicy[];
+  /** Kernel versions the arch layer mirrors, for the run's notes. */
+  readonly notes: readonly string[];
+}

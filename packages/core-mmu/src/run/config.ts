@@ -1,0 +1,22 @@
+/**
+ * `flushlab.config.ts` (or .mjs/.js): plugins and workloads of the user's own, and
+ * defaults for the machine, profile and seed. Every field is optional; command-line
+ * flags override the config.
+ */
+import type { FlushlabPlugin, MachineOptions } from "../plugin/define.js";
+import type { WorkloadDefinition } from "../workload/types.js";
+
+export interface FlushlabConfig {
+  /** Plugins added to the installed ones; enabled by default when no --plugins flag is given. */
+  readonly plugins?: readonly FlushlabPlugin[];
+  /** Workloads added to the built-in ones (defineWorkload). */
+  readonly workloads?: readonly WorkloadDefinition[];
+  readonly machine?: Partial<MachineOptions>;
+  readonly profile?: string;
+  readonly seed?: number;
+}
+
+/** Identity helper for type inference: `export default defineConfig({ … })`. */
+export function defineConfig<const C extends FlushlabConfig>(config: C): C {
+  return config;
+}

@@ -1,0 +1,183 @@
+/**
+ * The one place a run is checked before anything is built: the machine, the cost
+ * profile, the seed, the workload's parameters, and the plugins (their shape, the arch
+ * modes they apply to, and conflicts between them). The CLI calls it to resolve a run
+ * and simulate() calls it again; every message is one line naming what is wrong.
+ */
+import { checkCostModel, type CostModel } from "../cost/cost-model.js";
+import { MAX_CPUS } from "../hw/machine.js";
+import { pagingFormatByName, type PagingFormat } from "../hw/paging-format.js";
+import { ARCH_NAMES, overriddenPoints, type ArchLayer, type FlushlabPlugin, type MachineOptions, type ParamValues } from "../plugin/define.js";
+import { FlushlabInputError } from "../plugin/errors.js";
+import { EXTENSION_POINTS } from "../plugin/tokens.js";
+import type { ParamSpec, RunOptions, WorkloadDefinitionLike } from "./types.js";
+
+/** Sockets (NUMA nodes) a machine may have. */
+export const MAX_SOCKETS = 16;
+
+/** A run that passed validation: what the simulation is built from. */
+export interface ValidRun {
+  readonly machine: MachineOptions;
+  readonly format: PagingFormat;
+  /** Frames of simulated RAM: memoryMiB, split evenly across the sockets. */
+  readonly memoryFrames: number;
+  readonly profile: CostModel;
+  readonly seed: number;
+  readonly params: ParamValues;
+  readonly plugins: readonly FlushlabPlugin[];
+}
+
+export interface RunToValidate {
+  readonly options: RunOptions;
+  readonly arch: ArchLayer;
+  readonly workload: WorkloadDefinitionLike;
+  /** The plugin objects for `options.plugins`, in the same order. */
+  readonly plugins: readonly FlushlabPlugin[];
+}
+
+function knownList(names: readonly string[]): string {
+  return names.length === 0 ? "none" : names.join(", ");
+}
+
+function isInt(v: unknown): v is number {
+  return typeof v === "number" && Number.isSafeInteger(v);
+}
+
+/** Checks a machine; `where` prefixes messages (e.g. a config file's name). */
+export function validateMachine(machine: MachineOptions, where?: string): { format: PagingFormat; memoryFrames: number } {
+  const p = where === undefined ? "" : `${where}: `;
+  if (!ARCH_NAMES.includes(machine.arch)) throw new FlushlabInputError(`${p}unknown arch "${String(machine.arch)}" (known: ${ARCH_NAMES.join(", ")})`);
+  if (!isInt(machine.cpus) || machine.cpus < 1 || machine.cpus > MAX_CPUS) throw new FlushlabInputError(`${p}cpus must be an integer from 1 to ${MAX_CPUS} (got ${machine.cpus})`);
+  if (!isInt(machine.sockets) || machine.sockets < 1 || machine.sockets > MAX_SOCKETS) throw new FlushlabInputError(`${p}sockets must be an integer from 1 to ${MAX_SOCKETS} (got ${machine.sockets})`);
+  if (machine.cpus % machine.sockets !== 0) throw new FlushlabInputError(`${p}sockets (${machine.sockets}) must divide cpus (${machine.cpus})`);
+  if (!isInt(machine.memoryMiB) || machine.memoryMiB < 1) throw new FlushlabInputError(`${p}memory must be a positive number of MiB (got ${machine.memoryMiB})`);
+  const sets = machine.tlbEntries / machine.tlbWays;
+  if (!isInt(machine.tlbEntries) || !isInt(machine.tlbWays) || machine.tlbWays < 1 || !Number.isInteger(sets) || sets < 1 || (sets & (sets - 1)) !== 0) {
+    throw new FlushlabInputError(`${p}tlbEntries / tlbWays must be a power of two (got ${machine.tlbEntries} / ${machine.tlbWays})`);
+  }
+  if (typeof machine.la57 !== "boolean") throw new FlushlabInputError(`${p}la57 must be true or false (got ${String(machine.la57)})`);
+  if (machine.la57 && machine.arch !== "x86-64") throw new FlushlabInputError(`${p}la57 (5-level paging) needs arch x86-64`);
+  const format = pagingFormatByName(machine.arch === "x86-32-pae" ? "x86-32-pae" : machine.la57 ? "x86-64-la57" : "x86-64");
+  // Sockets are NUMA nodes; each gets an equal share of the frames.
+  const memoryFrames = Math.floor((machine.memoryMiB * 1024 * 1024) / 4096 / machine.sockets) * machine.sockets;
+  if (memoryFrames / machine.sockets < 64) throw new FlushlabInputError(`${p}memory of ${machine.memoryMiB} MiB is too small for ${machine.sockets} socket(s) (each node needs at least 64 frames)`);
+  return { format, memoryFrames };
+}
+
+/**
+ * Checks `given` against the workload's ParamSpecs (type, min/max, choices) and fills in
+ * defaults: the result has every declared parameter, in declaration order. `source`
+ * names where the values came from in messages (e.g. `plugin "x" reproduction`).
+ */
+export function resolveParams(workload: WorkloadDefinitionLike, given: ParamValues, source?: string): ParamValues {
+  const prefix = source === undefined ? "" : `${source}: `;
+  for (const key of Object.keys(given)) {
+    if (!workload.params.some((p) => p.name === key)) {
+      throw new FlushlabInputError(`${prefix}unknown parameter "${key}" for workload "${workload.name}" (known: ${knownList(workload.params.map((p) => p.name))})`);
+    }
+  }
+  const out: Record<string, number | boolean | string> = {};
+  for (const spec of workload.params) {
+    const value = Object.hasOwn(given, spec.name) ? (given[spec.name] as number | boolean | string) : spec.default;
+    checkParam(spec, value, prefix);
+    out[spec.name] = value;
+  }
+  return out;
+}
+
+function checkParam(spec: ParamSpec, value: number | boolean | string, prefix: string): void {
+  const name = `${prefix}parameter "${spec.name}"`;
+  switch (spec.type) {
+    case "int":
+      if (!isInt(value)) throw new FlushlabInputError(`${name} must be an integer (got ${String(value)})`);
+      break;
+    case "number":
+      if (typeof value !== "number" || !Number.isFinite(value)) throw new FlushlabInputError(`${name} must be a number (got ${String(value)})`);
+      break;
+    case "boolean":
+      if (typeof value !== "boolean") throw new FlushlabInputError(`${name} must be true or false (got ${String(value)})`);
+      break;
+    case "string":
+      if (typeof value !== "string") throw new FlushlabInputError(`${name} must be a string (got ${String(value)})`);
+      break;
+  }
+  if (typeof value === "number") {
+    if (spec.min !== undefined && value < spec.min) throw new FlushlabInputError(`${name} must be >= ${spec.min} (got ${value})`);
+    if (spec.max !== undefined && value > spec.max) throw new FlushlabInputError(`${name} must be <= ${spec.max} (got ${value})`);
+  }
+  if (spec.choices !== undefined && !spec.choices.includes(String(value))) {
+    throw new FlushlabInputError(`${name} must be one of ${spec.choices.join(", ")} (got "${String(value)}")`);
+  }
+}
+
+/**
+ * A plugin's shape, for plugins from config files and paths that TypeScript did not
+ * check: a name, provenance, the arch modes, and policies for known extension points.
+ * `where` names where the plugin came from.
+ */
+export function validatePluginShape(plugin: unknown, where: string): asserts plugin is FlushlabPlugin {
+  if (plugin === null || typeof plugin !== "object") throw new FlushlabInputError(`${where} is not a plugin object (use definePlugin({ … }))`);
+  const p = plugin as Record<string, unknown>;
+  if (typeof p["name"] !== "string" || p["name"] === "") throw new FlushlabInputError(`${where} has no name`);
+  const name = `plugin "${p["name"]}"`;
+  const patch = p["patch"] as Record<string, unknown> | null | undefined;
+  if (patch === null || typeof patch !== "object" || typeof patch["title"] !== "string") {
+    throw new FlushlabInputError(`${where}: ${name} has no patch provenance (patch.title, patch.commit, patch.kernel)`);
+  }
+  if (!Array.isArray(p["appliesTo"]) || p["appliesTo"].some((a) => !ARCH_NAMES.includes(a as never))) {
+    throw new FlushlabInputError(`${where}: ${name} needs appliesTo, a list of ${ARCH_NAMES.join(", ")}`);
+  }
+  if ("register" in p || "overrides" in p) {
+    throw new FlushlabInputError(`${where}: ${name} uses register/overrides, which are gone: declare policies: [policy(TOKEN, (kernel, replaced) => …)]`);
+  }
+  if (!Array.isArray(p["policies"])) throw new FlushlabInputError(`${where}: ${name} has no policies array (policies: [policy(TOKEN, factory)])`);
+  p["policies"].forEach((q: unknown, i) => {
+    const slot = (q as { point?: { slot?: unknown } } | null)?.point?.slot;
+    if (!EXTENSION_POINTS.some((e) => e.slot === slot)) {
+      throw new FlushlabInputError(`${where}: ${name} policies[${i}] is not policy(TOKEN, factory) for a known extension point (known: ${EXTENSION_POINTS.map((e) => e.name).join(", ")})`);
+    }
+    if (typeof (q as { build?: unknown }).build !== "function") throw new FlushlabInputError(`${where}: ${name} policies[${i}] has no factory function`);
+  });
+  const c = p["composesWith"];
+  if (c !== undefined && (!Array.isArray(c) || c.some((x) => typeof x !== "string"))) throw new FlushlabInputError(`${where}: ${name} composesWith must be a list of plugin names`);
+}
+
+/** The plugins are distinct, apply to `arch`, and no two override one point without saying how they compose. */
+export function validatePlugins(plugins: readonly FlushlabPlugin[], arch: MachineOptions["arch"]): void {
+  const owner = new Map<string, FlushlabPlugin>();
+  const names = new Set<string>();
+  for (const p of plugins) {
+    validatePluginShape(p, `plugin "${p?.name}"`);
+    if (names.has(p.name)) throw new FlushlabInputError(`plugin "${p.name}" is enabled twice`);
+    names.add(p.name);
+    if (!p.appliesTo.includes(arch)) throw new FlushlabInputError(`plugin "${p.name}" does not apply to arch ${arch} (it applies to ${knownList(p.appliesTo)})`);
+    const own = new Set<string>();
+    for (const point of overriddenPoints(p)) {
+      if (own.has(point.slot)) throw new FlushlabInputError(`plugin "${p.name}" declares two policies for ${point.name}`);
+      own.add(point.slot);
+      const prev = owner.get(point.slot);
+      if (prev && !(p.composesWith?.includes(prev.name) || prev.composesWith?.includes(p.name))) {
+        throw new FlushlabInputError(`plugins "${prev.name}" and "${p.name}" both override ${point.name} and neither declares how they compose (composesWith)`);
+      }
+      owner.set(point.slot, p);
+    }
+  }
+}
+
+/** Validates a whole run. */
+export function validateRun(input: RunToValidate): ValidRun {
+  const { options, arch, workload } = input;
+  const profile = arch.profiles[options.profile];
+  if (!profile) throw new FlushlabInputError(`unknown profile "${options.profile}" (known: ${knownList(Object.keys(arch.profiles))})`);
+  checkCostModel(profile);
+  const { format, memoryFrames } = validateMachine(options.machine);
+  if (!isInt(options.seed) || options.seed < 0 || options.seed > 0xffffffff) throw new FlushlabInputError(`seed must be an integer from 0 to 4294967295 (got ${options.seed})`);
+  if (workload.name !== options.workload) throw new FlushlabInputError(`the workload given (${workload.name}) is not the one named in the options (${options.workload})`);
+  const names = input.plugins.map((p) => p?.name);
+  if (names.length !== options.plugins.length || names.some((n, i) => n !== options.plugins[i])) {
+    throw new FlushlabInputError(`the plugins given (${knownList(names)}) are not the ones named in the options (${knownList(options.plugins)})`);
+  }
+  validatePlugins(input.plugins, options.machine.arch);
+  const params = resolveParams(workload, options.params);
+  return { machine: options.machine, format, memoryFrames, profile, seed: options.seed, params, plugins: input.plugins };
+}

@@ -1,0 +1,31 @@
+/**
+ * Simulated processes, SimPy style: a process is a generator that yields how long it
+ * works (cycles) or a Completion to wait for. The executor that runs them on CPUs is
+ * the kernel's scheduler (kernel/sched.ts); these types know no machine.
+ */
+
+/** What a process yields: cycles to spend, or a completion to wait for. */
+export type KYield = number | Completion;
+/** A kernel path that can take time and wait (e.g. for IPI acknowledgements). */
+export type KGen<T = void> = Generator<KYield, T, void>;
+
+/**
+ * Counts outstanding pieces of work (e.g. the csds of one smp_call_function_many) and
+ * wakes the one waiting process when the last is done, at the latest completion time
+ * (SimPy's Event, with a count).
+ */
+export class Completion {
+  pending = 0;
+  doneAt = 0;
+  onDone: ((time: number) => void) | null = null;
+
+  add(n = 1): void {
+    this.pending += n;
+  }
+
+  /** Marks one piece done at `time`; the last one fires onDone (set by the executor). */
+  done(time: number): void {
+    if (time > this.doneAt) this.doneAt = time;
+    if (--this.pending === 0 && this.onDone) this.onDone(this.doneAt);
+  }
+}

@@ -7,20 +7,10 @@
  * compare, that its frame has been freed or reused since (hazard class 1).
  */
 
+import { FrameState } from "./frame-state.js";
 import { NO_WATCH, type HwWatch } from "./watch.js";
 
-/** Frame life-cycle states. */
-export const FrameState = {
-  FREE: 0,
-  USER: 1,
-  PAGECACHE: 2,
-  PAGETABLE: 3,
-  VMALLOC: 4,
-  /** Kernel-owned, never freed in the model: the zero page, kernel image. */
-  KERNEL: 5,
-} as const;
-export type FrameState = (typeof FrameState)[keyof typeof FrameState];
-export const FRAME_STATE_NAMES = ["free", "user page", "page-cache page", "page-table page", "vmalloc page", "kernel page"] as const;
+export { FrameState, FRAME_STATE_NAMES } from "./frame-state.js";
 
 /** Thrown when the simulated machine runs out of frames: a model sizing error, not a hazard. */
 export class OutOfMemoryError extends Error {

@@ -9,7 +9,7 @@
  * did, whichever kernel code or policy made it do so.
  */
 import type { Cpu } from "./cpu.js";
-import type { FrameState } from "./memory.js";
+import type { FrameState } from "./frame-state.js";
 import type { Tlb } from "./tlb.js";
 
 export interface HwWatch {

@@ -1,6 +1,6 @@
 /**
- * Cost profiles: every parameter in cycles with its source. Tags as in
- * KERNEL-FACTS.md: [K] kernel source or LKML, [P] paper or page, [D] derived from
+ * Cost profiles: every parameter in cycles with its source. Tags:
+ * [K] kernel source or LKML, [P] paper or page, [D] derived from
  * read numbers, [U] assumption (no citable measurement found; a hypothesis to test).
  * No figure here is calibrated against a published benchmark result yet: issues name
  * calibration figures, and none was named for the foundation.
@@ -84,7 +84,7 @@ export const bareMetal: CostModel = {
     csdQueue: SHOOTDOWN_SPLIT,
     ipiSend: SHOOTDOWN_SPLIT,
     ipiLatencySameSocket: SHOOTDOWN_SPLIT,
-    ipiLatencyCrossSocket: "[U] 2× the same-socket latency (no citable measurement; KERNEL-FACTS §8)",
+    ipiLatencyCrossSocket: "[U] 2× the same-socket latency (no citable measurement)",
     irqEntryExit: SHOOTDOWN_SPLIT,
     csdRun: SHOOTDOWN_SPLIT,
     ackLatencySameSocket: SHOOTDOWN_SPLIT,
@@ -100,7 +100,7 @@ export const bareMetal: CostModel = {
     lruScanPage: "calibrated against issue 4's calibration figures (seed 003, 4-node 48-CPU: elapsed −24.4%, system −29%, interrupts 900K/s → 180K/s): per page in shrink_page_list besides the unmap (isolation, page_check_references' rmap walk, __remove_mapping, freeing), 0.77 µs, i.e. one kswapd reclaiming ~5 GB/s",
     writepage: "[U] ->writepage submitting one page for IO (bio set-up), ~0.8 µs; the IO itself is not modelled",
     copyPte: "[U] copy_one_pte: PTE read, ptep_set_wrprotect (a locked op), set_pte_at, page_dup_rmap (an atomic), ~40 cycles",
-    iommuInvalidatePage: "[U] amd_iommu_flush_page: INVALIDATE_IOMMU_PAGES + INVALIDATE_IOTLB_PAGES queued, then COMPLETION_WAIT polled; the ATS invalidation crosses PCIe to the device and back, ~2 µs (no citable measurement found; KERNEL-FACTS §7 gives none)",
+    iommuInvalidatePage: "[U] amd_iommu_flush_page: INVALIDATE_IOMMU_PAGES + INVALIDATE_IOTLB_PAGES queued, then COMPLETION_WAIT polled; the ATS invalidation crosses PCIe to the device and back, ~2 µs (no citable measurement found)",
     iommuInvalidatePasid: "[U] amd_iommu_flush_tlb for the PASID: the same commands with the all-pages size, the same ~2 µs round trip; its cost is the refills afterwards",
     atsTranslate: "[U] device side: ATS translation request over PCIe and the IOMMU's walk, ~1 µs",
     dmaAccess: "[U] device side: one DMA read or write of a cache line, ~0.5 µs",

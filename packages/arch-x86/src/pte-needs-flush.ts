@@ -7,6 +7,7 @@
 import {
   PTE_FLAGS_MASK_LO,
   PTE_PFN_MASK_HI,
+  PTE_PFN_MASK_LO,
   _PAGE_ACCESSED,
   _PAGE_DIRTY,
   _PAGE_GLOBAL,
@@ -76,8 +77,8 @@ export function pteNeedsFlush(
   let oldFlagsLo: number;
   let newFlagsLo: number;
   if (isHugePmd) {
-    const oldAddrMask = (oldLo & _PAGE_PSE) !== 0 ? PMD_LEAF_ADDR_MASK_LO : 0xfffff000;
-    const newAddrMask = (newLo & _PAGE_PSE) !== 0 ? PMD_LEAF_ADDR_MASK_LO : 0xfffff000;
+    const oldAddrMask = (oldLo & _PAGE_PSE) !== 0 ? PMD_LEAF_ADDR_MASK_LO : PTE_PFN_MASK_LO;
+    const newAddrMask = (newLo & _PAGE_PSE) !== 0 ? PMD_LEAF_ADDR_MASK_LO : PTE_PFN_MASK_LO;
     if ((oldLo & oldAddrMask) !== (newLo & newAddrMask)) return true;
     oldFlagsLo = oldLo & ~oldAddrMask;
     newFlagsLo = newLo & ~newAddrMask;

@@ -1,6 +1,6 @@
 /**
  * Class 6 (secondary MMU): a device that walks the CPU page tables (ATS) bound to a
- * process that forks and takes COW faults. KERNEL-FACTS §7.2: a site that installs a
+ * process that forks and takes COW faults. The rule (mm/memory.c wp_page_copy, v4.15): a site that installs a
  * new page must tell the device under the PTL (*_clear_flush_notify); only then may it
  * end with range_only_end.
  */
@@ -143,7 +143,7 @@ function cowTwoAddresses(plugins: readonly FlushlabPlugin[], readABeforeExit = t
   return { r, trace };
 }
 
-describe("class 6: a device TLB after COW (KERNEL-FACTS §7.2)", () => {
+describe("class 6: a device TLB after COW (invalidate_range under the PTL)", () => {
   it("safe: v4.15 before the patch (ptep_clear_flush_notify, then range_end)", () => {
     const { r, trace } = cowTwoAddresses([]);
     expect(r.hazards).toEqual([]);

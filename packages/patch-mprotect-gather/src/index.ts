@@ -4,7 +4,7 @@
  * 1. mprotect records changed PTEs in an mmu_gather and flushes once, at
  *    tlb_finish_mmu, with freed_tables false, as the pre-patch flush_tlb_range also passed;
  * 2. only PTE changes that need a flush on x86 are recorded (pte_needs_flush,
- *    KERNEL-FACTS §1.3; promotions still flush in v6);
+ *    pte_flags_need_flush in arch/x86/include/asm/tlbflush.h; promotions still flush in v6);
  * 3. a huge PMD costs one INVLPG and pmdp_invalidate_ad does not flush at once
  *    (THP is not modelled yet: see the package README).
  */
@@ -14,7 +14,7 @@ import { pteNeedsFlush } from "@flushlab/arch-x86";
 export class MprotectGather implements ProtectionChangeFlush {
   constructor(private readonly kernel: Kernel) {}
 
-  /** pte_needs_flush (patch 2, KERNEL-FACTS §1.3). Test plugins override it. */
+  /** pte_needs_flush (patch 2, arch/x86/include/asm/tlbflush.h). Test plugins override it. */
   needsFlush(oldLo: number, oldHi: number, newLo: number, newHi: number): boolean {
     return pteNeedsFlush(oldLo, oldHi, newLo, newHi, false);
   }

@@ -1,6 +1,6 @@
 /**
- * lru-file-mmap-read, after vm-scalability's case-lru-file-mmap-read (KERNEL-FACTS
- * §9.2): one reader per CPU, each creating a sparse file of ROTATE_BYTES / nr_task
+ * lru-file-mmap-read, after vm-scalability's case-lru-file-mmap-read:
+ * one reader per CPU, each creating a sparse file of ROTATE_BYTES / nr_task
  * and running `usemem -f file --readonly`, which maps it read-only and private and
  * reads it through. The files total `files_x_ram` × RAM, so the page cache is
  * refilled continuously and kswapd (and direct reclaim) unmaps file pages that

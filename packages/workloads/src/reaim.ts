@@ -1,5 +1,5 @@
 /**
- * reaim, after AIM7 as the kernel test robot runs it (KERNEL-FACTS §9.1): many
+ * reaim, after AIM7 as the kernel test robot runs it: many
  * concurrent tasks run a random mix of jobs; a share of the jobs start processes
  * (a shell starting a pipeline: fork + exec of several children, each doing a little
  * work in its own address space and exiting), the rest compute. Throughput is jobs

@@ -11,7 +11,7 @@ import type { CostParams } from "../cost/cost-model.js";
 import { Cpu } from "./cpu.js";
 import type { PhysMem } from "./memory.js";
 import type { PagingFormat } from "./paging-format.js";
-import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_GLOBAL, _PAGE_NX_HI, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_USER, pmdLeafPfn, ptePfn } from "./pte.js";
+import { _PAGE_ACCESSED, _PAGE_DIRTY, pmdLeafPfn, pteDirty, pteGlobal, pteHuge, pteNx, ptePfn, ptePresent, pteUser, pteWrite } from "./pte.js";
 import { PscLevel, Tlb, TlbFlag } from "./tlb.js";
 import { NO_WATCH, type HwWatch } from "./watch.js";
 
@@ -138,19 +138,19 @@ export class Mmu {
         lo = words[off]!;
         hi = words[off + 1]!;
       }
-      if ((lo & _PAGE_PRESENT) === 0) return FAULT;
+      if (!ptePresent(lo, hi)) return FAULT;
       if (!(level === 0 && this.pae)) {
-        if ((lo & _PAGE_RW) === 0) rights &= ~TlbFlag.RW;
-        if ((lo & _PAGE_USER) === 0) rights &= ~TlbFlag.US;
-        if ((hi & _PAGE_NX_HI) !== 0) nx = TlbFlag.NX;
+        if (!pteWrite(lo, hi)) rights &= ~TlbFlag.RW;
+        if (!pteUser(lo, hi)) rights &= ~TlbFlag.US;
+        if (pteNx(lo, hi)) nx = TlbFlag.NX;
       }
-      const leaf = level === nlv - 1 || (lo & _PAGE_PSE) !== 0;
+      const leaf = level === nlv - 1 || pteHuge(lo, hi);
       if (leaf) {
         if ((user && (rights & TlbFlag.US) === 0) || (write && (rights & TlbFlag.RW) === 0)) return FAULT;
         const set = write ? _PAGE_ACCESSED | _PAGE_DIRTY : _PAGE_ACCESSED;
         if ((lo & set) !== set) words[off] = lo = (lo | set) >>> 0;
         const huge = level !== nlv - 1;
-        const flags = rights | nx | ((lo & _PAGE_DIRTY) !== 0 ? TlbFlag.D : 0) | ((lo & _PAGE_GLOBAL) !== 0 ? TlbFlag.G : 0);
+        const flags = rights | nx | (pteDirty(lo, hi) ? TlbFlag.D : 0) | (pteGlobal(lo, hi) ? TlbFlag.G : 0);
         const t = huge ? cpu.tlb2m : cpu.tlb;
         const frame = huge ? pmdLeafPfn(lo, hi) : ptePfn(lo, hi);
         t.insert(huge ? Math.floor(va / 2097152) : Math.floor(va / 4096), cpu.pcid, frame, flags, mem.gen[frame]!, mem.wpGen[frame]!);
@@ -181,8 +181,8 @@ export class Mmu {
       const off = mem.entryOffsetOrNeg(table, idx);
       if (off < 0) return -1;
       const lo = words[off]!;
-      if (level === nlv - 1 || (lo & _PAGE_PSE) !== 0) return off;
-      if ((lo & _PAGE_PRESENT) === 0) return -1;
+      if (level === nlv - 1 || pteHuge(lo, 0)) return off;
+      if (!ptePresent(lo, 0)) return -1;
       table = ptePfn(lo, words[off + 1]!);
     }
     return -1;
@@ -200,7 +200,7 @@ export class Mmu {
       const off = mem.entryOffsetOrNeg(table, Math.floor(va / this.levelDiv[l]!) & this.levelMask[l]!);
       if (off < 0 || l === level) return off;
       const lo = words[off]!;
-      if ((lo & _PAGE_PRESENT) === 0 || (l > 0 && (lo & _PAGE_PSE) !== 0)) return -1;
+      if (!ptePresent(lo, 0) || (l > 0 && pteHuge(lo, 0))) return -1;
       table = ptePfn(lo, words[off + 1]!);
     }
   }
@@ -211,7 +211,7 @@ export class Mmu {
     const off = this.leafOffset(cpu.cr3, va);
     const words = this.mem.words;
     const lo = off >= 0 ? words[off]! : 0;
-    if ((lo & _PAGE_PRESENT) === 0 || (lo & _PAGE_RW) === 0) {
+    if (!ptePresent(lo, 0) || !pteWrite(lo, 0)) {
       if (this.pteLeakErratum && off >= 0) {
         // KNL: the assist sets D in the cleared entry and the write completes.
         words[off] = (lo | _PAGE_DIRTY) >>> 0;

@@ -1,8 +1,7 @@
 /**
  * Descriptions of the x86 paging modes the simulator models: 4-level and 5-level
  * IA-32e paging, and 32-bit PAE paging (Intel SDM Vol. 3A §4.4, §4.5; Linux
- * `arch/x86/include/asm/pgtable_64_types.h`, `pgtable-3level_types.h`;
- * KERNEL-FACTS.md §1.1).
+ * `arch/x86/include/asm/pgtable_64_types.h`, `pgtable-3level_types.h`).
  *
  * **Address convention.** A virtual address is a JS number holding the address
  * *truncated to `vaBits`*: x86-64 kernel address `0xffffc90000000000` is stored as

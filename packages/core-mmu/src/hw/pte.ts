@@ -12,7 +12,7 @@
  *
  * Bit assignments follow `arch/x86/include/asm/pgtable_types.h` (`_PAGE_BIT_*`) and
  * Intel SDM Vol. 3A §4.4 (PAE paging) / §4.5 (4-level and 5-level paging), tables 4-19
- * and 4-20 for PTE / 2 MiB PDE formats. See also KERNEL-FACTS.md §1.1.
+ * and 4-20 for PTE / 2 MiB PDE formats.
  *
  * @module
  */
@@ -82,11 +82,11 @@ export const PTE_LARGE_FLAGS_MASK_LO = 0x1fff;
 export const PTE_FLAGS_MASK_HI = 0xfff00000;
 /** Mask of the address bits in the `hi` word (physical bits 32..51 -> hi bits 0..19). */
 export const PTE_PFN_MASK_HI = 0x000fffff;
+/** PFN bits of the `lo` word of a 4 KiB PTE or non-leaf entry (physical bits 12..31). */
+export const PTE_PFN_MASK_LO = 0xfffff000;
 
 /** Number of 4 KiB frames in a 2 MiB page: a PMD leaf's PFN must be a multiple of this. */
 export const PMD_LEAF_PFN_ALIGN = 512;
-/** Number of 4 KiB frames in a 1 GiB page: a PUD leaf's PFN must be a multiple of this. */
-export const PUD_LEAF_PFN_ALIGN = 512 * 512;
 
 /** Physical-address width of x86-64 (`__PHYSICAL_MASK_SHIFT` = 52): PFN < 2**40. */
 export const X86_64_PHYS_BITS = 52;
@@ -104,24 +104,9 @@ const TWO_POW_20 = 0x100000;
 // ---------------------------------------------------------------------------
 
 /**
- * Throws a `RangeError` unless `pfn` is an integer in `[0, 2**(maxPhysBits - 12))`.
- * Use {@link X86_64_PHYS_BITS} (52) or {@link X86_32_PAE_PHYS_BITS} (44).
- * Not for the hot path: the encoders below assume a validated PFN.
- */
-export function assertPfn(pfn: number, maxPhysBits: number): void {
-  if (!Number.isInteger(maxPhysBits) || maxPhysBits < 12 || maxPhysBits > 52) {
-    throw new RangeError(`maxPhysBits must be an integer in [12, 52], got ${maxPhysBits}`);
-  }
-  const limit = 2 ** (maxPhysBits - 12);
-  if (!Number.isInteger(pfn) || pfn < 0 || pfn >= limit) {
-    throw new RangeError(`pfn ${pfn} out of range [0, 2**${maxPhysBits - 12}) for ${maxPhysBits} physical bits`);
-  }
-}
-
-/**
  * `lo` word of a 4 KiB PTE (or a non-leaf entry): PFN bits 0..19 at bits 12..31, plus
  * `flagsLo & 0xfff`. Flag bits above 11 are dropped so they cannot bleed into the PFN.
- * `pfn` must be a validated integer (see {@link assertPfn}); `pfn << 12` uses ToInt32,
+ * `pfn` must be an integer below 2**(physBits - 12); `pfn << 12` uses ToInt32,
  * i.e. `pfn mod 2**32`, which keeps exactly PFN bits 0..19.
  */
 export function pteLo(pfn: number, flagsLo: number): number {
@@ -146,21 +131,6 @@ export function ptePfn(lo: number, hi: number): number {
   return (lo >>> 12) + (hi & PTE_PFN_MASK_HI) * TWO_POW_20;
 }
 
-/** Flag bits of the `lo` word of a 4 KiB PTE: `lo & 0xfff` (kernel `pte_flags()`, low half). */
-export function pteFlagsLo(lo: number): number {
-  return lo & PTE_FLAGS_MASK_LO;
-}
-
-/** Non-address bits of the `hi` word (bits 52..63 -> hi bits 20..31), unsigned. */
-export function pteFlagsHi(hi: number): number {
-  return (hi & PTE_FLAGS_MASK_HI) >>> 0;
-}
-
-/** `hi`-word bits for protection key `pkey` (0..15), to OR into `flagsHi`. */
-export function pkeyToHi(pkey: number): number {
-  return ((pkey & 0xf) << _PAGE_PKEY_SHIFT_HI) >>> 0;
-}
-
 /**
  * `lo` word of a 2 MiB PMD leaf (SDM table 4-18 / 4-10: PDE mapping a 2 MiB page).
  * Sets PS ({@link _PAGE_PSE}), keeps flag bits 0..12 (bit 12 = PAT_LARGE), and throws a
@@ -181,27 +151,6 @@ export function pmdLeafLo(pfn: number, flagsLo: number): number {
  */
 export function pmdLeafPfn(lo: number, hi: number): number {
   return (lo >>> 21) * PMD_LEAF_PFN_ALIGN + (hi & PTE_PFN_MASK_HI) * TWO_POW_20;
-}
-
-/** Flag bits of a 2 MiB / 1 GiB leaf's `lo` word: `lo & 0x1fff` (PAT_LARGE included). */
-export function pmdLeafFlagsLo(lo: number): number {
-  return lo & PTE_LARGE_FLAGS_MASK_LO;
-}
-
-/**
- * `lo` word of a 1 GiB PUD leaf (SDM table 4-15: PDPTE mapping a 1 GiB page). Like
- * {@link pmdLeafLo} but the PFN must be a multiple of 2**18.
- */
-export function pudLeafLo(pfn: number, flagsLo: number): number {
-  if (!(pfn >= 0) || pfn % PUD_LEAF_PFN_ALIGN !== 0) {
-    throw new RangeError(`PUD leaf pfn ${pfn} is not 2**18-aligned (1 GiB)`);
-  }
-  return ((pfn << 12) | (flagsLo & PTE_LARGE_FLAGS_MASK_LO) | _PAGE_PSE) >>> 0;
-}
-
-/** PFN of a 1 GiB leaf: physical bits 30..51. Kernel `pud_pfn()` with `PHYSICAL_PUD_PAGE_MASK`. */
-export function pudLeafPfn(lo: number, hi: number): number {
-  return (lo >>> 30) * PUD_LEAF_PFN_ALIGN + (hi & PTE_PFN_MASK_HI) * TWO_POW_20;
 }
 
 // ---------------------------------------------------------------------------
@@ -259,15 +208,16 @@ export function pteNone(lo: number, hi: number): boolean {
   return lo === 0 && hi === 0;
 }
 
+/** 4-bit protection key, bits 59..62 (`pte_flags_pkey()`). */
+export function ptePkey(_lo: number, hi: number): number {
+  return (hi >>> _PAGE_PKEY_SHIFT_HI) & 0xf;
+}
+
 /** PROT_NONE entry: P clear and PROTNONE (bit 8) set (`pte_protnone()`). */
 export function pteProtNone(lo: number, _hi: number): boolean {
   return (lo & (_PAGE_PRESENT | _PAGE_PROTNONE)) === _PAGE_PROTNONE;
 }
 
-/** 4-bit protection key, bits 59..62 (`pte_flags_pkey()`). */
-export function ptePkey(_lo: number, hi: number): number {
-  return (hi >>> _PAGE_PKEY_SHIFT_HI) & 0xf;
-}
 
 // ---------------------------------------------------------------------------
 // Printing (not hot path)

@@ -202,7 +202,7 @@ export const PscLevel = {
  * Paging-structure caches (SDM §4.10.3): small caches of upper-level entries, tagged
  * by PCID, one per level (PDE, PDPTE, PML4E), each direct-mapped by address. They let
  * a walk start below the root, which is how a page-table page that was freed while
- * still cached can be reached (KERNEL-FACTS §1.2). INVLPG and CR3 writes drop every
+ * still cached can be reached (SDM §4.10.3.1: the caches may be used speculatively at any time). INVLPG and CR3 writes drop every
  * entry of the current PCID; a full flush drops all.
  */
 export class PagingStructureCache {

@@ -7,7 +7,7 @@
  */
 import type { Cpu } from "../hw/cpu.js";
 import { FrameState } from "../hw/memory.js";
-import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_SOFTW1, ptePfn, pteHi, pteLo } from "../hw/pte.js";
+import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW, _PAGE_SOFTW1, pteDirty, pteHi, pteLo, pteNone, ptePfn, ptePresent, pteProtNone, pteWrite } from "../hw/pte.js";
 import { C } from "../kernel/counters.js";
 import type { KernelCore } from "../kernel/core.js";
 import type { KGen } from "../sim/process.js";
@@ -86,12 +86,12 @@ export class Memory {
     const words = m.mem.words;
     const lo = words[off]!;
     const hi = words[off + 1]!;
-    if (lo === 0 && hi === 0 && vma.file !== null) {
+    if (pteNone(lo, hi) && vma.file !== null) {
       const r = this.doFault(cpu, mm, vma, addr, off, write, cost);
       // No page without reclaim: reclaim directly, and the access faults again.
       return r >= 0 ? r : this.reclaim.directReclaimForFault(cpu, cost);
     }
-    if (lo === 0 && hi === 0) {
+    if (pteNone(lo, hi)) {
       // do_anonymous_page
       values[C.pgfault_anon]!++;
       if (!write) {
@@ -111,8 +111,10 @@ export class Memory {
       words[off + 1] = pteHi(page, vma.protHi);
       return cost + costs.allocZeroPage;
     }
-    if ((lo & _PAGE_PRESENT) === 0) throw new SegmentationFault(`swap entries are not modelled (${k.fmtVa(va)})`);
-    if (write && (lo & _PAGE_RW) === 0) return this.doWpPage(cpu, mm, vma, addr, off, cost);
+    if (!ptePresent(lo, hi)) {
+      throw new SegmentationFault(`${pteProtNone(lo, hi) ? "faults on PROT_NONE entries" : "swap entries"} are not modelled (${k.fmtVa(va)})`);
+    }
+    if (write && !pteWrite(lo, hi)) return this.doWpPage(cpu, mm, vma, addr, off, cost);
     // The PTE already allows the access: a stale TLB entry after a promotion. x86's
     // flush_tlb_fix_spurious_fault is empty: the #PF itself dropped the entry.
     values[C.pgfault_spurious]!++;
@@ -262,7 +264,7 @@ export class Memory {
       const words = mem.words;
       const lo = words[off]!;
       const hi = words[off + 1]!;
-      if (lo === 0 && hi === 0) continue;
+      if (pteNone(lo, hi)) continue;
       words[off] = 0;
       words[off + 1] = 0;
       zapped++;
@@ -270,7 +272,7 @@ export class Memory {
       tlb.flushPteRange(addr, 4096);
       if ((lo & _PAGE_SPECIAL) !== 0) continue; // vm_normal_page() == NULL
       const pfn = ptePfn(lo, hi);
-      if ((lo & _PAGE_DIRTY) !== 0) mem.pageDirty[pfn] = 1;
+      if (pteDirty(lo, hi)) mem.pageDirty[pfn] = 1;
       mm.rss--;
       if (mem.state[pfn] === FrameState.PAGECACHE) this.rmap.remove(pfn, mm, addr);
       // A page-cache page stays cached when its last mapping goes; an anonymous page is freed.
@@ -306,9 +308,9 @@ export class Memory {
       const words = mem.words;
       let lo = words[soff]!;
       const hi = words[soff + 1]!;
-      if ((lo & _PAGE_PRESENT) === 0) continue;
+      if (!ptePresent(lo, hi)) continue;
       cost += m.costs.copyPte;
-      if (isCow && (lo & _PAGE_RW) !== 0) {
+      if (isCow && pteWrite(lo, hi)) {
         // ptep_set_wrprotect(src_mm, addr, src_pte); pte = pte_wrprotect(pte)
         lo = (lo & ~_PAGE_RW) >>> 0;
         words[soff] = lo;

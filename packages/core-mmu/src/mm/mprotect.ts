@@ -6,7 +6,7 @@
  * the kernel relies on the pages it write-protected.
  */
 import type { Cpu } from "../hw/cpu.js";
-import { PTE_PFN_MASK_HI, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PCD, _PAGE_PWT, ptePfn, ptePresent, pteWrite } from "../hw/pte.js";
+import { PTE_PFN_MASK_HI, PTE_PFN_MASK_LO, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PCD, _PAGE_PWT, ptePfn, ptePresent, pteWrite } from "../hw/pte.js";
 import { C } from "../kernel/counters.js";
 import type { KernelCore } from "../kernel/core.js";
 import type { KGen } from "../sim/process.js";
@@ -15,7 +15,7 @@ import { VM_EXEC, VM_READ, VM_WRITE } from "./mm-types.js";
 import { protToVmFlags, type Mmap } from "./mmap.js";
 
 /** _PAGE_CHG_MASK (low word): what pte_modify keeps, the PFN, cache bits, special, A and D. */
-const _PAGE_CHG_MASK_LO = (0xfffff000 | _PAGE_PCD | _PAGE_PWT | _PAGE_SPECIAL | _PAGE_ACCESSED | _PAGE_DIRTY) >>> 0;
+const _PAGE_CHG_MASK_LO = (PTE_PFN_MASK_LO | _PAGE_PCD | _PAGE_PWT | _PAGE_SPECIAL | _PAGE_ACCESSED | _PAGE_DIRTY) >>> 0;
 
 export class Mprotect {
   constructor(

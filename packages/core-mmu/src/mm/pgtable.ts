@@ -5,7 +5,7 @@
  */
 import type { Machine } from "../hw/machine.js";
 import { FrameState } from "../hw/memory.js";
-import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_USER, ptePfn, pteHi, pteLo } from "../hw/pte.js";
+import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, pteHi, pteHuge, pteLo, ptePfn, ptePresent } from "../hw/pte.js";
 import type { MmStruct } from "./mm-types.js";
 
 /** _PAGE_TABLE: the flags of an upper-level entry pointing at a user table. */
@@ -49,13 +49,13 @@ export class PageTables {
       const off = mem.entryOffset(table, Math.floor(va / 2 ** lv[l]!.shift) % lv[l]!.entries);
       if (l === level) return off;
       let lo = mem.words[off]!;
-      if ((lo & _PAGE_PRESENT) === 0) {
+      if (!ptePresent(lo, 0)) {
         if (!alloc) return -1;
         const t = mem.alloc(FrameState.PAGETABLE);
         this.lastAllocated++;
         mem.words[off] = lo = pteLo(t, this.m.format.topLoadedAtCr3 && l === 0 ? _PAGE_PRESENT : kernel ? _KERNPG_TABLE : _PAGE_TABLE);
         mem.words[off + 1] = pteHi(t, 0);
-      } else if (l > 0 && (lo & _PAGE_PSE) !== 0) {
+      } else if (l > 0 && pteHuge(lo, 0)) {
         return -1;
       }
       table = ptePfn(lo, mem.words[off + 1]!);
@@ -76,7 +76,7 @@ export class PageTables {
       const off = mem.entryOffset(table, idx);
       if (l === lv.length - 1) return off;
       let lo = mem.words[off]!;
-      if ((lo & _PAGE_PRESENT) === 0) {
+      if (!ptePresent(lo, 0)) {
         const t = mem.alloc(FrameState.PAGETABLE);
         this.lastAllocated++;
         const flags = this.m.format.topLoadedAtCr3 && l === 0 ? _PAGE_PRESENT : kernel ? _KERNPG_TABLE : _PAGE_TABLE;
@@ -106,7 +106,7 @@ export class PageTables {
       for (let i = first; i <= last; i++) {
         const off = mem.entryOffset(table, i);
         const lo = mem.words[off]!;
-        if ((lo & _PAGE_PRESENT) === 0) continue;
+        if (!ptePresent(lo, 0)) continue;
         const child = ptePfn(lo, mem.words[off + 1]!);
         const a = base + i * span;
         // PAE PDPT entries point at preallocated PMDs that live as long as the pgd.

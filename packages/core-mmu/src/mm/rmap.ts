@@ -6,7 +6,7 @@
  * try_to_unmap_one walk them; try_to_unmap_one's flush goes through the UnmapFlush point.
  */
 import type { Cpu } from "../hw/cpu.js";
-import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, ptePfn, ptePresent, pteYoung } from "../hw/pte.js";
+import { _PAGE_ACCESSED, pteDirty, ptePfn, ptePresent, pteYoung } from "../hw/pte.js";
 import type { KernelCore } from "../kernel/core.js";
 import type { KGen } from "../sim/process.js";
 import type { MmStruct, TlbUbc } from "./mm-types.js";
@@ -120,10 +120,10 @@ export class Rmap {
     if (off < 0) return;
     const w = mem.words;
     const lo = w[off]!;
-    if ((lo & _PAGE_PRESENT) === 0 || ptePfn(lo, w[off + 1]!) !== pfn) return;
+    if (!ptePresent(lo, 0) || ptePfn(lo, w[off + 1]!) !== pfn) return;
     w[off] = 0;
     w[off + 1] = 0;
-    const dirty = (lo & _PAGE_DIRTY) !== 0;
+    const dirty = pteDirty(lo, 0);
     yield k.machine.costs.zapPte;
     const policy = k.policies.unmapFlush;
     if (policy.shouldDeferFlush(cpu, mm, true)) {

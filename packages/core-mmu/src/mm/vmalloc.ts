@@ -10,7 +10,7 @@
  */
 import type { Cpu } from "../hw/cpu.js";
 import { FrameState } from "../hw/memory.js";
-import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_GLOBAL, _PAGE_NX_HI, _PAGE_PCD, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, pmdLeafLo, pteHi, pteLo } from "../hw/pte.js";
+import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_GLOBAL, _PAGE_NX_HI, _PAGE_PCD, _PAGE_PRESENT, _PAGE_RW, pmdLeafLo, pteHi, pteHuge, pteLo, ptePresent } from "../hw/pte.js";
 import { C } from "../kernel/counters.js";
 import type { KernelCore } from "../kernel/core.js";
 import { Completion, type KGen } from "../sim/process.js";
@@ -178,7 +178,7 @@ export class Vmalloc {
         const off = this.k.pgtables.pmdOffsetAlloc(this.k.initMm, a);
         cost += this.k.pgtables.lastAllocated * m.costs.ptAlloc;
         const lo = m.mem.words[off]!;
-        if ((lo & _PAGE_PRESENT) !== 0 && (lo & _PAGE_PSE) === 0) {
+        if (ptePresent(lo, 0) && !pteHuge(lo, 0)) {
           if (!(yield* this.k.policies.archMm.pmdFreePtePage(cpu, off, a))) {
             huge = false;
             break;

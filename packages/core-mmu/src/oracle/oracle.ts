@@ -28,7 +28,7 @@ import { CpuMode, type Cpu } from "../hw/cpu.js";
 import type { Machine } from "../hw/machine.js";
 import { FrameState, type PhysMem } from "../hw/memory.js";
 import { vaToCanonicalString } from "../hw/paging-format.js";
-import { pmdLeafPfn, pteHuge, ptePfn, ptePresent, pteWrite } from "../hw/pte.js";
+import { formatPte, pmdLeafPfn, pteHuge, ptePfn, ptePresent, pteWrite } from "../hw/pte.js";
 import { TlbFlag, type Tlb } from "../hw/tlb.js";
 import type { HwWatch } from "../hw/watch.js";
 import { HAZARD_LIST_CAP, type HazardClass, type HazardReport } from "./hazard.js";
@@ -326,7 +326,7 @@ export class Oracle implements HwWatch {
         if (ref >= 0 && w[ref] === w[own] && w[ref + 1] === w[own + 1]) continue;
         const pfn = pteHuge(w[own]!, w[own + 1]!) ? pmdLeafPfn(w[own]!, w[own + 1]!) : ptePfn(w[own]!, w[own + 1]!);
         this.report(5, -1, a, pfn, `vmalloc_sync_unmappings() before ${site} freed the range for reuse`,
-          `the pgd at pfn ${pgd} keeps a present kernel ${level === 0 ? "PGD" : "PMD"} entry for ${this.formatVa(a)} (pfn ${pfn}) that init_mm no longer has`);
+          `the pgd at pfn ${pgd} keeps a present kernel ${level === 0 ? "PGD" : "PMD"} entry for ${this.formatVa(a)}, ${formatPte(w[own]!, w[own + 1]!, level > 0)}, that init_mm no longer has`);
       }
     }
   }

@@ -70,3 +70,17 @@ describe("flushlab reproduce", () => {
     expect(r.stdout).toMatch(/tlb-flush2/);
   });
 });
+
+describe("the example config (examples/free-before-flush)", () => {
+  const cwd = new URL("../../../examples/free-before-flush", import.meta.url).pathname;
+  it("its plugin and workload run from its folder: the oracle finds the use after free; the pre-patch kernel is clean", async () => {
+    const unsafe = await runCli(["run", "free-and-reread", "--plugins", "free-before-flush", "--json"], { registry, cwd });
+    expect(unsafe.stderr).toBe("");
+    const j = JSON.parse(unsafe.stdout);
+    expect(j.plugins).toEqual(["free-before-flush"]);
+    expect(j.hazards[0]).toMatchObject({ class: 1, cpu: 1 });
+    expect(j.hazards[0].missing).toMatch(/^TLB flush on CPU 1 before tlb_finish_mmu \(madvise MADV_DONTNEED\) freed the page/);
+    const safe = await runCli(["run", "free-and-reread", "--plugins", "", "--json"], { registry, cwd });
+    expect(JSON.parse(safe.stdout).hazards).toEqual([]);
+  });
+});

@@ -48,6 +48,7 @@ export class Oracle implements HwWatch {
   private readonly maskWords: number;
   private readonly fillMask: Uint32Array;
   private readonly fillGen: Uint32Array;
+  /** The virtual page number it was cached at. */
   private readonly fillPage: Float64Array;
   private readonly fillMulti: Uint8Array;
   /** When each CPU last ran a TLB-flush instruction, and last took an interrupt. */
@@ -103,16 +104,18 @@ export class Oracle implements HwWatch {
 
   tlbFill(cpu: Cpu, va: number, frame: number, huge: boolean): void {
     const gen = this.mem.gen[frame]!;
-    const page = va - (va % 4096);
+    const page = Math.floor(va / 4096);
+    const words = this.maskWords;
+    const base = frame * words;
     if (this.fillGen[frame] !== gen) {
       this.fillGen[frame] = gen;
-      this.fillMask.fill(0, frame * this.maskWords, (frame + 1) * this.maskWords);
+      for (let w = 0; w < words; w++) this.fillMask[base + w] = 0;
       this.fillPage[frame] = page;
       this.fillMulti[frame] = huge ? 1 : 0;
     } else if (huge || this.fillPage[frame] !== page) {
       this.fillMulti[frame] = 1;
     }
-    this.fillMask[frame * this.maskWords + (cpu.id >>> 5)]! |= 1 << (cpu.id & 31);
+    this.fillMask[base + (cpu.id >>> 5)]! |= 1 << (cpu.id & 31);
   }
 
   staleTlbUse(cpu: Cpu, va: number, pfn: number, frame: number, write: boolean): void {
@@ -234,7 +237,7 @@ export class Oracle implements HwWatch {
   private findEntry(cpu: Cpu, frame: number, gen: number): number {
     if (this.fillMulti[frame] === 0) {
       const t = cpu.tlb;
-      const i = t.probe(this.fillPage[frame]! / 4096);
+      const i = t.probe(this.fillPage[frame]!);
       this.foundTlb = t;
       return i >= 0 && t.pfn[i] === frame && t.gen[i] === gen ? i : -1;
     }

@@ -21,7 +21,6 @@ import {
   _PAGE_SOFTW5_HI,
   _PAGE_USER,
   PTE_FLAGS_MASK_LO,
-  pkeyToHi,
   pmdLeafLo,
   pteHi,
   pteLo,
@@ -29,6 +28,8 @@ import {
 import { PTE_FLUSH_ON_CHANGE_HI, PTE_FLUSH_ON_CHANGE_LO, PTE_FLUSH_ON_CLEAR_LO, PTE_SOFTWARE_HI, PTE_SOFTWARE_LO, pteNeedsFlush } from "./pte-needs-flush.js";
 
 const u32Arb = fc.integer({ min: 0, max: 0xffffffff });
+/** The hi-word bits of protection key `pkey` (bits 59..62 of the entry). */
+const pkeyToHi = (pkey: number): number => ((pkey & 0xf) << _PAGE_PKEY_SHIFT_HI) >>> 0;
 function to64(lo: number, hi: number): bigint {
   return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
 }

@@ -24,6 +24,7 @@ import {
   pmdLeafLo,
   pteHi,
   pteLo,
+  _PAGE_PKEY_SHIFT_HI,
 } from "@flushlab/core-mmu";
 import { PTE_FLUSH_ON_CHANGE_HI, PTE_FLUSH_ON_CHANGE_LO, PTE_FLUSH_ON_CLEAR_LO, PTE_SOFTWARE_HI, PTE_SOFTWARE_LO, pteNeedsFlush } from "./pte-needs-flush.js";
 

@@ -223,6 +223,20 @@ export class Sched {
     return true;
   }
 
+  /**
+   * What a kernel path (a fault, a syscall, a kernel thread) yielded: cycles to spend, or
+   * a completion to wait for. Returns false when there is nothing to wait for and the
+   * CPU goes on at once.
+   */
+  private kernelStep(cpu: Cpu, y: number | Completion, now: number): boolean {
+    if (typeof y === "number") {
+      this.charge(cpu, y);
+      this.scheduleResume(cpu, now + y);
+      return true;
+    }
+    return this.waitFor(cpu, y);
+  }
+
   private resume(cpu: Cpu): void {
     const rq = this.rq[cpu.id]!;
     rq.resumeHandle = -1;
@@ -258,14 +272,8 @@ export class Sched {
           if (cpu.mode !== CpuMode.IDLE || rq.task !== null) this.scheduleResume(cpu, now + c);
           return;
         }
-        const y = r.value;
-        if (typeof y === "number") {
-          this.charge(cpu, y);
-          this.scheduleResume(cpu, now + y);
-        } else if (!this.waitFor(cpu, y)) {
-          continue;
-        }
-        return;
+        if (this.kernelStep(cpu, r.value, now)) return;
+        continue;
       }
       if (rq.kgen !== null) {
         const r = rq.kgen.next();
@@ -274,14 +282,8 @@ export class Sched {
           cpu.mode = rq.kgenReturnMode;
           continue;
         }
-        const y = r.value;
-        if (typeof y === "number") {
-          this.charge(cpu, y);
-          this.scheduleResume(cpu, now + y);
-        } else if (!this.waitFor(cpu, y)) {
-          continue;
-        }
-        return;
+        if (this.kernelStep(cpu, r.value, now)) return;
+        continue;
       }
       if (rq.accessLeft > 0) {
         const mmu = this.m.mmu;

@@ -61,8 +61,9 @@ export class Oracle implements HwWatch {
   private readonly replaced = new Map<number, Map<number, { readonly time: number; readonly site: string }>>();
   /** Per device: the most recently replaced page it has translated afresh. */
   private readonly newestSeen = new Map<string, { readonly vpn: number; readonly time: number }>();
-  /** Scratch for findEntry: which TLB the entry is in. */
+  /** Scratch for findEntry: which TLB the entry is in; for pageFreed: the CPUs holding the page. */
   private foundTlb: Tlb | null = null;
+  private readonly holders: Int32Array;
 
   constructor(m: Machine) {
     this.m = m;
@@ -75,6 +76,7 @@ export class Oracle implements HwWatch {
     this.fillMulti = new Uint8Array(n);
     this.lastFlushAt = new Float64Array(m.cpus.length).fill(-1);
     this.lastIrqAt = new Float64Array(m.cpus.length).fill(-1);
+    this.holders = new Int32Array(m.cpus.length);
     m.attach(this);
   }
 
@@ -189,46 +191,42 @@ export class Oracle implements HwWatch {
   private pageFreed(pfn: number): void {
     const oldGen = (this.mem.gen[pfn]! - 1) >>> 0;
     if (this.fillGen[pfn] !== oldGen) return;
-    const base = pfn * this.maskWords;
-    let holders = 0;
+    // The CPUs that cached the page and still hold a user translation to it; the others
+    // (the flush before the free reached them, or the entry was evicted) are "reached".
+    const holders = this.holders;
+    let nholders = 0;
     let reached = "";
+    const base = pfn * this.maskWords;
     for (let w = 0; w < this.maskWords; w++) {
       let bits = this.fillMask[base + w]!;
       while (bits !== 0) {
         const bit = 31 - Math.clz32(bits);
         bits &= ~(1 << bit);
-        const cpu = this.m.cpus[w * 32 + bit]!;
-        const i = this.findEntry(cpu, pfn, oldGen);
-        if (i < 0 || (this.foundTlb!.flags[i]! & TlbFlag.US) === 0) {
-          reached += reached === "" ? `${cpu.id}` : `, ${cpu.id}`;
-          continue;
-        }
-        holders++;
+        const id = w * 32 + bit;
+        const i = this.findEntry(this.m.cpus[id]!, pfn, oldGen);
+        if (i >= 0 && (this.foundTlb!.flags[i]! & TlbFlag.US) !== 0) holders[nholders++] = id;
+        else reached += reached === "" ? `${id}` : `, ${id}`;
       }
     }
-    if (holders === 0) return;
+    if (nholders === 0) return;
     const site = this.freedBy(pfn);
-    for (let w = 0; w < this.maskWords; w++) {
-      let bits = this.fillMask[base + w]!;
-      while (bits !== 0) {
-        const bit = 31 - Math.clz32(bits);
-        bits &= ~(1 << bit);
-        const cpu = this.m.cpus[w * 32 + bit]!;
-        const i = this.findEntry(cpu, pfn, oldGen);
-        if (i < 0 || (this.foundTlb!.flags[i]! & TlbFlag.US) === 0) continue;
-        if (cpu.mode !== CpuMode.USER) {
-          cpu.watchUserEntry = true;
-          continue;
-        }
-        const va = this.foundTlb!.vpn[i]! * this.foundTlb!.pageSize;
-        const last = this.lastFlushAt[cpu.id]! < 0 ? "never" : `last at cycle ${this.lastFlushAt[cpu.id]}`;
-        if (reached !== "") {
-          this.report(4, cpu.id, va, pfn, `TLB flush on CPU ${cpu.id} before ${site} freed the page`,
-            `CPU ${cpu.id} still caches a translation for ${this.formatVa(va)} to pfn ${pfn} while running in user mode: the flush before ${site} freed the page reached CPU ${reached} but not CPU ${cpu.id} (its TLB was flushed ${last})`);
-        } else {
-          this.report(1, cpu.id, va, pfn, `TLB flush on CPU ${cpu.id} before ${site} freed the page`,
-            `CPU ${cpu.id} still caches a translation for ${this.formatVa(va)} to pfn ${pfn}, which ${site} freed while the CPU ran in user mode; no CPU that cached the page was flushed before the free (CPU ${cpu.id}'s TLB was flushed ${last})`);
-        }
+    for (let h = 0; h < nholders; h++) {
+      const cpu = this.m.cpus[holders[h]!]!;
+      if (cpu.mode !== CpuMode.USER) {
+        // Not judged until it can use user translations again.
+        cpu.watchUserEntry = true;
+        continue;
+      }
+      const i = this.findEntry(cpu, pfn, oldGen);
+      const va = this.foundTlb!.vpn[i]! * this.foundTlb!.pageSize;
+      const last = this.lastFlushAt[cpu.id]! < 0 ? "never" : `last at cycle ${this.lastFlushAt[cpu.id]}`;
+      if (reached !== "") {
+        const irq = this.lastIrqAt[cpu.id]! < 0 ? "no interrupt yet" : `its last interrupt at cycle ${this.lastIrqAt[cpu.id]}`;
+        this.report(4, cpu.id, va, pfn, `TLB flush on CPU ${cpu.id} before ${site} freed the page`,
+          `CPU ${cpu.id} still caches a translation for ${this.formatVa(va)} to pfn ${pfn} while running in user mode: the flush before ${site} freed the page reached CPU ${reached} but not CPU ${cpu.id} (its TLB was flushed ${last}; ${irq})`);
+      } else {
+        this.report(1, cpu.id, va, pfn, `TLB flush on CPU ${cpu.id} before ${site} freed the page`,
+          `CPU ${cpu.id} still caches a translation for ${this.formatVa(va)} to pfn ${pfn}, which ${site} freed while the CPU ran in user mode; no CPU that cached the page was flushed before the free (CPU ${cpu.id}'s TLB was flushed ${last})`);
       }
     }
   }

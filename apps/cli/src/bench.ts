@@ -4,7 +4,6 @@
  * and a TLB-hit-heavy variant, and prints simulated memory accesses and IPIs per
  * wall-clock second. Wall time is measured here, never inside the model.
  */
-import "reflect-metadata";
 import { performance } from "node:perf_hooks";
 import { simulate, defineWorkload, PROT_READ, PROT_WRITE, type RunResult, type WorkloadDefinition } from "@flushlab/core-mmu";
 import { x86 } from "@flushlab/arch-x86";

@@ -243,7 +243,7 @@ export const KERNEL_RANGE_FLUSH = point("kernelRangeFlush", "KernelRangeFlush", 
 export const CONTEXT_TRACKING_ENTRY = point("contextTrackingEntry", "ContextTrackingEntry", {
   description: "what a nohz_full CPU's kernel entry runs first (ct_kernel_enter and its work bits)",
   callSite: "every kernel entry of a nohz_full CPU: syscall, fault, interrupt from user mode",
-  kernel: "RFC v2 of seed 002's series (v6.5-rc1)",
+  kernel: "Schneider's RFC v2 context-tracking series (on v6.5-rc1)",
   defaultFrom: "core",
 });
 export const SECONDARY_TLB_NOTIFY = point("secondaryTlbNotify", "SecondaryTlbNotify", {

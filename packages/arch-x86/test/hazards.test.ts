@@ -10,6 +10,7 @@ import {
   MADV_DONTNEED,
   MMU_GATHER_FLUSH,
   PROTECTION_CHANGE_FLUSH,
+  PROT_NONE,
   PROT_READ,
   PROT_WRITE,
   definePlugin,
@@ -163,16 +164,87 @@ function writeProtect() {
 }
 
 describe.each(ARCHES)("class 2: write through a stale writable entry after write-protection (%s)", (arch) => {
-  it("unsafe: mprotect(PROT_READ) without a flush lets CPU 1 keep writing", () => {
+  it("unsafe: mprotect(PROT_READ) without a flush lets CPU 1 keep writing (and, after the call returned, class 7 too)", () => {
     const r = runScenario("wp", writeProtect(), [noProtFlush], arch);
-    expect(classes(r)).toEqual([2]);
-    expect(r.hazards[0]!.missing).toMatch(/TLB flush on CPU 1 after mprotect/);
+    expect(classes(r)).toEqual([2, 7]);
+    expect(r.hazards.find((h) => h.class === 2)!.missing).toMatch(/TLB flush on CPU 1 after mprotect/);
     expect(r.counters["sigsegv"]).toBe(0);
   });
   it("safe: flush_tlb_range before mprotect returns; later writes fault (SIGSEGV)", () => {
     const r = runScenario("wp", writeProtect(), [], arch);
     expect(r.hazards).toEqual([]);
     expect(r.counters["sigsegv"]).toBeGreaterThan(0);
+  });
+});
+
+/**
+ * CPU1 reads a page; CPU0 takes every right away with mprotect(PROT_NONE), and when the
+ * call has returned, tells CPU1, which reads again. Nothing is freed or written.
+ */
+function protNoneThenRead() {
+  let addr = -1;
+  let stage = 0;
+  return [
+    function* (t: TaskApi) {
+      addr = yield* t.mmap(4096, PROT_READ | PROT_WRITE);
+      yield t.touch(addr, 1, 4096, true);
+      while (stage < 1) yield 1000;
+      yield* t.mprotect(addr, 4096, PROT_NONE);
+      stage = 2;
+      while (stage < 3) yield 1000;
+    },
+    function* (t: TaskApi) {
+      while (addr < 0) yield 1000;
+      yield t.touch(addr, 1, 4096, false);
+      stage = 1;
+      while (stage < 2) yield 1000;
+      yield t.touch(addr, 1, 4096, false); // after mprotect returned
+      stage = 3;
+    },
+  ];
+}
+
+/** The same with munmap of one page of eight (the page table stays: nothing but the page is freed). */
+function munmapThenRead() {
+  let addr = -1;
+  let stage = 0;
+  return [
+    function* (t: TaskApi) {
+      addr = yield* t.mmap(8 * 4096, PROT_READ | PROT_WRITE);
+      yield t.touch(addr, 8, 4096, true);
+      while (stage < 1) yield 1000;
+      yield* t.munmap(addr, 4096);
+      stage = 2;
+      while (stage < 3) yield 1000;
+    },
+    function* (t: TaskApi) {
+      while (addr < 0) yield 1000;
+      yield t.touch(addr, 1, 4096, false);
+      stage = 1;
+      while (stage < 2) yield 1000;
+      yield t.touch(addr, 1, 4096, false); // after munmap returned
+      stage = 3;
+    },
+  ];
+}
+
+describe.each(ARCHES)("class 7: a translation used after the call that removed or restricted it returned (%s)", (arch) => {
+  it("unsafe: mprotect(PROT_NONE) without a flush; CPU 1 reads through its entry after the call returned", () => {
+    const r = runScenario("protnone", protNoneThenRead(), [noProtFlush], arch);
+    expect(classes(r)).toEqual([7]);
+    const h = r.hazards[0]!;
+    expect(h.cpu).toBe(1);
+    expect(h.missing).toBe("TLB flush on CPU 1 before mprotect returned");
+    expect(h.detail).toMatch(/CPU 1 read through a translation to pfn \d+ that mprotect removed and returned on CPU 0 at cycle \d+/);
+  });
+  it("unsafe: munmap whose flush reaches only the caller; CPU 1 reads the unmapped page", () => {
+    const r = runScenario("munmap-local", munmapThenRead(), [archPlugin("test-local-only", LocalOnlyTlb)], arch);
+    expect(classes(r)).toContain(7);
+    expect(r.hazards.find((h) => h.class === 7)!.missing).toBe("TLB flush on CPU 1 before munmap returned");
+  });
+  it("safe: the pre-patch flushes before the calls return; CPU 1's reads fault", () => {
+    expect(runScenario("protnone", protNoneThenRead(), [], arch).hazards).toEqual([]);
+    expect(runScenario("protnone", protNoneThenRead(), [], arch).counters["sigsegv"]).toBeGreaterThan(0);
   });
 });
 

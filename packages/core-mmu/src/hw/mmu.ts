@@ -68,7 +68,7 @@ export class Mmu {
     const f = t.flags[i]!;
     const frame = t.pfn[i]!;
     const pfn = t.pageShift === 12 ? frame : frame + (Math.floor(va / 4096) & 511);
-    if (t.gen[i] !== this.mem.gen[frame]) this.watch.staleTlbUse(cpu, va, pfn, frame, write);
+    if (t.gen[i] !== this.mem.gen[frame]) this.watch.staleTlbUse(cpu, va, pfn, frame, write, user, t, i);
     if ((user && (f & TlbFlag.US) === 0) || (write && (f & TlbFlag.RW) === 0)) {
       t.drop(i);
       return FAULT;

@@ -16,8 +16,11 @@ export interface HwWatch {
   // ---- the CPU's MMU ----
   /** `cpu` filled a TLB entry for `va` (a 2 MiB one when `huge`) mapping `frame`. */
   tlbFill(cpu: Cpu, va: number, frame: number, huge: boolean): void;
-  /** A TLB hit whose frame's generation differs from the one recorded at fill (the frame was freed or reused since). */
-  staleTlbUse(cpu: Cpu, va: number, pfn: number, frame: number, write: boolean): void;
+  /**
+   * A TLB hit (entry `i` of `t`) whose recorded generation differs from its frame's: the
+   * frame was freed or reused since the fill, or a watcher marked the entry.
+   */
+  staleTlbUse(cpu: Cpu, va: number, pfn: number, frame: number, write: boolean, user: boolean, t: Tlb, i: number): void;
   /** A walk started from a paging-structure-cache entry whose table frame was freed since the entry was cached. */
   stalePscUse(cpu: Cpu, va: number, table: number): void;
   /** A walk followed an upper-level entry into `table`, a frame that is no longer a page-table page. */
@@ -50,6 +53,12 @@ export interface HwWatch {
   pageReplaced(root: number, va: number, site: string): void;
   /** Kernel virtual range [start, end) was unmapped and is handed out again from now on. */
   kernelRangeRecycled(start: number, end: number, site: string): void;
+  /**
+   * A system call that removes or restricts translations of [start, end) under `root`
+   * (munmap, mprotect, madvise, mremap) is returning to its caller on `cpu`: from now on
+   * no CPU may use a translation the page tables no longer allow.
+   */
+  callReturned(cpu: Cpu, root: number, start: number, end: number, site: string): void;
 }
 
 /** Nobody watching. */
@@ -70,4 +79,5 @@ export const NO_WATCH: HwWatch = {
   pgdCreated() {},
   pageReplaced() {},
   kernelRangeRecycled() {},
+  callReturned() {},
 };

@@ -26,14 +26,21 @@ export class Entry {
     return work + k.machine.costs.syscall + (stack !== undefined ? this.kernelAccessCost(cpu, stack.end - 4096 - 8, true) : 0);
   }
 
-  /** `body` as system call `name`: entry, the body, and the return to the mode the CPU came from. */
-  *syscall<T>(cpu: Cpu, name: string, body: KGen<T>): KGen<T> {
-    const events = this.k.machine.events;
+  /**
+   * `body` as system call `name`: entry, the body, and the return to the mode the CPU came
+   * from. A call that removes or restricts the translations of a range (munmap, mprotect,
+   * madvise, mremap) names it in `restricts`: as it returns, the kernel promises that no
+   * CPU will use what the new page tables forbid there.
+   */
+  *syscall<T>(cpu: Cpu, name: string, body: KGen<T>, restricts?: { readonly start: number; readonly end: number }): KGen<T> {
+    const m = this.k.machine;
+    const events = m.events;
     const prev = cpu.mode;
-    if (events.wants("syscall_enter")) events.emit("syscall_enter", { time: this.k.machine.now, cpu: cpu.id, name });
+    if (events.wants("syscall_enter")) events.emit("syscall_enter", { time: m.now, cpu: cpu.id, name });
     yield this.syscallEnter(cpu);
     const r = yield* body;
-    if (events.wants("syscall_exit")) events.emit("syscall_exit", { time: this.k.machine.now, cpu: cpu.id, name });
+    if (events.wants("syscall_exit")) events.emit("syscall_exit", { time: m.now, cpu: cpu.id, name });
+    if (restricts !== undefined && restricts.end > restricts.start) m.watch.callReturned(cpu, cpu.cr3, restricts.start, restricts.end, name);
     cpu.mode = prev;
     return r;
   }

@@ -4,7 +4,7 @@
  */
 
 /** The hazard classes. */
-export type HazardClass = 1 | 2 | 3 | 4 | 5 | 6;
+export type HazardClass = 1 | 2 | 3 | 4 | 5 | 6 | 7;
 
 /** One hazard the oracle found. */
 export interface HazardReport {
@@ -29,6 +29,7 @@ export const HAZARD_CLASS_NAMES: Readonly<Record<HazardClass, string>> = {
   4: "flush skipped a CPU that could hold entries",
   5: "stale present kernel PMD in a process pgd",
   6: "secondary TLB stale or out of order",
+  7: "translation used after the call that removed or restricted it returned",
 };
 
 /** At most this many hazards are listed per run; all are counted. */

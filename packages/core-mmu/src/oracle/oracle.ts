@@ -35,6 +35,23 @@ import { HAZARD_LIST_CAP, type HazardClass, type HazardReport } from "./hazard.j
 
 const PSC_SPAN = [2097152, 2 ** 30, 2 ** 39] as const;
 const FRAME_NAMES = ["free frame", "user page", "page-cache page", "page-table page", "vmalloc page", "kernel page"] as const;
+/**
+ * Flipped in an entry's recorded frame generation (or write-protect generation) to mark
+ * it: its next use (or write) then reaches the oracle through the hardware's slow path.
+ */
+const MARK = 0x40000000;
+
+/** A TLB entry a returned call forbade: any use (removed), or writes only (made read-only). */
+interface Forbidden {
+  readonly vpn: number;
+  readonly writeOnly: boolean;
+  /** The entry's recorded generation before the mark. */
+  readonly gen: number;
+  readonly wpGen: number;
+  readonly site: string;
+  readonly caller: number;
+  readonly at: number;
+}
 
 export class Oracle implements HwWatch {
   readonly hazards: HazardReport[] = [];
@@ -64,6 +81,8 @@ export class Oracle implements HwWatch {
   /** Scratch for findEntry: which TLB the entry is in; for pageFreed: the CPUs holding the page. */
   private foundTlb: Tlb | null = null;
   private readonly holders: Int32Array;
+  /** Per CPU, the entries a returned call forbade, by slot (4 KiB TLB index, then 2 MiB TLB index after it). */
+  private readonly forbidden: Map<number, Forbidden>[];
 
   constructor(m: Machine) {
     this.m = m;
@@ -77,6 +96,7 @@ export class Oracle implements HwWatch {
     this.lastFlushAt = new Float64Array(m.cpus.length).fill(-1);
     this.lastIrqAt = new Float64Array(m.cpus.length).fill(-1);
     this.holders = new Int32Array(m.cpus.length);
+    this.forbidden = m.cpus.map(() => new Map());
     m.attach(this);
   }
 
@@ -120,12 +140,46 @@ export class Oracle implements HwWatch {
     this.fillMask[base + (cpu.id >>> 5)]! |= 1 << (cpu.id & 31);
   }
 
-  staleTlbUse(cpu: Cpu, va: number, pfn: number, frame: number, write: boolean): void {
+  staleTlbUse(cpu: Cpu, va: number, pfn: number, frame: number, write: boolean, user: boolean, t: Tlb, i: number): void {
+    const key = this.slot(cpu, t, i);
+    const f = this.forbidden[cpu.id]!.get(key);
+    if (f !== undefined) {
+      if (t.vpn[i] !== f.vpn || f.writeOnly) {
+        if (t.vpn[i] !== f.vpn) this.forbidden[cpu.id]!.delete(key);
+      } else {
+        if (!this.completes(cpu, va, write, user, t, i)) return; // the access faults instead: no use
+        t.gen[i] = f.gen;
+        this.forbidden[cpu.id]!.delete(key);
+        this.report(7, cpu.id, va, pfn, `TLB flush on CPU ${cpu.id} before ${f.site} returned`,
+          `CPU ${cpu.id} ${write ? "wrote" : "read"} through a translation to pfn ${pfn} that ${f.site} removed and returned on CPU ${f.caller} at cycle ${f.at}`);
+        if (t.gen[i] === this.mem.gen[frame]) return;
+      }
+    }
     const state = this.mem.state[frame]!;
     const by = this.freedBy(frame);
     const what = state === FrameState.FREE ? "freed" : `freed and reused as a ${FRAME_NAMES[state]}`;
     this.report(1, cpu.id, va, pfn, `TLB flush on CPU ${cpu.id} before ${by} freed the page`,
       `CPU ${cpu.id} ${write ? "wrote" : "read"} through a stale TLB entry to pfn ${pfn}, ${what} (freed at cycle ${this.mem.freedAt[frame]} by ${by})`);
+  }
+
+  /** Whether an access through entry `i` of `t` completes (rather than faulting on its rights, or on the D-bit re-walk). */
+  private completes(cpu: Cpu, va: number, write: boolean, user: boolean, t: Tlb, i: number): boolean {
+    const f = t.flags[i]!;
+    if ((user && (f & TlbFlag.US) === 0) || (write && (f & TlbFlag.RW) === 0)) return false;
+    if (!write || (f & TlbFlag.D) !== 0) return true;
+    const off = this.m.mmu.leafOffset(cpu.cr3, va);
+    const w = this.mem.words;
+    return off >= 0 && ptePresent(w[off]!, w[off + 1]!) && pteWrite(w[off]!, w[off + 1]!);
+  }
+
+  private slot(cpu: Cpu, t: Tlb, i: number): number {
+    return t === cpu.tlb ? i : cpu.tlb.entries + i;
+  }
+
+  /** The frame generation entry `i` of `t` was filled with (a mark set by a returned call hides it). */
+  private fillGenOf(cpu: Cpu, t: Tlb, i: number): number {
+    const f = this.forbidden[cpu.id]!.get(this.slot(cpu, t, i));
+    return f !== undefined && !f.writeOnly && f.vpn === t.vpn[i] ? f.gen : t.gen[i]!;
   }
 
   stalePscUse(cpu: Cpu, va: number, table: number): void {
@@ -145,6 +199,15 @@ export class Oracle implements HwWatch {
    */
   writeAfterWriteProtect(cpu: Cpu, va: number, pfn: number, t: Tlb, i: number): void {
     const frame = t.pfn[i]!;
+    const key = this.slot(cpu, t, i);
+    const f = this.forbidden[cpu.id]!.get(key);
+    if (f !== undefined && f.writeOnly && f.vpn === t.vpn[i]) {
+      t.wpGen[i] = f.wpGen;
+      this.forbidden[cpu.id]!.delete(key);
+      this.report(7, cpu.id, va, pfn, `TLB flush on CPU ${cpu.id} before ${f.site} returned`,
+        `CPU ${cpu.id} wrote through a writable translation to pfn ${pfn} that ${f.site} made read-only and returned on CPU ${f.caller} at cycle ${f.at}`);
+      if (t.wpGen[i] === this.mem.wpGen[frame]) return;
+    }
     const off = this.m.mmu.leafOffset(cpu.cr3, va);
     const words = this.mem.words;
     const lo = off >= 0 ? words[off]! : 0;
@@ -237,12 +300,12 @@ export class Oracle implements HwWatch {
       const t = cpu.tlb;
       const i = t.probe(this.fillPage[frame]!);
       this.foundTlb = t;
-      return i >= 0 && t.pfn[i] === frame && t.gen[i] === gen ? i : -1;
+      return i >= 0 && t.pfn[i] === frame && this.fillGenOf(cpu, t, i) === gen ? i : -1;
     }
     for (const t of [cpu.tlb, cpu.tlb2m]) {
       if (t.live === 0) continue;
       for (let i = 0; i < t.entries; i++) {
-        if (t.pfn[i] === frame && t.gen[i] === gen && t.isLive(i)) {
+        if (t.pfn[i] === frame && t.isLive(i) && this.fillGenOf(cpu, t, i) === gen) {
           this.foundTlb = t;
           return i;
         }
@@ -260,7 +323,7 @@ export class Oracle implements HwWatch {
       for (let i = 0; i < t.entries; i++) {
         if ((t.flags[i]! & TlbFlag.US) === 0 || !t.isLive(i)) continue;
         const frame = t.pfn[i]!;
-        if (t.gen[i] === mem.gen[frame]) continue;
+        if (this.fillGenOf(cpu, t, i) === mem.gen[frame]) continue;
         const va = t.vpn[i]! * t.pageSize;
         const page = Math.floor(va / 4096);
         if (this.seen.has(`1:${cpu.id}:${page}:${frame}`) || this.seen.has(`4:${cpu.id}:${page}:${frame}`)) continue;
@@ -291,6 +354,62 @@ export class Oracle implements HwWatch {
           `CPU ${cpu.id} still caches an upper-level entry for ${this.formatVa(va)} pointing at pfn ${table}, a page-table page being freed`);
       }
     }
+  }
+
+  // ---- returned calls (class 7) ----
+
+  /**
+   * A call that removed or restricted [start, end) under `root` returned on `caller`.
+   * Every CPU whose CR3 is `root` may still cache translations of the range; those the
+   * page tables no longer allow are marked, so that their next use (any use for a
+   * removed one, a write for one made read-only) is reported. Nothing is reported for a
+   * translation the CPU never uses again.
+   */
+  callReturned(caller: Cpu, root: number, start: number, end: number, site: string): void {
+    const pages = (end - start) / 4096;
+    for (const cpu of this.m.cpus) {
+      if (cpu.cr3 !== root) continue;
+      const t = cpu.tlb;
+      if (t.live > 0) {
+        if (pages <= t.entries / t.ways) {
+          for (let a = start; a < end; a += 4096) this.forbidIfStale(cpu, t, t.probe(a / 4096), root, site, caller);
+        } else {
+          for (let i = 0; i < t.entries; i++) {
+            const va = t.vpn[i]! * 4096;
+            if (va >= start && va < end && t.isLive(i)) this.forbidIfStale(cpu, t, i, root, site, caller);
+          }
+        }
+      }
+      const h = cpu.tlb2m;
+      if (h.live > 0) {
+        for (let i = 0; i < h.entries; i++) {
+          const va = h.vpn[i]! * h.pageSize;
+          if (va + h.pageSize > start && va < end && h.isLive(i)) this.forbidIfStale(cpu, h, i, root, site, caller);
+        }
+      }
+    }
+  }
+
+  private forbidIfStale(cpu: Cpu, t: Tlb, i: number, root: number, site: string, caller: Cpu): void {
+    if (i < 0 || (t.flags[i]! & TlbFlag.US) === 0) return;
+    const map = this.forbidden[cpu.id]!;
+    const key = this.slot(cpu, t, i);
+    const prev = map.get(key);
+    if (prev !== undefined && prev.vpn === t.vpn[i]) return;
+    const va = t.vpn[i]! * t.pageSize;
+    const off = this.m.mmu.leafOffset(root, va);
+    const w = this.mem.words;
+    const lo = off >= 0 ? w[off]! : 0;
+    const hi = off >= 0 ? w[off + 1]! : 0;
+    const present = ptePresent(lo, hi);
+    const mapped = !present ? -1 : t.pageShift === 12 ? ptePfn(lo, hi) : pmdLeafPfn(lo, hi);
+    let writeOnly: boolean;
+    if (mapped !== t.pfn[i]) writeOnly = false;
+    else if ((t.flags[i]! & TlbFlag.RW) !== 0 && !pteWrite(lo, hi)) writeOnly = true;
+    else return;
+    map.set(key, { vpn: t.vpn[i]!, writeOnly, gen: t.gen[i]!, wpGen: t.wpGen[i]!, site, caller: caller.id, at: this.m.now });
+    if (writeOnly) t.wpGen[i] = (t.wpGen[i]! ^ MARK) >>> 0;
+    else t.gen[i] = (t.gen[i]! ^ MARK) >>> 0;
   }
 
   // ---- page-table facts ----

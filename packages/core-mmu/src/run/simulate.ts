@@ -36,6 +36,11 @@ export interface SimulateInput {
   readonly maxCycles?: number;
 }
 
+/** [addr, addr + len) rounded out to whole pages, as the calls that take a range see it. */
+function pageRange(addr: number, len: number): { start: number; end: number } {
+  return { start: addr - (addr % 4096), end: addr + Math.ceil(len / 4096) * 4096 };
+}
+
 /** The order of the result's counters: kernel counters with the hardware's and the oracle's counts where they always stood. */
 const RESULT_COUNTERS: readonly string[] = (() => {
   const out = [...COUNTER_NAMES] as string[];
@@ -93,9 +98,9 @@ export function simulate(input: SimulateInput): RunResult {
         mmap: (len, prot) => entry.syscall(cpu, "mmap", kernel.mmap.mmap(cpu, len, prot)),
         mmapFile: (file, offset, len, prot, shared) => entry.syscall(cpu, "mmap", kernel.mmap.mmapFile(cpu, file, offset, len, prot, shared)),
         mmapShared: (len, prot) => entry.syscall(cpu, "mmap", kernel.mmap.mmapShared(cpu, len, prot)),
-        munmap: (addr, len) => entry.syscall(cpu, "munmap", kernel.mmap.munmap(cpu, addr, len)),
-        madvise: (addr, len, advice) => entry.syscall(cpu, "madvise", kernel.madvise.madvise(cpu, addr, len, advice)),
-        mprotect: (addr, len, prot) => entry.syscall(cpu, "mprotect", kernel.mprotect.mprotect(cpu, addr, len, prot)),
+        munmap: (addr, len) => entry.syscall(cpu, "munmap", kernel.mmap.munmap(cpu, addr, len), pageRange(addr, len)),
+        madvise: (addr, len, advice) => entry.syscall(cpu, "madvise", kernel.madvise.madvise(cpu, addr, len, advice), pageRange(addr, len)),
+        mprotect: (addr, len, prot) => entry.syscall(cpu, "mprotect", kernel.mprotect.mprotect(cpu, addr, len, prot), pageRange(addr, len)),
         syscall: (body) => entry.syscall(cpu, "syscall", body),
         fork: () => entry.syscall(cpu, "fork", fork.forkChild(cpu)),
         forkCow: () => entry.syscall(cpu, "fork", fork.forkCow(cpu)),

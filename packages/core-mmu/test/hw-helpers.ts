@@ -36,7 +36,7 @@ export function bareMachine(opts: { format?: PagingFormat; pteLeakErratum?: bool
       m.mem.words[off + 1] = pteHi(pmd, 0);
     }
   }
-  const mm = new MmStruct(1, pgd, m.cpus.length, 0);
+  const mm = new MmStruct(1, pgd, m.cpus.length, 0, m);
   for (const cpu of m.cpus) m.mmu.loadCr3(cpu, pgd);
   return { m, pt, mm, oracle };
 }

@@ -208,12 +208,9 @@ export class AtsDevice {
     while (this.pprQueue.length > 0) {
       const req = this.pprQueue.shift()!;
       const r = this.k.memory.handleMmFaultRemote(cpu, this.mm, req.va, req.write);
-      if (typeof r === "number") {
-        if (r > 0) yield r;
-        else if (r < 0) this.retry = null; // an invalid request: the device gets an error response
-      } else {
-        yield* r;
-      }
+      const v = typeof r === "number" ? r : yield* r;
+      if (typeof r === "number" && v !== undefined && v > 0) yield v;
+      if (v !== undefined && v < 0) this.retry = null; // an invalid request: the device gets an error response
       yield this.m.costs.faultHandler; // finish_pri_tag → PPR response
     }
     this.pprWorkerRunning = false;

@@ -76,7 +76,7 @@ export class KernelCore {
 
   /** mm_alloc for a process whose pgd is `pgd`: a new mm_struct on the process list. */
   mmAlloc(pgd: number): MmStruct {
-    const mm = new MmStruct(this.nextMmId++, pgd, this.machine.cpus.length, this.policies.archMm.mmapBase);
+    const mm = new MmStruct(this.nextMmId++, pgd, this.machine.cpus.length, this.policies.archMm.mmapBase, this.machine);
     this.mms.add(mm);
     return mm;
   }

@@ -107,15 +107,21 @@ export class Fork {
     const mm = yield* this.mmAlloc(cpu);
     mm.mmapBase = parent.mmapBase;
     const protectedPages: number[] = [];
-    for (const v of parent.vmas) {
-      const nv = v.slice(v.start, v.end);
-      mm.insertVma(nv);
-      // copy_page_range: shared file mappings are refilled by faults.
-      if (v.file !== null && (v.flags & VM_SHARED) !== 0 && !v.shmem) continue;
-      yield* this.memory.copyPageRange(cpu, mm, parent, v, protectedPages);
+    // dup_mmap: mmap_write_lock_killable(oldmm)
+    yield* parent.mmapLock.downWrite(cpu);
+    try {
+      for (const v of parent.vmas) {
+        const nv = v.slice(v.start, v.end);
+        mm.insertVma(nv);
+        // copy_page_range: shared file mappings are refilled by faults.
+        if (v.file !== null && (v.flags & VM_SHARED) !== 0 && !v.shmem) continue;
+        yield* this.memory.copyPageRange(cpu, mm, parent, v, protectedPages);
+      }
+      // dup_mmap: flush_tlb_mm(oldmm) — flush_tlb_mm_range(mm, 0, TLB_FLUSH_ALL, 0, true).
+      yield* k.policies.archTlb.flushTlbMmRange(cpu, parent, 0, Infinity, 12, true);
+    } finally {
+      parent.mmapLock.upWrite(cpu);
     }
-    // dup_mmap: flush_tlb_mm(oldmm) — flush_tlb_mm_range(mm, 0, TLB_FLUSH_ALL, 0, true).
-    yield* k.policies.archTlb.flushTlbMmRange(cpu, parent, 0, Infinity, 12, true);
     for (const pfn of protectedPages) m.mem.relyWriteProtected(pfn, "dup_mmap (fork: COW write-protect)");
     return { pid: this.nextPid++, mm, stack };
   }

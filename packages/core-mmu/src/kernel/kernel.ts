@@ -70,7 +70,7 @@ export class Kernel extends KernelCore implements SchedHooks, IrqEntryHooks {
   boot(): void {
     const m = this.machine;
     const pgd = this.policies.archMm.pgdCreate(null);
-    const initMm = new MmStruct(0, pgd, m.cpus.length, 0, true);
+    const initMm = new MmStruct(0, pgd, m.cpus.length, 0, m, true);
     this.setInitMm(initMm);
     for (const cpu of m.cpus) {
       m.mmu.loadCr3(cpu, pgd);
@@ -93,7 +93,7 @@ export class Kernel extends KernelCore implements SchedHooks, IrqEntryHooks {
 
   // ---- what the scheduler calls ----
 
-  handleMmFault(cpu: Cpu, va: number, write: boolean): number | KGen {
+  handleMmFault(cpu: Cpu, va: number, write: boolean): number | KGen<unknown> {
     return this.memory.handleMmFault(cpu, va, write);
   }
 

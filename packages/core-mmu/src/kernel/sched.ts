@@ -34,7 +34,7 @@ export type TaskGen = Generator<TaskYield, void, void>;
 /** What the scheduler needs from the rest of the kernel. */
 export interface SchedHooks {
   /** The page-fault handler (exception entry to iret), run in kernel mode: cycles, or a path that waits. */
-  handleMmFault(cpu: Cpu, va: number, write: boolean): number | KGen;
+  handleMmFault(cpu: Cpu, va: number, write: boolean): number | KGen<unknown>;
   /** The task on `cpu` exited: the CPU goes idle (enter_lazy_tlb). */
   taskExit(cpu: Cpu): void;
   /** A kernel thread starts running on `cpu` (context switch, lazy TLB); returns cycles. */

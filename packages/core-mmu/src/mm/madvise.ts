@@ -21,8 +21,12 @@ export class Madvise {
     private readonly gather: MmuGatherOps,
   ) {}
 
-  /** madvise(addr, len, advice). */
+  /** madvise(addr, len, advice), under mmap_read_lock. */
   *madvise(cpu: Cpu, addr: number, len: number, advice: number): KGen {
+    yield* this.mmap.withReadLock(cpu, this.doMadvise(cpu, addr, len, advice));
+  }
+
+  private *doMadvise(cpu: Cpu, addr: number, len: number, advice: number): KGen {
     const k = this.k;
     if (advice !== MADV_DONTNEED) throw new Error(`madvise advice ${advice} is not modelled`);
     const mm = this.mmap.mustMm(cpu);

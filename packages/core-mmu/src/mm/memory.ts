@@ -40,14 +40,18 @@ export class Memory {
   }
 
   /**
-   * handle_mm_fault for a user fault at `va` on `cpu`, from the exception to iret.
-   * The TLB entry for `va` was already dropped by the fault (SDM §4.10.4.1).
+   * handle_mm_fault for a user fault at `va` on `cpu`, from the exception to iret, under
+   * mmap_read_lock. The TLB entry for `va` was already dropped by the fault (SDM §4.10.4.1).
    */
-  handleMmFault(cpu: Cpu, va: number, write: boolean): number | KGen {
+  handleMmFault(cpu: Cpu, va: number, write: boolean): number | KGen<unknown> {
+    const mm = this.k.currentMm(cpu);
+    if (mm === null) throw new SegmentationFault(`CPU ${cpu.id}: user fault at ${this.k.fmtVa(va)} with no mm`);
+    return this.underReadLock(cpu, mm, () => this.userFault(cpu, mm, va, write));
+  }
+
+  private userFault(cpu: Cpu, mm: MmStruct, va: number, write: boolean): number | KGen {
     const k = this.k;
     const costs = k.machine.costs;
-    const mm = k.currentMm(cpu);
-    if (mm === null) throw new SegmentationFault(`CPU ${cpu.id}: user fault at ${k.fmtVa(va)} with no mm`);
     const vma = mm.findVma(va);
     if (vma === undefined || (write && (vma.flags & VM_WRITE) === 0) || (vma.flags & (VM_READ | VM_WRITE)) === 0) {
       // bad_area: SIGSEGV. The model's tasks handle it by skipping the access.
@@ -63,12 +67,57 @@ export class Memory {
   /**
    * handle_mm_fault(vma, address, FAULT_FLAG_REMOTE …) for another agent's fault on
    * `mm` (amd_iommu_v2's do_fault for a device page request), run by a kernel thread on
-   * `cpu`. Returns -1 for an address the device may not access (the request fails).
+   * `cpu` under mmap_read_lock. Returns -1 for an address the device may not access.
    */
-  handleMmFaultRemote(cpu: Cpu, mm: MmStruct, va: number, write: boolean): number | KGen {
-    const vma = mm.findVma(va);
-    if (vma === undefined || (write && (vma.flags & VM_WRITE) === 0) || (vma.flags & (VM_READ | VM_WRITE)) === 0) return -1;
-    return this.handleMmFaultVma(cpu, mm, vma, va, write, 0);
+  handleMmFaultRemote(cpu: Cpu, mm: MmStruct, va: number, write: boolean): number | KGen<number | void> {
+    return this.underReadLock(cpu, mm, () => {
+      const vma = mm.findVma(va);
+      if (vma === undefined || (write && (vma.flags & VM_WRITE) === 0) || (vma.flags & (VM_READ | VM_WRITE)) === 0) return -1;
+      return this.handleMmFaultVma(cpu, mm, vma, va, write, 0);
+    });
+  }
+
+  /**
+   * Runs `fault` under mmap_read_lock(mm). Uncontended, a fault that waits for nothing
+   * stays a plain number of cycles; otherwise it becomes a path that waits for the lock
+   * and releases it at its end.
+   */
+  private underReadLock(cpu: Cpu, mm: MmStruct, fault: () => number | KGen): number | KGen<number | void> {
+    const lock = mm.mmapLock;
+    if (!lock.tryDownRead()) return this.waitForReadLock(cpu, mm, fault);
+    let r: number | KGen;
+    try {
+      r = fault();
+    } catch (e) {
+      lock.upRead();
+      throw e;
+    }
+    if (typeof r === "number") {
+      lock.upRead();
+      return r;
+    }
+    return this.releasingAfter(mm, r);
+  }
+
+  private *releasingAfter(mm: MmStruct, path: KGen): KGen {
+    try {
+      yield* path;
+    } finally {
+      mm.mmapLock.upRead();
+    }
+  }
+
+  /** The contended case: waits for the lock; returns the fault's cycles when it waited for nothing else (-1: refused). */
+  private *waitForReadLock(cpu: Cpu, mm: MmStruct, fault: () => number | KGen): KGen<number | void> {
+    yield* mm.mmapLock.downRead(cpu);
+    try {
+      const r = fault();
+      if (typeof r !== "number") return yield* r;
+      if (r > 0) yield r;
+      return r;
+    } finally {
+      mm.mmapLock.upRead();
+    }
   }
 
   /** handle_mm_fault below the VMA lookup: __handle_mm_fault → handle_pte_fault. */

@@ -7,6 +7,7 @@
  * vmap_area (include/linux/vmalloc.h). Functions live in the mm/*.c-named files.
  */
 import type { Cpu } from "../hw/cpu.js";
+import { RwSemaphore } from "../kernel/rwsem.js";
 
 /** vm_flags bits (include/linux/mm.h). */
 export const VM_READ = 0x1;
@@ -97,8 +98,12 @@ export class MmStruct {
   /** range_start calls not yet matched by a range_end (a notifier range is open). */
   notifierRanges = 0;
 
-  constructor(id: number, pgd: number, ncpus: number, mmapBase: number, isInitMm = false) {
+  /** mmap_lock: taken for writing by mmap, munmap, mprotect, mremap and fork; for reading by faults and madvise. */
+  readonly mmapLock: RwSemaphore;
+
+  constructor(id: number, pgd: number, ncpus: number, mmapBase: number, clock: { readonly now: number }, isInitMm = false) {
     this.id = id;
+    this.mmapLock = new RwSemaphore("mmap_lock", clock);
     this.pgd = pgd;
     this.cpumask = new Uint8Array(ncpus);
     this.ctxId = id;

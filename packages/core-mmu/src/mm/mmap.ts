@@ -46,6 +46,10 @@ export class Mmap {
 
   /** mmap(NULL, len, prot, MAP_PRIVATE|MAP_ANONYMOUS): returns the address. */
   *mmap(cpu: Cpu, len: number, prot: number): KGen<number> {
+    return yield* this.withWriteLock(cpu, this.doMmap(cpu, len, prot));
+  }
+
+  private *doMmap(cpu: Cpu, len: number, prot: number): KGen<number> {
     const mm = this.mustMm(cpu);
     this.k.counters.values[C.mmap_calls]!++;
     const size = Math.ceil(len / 4096) * 4096;
@@ -59,6 +63,10 @@ export class Mmap {
 
   /** mmap(NULL, len, prot, shared ? MAP_SHARED : MAP_PRIVATE, fd, offset). */
   *mmapFile(cpu: Cpu, file: FileMapping, offset: number, len: number, prot: number, shared: boolean): KGen<number> {
+    return yield* this.withWriteLock(cpu, this.doMmapFile(cpu, file, offset, len, prot, shared));
+  }
+
+  private *doMmapFile(cpu: Cpu, file: FileMapping, offset: number, len: number, prot: number, shared: boolean): KGen<number> {
     const mm = this.mustMm(cpu);
     this.k.counters.values[C.mmap_calls]!++;
     if (offset % 4096 !== 0) throw new SegmentationFault(`mmap offset ${offset} is not page aligned`);
@@ -76,6 +84,10 @@ export class Mmap {
    * object with no dirty accounting, so a writable mapping maps its pages writable.
    */
   *mmapShared(cpu: Cpu, len: number, prot: number): KGen<number> {
+    return yield* this.withWriteLock(cpu, this.doMmapShared(cpu, len, prot));
+  }
+
+  private *doMmapShared(cpu: Cpu, len: number, prot: number): KGen<number> {
     const mm = this.mustMm(cpu);
     this.k.counters.values[C.mmap_calls]!++;
     const size = Math.ceil(len / 4096) * 4096;
@@ -89,8 +101,12 @@ export class Mmap {
     return start;
   }
 
-  /** munmap(addr, len): detach the VMAs, then unmap_region with one mmu_gather. */
+  /** munmap(addr, len) under mmap_write_lock: detach the VMAs, then unmap_region with one mmu_gather. */
   *munmap(cpu: Cpu, addr: number, len: number): KGen {
+    yield* this.withWriteLock(cpu, this.doMunmap(cpu, addr, len));
+  }
+
+  private *doMunmap(cpu: Cpu, addr: number, len: number): KGen {
     const k = this.k;
     const mm = this.mustMm(cpu);
     k.counters.values[C.munmap_calls]!++;
@@ -127,6 +143,28 @@ export class Mmap {
       this.k.pgtables.freePgdRange(mm, vmas[0]!.start, vmas[vmas.length - 1]!.end, 0, this.k.machine.format.kernelStart, (pfn) => tlb.removeTable(pfn, 0, 0));
     }
     yield* this.gather.tlbFinishMmu(cpu, tlb);
+  }
+
+  /** `body` under mmap_write_lock(current->mm). */
+  *withWriteLock<T>(cpu: Cpu, body: KGen<T>): KGen<T> {
+    const lock = this.mustMm(cpu).mmapLock;
+    yield* lock.downWrite(cpu);
+    try {
+      return yield* body;
+    } finally {
+      lock.upWrite(cpu);
+    }
+  }
+
+  /** `body` under mmap_read_lock(current->mm). */
+  *withReadLock<T>(cpu: Cpu, body: KGen<T>): KGen<T> {
+    const lock = this.mustMm(cpu).mmapLock;
+    yield* lock.downRead(cpu);
+    try {
+      return yield* body;
+    } finally {
+      lock.upRead();
+    }
   }
 
   /** current->mm of a task making a system call. */

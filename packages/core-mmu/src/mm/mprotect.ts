@@ -23,8 +23,12 @@ export class Mprotect {
     private readonly mmap: Mmap,
   ) {}
 
-  /** mprotect(addr, len, prot). */
+  /** mprotect(addr, len, prot), under mmap_write_lock. */
   *mprotect(cpu: Cpu, addr: number, len: number, prot: number): KGen {
+    yield* this.mmap.withWriteLock(cpu, this.doMprotect(cpu, addr, len, prot));
+  }
+
+  private *doMprotect(cpu: Cpu, addr: number, len: number, prot: number): KGen {
     const k = this.k;
     const m = k.machine;
     const mm = this.mmap.mustMm(cpu);

@@ -10,10 +10,11 @@ import { batchedUnmap } from "@flushlab/patch-batched-unmap";
 import { mprotectGather } from "@flushlab/patch-mprotect-gather";
 import { nohzDefer } from "@flushlab/patch-nohz-defer";
 import { mmuNotifierOnlyEnd } from "@flushlab/patch-mmu-notifier";
+import { bugPlugins } from "@flushlab/bugs";
 import type { CliRegistry } from "./registry-types.js";
 
-/** Patch plugins shipped with flushlab, each its own package. */
-export const installedPlugins: readonly FlushlabPlugin[] = [vmallocSync, batchedUnmap, mprotectGather, nohzDefer, mmuNotifierOnlyEnd];
+/** Patch plugins shipped with flushlab, each its own package; then the pre-fix kernels of @flushlab/bugs. */
+export const installedPlugins: readonly FlushlabPlugin[] = [vmallocSync, batchedUnmap, mprotectGather, nohzDefer, mmuNotifierOnlyEnd, ...bugPlugins];
 
 export const registry: CliRegistry = {
   plugins: installedPlugins,

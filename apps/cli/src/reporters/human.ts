@@ -236,11 +236,12 @@ export function formatList(list: ListReport): string[] {
   for (const { plugin, source } of list.plugins) {
     lines.push(`  ${plugin.name}${plugin.package ? `  ${plugin.package}` : ""}${source === "installed" ? "" : `  [${source}]`}`);
     lines.push(`    ${plugin.description}`);
-    lines.push(`    patch:      ${plugin.patch.title}`);
+    lines.push(`    ${plugin.kind === "pre-fix" ? "pre-fix of:" : "patch:     "} ${plugin.patch.title}`);
     lines.push(`    commit:     ${plugin.patch.commit} (${plugin.patch.kernel})${plugin.patch.author ? `, ${plugin.patch.author}` : ""}`);
     lines.push(`    applies to: ${plugin.appliesTo.join(", ")}`);
     lines.push(`    overrides:  ${plugin.policies.length === 0 ? "(nothing)" : overriddenPoints(plugin).map((p) => p.name).join(", ")}`);
     if (plugin.composesWith && plugin.composesWith.length > 0) lines.push(`    composes with: ${plugin.composesWith.join(", ")}`);
+    if (plugin.requires && plugin.requires.length > 0) lines.push(`    requires:   ${plugin.requires.join(", ")}`);
     if (plugin.reproduction) lines.push(`    reproduction: ${plugin.reproduction.workload}, ${plural(plugin.reproduction.figures.length, "published figure")}`);
   }
   lines.push("", "Workloads");

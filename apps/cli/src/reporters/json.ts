@@ -96,6 +96,8 @@ export function listJson(list: ListReport): Record<string, unknown> {
       appliesTo: [...plugin.appliesTo],
       overrides: overriddenPoints(plugin).map((p) => p.name),
       composesWith: [...(plugin.composesWith ?? [])],
+      kind: plugin.kind ?? "patch",
+      requires: [...(plugin.requires ?? [])],
       reproduction: plugin.reproduction
         ? { workload: plugin.reproduction.workload, figures: plugin.reproduction.figures.map((f) => `${f.metric} (${f.kind})`) }
         : null,

@@ -101,7 +101,13 @@ export interface FlushlabPlugin {
   readonly description: string;
   /** npm package the plugin ships in (shown by `flushlab list`). */
   readonly package?: string;
+  /**
+   * The upstream patch the plugin models. For a `pre-fix` plugin, the fix whose absence
+   * it models: the plugin is the code as it was before that commit.
+   */
   readonly patch: PatchProvenance;
+  /** `patch` (default): the plugin applies the patch; `pre-fix`: it restores the code the patch fixed. */
+  readonly kind?: "patch" | "pre-fix";
   readonly appliesTo: readonly ArchName[];
   /** The plugin's policies, one per extension point it overrides. */
   readonly policies: readonly AnyPolicy[];
@@ -111,6 +117,12 @@ export interface FlushlabPlugin {
    * one point are refused, naming both.
    */
   readonly composesWith?: readonly string[];
+  /**
+   * Plugins this one needs (a fix to a patch needs the patch): each must be enabled and
+   * listed before it. A required plugin's policies for the same points are stacked on
+   * as with composesWith.
+   */
+  readonly requires?: readonly string[];
   readonly reproduction?: Reproduction;
 }
 

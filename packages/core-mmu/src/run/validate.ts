@@ -138,8 +138,12 @@ export function validatePluginShape(plugin: unknown, where: string): asserts plu
     }
     if (typeof (q as { build?: unknown }).build !== "function") throw new FlushlabInputError(`${where}: ${name} policies[${i}] has no factory function`);
   });
-  const c = p["composesWith"];
-  if (c !== undefined && (!Array.isArray(c) || c.some((x) => typeof x !== "string"))) throw new FlushlabInputError(`${where}: ${name} composesWith must be a list of plugin names`);
+  for (const field of ["composesWith", "requires"]) {
+    const c = p[field];
+    if (c !== undefined && (!Array.isArray(c) || c.some((x) => typeof x !== "string"))) throw new FlushlabInputError(`${where}: ${name} ${field} must be a list of plugin names`);
+  }
+  const kind = p["kind"];
+  if (kind !== undefined && kind !== "patch" && kind !== "pre-fix") throw new FlushlabInputError(`${where}: ${name} kind must be "patch" or "pre-fix" (got ${JSON.stringify(kind)})`);
 }
 
 /** The plugins are distinct, apply to `arch`, and no two override one point without saying how they compose. */
@@ -151,12 +155,19 @@ export function validatePlugins(plugins: readonly FlushlabPlugin[], arch: Machin
     if (names.has(p.name)) throw new FlushlabInputError(`plugin "${p.name}" is enabled twice`);
     names.add(p.name);
     if (!p.appliesTo.includes(arch)) throw new FlushlabInputError(`plugin "${p.name}" does not apply to arch ${arch} (it applies to ${knownList(p.appliesTo)})`);
+    for (const r of p.requires ?? []) {
+      if (names.has(r)) continue;
+      const later = plugins.some((q) => q?.name === r);
+      throw new FlushlabInputError(
+        later ? `plugin "${p.name}" requires "${r}" listed before it (--plugins ${r},${p.name})` : `plugin "${p.name}" requires plugin "${r}", which is not enabled (--plugins ${r},${p.name})`,
+      );
+    }
     const own = new Set<string>();
     for (const point of overriddenPoints(p)) {
       if (own.has(point.slot)) throw new FlushlabInputError(`plugin "${p.name}" declares two policies for ${point.name}`);
       own.add(point.slot);
       const prev = owner.get(point.slot);
-      if (prev && !(p.composesWith?.includes(prev.name) || prev.composesWith?.includes(p.name))) {
+      if (prev && !(p.composesWith?.includes(prev.name) || prev.composesWith?.includes(p.name) || p.requires?.includes(prev.name))) {
         throw new FlushlabInputError(`plugins "${prev.name}" and "${p.name}" both override ${point.name} and neither declares how they compose (composesWith)`);
       }
       owner.set(point.slot, p);

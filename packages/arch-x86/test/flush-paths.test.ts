@@ -149,6 +149,13 @@ describe("plugins", () => {
     expect(() => runScenario("c", body, [over("a"), over("b", ["a"])])).not.toThrow();
   });
 
+  it("a plugin that requires another needs it enabled and listed first, and stacks on it", () => {
+    const fix = { ...over("fix"), requires: ["a"] };
+    expect(() => runScenario("c", body, [fix])).toThrow('plugin "fix" requires plugin "a", which is not enabled (--plugins a,fix)');
+    expect(() => runScenario("c", body, [fix, over("a")])).toThrow('plugin "fix" requires "a" listed before it (--plugins a,fix)');
+    expect(() => runScenario("c", body, [over("a"), fix])).not.toThrow();
+  });
+
   it("a plugin that throws is reported by name, on one line", () => {
     const bad = definePlugin({
       name: "bad",

@@ -37,6 +37,7 @@ export { Mmap, PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC, protToVmFlags } from
 export { Mprotect } from "./mm/mprotect.js";
 export { Madvise, MADV_DONTNEED } from "./mm/madvise.js";
 export { MmuGatherOps } from "./mm/mmu-gather.js";
+export { PteLocks, PTRS_PER_PTE } from "./mm/ptlock.js";
 export { mmuNotifierRegister, mmuNotifierUnregister, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRange, mmuNotifierInvalidateRangeEnd } from "./mm/mmu-notifier.js";
 export { PageAlloc, type KswapdWaker } from "./mm/page-alloc.js";
 export { PageCache, SegmentationFault } from "./mm/filemap.js";

@@ -8,6 +8,15 @@
  */
 import { PROT_READ, defineWorkload, type FileMapping, type TaskApi, type TaskGen } from "@flushlab/core-mmu";
 
+/** The seed's RAM: 64 GB. */
+const SEED_RAM_BYTES = 64 * 2 ** 30;
+
+/** PTEs per split PTE lock for a run with `ramBytes` of RAM: 512 scaled by RAM / 64 GB, a power of two, at least 1. */
+export function scaledPtlSpan(ramBytes: number): number {
+  const scaled = Math.min(512, (512 * ramBytes) / SEED_RAM_BYTES);
+  return scaled < 1 ? 1 : 2 ** Math.floor(Math.log2(scaled));
+}
+
 export const lruFileMmapRead = defineWorkload({
   name: "lru-file-mmap-read",
   description: "vm-scalability case-lru-file-mmap-read: NR_CPU readers of private read-only file mmaps totalling 10 × RAM",
@@ -30,6 +39,11 @@ export const lruFileMmapRead = defineWorkload({
     const ramBytes = m.mem.nframes * 4096;
     const perReader = Math.floor(((ctx.params["files_x_ram"] as number) * ramBytes) / cpus / 4096) * 4096;
     const readCycles = ctx.params["read_cycles_per_page"] as number;
+    // Split PTE locks scaled with RAM: at 64 GB a reader's share of the LRU spans about
+    // 680 PTE pages, so reclaim never takes the lock of the PTE page the reader faults
+    // in; at a scaled RAM the share would fit in one PTE page and the two would meet on
+    // one lock. Each lock covers 512 PTEs scaled by RAM / 64 GB (at least one).
+    ctx.kernel.ptl.span = scaledPtlSpan(ramBytes);
     const done = new Float64Array(cpus);
     (ctx as { readerDone?: Float64Array }).readerDone = done;
     for (let c = 0; c < cpus; c++) {
@@ -73,6 +87,7 @@ export const lruFileMmapRead = defineWorkload({
     const mib = (m.mem.nframes * 4096) / 2 ** 20;
     return [
       `lru-file-mmap-read: RAM scaled to ${mib} MiB in ${m.mem.nodes} node(s) (the seed: 64 GB in 4 nodes); files ${ctx.params["files_x_ram"]} × RAM over ${m.cpus.length} readers; watermarks from min_free_kbytes of the scaled RAM`,
+      `split PTE locks scaled with RAM: one lock per ${ctx.kernel.ptl.span} PTE(s) (512 at 64 GB), so reclaim and a reader meet on a lock as rarely as at full size`,
       "reclaim mirrors mm/vmscan.c v4.2 (file LRU only, no writeback); flushes use the v5.17 x86 paths of arch-x86 in place of v4.2's flush_tlb_page/flush_tlb_others",
     ];
   },

@@ -16,6 +16,7 @@ import { Mmap } from "../mm/mmap.js";
 import { MmuGatherOps } from "../mm/mmu-gather.js";
 import { Mprotect } from "../mm/mprotect.js";
 import { PageAlloc } from "../mm/page-alloc.js";
+import { PteLocks } from "../mm/ptlock.js";
 import { Rmap } from "../mm/rmap.js";
 import { Lru } from "../mm/swap.js";
 import { Vmalloc } from "../mm/vmalloc.js";
@@ -33,6 +34,8 @@ export class Kernel extends KernelCore implements SchedHooks, IrqEntryHooks {
   readonly pageAlloc: PageAlloc;
   readonly lru: Lru;
   readonly pageCache: PageCache;
+  /** The split PTE locks. */
+  readonly ptl: PteLocks;
   readonly rmap: Rmap;
   readonly reclaim: Reclaim;
   readonly mmuGather: MmuGatherOps;
@@ -51,11 +54,12 @@ export class Kernel extends KernelCore implements SchedHooks, IrqEntryHooks {
     this.pageAlloc = new PageAlloc(machine.mem);
     this.lru = new Lru(machine.mem, machine.cpus.length);
     this.pageCache = new PageCache(this, this.pageAlloc, this.lru);
-    this.rmap = new Rmap(this);
+    this.ptl = new PteLocks(machine);
+    this.rmap = new Rmap(this, this.ptl);
     this.reclaim = new Reclaim(this, this.pageAlloc, this.lru, this.rmap, this.pageCache);
     this.pageAlloc.kswapd = this.reclaim;
     this.mmuGather = new MmuGatherOps(this);
-    this.memory = new Memory(this, this.pageAlloc, this.reclaim, this.pageCache, this.rmap, this.mmuGather);
+    this.memory = new Memory(this, this.pageAlloc, this.reclaim, this.pageCache, this.rmap, this.mmuGather, this.ptl);
     this.mmap = new Mmap(this, this.memory, this.mmuGather, this.pageCache);
     this.mprotect = new Mprotect(this, this.mmap);
     this.madvise = new Madvise(this, this.mmap, this.memory, this.mmuGather);

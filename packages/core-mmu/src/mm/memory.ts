@@ -16,6 +16,7 @@ import { VM_READ, VM_SHARED, VM_WRITE, type MmStruct, type MmuGather, type Vma }
 import type { MmuGatherOps } from "./mmu-gather.js";
 import { mmuNotifierInvalidateRange, mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart } from "./mmu-notifier.js";
 import type { PageAlloc } from "./page-alloc.js";
+import type { PteLocks } from "./ptlock.js";
 import type { Rmap } from "./rmap.js";
 import type { Reclaim } from "./vmscan.js";
 
@@ -23,8 +24,6 @@ import type { Reclaim } from "./vmscan.js";
 export const _PAGE_SPECIAL = _PAGE_SOFTW1;
 
 export class Memory {
-  /** PTE slots (word offsets) whose page-table lock a path holds across a flush (wp_page_copy). */
-  private readonly ptlHeld = new Set<number>();
   /** The shared zero page (ZERO_PAGE(0)). */
   readonly zeroPfn: number;
 
@@ -35,6 +34,8 @@ export class Memory {
     private readonly pageCache: PageCache,
     private readonly rmap: Rmap,
     private readonly gather: MmuGatherOps,
+    /** The split PTE locks (one per PTE page). */
+    readonly ptl: PteLocks,
   ) {
     this.zeroPfn = k.machine.mem.allocKernel();
   }
@@ -129,9 +130,10 @@ export class Memory {
     const addr = va - (va % 4096);
     const off = k.pgtables.pteOffsetAlloc(mm, addr);
     let cost = cost0 + costs.faultHandler + k.pgtables.lastAllocated * costs.ptAlloc;
-    // pte_offset_map_lock: another path holds this PTE's lock (a COW between its clear
-    // and its new PTE): spin, and the access faults again once it is released.
-    if (this.ptlHeld.has(off)) return cost + costs.spinLockUncontended;
+    // pte_offset_map_lock: another path holds this PTE page's lock (a COW between its
+    // clear and its new PTE, reclaim unmapping a page): spin until it is released; the
+    // access then faults again and sees what that path left.
+    if (this.ptl.held(off)) return this.spinOnPtl(cpu, mm, vma, va, write, off, cost);
     const words = m.mem.words;
     const lo = words[off]!;
     const hi = words[off + 1]!;
@@ -169,6 +171,20 @@ export class Memory {
     values[C.pgfault_spurious]!++;
     words[off] = (lo | _PAGE_ACCESSED | (write ? _PAGE_DIRTY : 0)) >>> 0;
     return cost;
+  }
+
+  /**
+   * A fault that found the PTE page's lock held: spin until this CPU gets it, then go on
+   * with the fault from there, on the page tables as the holder left them.
+   */
+  private *spinOnPtl(cpu: Cpu, mm: MmStruct, vma: Vma, va: number, write: boolean, off: number, cost: number): KGen {
+    yield cost;
+    yield* this.ptl.lock(cpu, off);
+    this.ptl.unlock(cpu, off);
+    const r = this.handleMmFaultVma(cpu, mm, vma, va, write, 0);
+    if (typeof r === "number") {
+      if (r > 0) yield r;
+    } else yield* r;
   }
 
   /** do_fault: do_read_fault, do_cow_fault or do_shared_fault. Returns -1 when no page could be had. */
@@ -255,7 +271,7 @@ export class Memory {
     // pte_offset_map_lock, then pte_same(*vmf->pte, vmf->orig_pte): another fault on this
     // PTE got there first; drop the copy (the access faults again if it must).
     const w1 = mem.words;
-    if (this.ptlHeld.has(off) || w1[off] !== origLo || w1[off + 1] !== origHi) {
+    if (this.ptl.held(off) || w1[off] !== origLo || w1[off + 1] !== origHi) {
       mem.mapcount[page] = 0;
       mem.free(page, "wp_page_copy (PTE changed meanwhile)", m.now);
       values[C.pages_freed]!++;
@@ -263,7 +279,7 @@ export class Memory {
       if (e > 0) yield e;
       return;
     }
-    this.ptlHeld.add(off);
+    this.ptl.tryLock(cpu, off);
     // ptep_clear_flush_notify (or plain ptep_clear_flush): clear, flush the old translation everywhere.
     const w2 = mem.words;
     w2[off] = 0;
@@ -277,7 +293,7 @@ export class Memory {
     w3[off] = pteLo(page, vma.protLo | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED);
     w3[off + 1] = pteHi(page, vma.protHi);
     if (mm.notifiers.length > 0) m.watch.pageReplaced(mm.pgd, addr, "wp_page_copy");
-    this.ptlHeld.delete(off);
+    this.ptl.unlock(cpu, off);
     const lastMap = !special && --mem.mapcount[old]! === 0;
     if (special) mm.rss++;
     const e = mmuNotifierInvalidateRangeEnd(k.counters, cpu, mm, addr, addr + 4096, notify.onlyEnd("wp_page_copy"));

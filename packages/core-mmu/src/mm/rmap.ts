@@ -10,6 +10,7 @@ import { _PAGE_ACCESSED, pteDirty, ptePfn, ptePresent, pteYoung } from "../hw/pt
 import type { KernelCore } from "../kernel/core.js";
 import type { KGen } from "../sim/process.js";
 import type { MmStruct, TlbUbc } from "./mm-types.js";
+import type { PteLocks } from "./ptlock.js";
 
 export class Rmap {
   private readonly head: Int32Array;
@@ -20,7 +21,10 @@ export class Rmap {
   private used = 0;
   private readonly mmsById = new Map<number, MmStruct>();
 
-  constructor(private readonly k: KernelCore) {
+  constructor(
+    private readonly k: KernelCore,
+    private readonly ptl: PteLocks,
+  ) {
     const nframes = k.machine.mem.nframes;
     this.head = new Int32Array(nframes).fill(-1);
     this.mmOf = new Int32Array(1024);
@@ -110,14 +114,33 @@ export class Rmap {
   }
 
   /**
-   * try_to_unmap_one (v4.2 + the UnmapFlush point): clear the PTE; without deferral,
-   * ptep_clear_flush (an immediate flush_tlb_page); move D to the page; drop the rmap.
+   * try_to_unmap_one (v4.2 + the UnmapFlush point): under the PTE page's lock
+   * (page_check_address), clear the PTE; without deferral, ptep_clear_flush (an
+   * immediate flush_tlb_page); move D to the page; drop the rmap.
    */
   private *tryToUnmapOne(cpu: Cpu, pfn: number, mm: MmStruct, va: number, ubc: TlbUbc): KGen {
     const k = this.k;
     const mem = k.machine.mem;
     const off = k.pgtables.pteOffset(mm.pgd, va);
     if (off < 0) return;
+    if (!this.ptl.tryLock(cpu, off)) {
+      yield* this.ptl.lock(cpu, off);
+      // The page tables may have changed while this CPU spun.
+      if (k.pgtables.pteOffset(mm.pgd, va) !== off) {
+        this.ptl.unlock(cpu, off);
+        return;
+      }
+    }
+    try {
+      yield* this.unmapLocked(cpu, pfn, mm, va, off, ubc);
+    } finally {
+      this.ptl.unlock(cpu, off);
+    }
+  }
+
+  private *unmapLocked(cpu: Cpu, pfn: number, mm: MmStruct, va: number, off: number, ubc: TlbUbc): KGen {
+    const k = this.k;
+    const mem = k.machine.mem;
     const w = mem.words;
     const lo = w[off]!;
     if (!ptePresent(lo, 0) || ptePfn(lo, w[off + 1]!) !== pfn) return;

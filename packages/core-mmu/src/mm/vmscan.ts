@@ -193,6 +193,11 @@ export class Reclaim implements KswapdWaker {
         if (cost > 0) yield cost;
         cost = 0;
         yield* this.rmap.tryToUnmap(cpu, pfn, ubc);
+        if (this.rmap.mapped(pfn)) {
+          // SWAP_AGAIN: a mapping could not be unmapped (its PTE changed under us); keep the page.
+          this.lru.add(pfn, node, LRU_INACTIVE_FILE);
+          continue;
+        }
       }
       if (m.mem.pageDirty[pfn] === 1) {
         // A writable PTE whose flush is still pending must be flushed before IO starts

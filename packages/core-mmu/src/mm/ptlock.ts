@@ -1,0 +1,76 @@
+/**
+ * Split page-table locks (USE_SPLIT_PTE_PTLOCKS, mm/memory.c and include/linux/mm.h of
+ * v4.x): one spinlock per PTE page, taken by pte_offset_map_lock around every change of
+ * the PTEs in that page. The model keys a lock by the PTE page's frame. Taking a free
+ * lock costs nothing beyond the path's own PTE costs (the paths already charge them);
+ * a CPU that finds it held spins (system time) until it is handed over, FIFO, one cache
+ * line transfer later (kernel/spinlock.ts). Paths that never wait inside the lock (a
+ * fault that finds nothing to wait for) test `held` and retry, as before.
+ */
+import type { Cpu } from "../hw/cpu.js";
+import type { Machine } from "../hw/machine.js";
+import { SpinLock } from "../kernel/spinlock.js";
+import type { KGen } from "../sim/process.js";
+
+/** PTEs per PTE page: what one split lock covers. */
+export const PTRS_PER_PTE = 512;
+
+export class PteLocks {
+  private readonly locks = new Map<number, SpinLock>();
+  private words = 2 * PTRS_PER_PTE;
+  private spanPtes = PTRS_PER_PTE;
+
+  constructor(private readonly m: Machine) {}
+
+  /**
+   * PTEs one lock covers: 512 (a PTE page), unless a workload that scales RAM down
+   * scales it with RAM (so that a task's working set spans as many locks as at full
+   * size) and says so in its notes. A power of two from 1 to 512.
+   */
+  get span(): number {
+    return this.spanPtes;
+  }
+
+  set span(ptes: number) {
+    if (!Number.isInteger(ptes) || ptes < 1 || ptes > PTRS_PER_PTE || (ptes & (ptes - 1)) !== 0) throw new RangeError(`PTE lock span must be a power of two from 1 to ${PTRS_PER_PTE} (got ${ptes})`);
+    if (this.locks.size > 0) throw new Error("PTE lock span set after a lock was taken");
+    this.spanPtes = ptes;
+    this.words = 2 * ptes;
+  }
+
+  /** The lock's key for the PTE at word offset `off`: its PTE page (or its share of one, scaled). */
+  private keyOf(off: number): number {
+    return Math.floor(off / this.words);
+  }
+
+  private lockOf(table: number): SpinLock {
+    let l = this.locks.get(table);
+    if (l === undefined) {
+      l = new SpinLock(`ptl(${table})`, this.m);
+      this.locks.set(table, l);
+    }
+    return l;
+  }
+
+  /** Whether some CPU holds the lock of the PTE page holding word offset `off`. */
+  held(off: number): boolean {
+    const l = this.locks.get(this.keyOf(off));
+    return l !== undefined && l.holder >= 0;
+  }
+
+  /** spin_trylock on the PTE page of `off`. */
+  tryLock(cpu: Cpu, off: number): boolean {
+    return this.lockOf(this.keyOf(off)).tryLock(cpu);
+  }
+
+  /** pte_offset_map_lock's spin_lock: returns holding the PTE page's lock (waits only when it is held). */
+  *lock(cpu: Cpu, off: number): KGen {
+    const l = this.lockOf(this.keyOf(off));
+    if (!l.tryLock(cpu)) yield* l.lockSlow(cpu);
+  }
+
+  /** pte_unmap_unlock */
+  unlock(cpu: Cpu, off: number): void {
+    this.lockOf(this.keyOf(off)).unlock(cpu);
+  }
+}

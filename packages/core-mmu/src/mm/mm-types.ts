@@ -84,6 +84,8 @@ export class MmStruct {
   tlbGen = 0;
   /** mm->context.ctx_id */
   readonly ctxId: number;
+  /** mm->tlb_flush_batched (v4.13): reclaim cleared a PTE of this mm and deferred its flush. */
+  tlbFlushBatched = false;
   /** mm->tlb_flush_pending (inc_tlb_flush_pending / dec_tlb_flush_pending) */
   tlbFlushPending = 0;
   /** VMAs sorted by start, non-overlapping. */

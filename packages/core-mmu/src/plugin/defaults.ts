@@ -9,12 +9,14 @@ import type { MmStruct, MmuGather, NotifierSite } from "../mm/mm-types.js";
 import type { KGen } from "../sim/process.js";
 import { defaultPolicy, type AnyDefaultPolicy } from "./define.js";
 import {
+  BATCHED_PENDING_FLUSH,
   CONTEXT_TRACKING_ENTRY,
   KERNEL_RANGE_FLUSH,
   MMU_GATHER_FLUSH,
   PROTECTION_CHANGE_FLUSH,
   SECONDARY_TLB_NOTIFY,
   UNMAP_FLUSH,
+  type BatchedPendingFlush,
   type ContextTrackingEntry,
   type KernelRangeFlush,
   type MmuGatherFlush,
@@ -73,6 +75,11 @@ export class NoBatchedUnmapFlush implements UnmapFlush {
   *tryToUnmapFlushDirty(): KGen {}
 }
 
+/** v4.3 to v4.12: no flush_tlb_batched_pending; a path that finds a PTE reclaim cleared does not flush for it. */
+export class NoBatchedPendingFlush implements BatchedPendingFlush {
+  *flushTlbBatchedPending(): KGen {}
+}
+
 /** Pre-patch: flush_tlb_kernel_range, every online CPU. */
 export class FlushTlbKernelRange implements KernelRangeFlush {
   constructor(private readonly kernel: Kernel) {}
@@ -108,6 +115,7 @@ export const CORE_DEFAULTS: readonly AnyDefaultPolicy[] = [
   defaultPolicy(MMU_GATHER_FLUSH, (k) => new TlbFlushMmu(k)),
   defaultPolicy(PROTECTION_CHANGE_FLUSH, (k) => new FlushTlbRangeAfterChange(k)),
   defaultPolicy(UNMAP_FLUSH, () => new NoBatchedUnmapFlush()),
+  defaultPolicy(BATCHED_PENDING_FLUSH, () => new NoBatchedPendingFlush()),
   defaultPolicy(KERNEL_RANGE_FLUSH, (k) => new FlushTlbKernelRange(k)),
   defaultPolicy(CONTEXT_TRACKING_ENTRY, (k) => new RunWorkFirst(k)),
   defaultPolicy(SECONDARY_TLB_NOTIFY, () => new RangeEndInvalidatesAgain()),

@@ -132,6 +132,17 @@ export interface UnmapFlush {
 }
 
 /**
+ * flush_tlb_batched_pending(mm) (mm/rmap.c, 3ea277194daa, v4.13): called under the PTL
+ * by every path that changes the PTEs of an mm reclaim may have unmapped with a deferred
+ * flush (change_pte_range, zap_pte_range, madvise_free_pte_range, move_ptes), before
+ * it decides from the PTEs whether it must flush. Default: nothing, as from v4.3
+ * (batched unmap) to v4.12.
+ */
+export interface BatchedPendingFlush {
+  flushTlbBatchedPending(cpu: Cpu, mm: MmStruct): KGen;
+}
+
+/**
  * The kernel-range flush at the vmalloc call sites (vunmap, __purge_vmap_area_lazy,
  * _vm_unmap_aliases, pmd_free_pte_page). Default: flush_tlb_kernel_range, an IPI to
  * every online CPU. Seed 002 (defer kernel flushes for nohz_full CPUs) overrides it.
@@ -170,6 +181,7 @@ export interface Policies {
   mmuGatherFlush: MmuGatherFlush;
   protectionChangeFlush: ProtectionChangeFlush;
   unmapFlush: UnmapFlush;
+  batchedPendingFlush: BatchedPendingFlush;
   kernelRangeFlush: KernelRangeFlush;
   contextTrackingEntry: ContextTrackingEntry;
   secondaryTlbNotify: SecondaryTlbNotify;
@@ -234,6 +246,12 @@ export const UNMAP_FLUSH = point("unmapFlush", "UnmapFlush", {
   kernel: "v4.2",
   defaultFrom: "core",
 });
+export const BATCHED_PENDING_FLUSH = point("batchedPendingFlush", "BatchedPendingFlush", {
+  description: "flush_tlb_batched_pending: complete reclaim's deferred flush of an mm before changing its PTEs (mm/rmap.c)",
+  callSite: "change_pte_range, zap_pte_range, madvise_free_pte_range, move_ptes (under the PTL)",
+  kernel: "v4.12 (nothing; 3ea277194daa adds it in v4.13)",
+  defaultFrom: "core",
+});
 export const KERNEL_RANGE_FLUSH = point("kernelRangeFlush", "KernelRangeFlush", {
   description: "the kernel-range flush at vmalloc's call sites (flush_tlb_kernel_range or a deferrable variant)",
   callSite: "__purge_vmap_area_lazy, _vm_unmap_aliases, pmd_free_pte_page",
@@ -261,6 +279,7 @@ export const EXTENSION_POINTS: readonly ExtensionPoint[] = [
   MMU_GATHER_FLUSH,
   PROTECTION_CHANGE_FLUSH,
   UNMAP_FLUSH,
+  BATCHED_PENDING_FLUSH,
   KERNEL_RANGE_FLUSH,
   CONTEXT_TRACKING_ENTRY,
   SECONDARY_TLB_NOTIFY,

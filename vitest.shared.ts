@@ -7,5 +7,8 @@ export default defineConfig({
   test: {
     include: ["src/**/*.test.ts", "test/**/*.test.ts"],
     pool: "threads",
+    // Simulations are deterministic and some take seconds; on a loaded 2-core CI machine
+    // the default 5 s would fail tests for slowness. Speed is measured by npm run bench.
+    testTimeout: 120_000,
   },
 });

@@ -38,6 +38,15 @@ export class X86Tlb implements ArchTlb {
     if (this.m.events.wants("tlb_flush")) this.m.events.emit("tlb_flush", { time: this.m.now, cpu: cpu.id, reason, pages });
   }
 
+  /**
+   * flush_tlb_func's choice (v5.17): a partial flush of f's range is enough only when it
+   * brings this CPU from local_tlb_gen to mm_tlb_gen in one step (f is the only flush
+   * it missed); a CPU that missed two coalesced flushes must flush everything.
+   */
+  protected partialFlushSuffices(f: FlushTlbInfo, localGen: number, mmGen: number): boolean {
+    return f.end !== TLB_FLUSH_ALL && f.newTlbGen === localGen + 1 && f.newTlbGen === mmGen;
+  }
+
   /** flush_tlb_func: runs on each target (and locally); partial or full by generation. Returns cycles. */
   flushTlbFunc(cpu: Cpu, f: FlushTlbInfo): number {
     const m = this.m;
@@ -62,7 +71,7 @@ export class X86Tlb implements ArchTlb {
     const mmGen = loaded.tlbGen;
     if (localGen === mmGen) return cost;
     const reason: TlbFlushReason = local ? "TLB_LOCAL_MM_SHOOTDOWN" : "TLB_REMOTE_SHOOTDOWN";
-    if (f.end !== TLB_FLUSH_ALL && f.newTlbGen === localGen + 1 && f.newTlbGen === mmGen) {
+    if (this.partialFlushSuffices(f, localGen, mmGen)) {
       const stride = 2 ** f.strideShift;
       let nr = 0;
       for (let addr = f.start; addr < f.end; addr += stride) {

@@ -21,7 +21,7 @@ export { NO_WATCH, type HwWatch } from "./hw/watch.js";
 // The kernel.
 export { Counters, COUNTER_NAMES, C, counterIndex, type CounterName } from "./kernel/counters.js";
 export { CpuTlbState, CpuCurrent, type TaskStruct } from "./kernel/percpu.js";
-export { Sched, type AccessRun, type TaskGen, type TaskYield, type SchedHooks } from "./kernel/sched.js";
+export { Sched, type AccessRun, type TaskGen, type TaskYield, type SchedHooks, type SchedPerturbation } from "./kernel/sched.js";
 export { Smp, type Csd, type SmpCallFunc, type SmpCondFunc } from "./kernel/smp.js";
 export { SpinLock } from "./kernel/spinlock.js";
 export { ContextTracking, CONTEXT_WORK_TLBI } from "./kernel/context-tracking.js";

@@ -218,6 +218,15 @@ export function pteProtNone(lo: number, _hi: number): boolean {
   return (lo & (_PAGE_PRESENT | _PAGE_PROTNONE)) === _PAGE_PROTNONE;
 }
 
+/**
+ * pte_present() as the x86 kernel defines it (arch/x86/include/asm/pgtable.h): P, or
+ * PROTNONE (a PROT_NONE page the hardware cannot reach but the kernel still maps).
+ * ptePresent is the hardware's view.
+ */
+export function pteMapped(lo: number, _hi: number): boolean {
+  return (lo & (_PAGE_PRESENT | _PAGE_PROTNONE)) !== 0;
+}
+
 
 // ---------------------------------------------------------------------------
 // Printing (not hot path)

@@ -56,9 +56,9 @@ export class Kernel extends KernelCore implements SchedHooks, IrqEntryHooks {
     this.pageCache = new PageCache(this, this.pageAlloc, this.lru);
     this.ptl = new PteLocks(machine);
     this.rmap = new Rmap(this, this.ptl);
-    this.reclaim = new Reclaim(this, this.pageAlloc, this.lru, this.rmap, this.pageCache);
+    this.reclaim = new Reclaim(this, this.pageAlloc, this.lru, this.rmap, this.pageCache, this.ptl);
     this.pageAlloc.kswapd = this.reclaim;
-    this.mmuGather = new MmuGatherOps(this);
+    this.mmuGather = new MmuGatherOps(this, this.pageCache);
     this.memory = new Memory(this, this.pageAlloc, this.reclaim, this.pageCache, this.rmap, this.mmuGather, this.ptl);
     this.mmap = new Mmap(this, this.memory, this.mmuGather, this.pageCache);
     this.mprotect = new Mprotect(this, this.mmap);

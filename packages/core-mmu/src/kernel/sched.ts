@@ -43,6 +43,17 @@ export interface SchedHooks {
   kthreadExit(cpu: Cpu): number;
 }
 
+/**
+ * A schedule perturbation (delay-bounded scheduling, Emmi, Qadeer and Rakamarić, POPL
+ * 2011): at each scheduling point of a CPU (every step a task or kernel path takes
+ * that spends cycles) it may add a delay, as a slower CPU, an interrupt or a cache miss
+ * would. `point` counts that CPU's scheduling points from 0. Returns extra cycles (0
+ * for none). A tool that explores interleavings (flushlab check) sets it; runs leave it null.
+ */
+export interface SchedPerturbation {
+  delay(cpu: number, point: number): number;
+}
+
 /** Faults at the same point of the same access run, with no progress between, before the run stops. */
 const LIVELOCK_FAULTS = 64;
 
@@ -86,12 +97,17 @@ export class Sched {
   private tasksStarted = 0;
   private tasksDone = 0;
   hooks: SchedHooks | null = null;
+  /** Delays at scheduling points (flushlab check); null in ordinary runs. */
+  perturb: SchedPerturbation | null = null;
+  /** Scheduling points each CPU has passed (counted only while `perturb` is set). */
+  readonly points: Int32Array;
 
   constructor(
     private readonly m: Machine,
     private readonly counters: Counters,
   ) {
     this.cpuCycles = new Float64Array(m.cpus.length * 3);
+    this.points = new Int32Array(m.cpus.length);
     this.rq = m.cpus.map(() => new RunState());
     this.resumeFns = m.cpus.map((cpu) => () => this.resume(cpu));
   }
@@ -189,6 +205,13 @@ export class Sched {
 
   // ---- the executor ----
 
+  /** The CPU goes on at `time` after a step: a scheduling point, where a perturbation may delay it. */
+  private stepResume(cpu: Cpu, time: number): void {
+    const p = this.perturb;
+    if (p !== null) time += p.delay(cpu.id, this.points[cpu.id]!++);
+    this.scheduleResume(cpu, time);
+  }
+
   private scheduleResume(cpu: Cpu, time: number): void {
     const rq = this.rq[cpu.id]!;
     // Invariant: one pending resume per CPU (two would run its code twice as fast).
@@ -231,7 +254,7 @@ export class Sched {
   private kernelStep(cpu: Cpu, y: number | Completion, now: number): boolean {
     if (typeof y === "number") {
       this.charge(cpu, y);
-      this.scheduleResume(cpu, now + y);
+      this.stepResume(cpu, now + y);
       return true;
     }
     return this.waitFor(cpu, y);
@@ -332,7 +355,7 @@ export class Sched {
           }
           continue;
         }
-        this.scheduleResume(cpu, t);
+        this.stepResume(cpu, t);
         return;
       }
       const task = rq.task;
@@ -353,7 +376,7 @@ export class Sched {
       const y = r.value;
       if (typeof y === "number") {
         this.charge(cpu, y);
-        this.scheduleResume(cpu, now + y);
+        this.stepResume(cpu, now + y);
         return;
       }
       if (y instanceof Completion) {

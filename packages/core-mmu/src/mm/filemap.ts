@@ -17,6 +17,12 @@ export class PageCache {
   /** The file and index of each page-cache frame (page->mapping, page->index). */
   private readonly cacheFile: Int32Array;
   private readonly cacheIndex: Int32Array;
+  /**
+   * References to a page-cache page beyond the cache's own and its mappings' (get_page):
+   * an mmu_gather holds one from zap until its flush. Reclaim cannot free a page that
+   * has one (__remove_mapping's page_ref_freeze fails).
+   */
+  readonly refs: Uint16Array;
 
   constructor(
     private readonly k: KernelCore,
@@ -26,6 +32,7 @@ export class PageCache {
     const nframes = k.machine.mem.nframes;
     this.cacheFile = new Int32Array(nframes).fill(-1);
     this.cacheIndex = new Int32Array(nframes);
+    this.refs = new Uint16Array(nframes);
   }
 
   /** A sparse file of `bytes` (rounded up to pages), empty page cache. */
@@ -48,6 +55,12 @@ export class PageCache {
   }
 
   /** __delete_from_page_cache (the frame is freed by the caller). */
+  /** page->mapping and page->index of a page-cache frame (null when it is not in the cache). */
+  ownerOf(pfn: number): { file: FileMapping; index: number } | null {
+    const f = this.files[this.cacheFile[pfn]! - 1];
+    return f === undefined ? null : { file: f, index: this.cacheIndex[pfn]! };
+  }
+
   deleteFromPageCache(pfn: number): void {
     const f = this.files[this.cacheFile[pfn]! - 1];
     if (f === undefined) throw new Error(`pfn ${pfn} is not in the page cache`);

@@ -7,7 +7,7 @@
  */
 import type { Cpu } from "../hw/cpu.js";
 import { FrameState } from "../hw/memory.js";
-import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW, _PAGE_SOFTW1, pteDirty, pteHi, pteLo, pteNone, ptePfn, ptePresent, pteProtNone, pteWrite } from "../hw/pte.js";
+import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW, _PAGE_SOFTW1, pteDirty, pteHi, pteLo, pteNone, ptePfn, ptePresent, pteProtNone, pteMapped, pteWrite } from "../hw/pte.js";
 import { C } from "../kernel/counters.js";
 import type { KernelCore } from "../kernel/core.js";
 import type { KGen } from "../sim/process.js";
@@ -122,7 +122,7 @@ export class Memory {
   }
 
   /** handle_mm_fault below the VMA lookup: __handle_mm_fault → handle_pte_fault. */
-  private handleMmFaultVma(cpu: Cpu, mm: MmStruct, vma: Vma, va: number, write: boolean, cost0: number): number | KGen {
+  private handleMmFaultVma(cpu: Cpu, mm: MmStruct, vma: Vma, va: number, write: boolean, cost0: number, ptlHeld = false): number | KGen {
     const k = this.k;
     const m = k.machine;
     const costs = m.costs;
@@ -133,7 +133,7 @@ export class Memory {
     // pte_offset_map_lock: another path holds this PTE page's lock (a COW between its
     // clear and its new PTE, reclaim unmapping a page): spin until it is released; the
     // access then faults again and sees what that path left.
-    if (this.ptl.held(off)) return this.spinOnPtl(cpu, mm, vma, va, write, off, cost);
+    if (!ptlHeld && this.ptl.held(off)) return this.spinOnPtl(cpu, mm, vma, va, write, off, cost);
     const words = m.mem.words;
     const lo = words[off]!;
     const hi = words[off + 1]!;
@@ -180,8 +180,14 @@ export class Memory {
   private *spinOnPtl(cpu: Cpu, mm: MmStruct, vma: Vma, va: number, write: boolean, off: number, cost: number): KGen {
     yield cost;
     yield* this.ptl.lock(cpu, off);
-    this.ptl.unlock(cpu, off);
-    const r = this.handleMmFaultVma(cpu, mm, vma, va, write, 0);
+    // The fault's PTE work under the lock; a path that waits (a COW copy, reclaim) takes
+    // the lock again itself and rechecks the PTE (pte_same), so it runs after the unlock.
+    let r: number | KGen;
+    try {
+      r = this.handleMmFaultVma(cpu, mm, vma, va, write, 0, true);
+    } finally {
+      this.ptl.unlock(cpu, off);
+    }
     if (typeof r === "number") {
       if (r > 0) yield r;
     } else yield* r;
@@ -312,43 +318,74 @@ export class Memory {
    * Returns how many PTEs were zapped; flushes mid-way when the gather batch is full.
    */
   *zapPageRange(cpu: Cpu, tlb: MmuGather, vma: Vma, start: number, end: number): KGen<number> {
+    if (vma.start > start || vma.end < end) throw new Error("zapPageRange: range outside the VMA");
+    const k = this.k;
+    let zapped = 0;
+    // zap_pmd_range: one PTE page (2 MiB of addresses) at a time.
+    for (let addr = start; addr < end; ) {
+      const next = Math.min(end, addr - (addr % 2097152) + 2097152);
+      const off = k.pgtables.pteOffset(tlb.mm.pgd, addr);
+      if (off >= 0) zapped += yield* this.zapPteRange(cpu, tlb, addr, next, off);
+      addr = next;
+    }
+    return zapped;
+  }
+
+  /**
+   * zap_pte_range over [start, end) of one PTE page (`off0`: the first PTE's word
+   * offset), under that page's lock. force_flush (1cf35d47712d, v3.15; still in v5.17):
+   * a dirty PTE of a file page is flushed before the lock is dropped, so that writeback
+   * (page_mkclean, which takes this lock) never starts while a CPU can still write
+   * through the old entry; the pages are freed later, with the gather.
+   */
+  private *zapPteRange(cpu: Cpu, tlb: MmuGather, start: number, end: number, off0: number): KGen<number> {
     const k = this.k;
     const m = k.machine;
     const mem = m.mem;
     const mm = tlb.mm;
     let zapped = 0;
     let cost = 0;
-    for (let addr = start; addr < end; addr += 4096) {
-      const off = k.pgtables.pteOffset(mm.pgd, addr);
-      if (off < 0) {
-        // No PTE page here: skip to the next 2 MiB.
-        const next = addr - (addr % 2097152) + 2097152 - 4096;
-        if (next > addr) addr = next;
-        continue;
+    let forceFlush = false;
+    if (!this.ptl.tryLock(cpu, off0)) yield* this.ptl.lock(cpu, off0);
+    try {
+      for (let addr = start, off = off0; addr < end; addr += 4096, off += 2) {
+        const words = mem.words;
+        const lo = words[off]!;
+        const hi = words[off + 1]!;
+        if (pteNone(lo, hi)) continue;
+        words[off] = 0;
+        words[off + 1] = 0;
+        zapped++;
+        cost += m.costs.zapPte;
+        tlb.flushPteRange(addr, 4096);
+        if ((lo & _PAGE_SPECIAL) !== 0) continue; // vm_normal_page() == NULL
+        const pfn = ptePfn(lo, hi);
+        if (pteDirty(lo, hi)) {
+          mem.pageDirty[pfn] = 1;
+          if (mem.state[pfn] === FrameState.PAGECACHE) forceFlush = true;
+        }
+        mm.rss--;
+        let full = false;
+        if (mem.state[pfn] === FrameState.PAGECACHE) {
+          this.rmap.remove(pfn, mm, addr);
+          // __tlb_remove_page: the gather keeps a reference to the page until its flush,
+          // so reclaim cannot free it while a CPU may still reach it.
+          this.pageCache.refs[pfn]!++;
+          full = tlb.removeCachePage(pfn);
+        }
+        // A page-cache page stays cached when its last mapping goes; an anonymous page is freed.
+        if (--mem.mapcount[pfn]! === 0 && mem.state[pfn] === FrameState.USER) full = tlb.removePage(pfn);
+        if (full) {
+          yield cost;
+          cost = 0;
+          yield* this.gather.tlbFlushMmu(cpu, tlb);
+        }
       }
-      const words = mem.words;
-      const lo = words[off]!;
-      const hi = words[off + 1]!;
-      if (pteNone(lo, hi)) continue;
-      words[off] = 0;
-      words[off + 1] = 0;
-      zapped++;
-      cost += m.costs.zapPte;
-      tlb.flushPteRange(addr, 4096);
-      if ((lo & _PAGE_SPECIAL) !== 0) continue; // vm_normal_page() == NULL
-      const pfn = ptePfn(lo, hi);
-      if (pteDirty(lo, hi)) mem.pageDirty[pfn] = 1;
-      mm.rss--;
-      if (mem.state[pfn] === FrameState.PAGECACHE) this.rmap.remove(pfn, mm, addr);
-      // A page-cache page stays cached when its last mapping goes; an anonymous page is freed.
-      if (--mem.mapcount[pfn]! === 0 && mem.state[pfn] === FrameState.USER && tlb.removePage(pfn)) {
-        yield cost;
-        cost = 0;
-        yield* this.gather.tlbFlushMmu(cpu, tlb);
-      }
+      if (cost > 0) yield cost;
+      if (forceFlush) yield* this.gather.tlbFlush(cpu, tlb);
+    } finally {
+      this.ptl.unlock(cpu, off0);
     }
-    if (vma.start > start || vma.end < end) throw new Error("zapPageRange: range outside the VMA");
-    if (cost > 0) yield cost;
     return zapped;
   }
 
@@ -373,7 +410,7 @@ export class Memory {
       const words = mem.words;
       let lo = words[soff]!;
       const hi = words[soff + 1]!;
-      if (!ptePresent(lo, hi)) continue;
+      if (!pteMapped(lo, hi)) continue; // pte_present (PROT_NONE included); swap entries are not modelled
       cost += m.costs.copyPte;
       if (isCow && pteWrite(lo, hi)) {
         // ptep_set_wrprotect(src_mm, addr, src_pte); pte = pte_wrprotect(pte)

@@ -163,6 +163,8 @@ export class MmuGather {
   readonly pages: number[] = [];
   /** Page-table pages unhooked by free_pgtables: freed after the flush. */
   readonly tables: number[] = [];
+  /** Page-cache pages zapped: the gather holds a reference to each until it has flushed (put_page then). */
+  readonly cachePages: number[] = [];
 
   constructor(mm: MmStruct, site: string, fullmm = false) {
     this.mm = mm;
@@ -195,10 +197,16 @@ export class MmuGather {
     this.adjustRange(addr, size);
   }
 
+  /** __tlb_remove_page of a page-cache page: its reference is dropped after the flush. True when the batch is full. */
+  removeCachePage(pfn: number): boolean {
+    this.cachePages.push(pfn);
+    return this.pages.length + this.cachePages.length >= MAX_GATHER_PAGES;
+  }
+
   /** __tlb_remove_page: returns true when the batch is full and must be flushed now. */
   removePage(pfn: number): boolean {
     this.pages.push(pfn);
-    return this.pages.length >= MAX_GATHER_PAGES;
+    return this.pages.length + this.cachePages.length >= MAX_GATHER_PAGES;
   }
 
   /** tlb_get_unmap_shift */

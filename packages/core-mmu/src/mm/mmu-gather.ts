@@ -8,11 +8,15 @@ import type { Cpu } from "../hw/cpu.js";
 import { C } from "../kernel/counters.js";
 import type { KernelCore } from "../kernel/core.js";
 import type { KGen } from "../sim/process.js";
+import type { PageCache } from "./filemap.js";
 import { MmuGather, type MmStruct } from "./mm-types.js";
 import { mmuNotifierInvalidateRange } from "./mmu-notifier.js";
 
 export class MmuGatherOps {
-  constructor(private readonly k: KernelCore) {}
+  constructor(
+    private readonly k: KernelCore,
+    private readonly pageCache: PageCache,
+  ) {}
 
   /** tlb_gather_mmu: opens a gather and marks a flush pending on the mm (inc_tlb_flush_pending). */
   tlbGatherMmu(mm: MmStruct, site: string, fullmm = false): MmuGather {
@@ -70,8 +74,12 @@ export class MmuGatherOps {
       cost += m.costs.freePage;
     }
     values[C.pgtables_freed]! += tlb.tables.length;
+    // put_page of the page-cache pages: the cache keeps them.
+    const refs = this.pageCache.refs;
+    for (const pfn of tlb.cachePages) refs[pfn]!--;
     tlb.pages.length = 0;
     tlb.tables.length = 0;
+    tlb.cachePages.length = 0;
     if (cost > 0) yield cost;
   }
 }

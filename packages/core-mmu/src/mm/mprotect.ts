@@ -6,7 +6,7 @@
  * the kernel relies on the pages it write-protected.
  */
 import type { Cpu } from "../hw/cpu.js";
-import { PTE_PFN_MASK_HI, PTE_PFN_MASK_LO, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PCD, _PAGE_PWT, ptePfn, ptePresent, pteWrite } from "../hw/pte.js";
+import { PTE_PFN_MASK_HI, PTE_PFN_MASK_LO, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PCD, _PAGE_PWT, ptePfn, pteMapped, pteWrite } from "../hw/pte.js";
 import { C } from "../kernel/counters.js";
 import type { KernelCore } from "../kernel/core.js";
 import type { KGen } from "../sim/process.js";
@@ -51,7 +51,7 @@ export class Mprotect {
         const w = m.mem.words;
         const lo = w[off]!;
         const hi = w[off + 1]!;
-        if (!ptePresent(lo, hi)) continue;
+        if (!pteMapped(lo, hi)) continue; // pte_present: PROT_NONE PTEs are changed too
         // pte_modify: keep _PAGE_CHG_MASK, take the new protection.
         const newLo = ((lo & _PAGE_CHG_MASK_LO) | (p.lo & ~(_PAGE_ACCESSED | _PAGE_DIRTY))) >>> 0;
         const newHi = ((hi & PTE_PFN_MASK_HI) | p.hi) >>> 0;

@@ -6,7 +6,7 @@
  * try_to_unmap_one walk them; try_to_unmap_one's flush goes through the UnmapFlush point.
  */
 import type { Cpu } from "../hw/cpu.js";
-import { _PAGE_ACCESSED, pteDirty, ptePfn, ptePresent, pteYoung } from "../hw/pte.js";
+import { _PAGE_ACCESSED, pteDirty, ptePfn, pteMapped, pteYoung } from "../hw/pte.js";
 import type { KernelCore } from "../kernel/core.js";
 import type { KGen } from "../sim/process.js";
 import type { MmStruct, TlbUbc } from "./mm-types.js";
@@ -100,7 +100,7 @@ export class Rmap {
       const off = pgtables.pteOffset(mm.pgd, va);
       if (off < 0) return;
       const lo = w[off]!;
-      if (ptePresent(lo, 0) && pteYoung(lo, 0)) {
+      if (pteMapped(lo, 0) && pteYoung(lo, 0)) {
         w[off] = (lo & ~_PAGE_ACCESSED) >>> 0;
         refs++;
       }
@@ -143,7 +143,7 @@ export class Rmap {
     const mem = k.machine.mem;
     const w = mem.words;
     const lo = w[off]!;
-    if (!ptePresent(lo, 0) || ptePfn(lo, w[off + 1]!) !== pfn) return;
+    if (!pteMapped(lo, 0) || ptePfn(lo, w[off + 1]!) !== pfn) return;
     w[off] = 0;
     w[off + 1] = 0;
     const dirty = pteDirty(lo, 0);

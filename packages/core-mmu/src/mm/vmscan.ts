@@ -12,6 +12,7 @@ import { C } from "../kernel/counters.js";
 import type { KernelCore } from "../kernel/core.js";
 import type { KGen } from "../sim/process.js";
 import type { PageCache } from "./filemap.js";
+import type { PteLocks } from "./ptlock.js";
 import { newTlbUbc, type TlbUbc } from "./mm-types.js";
 import type { KswapdWaker, PageAlloc } from "./page-alloc.js";
 import type { Rmap } from "./rmap.js";
@@ -41,6 +42,7 @@ export class Reclaim implements KswapdWaker {
     readonly lru: Lru,
     readonly rmap: Rmap,
     private readonly pageCache: PageCache,
+    private readonly ptl: PteLocks,
   ) {
     const m = k.machine;
     this.nodes = m.mem.nodes;
@@ -205,11 +207,16 @@ export class Reclaim implements KswapdWaker {
         if (cost > 0) yield cost;
         cost = 0;
         yield* policy.tryToUnmapFlushDirty(cpu, ubc);
-        yield* this.pageout(pfn);
+        yield* this.pageout(cpu, pfn);
         this.lru.add(pfn, node, LRU_INACTIVE_FILE);
         continue;
       }
-      // __remove_mapping: out of the page cache.
+      // __remove_mapping: page_ref_freeze fails while someone else holds a reference
+      // (an mmu_gather that has not flushed yet): the page is kept.
+      if (this.pageCache.refs[pfn]! > 0) {
+        this.lru.add(pfn, node, LRU_INACTIVE_FILE);
+        continue;
+      }
       this.pageCache.deleteFromPageCache(pfn);
       toFree.push(pfn);
     }
@@ -228,11 +235,36 @@ export class Reclaim implements KswapdWaker {
   }
 
   /**
+   * clear_page_dirty_for_io → page_mkclean → rmap_walk_file: every VMA that maps the
+   * page's file index, in every mm, has its PTE page's lock taken (page_vma_mapped_walk)
+   * even where the PTE is gone; so a zap that cleared a dirty PTE and has not flushed it
+   * yet (it holds the lock until its forced flush) is waited for.
+   */
+  private *pageMkcleanWalk(cpu: Cpu, pfn: number): KGen {
+    const owner = this.pageCache.ownerOf(pfn);
+    if (owner === null) return;
+    const k = this.k;
+    for (const mm of k.mms) {
+      for (const vma of mm.vmas) {
+        if (vma.file !== owner.file) continue;
+        const va = vma.start + (owner.index - vma.pgoff) * 4096;
+        if (va < vma.start || va >= vma.end) continue;
+        const off = k.pgtables.pteOffset(mm.pgd, va);
+        if (off >= 0 && this.ptl.held(off)) {
+          yield* this.ptl.lock(cpu, off);
+          this.ptl.unlock(cpu, off);
+        }
+      }
+    }
+  }
+
+  /**
    * pageout: clear_page_dirty_for_io and ->writepage. Writeback snapshots the page
    * from here on: a write through an old writable translation would be lost (class 2).
    * The model completes the IO at once; the clean page is reclaimed on a later pass.
    */
-  private *pageout(pfn: number): KGen {
+  private *pageout(cpu: Cpu, pfn: number): KGen {
+    yield* this.pageMkcleanWalk(cpu, pfn);
     const m = this.k.machine;
     m.mem.pageDirty[pfn] = 0;
     m.mem.relyWriteProtected(pfn, "pageout (writeback started)");

@@ -34,6 +34,12 @@ export interface SimulateInput {
   readonly onEvents?: (events: EventStream) => void;
   /** Safety limit on simulated time, in cycles (default: 1e12). */
   readonly maxCycles?: number;
+  /**
+   * Called once the machine, the kernel, its policies and the oracle are assembled and
+   * before the kernel boots: a tool may set `kernel.sched.perturb` or attach a watcher
+   * that passes the hardware's facts on to the oracle (`machine.attach`).
+   */
+  readonly instrument?: (run: { readonly machine: Machine; readonly kernel: Kernel; readonly oracle: Oracle }) => void;
 }
 
 /** [addr, addr + len) rounded out to whole pages, as the calls that take a range see it. */
@@ -75,6 +81,7 @@ export function simulate(input: SimulateInput): RunResult {
   const kernel = new Kernel(machine);
   const container = assemblePolicies(kernel, [...CORE_DEFAULTS, ...arch.defaults], run.plugins);
   const oracle = new Oracle(machine);
+  input.instrument?.({ machine, kernel, oracle });
   kernel.boot();
 
   const workloadCounters = new Map<string, number>();

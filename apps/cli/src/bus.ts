@@ -7,7 +7,8 @@
  */
 import { EventStream, type EventOf, type FlushlabEventMap, type FlushlabEventName, type RunOptions } from "@flushlab/core-mmu";
 import type { Subscription } from "rxjs";
-import type { CompareSummary, ListReport, Reporter, ReproduceSummary, RunReport, SimulationStart } from "./reporters/types.js";
+import type { Explored } from "@flushlab/check";
+import type { CheckReport, CheckStart, CompareSummary, ListReport, Reporter, ReproduceSummary, RunReport, SimulationStart } from "./reporters/types.js";
 
 /** What commands publish, beside the model's events. */
 export interface CommandEventMap {
@@ -19,6 +20,9 @@ export interface CommandEventMap {
   "cli:compare_end": { readonly summary: CompareSummary };
   "cli:reproduce_start": { readonly plugins: readonly string[] };
   "cli:reproduce_end": { readonly summary: ReproduceSummary };
+  "cli:check_start": CheckStart;
+  "cli:check_progress": { readonly explored: Explored };
+  "cli:check_end": { readonly report: CheckReport };
 }
 
 export type CliEventMap = FlushlabEventMap & CommandEventMap;
@@ -33,6 +37,9 @@ const COMMAND_EVENTS: readonly (keyof CommandEventMap)[] = [
   "cli:compare_end",
   "cli:reproduce_start",
   "cli:reproduce_end",
+  "cli:check_start",
+  "cli:check_progress",
+  "cli:check_end",
 ];
 
 /** Every model event type a simulation can emit (the oracle's `hazard` included). */
@@ -66,6 +73,12 @@ export function attachReporter(bus: ReportBus, reporter: Reporter): Subscription
         return reporter.onReproduceStart?.(e.plugins);
       case "cli:reproduce_end":
         return reporter.onReproduceEnd?.(e.summary);
+      case "cli:check_start":
+        return reporter.onCheckStart?.(e);
+      case "cli:check_progress":
+        return reporter.onCheckProgress?.(e.explored);
+      case "cli:check_end":
+        return reporter.onCheckEnd?.(e.report);
       default:
         return reporter.onRunEvent?.(e);
     }

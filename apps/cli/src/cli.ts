@@ -11,6 +11,7 @@ import { FlushlabInputError } from "@flushlab/core-mmu";
 import { knownList, parseArgs } from "./args.js";
 import type { OptionSpecs } from "./args.js";
 import type { Command } from "./commands/command.js";
+import { checkCommand } from "./commands/check.js";
 import { compareCommand } from "./commands/compare.js";
 import { buildCatalog, buildWorkloads } from "./commands/context.js";
 import type { CommandContext } from "./commands/context.js";
@@ -24,7 +25,7 @@ import { HumanReporter } from "./reporters/human.js";
 import { JsonReporter } from "./reporters/json.js";
 import { ProgressReporter } from "./reporters/progress.js";
 
-export const COMMANDS: readonly Command[] = [listCommand, runCommand, compareCommand, reproduceCommand];
+export const COMMANDS: readonly Command[] = [listCommand, runCommand, compareCommand, reproduceCommand, checkCommand];
 
 export function version(): string {
   try {
@@ -51,7 +52,7 @@ export function globalHelp(): string {
     "",
     "Plugins come from installed packages and from flushlab.config.{ts,js,mjs} in the current",
     "directory (fields: plugins, workloads, machine, profile, seed); command-line flags override the config.",
-    "Exit status: 0 ok, 2 bad input, 1 internal error (FLUSHLAB_DEBUG=1 prints the stack).",
+    "Exit status: 0 ok, 2 bad input, 1 internal error (FLUSHLAB_DEBUG=1 prints the stack); check: 1 when it found a hazard.",
     "",
   ].join("\n");
 }
@@ -135,12 +136,13 @@ async function dispatch(argv: readonly string[], registry: CliRegistry, io: CliI
     workloads: buildWorkloads(registry, config),
     bus,
   };
+  let status: void | number;
   try {
-    await command.run(ctx, args);
+    status = await command.run(ctx, args);
   } finally {
     bus.complete();
   }
-  return 0;
+  return typeof status === "number" ? status : 0;
 }
 
 /**

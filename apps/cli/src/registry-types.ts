@@ -6,6 +6,7 @@
 import type { Observable } from "rxjs";
 import type { CliEvent } from "./bus.js";
 import type {
+  ArchLayer,
   EventStream,
   FlushlabPlugin,
   MachineOptions,
@@ -22,6 +23,8 @@ export interface CliRegistry {
   readonly profiles: readonly { readonly name: string; readonly description: string }[];
   /** The machine used when neither flushlab.config nor flags say otherwise (x86-64, 8 cpus, 1 socket, …). */
   readonly defaultMachine: MachineOptions;
+  /** The arch layer, for commands that assemble many small runs themselves (check); optional for fake registries. */
+  readonly arch?: ArchLayer;
   /**
    * Runs one simulation; throws FlushlabInputError for bad options (message is one line).
    *

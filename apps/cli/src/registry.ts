@@ -21,6 +21,7 @@ export const registry: CliRegistry = {
   workloads: builtinWorkloads,
   profiles: Object.values(x86.profiles).map((p) => ({ name: p.name, description: p.description })),
   defaultMachine: x86.defaultMachine,
+  arch: x86,
   simulate(options, { workload, plugins }, onEvents) {
     if (!isWorkloadDefinition(workload)) throw new FlushlabInputError(`workload "${workload.name}" cannot be simulated (it has no setup and collect)`);
     return simulate({ options, arch: x86, workload, plugins, ...(onEvents ? { onEvents } : {}) });

@@ -11,7 +11,8 @@ export interface Command<S extends OptionSpecs = OptionSpecs> {
   /** Paragraph lines for `--help`. */
   readonly details: readonly string[];
   readonly options: S;
-  run(ctx: CommandContext, args: ParsedArgs<S>): Promise<void>;
+  /** Does the command's work; an exit status other than 0 may be returned (check: 1 when it found a hazard). */
+  run(ctx: CommandContext, args: ParsedArgs<S>): Promise<void | number>;
 }
 
 /** Type-checks a command against its own option specs, then erases them for the dispatcher. */

@@ -9,7 +9,8 @@ import type { TextSink } from "../registry-types.js";
 import { changePct } from "../stats.js";
 import { formatFixed2, formatNumber, formatPct, plural, table } from "./format.js";
 import type { Align } from "./format.js";
-import type { CompareSummary, ListReport, Reporter, ReproduceSummary, ReproductionOutcome, RunReport } from "./types.js";
+import { describeCase, describeHazard, describeShrink, formatTimeline } from "@flushlab/check";
+import type { CheckReport, CompareSummary, ListReport, Reporter, ReproduceSummary, ReproductionOutcome, RunReport } from "./types.js";
 
 /** Hazards listed one by one in a run report; the rest are counted. */
 const MAX_HAZARDS_SHOWN = 10;
@@ -289,6 +290,34 @@ export function formatList(list: ListReport): string[] {
   return lines;
 }
 
+/** check's report: what was explored, then the counterexample (hazard, scenario, timeline) or what was not found. */
+export function formatCheckReport(r: CheckReport): string[] {
+  const lines: string[] = [];
+  const plugins = r.plugins.length === 0 ? "no plugins" : `plugins ${r.plugins.join(", ")}`;
+  if (r.replay !== null) {
+    lines.push(`flushlab check --replay ${r.replay}: ${plugins}, ${r.arch}`);
+  } else {
+    const cpus = r.cpus === null ? "" : r.cpus.min === r.cpus.max ? `${r.cpus.min} CPUs` : `${r.cpus.min}..${r.cpus.max} CPUs`;
+    lines.push(`flushlab check: ${plugins}, ${r.arch}, ${cpus}, seed ${r.seed}, budget ${formatNumber(r.budget)} schedules`);
+    const e = r.explored;
+    lines.push(`explored: ${plural(e.scenarios, "scenario")} (${formatNumber(e.exhaustive)} with every single-delay schedule), ${plural(e.schedules, "schedule")}`);
+  }
+  const cx = r.counterexample;
+  if (cx === null) {
+    lines.push(r.replay !== null ? "no hazard: the saved case runs clean now" : "no hazard found (this is not a proof: only the scenarios and schedules above were run)");
+    return lines;
+  }
+  lines.push(r.replay !== null ? "hazard reproduced" : `HAZARD FOUND; ${describeShrink(cx.found, cx.case, cx.shrinkRuns)}`, "");
+  lines.push(...describeHazard(cx.hazard));
+  const others = cx.hazards.length - 1;
+  if (others > 0) lines.push(`  (and ${plural(others, "more hazard")} in the same run)`);
+  lines.push("", "scenario:", ...describeCase(cx.case).map((l) => `  ${l}`), "");
+  lines.push("timeline (simulated cycles; ** marks the hazard):", ...formatTimeline(cx.timeline, cx.case.scenario.threads.length).map((l) => `  ${l}`));
+  if (r.saved !== undefined) lines.push("", `saved: ${r.saved} (flushlab check --replay ${r.saved})`);
+  else if (r.replay === null) lines.push("", "to replay: add --save FILE, then flushlab check --replay FILE");
+  return lines;
+}
+
 function emit(out: TextSink, lines: readonly string[]): void {
   out.write(`${lines.join("\n")}\n`);
 }
@@ -307,6 +336,10 @@ export class HumanReporter implements Reporter {
   onCompareEnd(summary: CompareSummary): void {
     emit(this.out, formatCompare(summary));
   }
+  onCheckEnd(report: CheckReport): void {
+    emit(this.out, formatCheckReport(report));
+  }
+
   onReproduceEnd(summary: ReproduceSummary): void {
     if (summary.reproductions.length === 0) {
       emit(this.out, [NO_REPRODUCTION_LINE, "", ...(summary.demo ? formatRunReport(summary.demo) : [])]);

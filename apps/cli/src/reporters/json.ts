@@ -4,7 +4,7 @@
  */
 import { overriddenPoints } from "@flushlab/core-mmu";
 import type { TextSink } from "../registry-types.js";
-import type { CompareSummary, ListReport, Reporter, ReproduceSummary, ReproductionOutcome, RunReport } from "./types.js";
+import type { CheckReport, CompareSummary, ListReport, Reporter, ReproduceSummary, ReproductionOutcome, RunReport } from "./types.js";
 
 export function runJson(report: RunReport): Record<string, unknown> {
   const { result, options } = report;
@@ -141,4 +141,36 @@ export class JsonReporter implements Reporter {
   onReproduceEnd(summary: ReproduceSummary): void {
     this.out.write(stringifyJson(reproduceJson(summary)));
   }
+  onCheckEnd(report: CheckReport): void {
+    this.out.write(stringifyJson(checkJson(report)));
+  }
+}
+
+/** check's report as JSON: the same facts as the human report; `counterexample.replay` is what --replay reads. */
+export function checkJson(r: CheckReport): unknown {
+  const cx = r.counterexample;
+  return {
+    command: "check",
+    arch: r.arch,
+    plugins: r.plugins,
+    seed: r.seed,
+    budget: r.budget,
+    cpus: r.cpus,
+    replay: r.replay,
+    explored: r.explored,
+    found: cx !== null,
+    counterexample:
+      cx === null
+        ? null
+        : {
+            hazard: cx.hazard,
+            hazards: cx.hazards,
+            case: cx.case,
+            found: cx.found,
+            shrinkRuns: cx.shrinkRuns,
+            timeline: cx.timeline,
+            replay: cx.replay,
+          },
+    ...(r.saved !== undefined ? { saved: r.saved } : {}),
+  };
 }

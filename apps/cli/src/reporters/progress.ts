@@ -6,7 +6,8 @@
  */
 import type { FlushlabEvent, FlushlabEventName } from "@flushlab/core-mmu";
 import type { TextSink } from "../registry-types.js";
-import type { Reporter, SimulationStart } from "./types.js";
+import type { Explored } from "@flushlab/check";
+import type { CheckStart, Reporter, SimulationStart } from "./types.js";
 
 const CLEAR = "\r\x1b[K";
 
@@ -40,6 +41,19 @@ export class ProgressReporter implements Reporter {
     this.clear();
   }
   onReproduceEnd(): void {
+    this.clear();
+  }
+
+  onCheckStart(start: CheckStart): void {
+    if (start.replay !== null) return;
+    this.err.write(`${CLEAR}flushlab: check 0/${start.budget} schedules`);
+    this.shown = true;
+  }
+  onCheckProgress(e: Explored): void {
+    this.err.write(`${CLEAR}flushlab: check ${e.schedules}/${e.budget} schedules, ${e.scenarios} scenarios (${Math.floor((e.schedules / Math.max(1, e.budget)) * 100)}%)`);
+    this.shown = true;
+  }
+  onCheckEnd(): void {
     this.clear();
   }
 

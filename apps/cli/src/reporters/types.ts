@@ -10,10 +10,14 @@
  * run        onRunStart → onSimulationStart → onRunEvent* → onRunEnd
  * compare    onCompareStart → (onSimulationStart → onRunEvent*) per run → onCompareEnd
  * reproduce  onReproduceStart → (onSimulationStart → onRunEvent*) per run → onReproduceEnd
+ * check      onCheckStart → onCheckProgress* → onCheckEnd
  * ```
  */
+import type { Case, Explored, TimelineEvent } from "@flushlab/check";
 import type {
+  ArchName,
   ExtensionPoint,
+  HazardReport,
   FlushlabEvent,
   FlushlabEventName,
   FlushlabPlugin,
@@ -130,4 +134,45 @@ export interface Reporter {
   onCompareEnd?(summary: CompareSummary): void;
   onReproduceStart?(plugins: readonly string[]): void;
   onReproduceEnd?(summary: ReproduceSummary): void;
+  onCheckStart?(start: CheckStart): void;
+  onCheckProgress?(explored: Explored): void;
+  onCheckEnd?(report: CheckReport): void;
+}
+
+/** What `check` starts with. */
+export interface CheckStart {
+  readonly arch: ArchName;
+  readonly plugins: readonly string[];
+  /** CPUs per scenario; null for a replay. */
+  readonly cpus: { readonly min: number; readonly max: number } | null;
+  readonly budget: number;
+  readonly seed: number | null;
+  /** The file a replay reads; null for a search. */
+  readonly replay: string | null;
+}
+
+/** A hazard `check` found, shrunk, with the timeline of its replay. */
+export interface CheckCounterexample {
+  readonly case: Case;
+  /** The case as the search found it. */
+  readonly found: Case;
+  readonly shrinkRuns: number;
+  readonly hazard: HazardReport;
+  readonly hazards: readonly HazardReport[];
+  readonly timeline: readonly TimelineEvent[];
+  /** What --save writes and --replay reads. */
+  readonly replay: { readonly flushlab: "check-counterexample"; readonly arch: ArchName; readonly plugins: readonly string[]; readonly case: Case };
+}
+
+export interface CheckReport {
+  readonly arch: ArchName;
+  readonly plugins: readonly string[];
+  readonly seed: number | null;
+  readonly budget: number;
+  readonly cpus: { readonly min: number; readonly max: number } | null;
+  readonly explored: Explored;
+  readonly replay: string | null;
+  readonly counterexample: CheckCounterexample | null;
+  /** Where --save wrote the counterexample. */
+  readonly saved?: string;
 }

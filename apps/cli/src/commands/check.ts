@@ -1,0 +1,163 @@
+import { readFileSync, writeFileSync } from "node:fs";
+import { ARCH_NAMES, FlushlabInputError, type ArchName, type FlushlabPlugin } from "@flushlab/core-mmu";
+import { CaseSchema, OP_NAMES, check, checkCase, runCase, type Case, type CheckTarget, type OpName } from "@flushlab/check";
+import { HELP_OPTION, expectAtMostPositionals, knownList, parseNameList, parseNonNegativeInt, parsePositiveInt } from "../args.js";
+import type { CheckReport } from "../reporters/types.js";
+import { defineCommand } from "./command.js";
+import { DEFAULT_SEED, resolvePlugins, type CommandContext } from "./context.js";
+
+/** The default search budget, in schedules: under a minute on a 2-core machine. */
+export const DEFAULT_BUDGET = 20_000;
+
+const CHECK_OPTIONS = {
+  plugins: { type: "string", valueName: "a,b", description: "plugins to enable, comma-separated (default: the config's; \"\" for none)" },
+  arch: { type: "string", valueName: ARCH_NAMES.join("|"), description: "arch mode of the simulated machine" },
+  cpus: { type: "string", valueName: "N|M..N", description: "CPUs per scenario, 1 to 4 (default 2..4)" },
+  budget: { type: "string", valueName: "N", description: `schedules to run in all (default ${DEFAULT_BUDGET.toLocaleString("en-US")}; shrinking comes on top)` },
+  seed: { type: "string", valueName: "N", description: `seed of the search (default ${DEFAULT_SEED}); the same seed explores the same cases` },
+  ops: { type: "string", valueName: "a,b", description: `operation kinds scenarios may use (default all: ${OP_NAMES.join(", ")})` },
+  save: { type: "string", valueName: "FILE", description: "write the counterexample (if any) to FILE, for --replay" },
+  replay: { type: "string", valueName: "FILE", description: "run a saved counterexample (from --save or --json) again, exactly" },
+  json: { type: "boolean", description: "print one JSON object instead of the report" },
+} as const;
+
+/** What --save writes and --replay reads. */
+export interface SavedCounterexample {
+  readonly flushlab: "check-counterexample";
+  readonly arch: ArchName;
+  readonly plugins: readonly string[];
+  readonly case: Case;
+}
+
+function parseCpus(text: string): { min: number; max: number } {
+  const m = /^(\d+)(?:\.\.(\d+))?$/.exec(text.trim());
+  const min = m ? Number(m[1]) : NaN;
+  const max = m ? Number(m[2] ?? m[1]) : NaN;
+  if (!Number.isInteger(min) || !Number.isInteger(max) || min < 1 || max > 4 || min > max) {
+    throw new FlushlabInputError(`--cpus must be N or M..N with 1 <= M <= N <= 4 (got "${text}")`);
+  }
+  return { min, max };
+}
+
+function parseArch(ctx: CommandContext, text: string | undefined): ArchName {
+  if (text === undefined) return ctx.config?.config.machine?.arch ?? ctx.registry.defaultMachine.arch;
+  if (!ARCH_NAMES.includes(text as ArchName)) throw new FlushlabInputError(`unknown arch "${text}" (known: ${ARCH_NAMES.join(", ")})`);
+  return text as ArchName;
+}
+
+function targetOf(ctx: CommandContext, arch: ArchName, plugins: readonly FlushlabPlugin[]): CheckTarget {
+  const layer = ctx.registry.arch;
+  if (layer === undefined) throw new FlushlabInputError("this flushlab has no arch layer to run check on");
+  return { arch: layer, archName: arch, plugins };
+}
+
+/** Reads a counterexample: a --save file, or a whole --json report that carries one. */
+function readSaved(file: string): SavedCounterexample {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    throw new FlushlabInputError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new FlushlabInputError(`${file} is not JSON (a counterexample from "flushlab check --save" or --json)`);
+  }
+  const inner = (json as { counterexample?: { replay?: unknown } } | null)?.counterexample?.replay;
+  const saved = (inner ?? json) as Partial<SavedCounterexample> | null;
+  if (saved === null || typeof saved !== "object" || saved.flushlab !== "check-counterexample") {
+    throw new FlushlabInputError(`${file} holds no counterexample (expected "flushlab": "check-counterexample", from "flushlab check --save" or --json)`);
+  }
+  if (!ARCH_NAMES.includes(saved.arch as ArchName)) throw new FlushlabInputError(`${file}: arch must be one of ${ARCH_NAMES.join(", ")}`);
+  if (!Array.isArray(saved.plugins) || saved.plugins.some((p) => typeof p !== "string")) throw new FlushlabInputError(`${file}: plugins must be a list of names`);
+  const parsed = CaseSchema.safeParse(saved.case);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new FlushlabInputError(`${file}: case.${issue.path.join(".")}: ${issue.message}`);
+  }
+  const bad = checkCase(parsed.data);
+  if (bad !== null) throw new FlushlabInputError(`${file}: ${bad}`);
+  return { flushlab: "check-counterexample", arch: saved.arch as ArchName, plugins: saved.plugins, case: parsed.data };
+}
+
+export const checkCommand = defineCommand({
+  name: "check",
+  summary: "search small scenarios and their interleavings for hazards; print a shrunk counterexample",
+  usage: "flushlab check [--plugins a,b] [--arch A] [--cpus M..N] [--budget N] [--seed N] [--ops a,b] [--save FILE] [--json]\n       flushlab check --replay FILE [--json]",
+  details: [
+    "Generates small scenarios (one process's threads on 2 to 4 CPUs over a page or two: accesses,",
+    "munmap, mprotect, madvise DONTNEED/FREE, mremap, fork, context switches, reclaim, vmalloc and",
+    "huge ioremap with their frees, kernel accesses, device DMA, idle and nohz_full user time), runs",
+    "each under its natural schedule and under delays at scheduling points (every single delay for",
+    "small scenarios, random delays beyond), and stops at the first hazard the oracle reports. The",
+    "hazard is shrunk (fewer CPUs, operations, delays) and printed as a per-CPU timeline with the",
+    "flush that was missing. Deterministic: the same seed and budget explore the same cases.",
+    "It cannot prove a policy safe: it covers the grammar's scenarios it reaches within the budget.",
+    "Exit status: 0 nothing found, 1 a hazard found, 2 bad input.",
+  ],
+  options: { ...CHECK_OPTIONS, ...HELP_OPTION },
+  async run(ctx, args) {
+    expectAtMostPositionals(args.positionals, 0, "check");
+    const flags = args.options;
+    if (flags.replay !== undefined) {
+      for (const f of ["plugins", "arch", "cpus", "budget", "seed", "ops", "save"] as const) {
+        if (flags[f] !== undefined) throw new FlushlabInputError(`--replay runs the saved case as it was: --${f} cannot be given with it`);
+      }
+      const saved = readSaved(flags.replay);
+      const plugins = resolvePlugins(ctx, saved.plugins, saved.arch);
+      const target = targetOf(ctx, saved.arch, plugins);
+      ctx.bus.emit("cli:check_start", { arch: saved.arch, plugins: saved.plugins, cpus: null, budget: 0, seed: null, replay: flags.replay });
+      const out = runCase(saved.case, target, true);
+      const report: CheckReport = {
+        arch: saved.arch,
+        plugins: [...saved.plugins],
+        seed: null,
+        budget: 0,
+        cpus: null,
+        explored: { scenarios: 1, schedules: 1, exhaustive: 0, budget: 0 },
+        replay: flags.replay,
+        counterexample:
+          out.hazards.length === 0
+            ? null
+            : { case: saved.case, found: saved.case, shrinkRuns: 0, hazard: out.hazards[0]!, hazards: out.hazards, timeline: out.timeline ?? [], replay: saved },
+      };
+      ctx.bus.emit("cli:check_end", { report });
+      return report.counterexample === null ? 0 : 1;
+    }
+    const arch = parseArch(ctx, flags.arch);
+    const names = flags.plugins !== undefined ? parseNameList(flags.plugins, "--plugins") : (ctx.config?.config.plugins ?? []).map((p) => p.name);
+    const plugins = resolvePlugins(ctx, names, arch);
+    const cpus = flags.cpus !== undefined ? parseCpus(flags.cpus) : { min: 2, max: 4 };
+    const budget = flags.budget !== undefined ? parsePositiveInt(flags.budget, "--budget") : DEFAULT_BUDGET;
+    const seed = flags.seed !== undefined ? parseNonNegativeInt(flags.seed, "--seed") : (ctx.config?.config.seed ?? DEFAULT_SEED);
+    let ops: readonly OpName[] = OP_NAMES;
+    if (flags.ops !== undefined) {
+      const list = parseNameList(flags.ops, "--ops");
+      for (const o of list) if (!OP_NAMES.includes(o as OpName)) throw new FlushlabInputError(`unknown operation "${o}" in --ops (known: ${knownList(OP_NAMES)})`);
+      if (list.length === 0) throw new FlushlabInputError("--ops needs at least one operation");
+      ops = list as OpName[];
+    }
+    const target = targetOf(ctx, arch, plugins);
+    ctx.bus.emit("cli:check_start", { arch, plugins: names, cpus, budget, seed, replay: null });
+    const result = check({ target, cpus, budget, seed, ops, onProgress: (explored) => ctx.bus.emit("cli:check_progress", { explored }) });
+    const cx = result.counterexample;
+    let counterexample: CheckReport["counterexample"] = null;
+    if (cx !== null) {
+      const replay: SavedCounterexample = { flushlab: "check-counterexample", arch, plugins: names, case: cx.case };
+      const shown = runCase(cx.case, target, true);
+      counterexample = { case: cx.case, found: cx.found, shrinkRuns: cx.shrinkRuns, hazard: cx.hazard, hazards: cx.hazards, timeline: shown.timeline ?? [], replay };
+      if (flags.save !== undefined) {
+        try {
+          writeFileSync(flags.save, `${JSON.stringify(replay, null, 2)}\n`);
+        } catch (e) {
+          throw new FlushlabInputError(`cannot write ${flags.save}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+        }
+      }
+    }
+    const report: CheckReport = { arch, plugins: names, seed, budget, cpus, explored: result.explored, replay: null, counterexample, ...(flags.save !== undefined && cx !== null ? { saved: flags.save } : {}) };
+    ctx.bus.emit("cli:check_end", { report });
+    return cx === null ? 0 : 1;
+  },
+});

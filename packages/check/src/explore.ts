@@ -1,0 +1,269 @@
+/**
+ * The search. Scenarios come from the grammar (scenario.ts) by swarm testing (Groce et
+ * al., ISSTA 2012): each scenario enables a random few operation kinds and draws every
+ * thread's program from those alone, so that the repetitions a race needs (two zaps
+ * of one page, two mprotects) are common. Each scenario is run under the natural
+ * schedule (every CPU at its own speed, all starting together), then under delays:
+ * delay-bounded scheduling (Emmi, Qadeer and Rakamarić, POPL 2011), where a delay stalls
+ * one CPU at one scheduling point for one of a few lengths. Every placement of one
+ * delay is tried when a scenario has few enough (the smallest scenarios are explored
+ * exhaustively at delay bound 1); otherwise, and beyond, random schedules of one to
+ * three delays. A hazard is shrunk (fewer CPUs, operations, delays, pages) while the
+ * same hazard class still appears, as property-based testing shrinks a failing input.
+ * Everything is a function of the seed.
+ */
+import { Prng, type HazardClass, type HazardReport } from "@flushlab/core-mmu";
+import { runCase, type CaseOutcome, type CheckTarget } from "./runner.js";
+import { PROTS, REGION_KINDS, opPages, type AccessMode, type Case, type Delay, type Op, type OpName, type Scenario, type Thread } from "./scenario.js";
+
+/**
+ * Delay lengths of the exhaustive pass, in cycles, a factor of 5 apart: less than an IPI
+ * round trip, about a system call with its flush, a short operation, a reclaim pass.
+ * Random schedules draw lengths log-uniformly from 200 to 200,000 cycles.
+ */
+export const DELAYS: readonly number[] = [1_000, 5_000, 25_000, 125_000];
+const RANDOM_DELAY = { min: 200, max: 200_000 } as const;
+
+/** Every operation kind the grammar has. */
+export const OP_NAMES: readonly OpName[] = ["read", "write", "munmap", "mprotect", "madvise", "mremap", "fork", "ctxsw", "reclaim", "kmem", "dma", "idle", "nohz"];
+
+export interface CheckOptions {
+  readonly target: CheckTarget;
+  /** CPUs per scenario: from `min` to `max` (2 to 4). */
+  readonly cpus: { readonly min: number; readonly max: number };
+  /** Schedules to run in all (the search's budget; shrinking comes on top). */
+  readonly budget: number;
+  readonly seed: number;
+  /** The operation kinds scenarios may use (default: all of OP_NAMES). */
+  readonly ops?: readonly OpName[];
+  /** Called now and then with what has been explored. */
+  readonly onProgress?: (p: Explored) => void;
+}
+
+export interface Explored {
+  readonly scenarios: number;
+  readonly schedules: number;
+  /** Scenarios explored exhaustively at delay bound 1. */
+  readonly exhaustive: number;
+  readonly budget: number;
+}
+
+export interface Counterexample {
+  readonly case: Case;
+  readonly hazard: HazardReport;
+  readonly hazards: readonly HazardReport[];
+  /** The case as the search found it, before shrinking. */
+  readonly found: Case;
+  /** Runs spent shrinking. */
+  readonly shrinkRuns: number;
+}
+
+export interface CheckResult {
+  readonly explored: Explored;
+  readonly counterexample: Counterexample | null;
+}
+
+/** A scenario with at most this many single-delay schedules is explored exhaustively at delay bound 1. */
+const EXHAUSTIVE_MAX = 128;
+/** Random schedules a larger scenario gets before the search moves on. */
+const RANDOM_PER_SCENARIO = 24;
+
+/** A scenario drawn from the grammar, swarm style: a few operation kinds, 0 to 2 operations per thread. */
+export function generateScenario(rng: Prng, cpus: { min: number; max: number }, ops: readonly OpName[] = OP_NAMES): Scenario {
+  const n = rng.range(cpus.min, cpus.max);
+  const kind = REGION_KINDS[rng.int(REGION_KINDS.length)]!;
+  const pages = 1 + rng.int(2);
+  const swarm: OpName[] = [];
+  const want = 1 + rng.int(3);
+  while (swarm.length < want) {
+    const o = ops[rng.int(ops.length)]!;
+    if (!swarm.includes(o)) swarm.push(o);
+  }
+  const access = (): AccessMode => (rng.chance(0.5) ? "read" : "write");
+  const threads: Thread[] = [];
+  for (let i = 0; i < n; i++) {
+    const count = rng.int(3);
+    const list: Op[] = [];
+    for (let j = 0; j < count; j++) list.push(generateOp(rng, swarm[rng.int(swarm.length)]!, pages));
+    threads.push({ warm: rng.chance(0.9) ? access() : "none", ops: list, sweep: access() });
+  }
+  if (threads.every((t) => t.ops.length === 0)) threads[rng.int(n)]!.ops.push(generateOp(rng, swarm[0]!, pages));
+  return { region: { kind, pages }, threads };
+}
+
+function generateOp(rng: Prng, name: OpName, pages: number): Op {
+  const page = rng.int(pages);
+  const span = 1 + rng.int(pages - page);
+  switch (name) {
+    case "read":
+    case "write":
+      return { op: name, page };
+    case "munmap":
+      return { op: "munmap", page, pages: span };
+    case "mprotect":
+      return { op: "mprotect", page, pages: span, prot: PROTS[rng.int(PROTS.length)]! };
+    case "madvise":
+      return { op: "madvise", page, pages: span, advice: rng.chance(0.5) ? "dontneed" : "dontneed" /* TEMP until MADV_FREE lands */ };
+    case "mremap":
+    case "fork":
+    case "reclaim":
+      return { op: name };
+    case "ctxsw":
+      return { op: "ctxsw", cycles: rng.chance(0.5) ? 2_000 : 50_000 };
+    case "kmem":
+      return { op: "kmem", kind: rng.chance(0.5) ? "vmalloc" : "ioremap", purge: rng.chance(0.6) };
+    case "dma":
+      return { op: "dma", page, write: rng.chance(0.5) };
+    case "idle":
+      return { op: "idle", cycles: rng.chance(0.5) ? 2_000 : 20_000 };
+    case "nohz":
+      return { op: "nohz", cycles: rng.chance(0.5) ? 5_000 : 100_000 };
+  }
+}
+
+/** Runs a case; the hazards it found (empty when none). */
+function hazardsOf(c: Case, target: CheckTarget): { out: CaseOutcome; hazards: readonly HazardReport[] } {
+  const out = runCase(c, target);
+  return { out, hazards: out.hazards };
+}
+
+/** Searches for a hazard within the budget. */
+export function check(opts: CheckOptions): CheckResult {
+  const rng = new Prng(opts.seed);
+  let scenarios = 0;
+  let schedules = 0;
+  let exhaustive = 0;
+  const progress = (): Explored => ({ scenarios, schedules, exhaustive, budget: opts.budget });
+  let lastReport = 0;
+  const report = () => {
+    if (opts.onProgress && schedules - lastReport >= 50) {
+      lastReport = schedules;
+      opts.onProgress(progress());
+    }
+  };
+  const found = (c: Case, hazards: readonly HazardReport[]): CheckResult => ({ explored: progress(), counterexample: shrink(c, hazards[0]!, opts.target) });
+
+  while (schedules < opts.budget) {
+    const scenario = generateScenario(rng.fork(scenarios), opts.cpus, opts.ops ?? OP_NAMES);
+    scenarios++;
+    const natural: Case = { scenario, delays: [] };
+    const first = hazardsOf(natural, opts.target);
+    schedules++;
+    report();
+    if (first.hazards.length > 0) return found(natural, first.hazards);
+    const points = first.out.points;
+    const singles: Delay[] = [];
+    for (let cpu = 0; cpu < points.length; cpu++) for (let point = 0; point < points[cpu]!; point++) for (const cycles of DELAYS) singles.push({ cpu, point, cycles });
+    const srng = rng.fork(1_000_000 + scenarios);
+    let tried: Delay[][];
+    if (singles.length <= EXHAUSTIVE_MAX) {
+      exhaustive++;
+      tried = singles.map((d) => [d]);
+    } else {
+      tried = [];
+      for (let i = 0; i < RANDOM_PER_SCENARIO; i++) tried.push(randomDelays(srng, points, 1 + srng.int(3)));
+    }
+    for (const delays of tried) {
+      if (schedules >= opts.budget) break;
+      const c: Case = { scenario, delays };
+      const r = hazardsOf(c, opts.target);
+      schedules++;
+      report();
+      if (r.hazards.length > 0) return found(c, r.hazards);
+    }
+  }
+  opts.onProgress?.(progress());
+  return { explored: progress(), counterexample: null };
+}
+
+function randomDelays(rng: Prng, points: readonly number[], n: number): Delay[] {
+  const out: Delay[] = [];
+  const cpus = points.map((p, i) => (p > 0 ? i : -1)).filter((i) => i >= 0);
+  if (cpus.length === 0) return out;
+  for (let i = 0; i < n; i++) {
+    const cpu = cpus[rng.int(cpus.length)]!;
+    const cycles = Math.round(RANDOM_DELAY.min * (RANDOM_DELAY.max / RANDOM_DELAY.min) ** rng.next());
+    out.push({ cpu, point: rng.int(points[cpu]!), cycles });
+  }
+  return out.sort((a, b) => a.cpu - b.cpu || a.point - b.point);
+}
+
+// ---- shrinking ----
+
+/** Smaller variants of a case, the most reducing first. */
+function* candidates(c: Case): Generator<Case> {
+  const s = c.scenario;
+  // One CPU (thread) fewer; delays of later CPUs move down.
+  if (s.threads.length > 1) {
+    for (let i = s.threads.length - 1; i >= 0; i--) {
+      const threads = s.threads.filter((_, j) => j !== i);
+      const delays = c.delays.filter((d) => d.cpu !== i).map((d) => (d.cpu > i ? { ...d, cpu: d.cpu - 1 } : d));
+      yield { scenario: { ...s, threads }, delays };
+    }
+  }
+  // One operation fewer.
+  for (let i = 0; i < s.threads.length; i++) {
+    const t = s.threads[i]!;
+    for (let j = t.ops.length - 1; j >= 0; j--) {
+      const threads = s.threads.map((u, k) => (k === i ? { ...u, ops: u.ops.filter((_, m) => m !== j) } : u));
+      yield { scenario: { ...s, threads }, delays: c.delays };
+    }
+  }
+  // One delay fewer.
+  for (let i = c.delays.length - 1; i >= 0; i--) yield { scenario: s, delays: c.delays.filter((_, j) => j !== i) };
+  // No warm-up or no sweep on a thread.
+  for (let i = 0; i < s.threads.length; i++) {
+    for (const field of ["warm", "sweep"] as const) {
+      if (s.threads[i]![field] === "none") continue;
+      const threads = s.threads.map((u, k) => (k === i ? { ...u, [field]: "none" } : u));
+      yield { scenario: { ...s, threads }, delays: c.delays };
+    }
+  }
+  // A shorter delay: a round length of the menu, or half.
+  for (let i = 0; i < c.delays.length; i++) {
+    const now = c.delays[i]!.cycles;
+    for (const cycles of [...DELAYS.filter((d) => d < now), Math.floor(now / 2)]) {
+      if (cycles < 1 || cycles >= now) continue;
+      yield { scenario: s, delays: c.delays.map((d, j) => (j === i ? { ...d, cycles } : d)) };
+    }
+  }
+  // A smaller region: only when no operation reaches its last page.
+  if (s.region.pages > 1) {
+    const last = s.region.pages - 1;
+    const reaches = s.threads.some((t) => t.ops.some((o) => {
+      const p = opPages(o);
+      return p !== null && p.page + p.pages > last;
+    }));
+    if (!reaches) yield { scenario: { ...s, region: { ...s.region, pages: last } }, delays: c.delays };
+  }
+}
+
+/** Greedy shrinking: take the first smaller variant that still shows the hazard's class, until none does. */
+export function shrink(c: Case, hazard: HazardReport, target: CheckTarget, maxRuns = 400): Counterexample {
+  const cls: HazardClass = hazard.class;
+  let cur = c;
+  let curHazards: readonly HazardReport[] = [hazard];
+  let runs = 0;
+  let progress = true;
+  while (progress && runs < maxRuns) {
+    progress = false;
+    for (const cand of candidates(cur)) {
+      if (runs >= maxRuns) break;
+      runs++;
+      let hz: readonly HazardReport[];
+      try {
+        hz = runCase(cand, target).hazards;
+      } catch {
+        continue;
+      }
+      if (hz.some((h) => h.class === cls)) {
+        cur = cand;
+        curHazards = hz;
+        progress = true;
+        break;
+      }
+    }
+  }
+  const main = curHazards.find((h) => h.class === cls) ?? curHazards[0]!;
+  return { case: cur, hazard: main, hazards: curHazards, found: c, shrinkRuns: runs };
+}

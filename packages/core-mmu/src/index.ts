@@ -25,7 +25,7 @@ export { Sched, type AccessRun, type TaskGen, type TaskYield, type SchedHooks } 
 export { Smp, type Csd, type SmpCallFunc, type SmpCondFunc } from "./kernel/smp.js";
 export { SpinLock } from "./kernel/spinlock.js";
 export { ContextTracking, CONTEXT_WORK_TLBI } from "./kernel/context-tracking.js";
-export { Entry } from "./kernel/entry.js";
+export { Entry, type VaRange } from "./kernel/entry.js";
 export { Fork, NR_CACHED_STACKS } from "./kernel/fork.js";
 export { KernelCore, PolicyTable } from "./kernel/core.js";
 export { Kernel } from "./kernel/kernel.js";

@@ -35,6 +35,7 @@ export { PageTables, _PAGE_TABLE, _KERNPG_TABLE } from "./mm/pgtable.js";
 export { Memory, _PAGE_SPECIAL } from "./mm/memory.js";
 export { Mmap, PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC, protToVmFlags } from "./mm/mmap.js";
 export { Mprotect } from "./mm/mprotect.js";
+export { Mremap, MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_CALLS, EINVAL, EFAULT, ENOMEM } from "./mm/mremap.js";
 export { Madvise, MADV_DONTNEED } from "./mm/madvise.js";
 export { MmuGatherOps } from "./mm/mmu-gather.js";
 export { PteLocks, PTRS_PER_PTE } from "./mm/ptlock.js";

@@ -108,7 +108,7 @@ export class RunWorkFirst implements ContextTrackingEntry {
  */
 export class RangeEndInvalidatesAgain implements SecondaryTlbNotify {
   clearNotifies(site: NotifierSite): boolean {
-    return site !== "copy_page_range" && site !== "zap_page_range";
+    return site !== "copy_page_range" && site !== "zap_page_range" && site !== "move_page_tables";
   }
   onlyEnd(_site: NotifierSite): boolean {
     return false;

@@ -310,7 +310,7 @@ export const CONTEXT_TRACKING_ENTRY = point("contextTrackingEntry", "ContextTrac
 });
 export const SECONDARY_TLB_NOTIFY = point("secondaryTlbNotify", "SecondaryTlbNotify", {
   description: "how a notifier call site tells secondary TLBs: *_clear_flush_notify, range_end or range_only_end (mm/mmu_notifier.c)",
-  callSite: "wp_page_copy, copy_page_range, zap_page_range (and the THP sites, not modelled)",
+  callSite: "wp_page_copy, copy_page_range, zap_page_range, move_page_tables (and the THP sites, not modelled)",
   kernel: "v4.15",
   defaultFrom: "core",
 });

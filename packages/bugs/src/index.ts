@@ -4,6 +4,11 @@
  * that `flushlab check` can be shown to find them from the generic scenario grammar.
  */
 import type { FlushlabPlugin } from "@flushlab/core-mmu";
+import { bugEb66ae030829 } from "./eb66ae030829.js";
+
+export { bugEb66ae030829, FlushDirtyOrAtTheEnd } from "./eb66ae030829.js";
 
 /** Every pre-fix plugin of this package. */
-export const bugPlugins: readonly FlushlabPlugin[] = [];
+export const bugPlugins: readonly FlushlabPlugin[] = [
+  bugEb66ae030829,
+];

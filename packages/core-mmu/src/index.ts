@@ -25,7 +25,7 @@ export { Sched, type AccessRun, type TaskGen, type TaskYield, type SchedHooks, t
 export { Smp, type Csd, type SmpCallFunc, type SmpCondFunc } from "./kernel/smp.js";
 export { SpinLock } from "./kernel/spinlock.js";
 export { ContextTracking, CONTEXT_WORK_TLBI } from "./kernel/context-tracking.js";
-export { Entry } from "./kernel/entry.js";
+export { Entry, type VaRange } from "./kernel/entry.js";
 export { Fork, NR_CACHED_STACKS } from "./kernel/fork.js";
 export { KernelCore, PolicyTable } from "./kernel/core.js";
 export { Kernel } from "./kernel/kernel.js";
@@ -35,6 +35,7 @@ export { PageTables, _PAGE_TABLE, _KERNPG_TABLE } from "./mm/pgtable.js";
 export { Memory, _PAGE_SPECIAL } from "./mm/memory.js";
 export { Mmap, PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC, protToVmFlags } from "./mm/mmap.js";
 export { Mprotect } from "./mm/mprotect.js";
+export { Mremap, MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_CALLS, EINVAL, EFAULT, ENOMEM } from "./mm/mremap.js";
 export { Madvise, MADV_DONTNEED } from "./mm/madvise.js";
 export { MmuGatherOps } from "./mm/mmu-gather.js";
 export { PteLocks, PTRS_PER_PTE } from "./mm/ptlock.js";
@@ -52,7 +53,7 @@ export * from "./plugin/tokens.js";
 export * from "./plugin/define.js";
 export * from "./plugin/errors.js";
 export { assemblePolicies, KERNEL } from "./plugin/assemble.js";
-export { CORE_DEFAULTS, TlbFlushMmu, FlushTlbRangeAfterChange, NoBatchedUnmapFlush, NoBatchedPendingFlush, FlushTlbKernelRange, RunWorkFirst, RangeEndInvalidatesAgain } from "./plugin/defaults.js";
+export { CORE_DEFAULTS, TlbFlushMmu, FlushTlbRangeAfterChange, NoBatchedUnmapFlush, NoBatchedPendingFlush, FlushTlbKernelRange, RunWorkFirst, RangeEndInvalidatesAgain, FlushTlbRangeBeforePtlRelease } from "./plugin/defaults.js";
 // The oracle.
 export { Oracle } from "./oracle/oracle.js";
 export { HAZARD_CLASS_NAMES, HAZARD_LIST_CAP, type HazardClass, type HazardReport } from "./oracle/hazard.js";

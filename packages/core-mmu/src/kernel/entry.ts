@@ -11,6 +11,12 @@ import type { KGen } from "../sim/process.js";
 import { C } from "./counters.js";
 import type { KernelCore } from "./core.js";
 
+/** A range of virtual addresses, [start, end). */
+export interface VaRange {
+  readonly start: number;
+  readonly end: number;
+}
+
 export class Entry {
   constructor(private readonly k: KernelCore) {}
 
@@ -30,9 +36,11 @@ export class Entry {
    * `body` as system call `name`: entry, the body, and the return to the mode the CPU came
    * from. A call that removes or restricts the translations of a range (munmap, mprotect,
    * madvise, mremap) names it in `restricts`: as it returns, the kernel promises that no
-   * CPU will use what the new page tables forbid there.
+   * CPU will use what the new page tables forbid there. A list is read when the call
+   * returns, so a body may fill it in as it goes (mremap names the ranges it unmapped
+   * or moved away, and none when it fails before changing anything).
    */
-  *syscall<T>(cpu: Cpu, name: string, body: KGen<T>, restricts?: { readonly start: number; readonly end: number }): KGen<T> {
+  *syscall<T>(cpu: Cpu, name: string, body: KGen<T>, restricts?: VaRange | readonly VaRange[]): KGen<T> {
     const m = this.k.machine;
     const events = m.events;
     const prev = cpu.mode;
@@ -40,9 +48,17 @@ export class Entry {
     yield this.syscallEnter(cpu);
     const r = yield* body;
     if (events.wants("syscall_exit")) events.emit("syscall_exit", { time: m.now, cpu: cpu.id, name });
-    if (restricts !== undefined && restricts.end > restricts.start) m.watch.callReturned(cpu, cpu.cr3, restricts.start, restricts.end, name);
+    if (restricts !== undefined) {
+      if ("start" in restricts) this.returned(cpu, restricts, name);
+      else for (const r of restricts) this.returned(cpu, r, name);
+    }
     cpu.mode = prev;
     return r;
+  }
+
+  /** The call returns having removed or restricted the translations of `r`. */
+  private returned(cpu: Cpu, r: VaRange, name: string): void {
+    if (r.end > r.start) this.k.machine.watch.callReturned(cpu, cpu.cr3, r.start, r.end, name);
   }
 
   /**

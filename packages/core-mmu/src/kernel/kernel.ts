@@ -15,6 +15,7 @@ import { MmStruct } from "../mm/mm-types.js";
 import { Mmap } from "../mm/mmap.js";
 import { MmuGatherOps } from "../mm/mmu-gather.js";
 import { Mprotect } from "../mm/mprotect.js";
+import { Mremap } from "../mm/mremap.js";
 import { PageAlloc } from "../mm/page-alloc.js";
 import { PteLocks } from "../mm/ptlock.js";
 import { Rmap } from "../mm/rmap.js";
@@ -42,6 +43,7 @@ export class Kernel extends KernelCore implements SchedHooks, IrqEntryHooks {
   readonly memory: Memory;
   readonly mmap: Mmap;
   readonly mprotect: Mprotect;
+  readonly mremap: Mremap;
   readonly madvise: Madvise;
   readonly vmalloc: Vmalloc;
   readonly fork: Fork;
@@ -62,6 +64,7 @@ export class Kernel extends KernelCore implements SchedHooks, IrqEntryHooks {
     this.memory = new Memory(this, this.pageAlloc, this.reclaim, this.pageCache, this.rmap, this.mmuGather, this.ptl);
     this.mmap = new Mmap(this, this.memory, this.mmuGather, this.pageCache);
     this.mprotect = new Mprotect(this, this.mmap);
+    this.mremap = new Mremap(this, this.mmap, this.rmap, this.ptl);
     this.madvise = new Madvise(this, this.mmap, this.memory, this.mmuGather);
     this.vmalloc = new Vmalloc(this);
     this.fork = new Fork(this, this.entry, this.vmalloc, this.mmap, this.memory);

@@ -253,7 +253,7 @@ export interface MmuNotifier {
 /**
  * The call sites of v4.15 that bracket a page-table change with range_start/range_end.
  * The first seven are the sites seed 004 converts to range_only_end; the model runs
- * wp_page_copy, copy_page_range (fork) and zap_page_range today.
+ * wp_page_copy, copy_page_range (fork), zap_page_range and move_page_tables (mremap).
  */
 export const NOTIFIER_SITES = [
   "wp_page_copy",
@@ -265,6 +265,7 @@ export const NOTIFIER_SITES = [
   "migrate_vma_pages",
   "copy_page_range",
   "zap_page_range",
+  "move_page_tables",
 ] as const;
 export type NotifierSite = (typeof NOTIFIER_SITES)[number];
 

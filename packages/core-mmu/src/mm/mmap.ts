@@ -103,19 +103,27 @@ export class Mmap {
 
   /** munmap(addr, len) under mmap_write_lock: detach the VMAs, then unmap_region with one mmu_gather. */
   *munmap(cpu: Cpu, addr: number, len: number): KGen {
-    yield* this.withWriteLock(cpu, this.doMunmap(cpu, addr, len));
+    yield* this.withWriteLock(cpu, this.sysMunmap(cpu, addr, len));
   }
 
-  private *doMunmap(cpu: Cpu, addr: number, len: number): KGen {
-    const k = this.k;
+  private *sysMunmap(cpu: Cpu, addr: number, len: number): KGen {
     const mm = this.mustMm(cpu);
-    k.counters.values[C.munmap_calls]!++;
-    const start = addr;
-    const end = addr + Math.ceil(len / 4096) * 4096;
+    this.k.counters.values[C.munmap_calls]!++;
+    yield* this.doMunmap(cpu, mm, addr, addr + Math.ceil(len / 4096) * 4096, "tlb_finish_mmu (munmap)");
+  }
+
+  /**
+   * do_munmap of [start, end), under mmap_write_lock: split and detach the VMAs, then
+   * unmap_region (zap with one mmu_gather, free_pgtables between the neighbours that
+   * remain, tlb_finish_mmu). `site` names the gather's free site in hazard reports.
+   * munmap and mremap call it.
+   */
+  *doMunmap(cpu: Cpu, mm: MmStruct, start: number, end: number, site: string): KGen {
+    const k = this.k;
     yield k.machine.costs.unmapBase;
     const vmas = this.splitAndDetach(mm, start, end);
     if (vmas.length === 0) return;
-    const tlb = this.gather.tlbGatherMmu(mm, "tlb_finish_mmu (munmap)");
+    const tlb = this.gather.tlbGatherMmu(mm, site);
     // unmap_vmas: one notifier range around the zap (v4.15).
     const ns = mmuNotifierInvalidateRangeStart(k.counters, cpu, mm, start, end);
     if (ns > 0) yield ns;
@@ -175,7 +183,7 @@ export class Mmap {
   }
 
   /** Top-down get_unmapped_area below mm.mmapBase. */
-  private getUnmappedArea(mm: MmStruct, size: number): number {
+  getUnmappedArea(mm: MmStruct, size: number): number {
     let top = mm.mmapBase;
     for (let i = mm.vmas.length - 1; i >= 0; i--) {
       const v = mm.vmas[i]!;

@@ -58,6 +58,11 @@ export class PteLocks {
     return l !== undefined && l.holder >= 0;
   }
 
+  /** Whether the PTEs at word offsets `a` and `b` are covered by one lock (pte_lockptr equal). */
+  sameLock(a: number, b: number): boolean {
+    return this.keyOf(a) === this.keyOf(b);
+  }
+
   /** spin_trylock on the PTE page of `off`. */
   tryLock(cpu: Cpu, off: number): boolean {
     return this.lockOf(this.keyOf(off)).tryLock(cpu);

@@ -4,6 +4,7 @@
  * code it mirrors.
  */
 import type { Cpu } from "../hw/cpu.js";
+import { ptePresent, pteProtNone } from "../hw/pte.js";
 import type { Kernel } from "../kernel/kernel.js";
 import type { MmStruct, MmuGather, NotifierSite } from "../mm/mm-types.js";
 import type { KGen } from "../sim/process.js";
@@ -13,6 +14,7 @@ import {
   CONTEXT_TRACKING_ENTRY,
   KERNEL_RANGE_FLUSH,
   MMU_GATHER_FLUSH,
+  MOVE_PTES_FLUSH,
   PROTECTION_CHANGE_FLUSH,
   SECONDARY_TLB_NOTIFY,
   UNMAP_FLUSH,
@@ -20,6 +22,9 @@ import {
   type ContextTrackingEntry,
   type KernelRangeFlush,
   type MmuGatherFlush,
+  type MovePtesFlush,
+  type MovePtesLocks,
+  type PageTableMove,
   type ProtectionChange,
   type ProtectionChangeFlush,
   type SecondaryTlbNotify,
@@ -103,10 +108,38 @@ export class RunWorkFirst implements ContextTrackingEntry {
  */
 export class RangeEndInvalidatesAgain implements SecondaryTlbNotify {
   clearNotifies(site: NotifierSite): boolean {
-    return site !== "copy_page_range" && site !== "zap_page_range";
+    return site !== "copy_page_range" && site !== "zap_page_range" && site !== "move_page_tables";
   }
   onlyEnd(_site: NotifierSite): boolean {
     return false;
+  }
+}
+
+/**
+ * move_ptes after eb66ae030829 ("mremap: properly flush TLB before releasing the page",
+ * v4.19): a present PTE moved (pte_present: _PAGE_PRESENT or _PAGE_PROTNONE) forces
+ * flush_tlb_range over the extent's old range while both page-table locks are held,
+ * then the new PTE page's lock is dropped, then the old one's. move_page_tables has no
+ * flush of its own any more (need_flush is gone).
+ */
+export class FlushTlbRangeBeforePtlRelease implements MovePtesFlush {
+  constructor(private readonly kernel: Kernel) {}
+  begin(_cpu: Cpu, mm: MmStruct): PageTableMove {
+    const arch = this.kernel.policies.archTlb;
+    let forceFlush = false;
+    return {
+      pteMoved(_oldAddr: number, lo: number, hi: number): void {
+        if (ptePresent(lo, hi) || pteProtNone(lo, hi)) forceFlush = true;
+      },
+      *endMovePtes(cpu: Cpu, start: number, end: number, ptl: MovePtesLocks): KGen {
+        // flush_tlb_range(vma, old_end - len, old_end): freed_tables false on x86 v5.17.
+        if (forceFlush) yield* arch.flushTlbMmRange(cpu, mm, start, end, 12, false);
+        forceFlush = false;
+        ptl.unlockNew();
+        ptl.unlockOld();
+      },
+      *finish(): KGen {},
+    };
   }
 }
 
@@ -119,4 +152,5 @@ export const CORE_DEFAULTS: readonly AnyDefaultPolicy[] = [
   defaultPolicy(KERNEL_RANGE_FLUSH, (k) => new FlushTlbKernelRange(k)),
   defaultPolicy(CONTEXT_TRACKING_ENTRY, (k) => new RunWorkFirst(k)),
   defaultPolicy(SECONDARY_TLB_NOTIFY, () => new RangeEndInvalidatesAgain()),
+  defaultPolicy(MOVE_PTES_FLUSH, (k) => new FlushTlbRangeBeforePtlRelease(k)),
 ];

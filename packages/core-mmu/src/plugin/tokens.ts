@@ -173,6 +173,49 @@ export interface SecondaryTlbNotify {
   onlyEnd(site: NotifierSite): boolean;
 }
 
+/**
+ * What move_ptes hands its flush policy to release: the two page-table locks it holds
+ * (mm/mremap.c). Each must be released exactly once.
+ */
+export interface MovePtesLocks {
+  /** spin_unlock(new_ptl); nothing when the new PTEs share the old PTE page's lock. */
+  unlockNew(): void;
+  /** pte_unmap_unlock(old_pte - 1, old_ptl). */
+  unlockOld(): void;
+}
+
+/** The flush state of one move_page_tables call (one mremap that moves a VMA). */
+export interface PageTableMove {
+  /**
+   * move_ptes took a non-none PTE for `oldAddr` off the old page table
+   * (ptep_get_and_clear returned `lo`/`hi`) and set it at the new address; both
+   * page-table locks are held.
+   */
+  pteMoved(oldAddr: number, lo: number, hi: number): void;
+  /**
+   * The end of one move_ptes over [start, end) of the old range, its PTEs moved and
+   * both locks held: flush the old range (or leave it to `finish`) and release both
+   * locks through `ptl`, in the order the policy mirrors.
+   */
+  endMovePtes(cpu: Cpu, start: number, end: number, ptl: MovePtesLocks): KGen;
+  /** The end of move_page_tables, every lock dropped: [start, end) of the old range was moved. */
+  finish(cpu: Cpu, start: number, end: number): KGen;
+}
+
+/**
+ * The old range's TLB flush of mremap when it moves page tables (mm/mremap.c
+ * move_ptes / move_page_tables): when the old translations are flushed relative to the
+ * release of the old and new page-table locks. Default (eb66ae030829, v4.19, the fix for
+ * CVE-2018-18281): any present PTE moved forces flush_tlb_range of the extent's old
+ * range before either lock is dropped. Once the new PTE page's lock is free, reclaim or
+ * truncation can unmap and free the page at its new address: a flush after that leaves
+ * other CPUs a window to use the freed page through the old address.
+ */
+export interface MovePtesFlush {
+  /** The start of move_page_tables on `mm`. */
+  begin(cpu: Cpu, mm: MmStruct): PageTableMove;
+}
+
 /** The kernel's implementation of every extension point, as assembled for one run. */
 export interface Policies {
   archTlb: ArchTlb;
@@ -185,6 +228,7 @@ export interface Policies {
   kernelRangeFlush: KernelRangeFlush;
   contextTrackingEntry: ContextTrackingEntry;
   secondaryTlbNotify: SecondaryTlbNotify;
+  movePtesFlush: MovePtesFlush;
 }
 export type PolicySlot = keyof Policies;
 
@@ -266,8 +310,15 @@ export const CONTEXT_TRACKING_ENTRY = point("contextTrackingEntry", "ContextTrac
 });
 export const SECONDARY_TLB_NOTIFY = point("secondaryTlbNotify", "SecondaryTlbNotify", {
   description: "how a notifier call site tells secondary TLBs: *_clear_flush_notify, range_end or range_only_end (mm/mmu_notifier.c)",
-  callSite: "wp_page_copy, copy_page_range, zap_page_range (and the THP sites, not modelled)",
+  callSite: "wp_page_copy, copy_page_range, zap_page_range, move_page_tables (and the THP sites, not modelled)",
   kernel: "v4.15",
+  defaultFrom: "core",
+});
+
+export const MOVE_PTES_FLUSH = point("movePtesFlush", "MovePtesFlush", {
+  description: "mremap's flush of the old range in move_ptes, relative to the release of the old and new page-table locks (mm/mremap.c)",
+  callSite: "move_ptes (each extent, both PTLs held), move_page_tables (its end)",
+  kernel: "v4.19 (eb66ae030829)",
   defaultFrom: "core",
 });
 
@@ -283,4 +334,5 @@ export const EXTENSION_POINTS: readonly ExtensionPoint[] = [
   KERNEL_RANGE_FLUSH,
   CONTEXT_TRACKING_ENTRY,
   SECONDARY_TLB_NOTIFY,
+  MOVE_PTES_FLUSH,
 ];

@@ -9,6 +9,7 @@ import { Machine } from "../hw/machine.js";
 import { OutOfMemoryError } from "../hw/memory.js";
 import { MMU_EVENTS } from "../hw/mmu.js";
 import { C, COUNTER_NAMES } from "../kernel/counters.js";
+import type { VaRange } from "../kernel/entry.js";
 import { Kernel } from "../kernel/kernel.js";
 import type { AccessRun, TaskGen } from "../kernel/sched.js";
 import { SegmentationFault } from "../mm/filemap.js";
@@ -108,6 +109,11 @@ export function simulate(input: SimulateInput): RunResult {
         munmap: (addr, len) => entry.syscall(cpu, "munmap", kernel.mmap.munmap(cpu, addr, len), pageRange(addr, len)),
         madvise: (addr, len, advice) => entry.syscall(cpu, "madvise", kernel.madvise.madvise(cpu, addr, len, advice), pageRange(addr, len)),
         mprotect: (addr, len, prot) => entry.syscall(cpu, "mprotect", kernel.mprotect.mprotect(cpu, addr, len, prot), pageRange(addr, len)),
+        mremap(addr, oldLen, newLen, flags = 0, newAddr = 0) {
+          // The ranges it unmapped or moved away from (the old one, when it moved), named as it goes.
+          const restricted: VaRange[] = [];
+          return entry.syscall(cpu, "mremap", kernel.mremap.mremap(cpu, addr, oldLen, newLen, flags, newAddr, restricted), restricted);
+        },
         syscall: (body) => entry.syscall(cpu, "syscall", body),
         fork: () => entry.syscall(cpu, "fork", fork.forkChild(cpu)),
         forkCow: () => entry.syscall(cpu, "fork", fork.forkCow(cpu)),

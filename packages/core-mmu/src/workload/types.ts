@@ -29,6 +29,12 @@ export interface TaskApi {
   munmap(addr: number, len: number): KGen;
   madvise(addr: number, len: number, advice: number): KGen;
   mprotect(addr: number, len: number, prot: number): KGen;
+  /**
+   * mremap(addr, oldLen, newLen, flags, newAddr) (v4.18, MREMAP_MAYMOVE and MREMAP_FIXED):
+   * the mapping's new address, or a negative errno (-EINVAL, -EFAULT, -ENOMEM) as the raw
+   * system call returns it. `flags` and `newAddr` default to 0.
+   */
+  mremap(addr: number, oldLen: number, newLen: number, flags?: number, newAddr?: number): KGen<number>;
   /** A system call that runs `body` in the kernel (entry, context tracking, exit). */
   syscall<T>(body: KGen<T>): KGen<T>;
   /** fork + exec of a child process (it runs when switched to). */

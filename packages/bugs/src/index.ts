@@ -4,6 +4,11 @@
  * that `flushlab check` can be shown to find them from the generic scenario grammar.
  */
 import type { FlushlabPlugin } from "@flushlab/core-mmu";
+import { bug3f8fd02b1bf1 } from "./vmalloc-sync-unmappings.js";
+
+export { bug3f8fd02b1bf1, PreFixVmallocSync } from "./vmalloc-sync-unmappings.js";
 
 /** Every pre-fix plugin of this package. */
-export const bugPlugins: readonly FlushlabPlugin[] = [];
+export const bugPlugins: readonly FlushlabPlugin[] = [
+  bug3f8fd02b1bf1,
+];

@@ -7,5 +7,8 @@ export default defineConfig({
   test: {
     include: ["src/**/*.test.ts", "test/**/*.test.ts"],
     pool: "threads",
+    // Simulation runs take seconds each; under `turbo run test` every package's runner
+    // shares the machine's cores, and vitest's 5 s default failed runs that pass alone.
+    testTimeout: 30_000,
   },
 });

@@ -4,11 +4,14 @@
  * that `flushlab check` can be shown to find them from the generic scenario grammar.
  */
 import type { FlushlabPlugin } from "@flushlab/core-mmu";
+import { bug3f8fd02b1bf1 } from "./vmalloc-sync-unmappings.js";
 import { bugEb66ae030829 } from "./eb66ae030829.js";
 
+export { bug3f8fd02b1bf1, PreFixVmallocSync } from "./vmalloc-sync-unmappings.js";
 export { bugEb66ae030829, FlushDirtyOrAtTheEnd } from "./eb66ae030829.js";
 
 /** Every pre-fix plugin of this package. */
 export const bugPlugins: readonly FlushlabPlugin[] = [
+  bug3f8fd02b1bf1,
   bugEb66ae030829,
 ];

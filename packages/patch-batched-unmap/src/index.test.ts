@@ -11,6 +11,7 @@ import {
   type FlushlabPlugin,
   type KGen,
   type MmStruct,
+  type Reproduction,
   type RunResult,
   type TaskApi,
   type TaskGen,
@@ -208,5 +209,68 @@ describe("safety", () => {
     const pre = hotReader([]);
     expect(pre.hazards).toEqual([]);
     expect(pre.counters["pgsteal"]).toBeGreaterThan(0);
+  });
+});
+
+/**
+ * The batched-unmap policy itself, but try_to_unmap_flush sends nothing: the batch is
+ * forgotten, and shrink_page_list frees pages other CPUs still cache.
+ */
+const batchNeverFlushed = definePlugin({
+  name: "test-batch-never-flushed",
+  description: "batched-unmap whose try_to_unmap_flush sends no IPI and flushes nothing",
+  patch: { title: "test", commit: "none", kernel: "none" },
+  appliesTo: ["x86-64", "x86-32-pae"],
+  policies: [
+    policy(UNMAP_FLUSH, (kernel) => {
+      const real = new BatchedUnmapFlush(kernel);
+      return {
+        shouldDeferFlush: (cpu: Cpu, mm: MmStruct, batch: boolean) => real.shouldDeferFlush(cpu, mm, batch),
+        deferredUnmap: (cpu: Cpu, mm: MmStruct, va: number, dirty: boolean, ubc: TlbUbc) => real.deferredUnmap(cpu, mm, va, dirty, ubc),
+        *tryToUnmapFlush(_cpu: Cpu, ubc: TlbUbc): KGen {
+          ubc.cpumask.fill(0);
+          ubc.flushRequired = false;
+          ubc.writable = false;
+        },
+        tryToUnmapFlushDirty: () => real.tryToUnmapFlushDirty(),
+      };
+    }),
+  ],
+});
+
+describe("the reproduction's 'hazards: 0 required' can fail", () => {
+  const repro: Reproduction = batchedUnmap.reproduction!;
+  /**
+   * The reproduction's workload and parameters on a reduced machine (8 CPUs in 2 sockets,
+   * 16 MiB, files of 3 × RAM, in place of its 48 CPUs in 4 sockets and 10 × RAM), so it
+   * runs in about a second.
+   */
+  const reduced = (plugins: FlushlabPlugin[]): RunResult =>
+    simulate({
+      options: {
+        workload: repro.workload,
+        machine: machine(8, 2, 16),
+        profile: repro.profile ?? "bare-metal",
+        seed: 1,
+        plugins: plugins.map((p) => p.name),
+        params: { ...repro.params, files_x_ram: 3 },
+      },
+      arch: x86,
+      workload: lruFileMmapRead,
+      plugins,
+    });
+
+  it("a batched unmap whose deferred flush never happens: readers in user mode still cache the pages reclaim freed", () => {
+    expect(repro.workload).toBe(lruFileMmapRead.name);
+    expect(repro.requireNoHazards).toBe(true);
+    const broken = reduced([batchNeverFlushed]);
+    expect(broken.counters["pgsteal"]).toBeGreaterThan(1000);
+    expect(broken.counters["hazards_total"]).toBeGreaterThan(100);
+    const h = broken.hazards.find((x) => x.class === 1)!;
+    expect(h).toBeDefined();
+    expect(h.missing).toMatch(/^TLB flush on CPU \d+ before shrink_page_list \(reclaim\) freed the page$/);
+    expect(h.detail).toMatch(/no CPU that cached the page was flushed before the free/);
+    // The real policy on the same run: nothing.
+    expect(reduced([batchedUnmap]).hazards).toEqual([]);
   });
 });

@@ -12,6 +12,7 @@ import {
   type FlushlabPlugin,
   type KGen,
   type Kernel,
+  type Reproduction,
   type RunResult,
   type TaskApi,
   type TaskGen,
@@ -215,5 +216,57 @@ describe("safety: freed page tables", () => {
   it("safe: the plugin never defers that flush", () => {
     expect(tableFreeScenario([nohzDefer]).hazards).toEqual([]);
     expect(tableFreeScenario([]).hazards).toEqual([]);
+  });
+});
+
+/**
+ * nohz-defer's own policy, but the kernel entry takes the parked work bits (as
+ * ct_kernel_enter does) and never runs them: the deferred flush is lost.
+ */
+const parkedFlushNeverRuns = definePlugin({
+  name: "test-parked-flush-never-runs",
+  description: "nohz-defer whose parked CONTEXT_WORK_TLBI is dropped at kernel entry",
+  patch: testPatch,
+  appliesTo: ["x86-64", "x86-32-pae"],
+  policies: [
+    policy(KERNEL_RANGE_FLUSH, (kernel) => new DeferrableKernelRangeFlush(kernel)),
+    policy(CONTEXT_TRACKING_ENTRY, (kernel: Kernel) => ({
+      kernelEntry(cpu: Cpu): number {
+        kernel.ct.work[cpu.id] = 0;
+        return 0;
+      },
+    })),
+  ],
+});
+
+describe("the reproduction's 'hazards: 0 required' can fail", () => {
+  const repro: Reproduction = nohzDefer.reproduction!;
+  /** The reproduction's workload and parameters on its machine, with 600 ops per housekeeping CPU (it runs 4,000). */
+  const reduced = (plugins: FlushlabPlugin[], params: Record<string, number> = {}): RunResult =>
+    simulate({
+      options: { workload: repro.workload, machine: { ...x86.defaultMachine, ...repro.machine }, profile: repro.profile ?? "bare-metal", seed: 1, plugins: plugins.map((p) => p.name), params: { ...repro.params, ops: 600, ...params } },
+      arch: x86,
+      workload: nohzIsolation,
+      plugins,
+    });
+
+  it("a parked flush that never runs: an isolated CPU's syscall writes through a stale translation to a freed vmalloc page", () => {
+    expect(repro.workload).toBe(nohzIsolation.name);
+    expect(repro.requireNoHazards).toBe(true);
+    const broken = reduced([parkedFlushNeverRuns]);
+    expect(broken.metrics["deferred_flushes"]).toBe(0);
+    const isolatedFirst = x86.defaultMachine.cpus - 4; // the workload's default: the last 4 CPUs are nohz_full
+    const h = broken.hazards.find((x) => x.class === 1 && x.cpu >= isolatedFirst)!;
+    expect(h).toBeDefined();
+    expect(h.missing).toMatch(/^TLB flush on CPU \d+ before vfree freed the page$/);
+    expect(h.detail).toMatch(/wrote through a stale TLB entry/);
+    // The real policy on the same run: the flush runs at entry, nothing is stale.
+    const real = reduced([nohzDefer]);
+    expect(real.hazards).toEqual([]);
+    expect(real.metrics["deferred_flushes"]!).toBeGreaterThan(0);
+  });
+
+  it("with a syscall that touches no vmalloc memory (the workload before syscall_buffer), the same loss goes unseen", () => {
+    expect(reduced([parkedFlushNeverRuns], { syscall_buffer: 0 }).hazards).toEqual([]);
   });
 });

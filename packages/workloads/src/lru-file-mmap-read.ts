@@ -1,10 +1,21 @@
 /**
  * lru-file-mmap-read, after vm-scalability's case-lru-file-mmap-read:
  * one reader per CPU, each creating a sparse file of ROTATE_BYTES / nr_task
- * and running `usemem -f file --readonly`, which maps it read-only and private and
- * reads it through. The files total `files_x_ram` × RAM, so the page cache is
- * refilled continuously and kswapd (and direct reclaim) unmaps file pages that
- * readers on other CPUs still map.
+ * and running `usemem -f file --readonly`, which maps it read-only and shared (`-f`
+ * sets MAP_SHARED) and reads it through. The files total `files_x_ram` × RAM, so the
+ * page cache is refilled continuously and kswapd (and direct reclaim) unmaps file
+ * pages that readers on other CPUs still map.
+ *
+ * Use-once, as the case's own comment says ("flush memory with use-once page cache
+ * reads"): usemem makes one pass (reps = 1; the case passes neither --repeat nor
+ * --read-again), loading every 8-byte word of a page in turn (step = sizeof(long)) and
+ * never coming back to it. LKP's wrapper repeats the whole case only when given `size`,
+ * and each repeat removes and re-creates the files, so no page-cache page is read by a
+ * second pass either. A page's 512 loads are one access here, its cost in
+ * read_cycles_per_page. Reclaim takes pages from the cold end of the LRU, long after
+ * their reader moved on: a reclaim flush that never came is seen as a reader in user
+ * mode still caching a freed page (class 1, or 4 when the flush reached other CPUs),
+ * not as a later read through it.
  */
 import { PROT_READ, defineWorkload, type FileMapping, type TaskApi, type TaskGen } from "@flushlab/core-mmu";
 
@@ -19,7 +30,7 @@ export function scaledPtlSpan(ramBytes: number): number {
 
 export const lruFileMmapRead = defineWorkload({
   name: "lru-file-mmap-read",
-  description: "vm-scalability case-lru-file-mmap-read: NR_CPU readers of private read-only file mmaps totalling 10 × RAM",
+  description: "vm-scalability case-lru-file-mmap-read: NR_CPU readers of shared read-only file mmaps totalling 10 × RAM, read once",
   mirrors: "vm-scalability case-lru-file-mmap-read with usemem --readonly (teawater/vm-scalability)",
   params: [
     { name: "files_x_ram", description: "total file size as a multiple of RAM (the seed: 10)", type: "number", default: 10, min: 0.1, max: 100 },
@@ -53,7 +64,7 @@ export const lruFileMmapRead = defineWorkload({
       const skew = ctx.prng.int(52_000);
       ctx.spawn(c, mm, function* (t: TaskApi): TaskGen {
         yield skew;
-        const a = yield* t.mmapFile(file, 0, perReader, PROT_READ, false);
+        const a = yield* t.mmapFile(file, 0, perReader, PROT_READ, true); // usemem -f: MAP_SHARED
         for (let off = 0; off < perReader; off += 4096) {
           yield t.touch(a + off, 1, 4096, false);
           if (readCycles > 0) yield readCycles;
@@ -88,6 +99,7 @@ export const lruFileMmapRead = defineWorkload({
     return [
       `lru-file-mmap-read: RAM scaled to ${mib} MiB in ${m.mem.nodes} node(s) (the seed: 64 GB in 4 nodes); files ${ctx.params["files_x_ram"]} × RAM over ${m.cpus.length} readers; watermarks from min_free_kbytes of the scaled RAM`,
       `split PTE locks scaled with RAM: one lock per ${ctx.kernel.ptl.span} PTE(s) (512 at 64 GB), so reclaim and a reader meet on a lock as rarely as at full size`,
+      "readers: one pass over a MAP_SHARED read-only mapping, each page read once (usemem -f --readonly: reps 1, no --read-again; its 512 word loads per page are one access plus read_cycles_per_page)",
       "reclaim mirrors mm/vmscan.c v4.2 (file LRU only, no writeback); flushes use the v5.17 x86 paths of arch-x86 in place of v4.2's flush_tlb_page/flush_tlb_others",
     ];
   },

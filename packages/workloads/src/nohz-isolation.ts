@@ -4,6 +4,14 @@
  * BPF-JIT-like set_memory_ro that calls vm_unmap_aliases); the isolated nohz_full
  * CPUs run a user-space loop that enters the kernel only every so often. Counts what
  * reaches the isolated CPUs while they are in user mode, as trace-cmd / osnoise would.
+ *
+ * The isolated task's occasional system call uses a temporary kernel buffer: kvmalloc
+ * (taking its vmalloc fallback), filled, then kvfree (a lazy vfree). So an isolated CPU
+ * caches translations of vmalloc addresses that are later freed, purged by the
+ * housekeeping load while it spins in user space, and handed out again, perhaps to its
+ * own next call: what a deferred kernel flush must have dropped by the time the CPU
+ * uses kernel addresses again. Its kernel stack (VMAP_STACK) is not modelled: it is
+ * never freed while the task lives, so it cannot go stale (the seed's own argument).
  */
 import { defineWorkload, type KGen, type TaskApi, type TaskGen } from "@flushlab/core-mmu";
 
@@ -16,6 +24,14 @@ export const nohzIsolation = defineWorkload({
     { name: "ops", description: "vmalloc/vfree pairs each housekeeping CPU runs (the run length)", type: "int", default: 4000, min: 1, max: 10000000 },
     { name: "jit_every", description: "every n-th op also does a BPF-JIT-like vm_unmap_aliases (set_memory_ro)", type: "int", default: 50, min: 1, max: 1000000 },
     { name: "syscall_interval", description: "user cycles an isolated CPU spins between two syscalls", type: "int", default: 500000, min: 1000, max: 1e12 },
+    {
+      name: "syscall_buffer",
+      description: "bytes of the temporary kernel buffer an isolated CPU's syscall kvmallocs (vmalloc fallback), fills and frees; 0: the syscall touches no vmalloc memory",
+      type: "int",
+      default: 16384,
+      min: 0,
+      max: 1048576,
+    },
   ],
   metrics: [
     { name: "isolated_ipis", description: "TLB IPIs taken by isolated CPUs while in user mode", unit: "IPIs", better: "lower" },
@@ -33,6 +49,7 @@ export const nohzIsolation = defineWorkload({
     const ops = ctx.params["ops"] as number;
     const jitEvery = ctx.params["jit_every"] as number;
     const interval = ctx.params["syscall_interval"] as number;
+    const buffer = ctx.params["syscall_buffer"] as number;
     for (let c = n - isolated; c < n; c++) k.ct.nohzFull[c] = 1;
     let running = n - isolated;
     const mm = ctx.createProcess();
@@ -59,7 +76,16 @@ export const nohzIsolation = defineWorkload({
         yield phase;
         while (running > 0) {
           yield interval; // while (1) { … } in user space
-          yield* t.syscall((function* (): KGen {})()); // an occasional getppid()
+          yield* t.syscall(
+            (function* (): KGen {
+              if (buffer === 0) return; // getppid()
+              // A call that copies a large argument in (vmemdup_user → kvmalloc) or
+              // builds a large reply: kvmalloc, fill, kvfree.
+              const a = yield* k.vmalloc.vmalloc(t.cpu, buffer);
+              yield* k.entry.kernelAccessRange(t.cpu, a.start, buffer, true);
+              yield* k.vmalloc.vfree(t.cpu, a);
+            })(),
+          );
         }
       });
     }
@@ -77,6 +103,12 @@ export const nohzIsolation = defineWorkload({
     };
   },
   notes(ctx) {
-    return [`nohz-isolation: ${ctx.params["isolated"]} nohz_full CPU(s); ${ctx.params["ops"]} vmalloc/vfree pairs per housekeeping CPU (seed 002 ran rteval for 30 minutes instead); context tracking and deferral mirror the RFC v2 series (v6.5-rc1 base)`];
+    const buffer = ctx.params["syscall_buffer"] as number;
+    return [
+      `nohz-isolation: ${ctx.params["isolated"]} nohz_full CPU(s); ${ctx.params["ops"]} vmalloc/vfree pairs per housekeeping CPU (seed 002 ran rteval for 30 minutes instead); context tracking and deferral mirror the RFC v2 series (v6.5-rc1 base)`,
+      buffer > 0
+        ? `isolated tasks: a syscall every ${ctx.params["syscall_interval"]} user cycles that kvmallocs a ${buffer}-byte buffer, fills it and kvfrees it (kvmalloc's vmalloc fallback always taken; the seed's isolated loop stayed in user space and rteval does not say what its measurement threads call); kernel stacks not modelled (never freed while the task lives)`
+        : `isolated tasks: a syscall every ${ctx.params["syscall_interval"]} user cycles that touches no vmalloc memory (getppid); kernel stacks not modelled`,
+    ];
   },
 });

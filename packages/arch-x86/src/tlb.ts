@@ -102,6 +102,7 @@ export class X86Tlb implements ArchTlb {
   }
 
   *flushTlbMmRange(cpu: Cpu, mm: MmStruct, start: number, end: number, strideShift: number, freedTables: boolean): KGen {
+    yield* this.k.sched.point();
     if (end === TLB_FLUSH_ALL || (end - start) / 2 ** strideShift > TLB_SINGLE_PAGE_FLUSH_CEILING) {
       start = 0;
       end = TLB_FLUSH_ALL;
@@ -122,6 +123,7 @@ export class X86Tlb implements ArchTlb {
    * `cond`, __flush_tlb_kernel_range(cond, …) of seed 002: on_each_cpu_cond.
    */
   *flushTlbKernelRange(cpu: Cpu, start: number, end: number, cond?: (target: number) => boolean, _freedTables = false): KGen {
+    yield* this.k.sched.point();
     const mmu = this.m.mmu;
     const values = this.k.counters.values;
     let func: (c: Cpu) => number;

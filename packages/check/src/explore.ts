@@ -45,6 +45,8 @@ export interface Explored {
   readonly schedules: number;
   /** Scenarios explored exhaustively at delay bound 1. */
   readonly exhaustive: number;
+  /** Scenarios whose natural run never called the enabled plugins' policies, so their other schedules were not run. */
+  readonly skipped: number;
   readonly budget: number;
 }
 
@@ -68,24 +70,51 @@ const EXHAUSTIVE_MAX = 128;
 /** Random schedules a larger scenario gets before the search moves on. */
 const RANDOM_PER_SCENARIO = 24;
 
-/** A scenario drawn from the grammar, swarm style: a few operation kinds, 0 to 2 operations per thread. */
-export function generateScenario(rng: Prng, cpus: { min: number; max: number }, ops: readonly OpName[] = OP_NAMES): Scenario {
-  const n = rng.range(cpus.min, cpus.max);
-  const kind = REGION_KINDS[rng.int(REGION_KINDS.length)]!;
-  const pages = 1 + rng.int(2);
+/**
+ * The swarms (sets of enabled operation kinds) the search cycles through: every single
+ * kind and every pair, in a seeded order, so that each interaction of two operations
+ * comes up every |singles + pairs| scenarios; every third scenario draws 1 to 3 kinds
+ * at random instead.
+ */
+export function swarmOrder(rng: Prng, ops: readonly OpName[]): OpName[][] {
+  const out: OpName[][] = ops.map((o) => [o]);
+  for (let i = 0; i < ops.length; i++) for (let j = i + 1; j < ops.length; j++) out.push([ops[i]!, ops[j]!]);
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+function randomSwarm(rng: Prng, ops: readonly OpName[]): OpName[] {
   const swarm: OpName[] = [];
-  const want = 1 + rng.int(3);
+  const want = Math.min(ops.length, 1 + rng.int(3));
   while (swarm.length < want) {
     const o = ops[rng.int(ops.length)]!;
     if (!swarm.includes(o)) swarm.push(o);
   }
+  return swarm;
+}
+
+/** A scenario drawn from the grammar, swarm style: the operation kinds of `swarm` (default: 1 to 3 at random), 0 to 2 operations per thread. */
+export function generateScenario(rng: Prng, cpus: { min: number; max: number }, ops: readonly OpName[] = OP_NAMES, swarmKinds?: readonly OpName[]): Scenario {
+  const n = rng.range(cpus.min, cpus.max);
+  const kind = REGION_KINDS[rng.int(REGION_KINDS.length)]!;
+  const pages = 1 + rng.int(2);
+  const swarm = swarmKinds !== undefined && swarmKinds.length > 0 ? [...swarmKinds] : randomSwarm(rng, ops);
   const access = (): AccessMode => (rng.chance(0.5) ? "read" : "write");
+  // How the threads warm up, per scenario (swarm style again): all read (a page cache
+  // page stays shared and clean), all write, or each its own way.
+  const style = rng.int(4);
+  const warm = (): AccessMode => (style <= 1 ? "read" : style === 2 ? "write" : rng.chance(0.9) ? access() : "none");
   const threads: Thread[] = [];
   for (let i = 0; i < n; i++) {
-    const count = rng.int(3);
+    // Mostly one operation per thread: most races are between two threads' single calls.
+    const r = rng.int(20);
+    const count = r < 3 ? 0 : r < 15 ? 1 : 2;
     const list: Op[] = [];
     for (let j = 0; j < count; j++) list.push(generateOp(rng, swarm[rng.int(swarm.length)]!, pages));
-    threads.push({ warm: rng.chance(0.9) ? access() : "none", ops: list, sweep: access() });
+    threads.push({ warm: warm(), ops: list, sweep: access() });
   }
   if (threads.every((t) => t.ops.length === 0)) threads[rng.int(n)]!.ops.push(generateOp(rng, swarm[0]!, pages));
   return { region: { kind, pages }, threads };
@@ -121,6 +150,15 @@ function generateOp(rng: Prng, name: OpName, pages: number): Op {
   }
 }
 
+/**
+ * The hazard a counterexample is about: the first one a CPU or device actually used or
+ * kept (any class but 4), else the first class 4 (a CPU that could still use an entry
+ * no flush reached), which is often the warning before a class 1 of the same page.
+ */
+export function headline(hazards: readonly HazardReport[]): HazardReport {
+  return hazards.find((h) => h.class !== 4) ?? hazards[0]!;
+}
+
 /** Runs a case; the hazards it found (empty when none). */
 function hazardsOf(c: Case, target: CheckTarget): { out: CaseOutcome; hazards: readonly HazardReport[] } {
   const out = runCase(c, target);
@@ -133,7 +171,8 @@ export function check(opts: CheckOptions): CheckResult {
   let scenarios = 0;
   let schedules = 0;
   let exhaustive = 0;
-  const progress = (): Explored => ({ scenarios, schedules, exhaustive, budget: opts.budget });
+  let skipped = 0;
+  const progress = (): Explored => ({ scenarios, schedules, exhaustive, skipped, budget: opts.budget });
   let lastReport = 0;
   const report = () => {
     if (opts.onProgress && schedules - lastReport >= 50) {
@@ -141,19 +180,31 @@ export function check(opts: CheckOptions): CheckResult {
       opts.onProgress(progress());
     }
   };
-  const found = (c: Case, hazards: readonly HazardReport[]): CheckResult => ({ explored: progress(), counterexample: shrink(c, hazards[0]!, opts.target) });
+  const found = (c: Case, hazards: readonly HazardReport[]): CheckResult => ({ explored: progress(), counterexample: shrink(c, headline(hazards), opts.target) });
 
+  const ops = opts.ops ?? OP_NAMES;
+  const swarms = swarmOrder(rng.fork(0x5a5a), ops);
+  let nextSwarm = 0;
   while (schedules < opts.budget) {
-    const scenario = generateScenario(rng.fork(scenarios), opts.cpus, opts.ops ?? OP_NAMES);
+    const srng0 = rng.fork(scenarios);
+    const swarm = scenarios % 3 === 2 ? undefined : swarms[nextSwarm++ % swarms.length];
+    const scenario = generateScenario(srng0, opts.cpus, ops, swarm);
     scenarios++;
     const natural: Case = { scenario, delays: [] };
     const first = hazardsOf(natural, opts.target);
     schedules++;
     report();
     if (first.hazards.length > 0) return found(natural, first.hazards);
+    // A scenario in which the kernel never calls the plugins' policies runs the code
+    // they leave alone: its schedules are the baseline's, not explored again here.
+    if (opts.target.plugins.length > 0 && first.out.pluginCalls === 0) {
+      skipped++;
+      continue;
+    }
     const points = first.out.points;
+    const from = first.out.firstPoint;
     const singles: Delay[] = [];
-    for (let cpu = 0; cpu < points.length; cpu++) for (let point = 0; point < points[cpu]!; point++) for (const cycles of DELAYS) singles.push({ cpu, point, cycles });
+    for (let cpu = 0; cpu < points.length; cpu++) for (let point = from[cpu]!; point < points[cpu]!; point++) for (const cycles of DELAYS) singles.push({ cpu, point, cycles });
     const srng = rng.fork(1_000_000 + scenarios);
     let tried: Delay[][];
     if (singles.length <= EXHAUSTIVE_MAX) {
@@ -161,7 +212,7 @@ export function check(opts: CheckOptions): CheckResult {
       tried = singles.map((d) => [d]);
     } else {
       tried = [];
-      for (let i = 0; i < RANDOM_PER_SCENARIO; i++) tried.push(randomDelays(srng, points, 1 + srng.int(3)));
+      for (let i = 0; i < RANDOM_PER_SCENARIO; i++) tried.push(randomDelays(srng, points, from, 1 + srng.int(3)));
     }
     for (const delays of tried) {
       if (schedules >= opts.budget) break;
@@ -176,14 +227,14 @@ export function check(opts: CheckOptions): CheckResult {
   return { explored: progress(), counterexample: null };
 }
 
-function randomDelays(rng: Prng, points: readonly number[], n: number): Delay[] {
+function randomDelays(rng: Prng, points: readonly number[], from: readonly number[], n: number): Delay[] {
   const out: Delay[] = [];
-  const cpus = points.map((p, i) => (p > 0 ? i : -1)).filter((i) => i >= 0);
+  const cpus = points.map((p, i) => (p > from[i]! ? i : -1)).filter((i) => i >= 0);
   if (cpus.length === 0) return out;
   for (let i = 0; i < n; i++) {
     const cpu = cpus[rng.int(cpus.length)]!;
     const cycles = Math.round(RANDOM_DELAY.min * (RANDOM_DELAY.max / RANDOM_DELAY.min) ** rng.next());
-    out.push({ cpu, point: rng.int(points[cpu]!), cycles });
+    out.push({ cpu, point: from[cpu]! + rng.int(points[cpu]! - from[cpu]!), cycles });
   }
   return out.sort((a, b) => a.cpu - b.cpu || a.point - b.point);
 }
@@ -264,6 +315,6 @@ export function shrink(c: Case, hazard: HazardReport, target: CheckTarget, maxRu
       }
     }
   }
-  const main = curHazards.find((h) => h.class === cls) ?? curHazards[0]!;
+  const main = headline(curHazards).class === cls ? headline(curHazards) : (curHazards.find((h) => h.class === cls) ?? curHazards[0]!);
   return { case: cur, hazard: main, hazards: curHazards, found: c, shrinkRuns: runs };
 }

@@ -7,8 +7,9 @@
 import {
   AtsDevice,
   Completion,
-  FlushlabInputError,
   MADV_DONTNEED,
+  MREMAP_FIXED,
+  MREMAP_MAYMOVE,
   PROT_NONE,
   PROT_READ,
   PROT_WRITE,
@@ -56,9 +57,13 @@ export interface CaseOutcome {
   readonly hazards: readonly HazardReport[];
   /** Scheduling points each CPU passed. */
   readonly points: readonly number[];
+  /** Each CPU's first scheduling point after the barrier (where its operations start); earlier delays only move the barrier. */
+  readonly firstPoint: readonly number[];
   readonly timeline: readonly TimelineEvent[] | null;
   /** Simulated cycles until the last thread finished. */
   readonly cycles: number;
+  /** Calls the kernel made into the enabled plugins' policies. */
+  readonly pluginCalls: number;
 }
 
 /** Simulated RAM of a check machine (MiB): enough for the scenario, a huge ioremap's frames and the kernel's own pages. */
@@ -72,7 +77,6 @@ const IOREMAP_SIZE = 2 * 1024 * 1024;
 
 const PROT_BITS: Record<Prot, number> = { none: PROT_NONE, read: PROT_READ, rw: PROT_READ | PROT_WRITE };
 const MADV_FREE = 8;
-const MREMAP_MAYMOVE = 1;
 
 /** What a scenario's threads share while it runs. */
 interface ScenarioState {
@@ -80,8 +84,12 @@ interface ScenarioState {
   base: number;
   /** Every start the region has had (for the timeline's PTE view). */
   readonly bases: number[];
+  /** Where each mremap moves the region: areas thread 0 reserves (PROT_NONE) beside it, one per mremap of the scenario. */
+  readonly destinations: number[];
   mm: MmStruct | null;
   device: AtsDevice | null;
+  /** Each CPU's scheduling-point count when it left the barrier. */
+  readonly firstPoint: number[];
   /** Kernel ranges (vmalloc, ioremap) the threads have used, for the timeline. */
   readonly kernelRanges: { start: number; end: number }[];
 }
@@ -154,6 +162,8 @@ function scenarioWorkload(s: Scenario, st: ScenarioState, record: ((e: TimelineE
             const prot = PROT_READ | PROT_WRITE;
             st.base = file === null ? yield* t.mmap(len, prot) : yield* t.mmapFile(file, 0, len, prot, s.region.kind === "file-shared");
             st.bases.push(st.base);
+            const moves = s.threads.reduce((n, th) => n + th.ops.filter((o) => o.op === "mremap").length, 0);
+            for (let j = 0; j < moves; j++) st.destinations.push(yield* t.mmap(len, PROT_NONE));
             if (needsDevice) st.device = new AtsDevice(k, mm, { iotlbEntries: 8, dmaInterval: 1000, writePct: 0, pprCpu: 0 }, ctx.prng.fork(7), "device");
             for (let j = 1; j < n; j++) ready[j]!.done(ctx.machine.now);
           } else {
@@ -183,6 +193,7 @@ function* runThread(t: TaskApi, k: Kernel, thread: Thread, s: Scenario, st: Scen
   yield* touchAll(t, s, st, thread.warm, note);
   const wait = barrier.arrive();
   if (wait !== null) yield wait;
+  st.firstPoint[t.cpu.id] = k.sched.points[t.cpu.id]!;
   for (const op of thread.ops) {
     note?.(opText(op));
     yield* runOp(t, k, op, s, st);
@@ -222,10 +233,12 @@ function* runOp(t: TaskApi, k: Kernel, op: Op, s: Scenario, st: ScenarioState): 
       yield* t.madvise(at(op.page), op.pages * PAGE, op.advice === "dontneed" ? MADV_DONTNEED : MADV_FREE);
       return;
     case "mremap": {
-      const api = t as TaskApi & { mremap?: (addr: number, oldLen: number, newLen: number, flags: number) => KGen<number> };
-      if (api.mremap === undefined) throw new FlushlabInputError("mremap is not modelled by this core-mmu");
+      // MREMAP_MAYMOVE | MREMAP_FIXED onto the next reserved area: the pages move (an
+      // mremap to the same size without MREMAP_FIXED returns at once).
       const len = s.region.pages * PAGE;
-      const r = yield* api.mremap(st.base, len, len, MREMAP_MAYMOVE);
+      const dest = st.destinations.shift();
+      if (dest === undefined) return;
+      const r = yield* t.mremap(st.base, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, dest);
       if (r >= 0) {
         st.base = r;
         st.bases.push(r);
@@ -312,12 +325,13 @@ function pteText(k: Kernel, mm: MmStruct, va: number): string {
 export function runCase(c: Case, target: CheckTarget, record = false): CaseOutcome {
   const s = c.scenario;
   const cpus = s.threads.length;
-  const st: ScenarioState = { base: 0, bases: [], mm: null, device: null, kernelRanges: [] };
+  const st: ScenarioState = { base: 0, bases: [], destinations: [], mm: null, device: null, firstPoint: s.threads.map(() => 0), kernelRanges: [] };
   const timeline: TimelineEvent[] | null = record ? [] : null;
   const push = timeline === null ? null : (e: TimelineEvent) => timeline.push(e);
   const delays = new Map<number, number>();
   for (const d of c.delays) delays.set(d.cpu * 1_000_000 + d.point, (delays.get(d.cpu * 1_000_000 + d.point) ?? 0) + d.cycles);
   let kernelRef: Kernel | null = null;
+  let pluginCalls = 0;
   let machineRef: Machine | null = null;
   const ptes = new Map<number, string>();
   const watchPtes = (cpu: number) => {
@@ -352,6 +366,24 @@ export function runCase(c: Case, target: CheckTarget, record = false): CaseOutco
         },
       };
       if (push !== null) machine.attach(recordingWatch(oracle, machine, st, s, push));
+      // Count the kernel's calls into what the plugins override.
+      const table = kernel.policies as unknown as Record<string, object>;
+      for (const plugin of target.plugins) {
+        for (const p of plugin.policies) {
+          const slot = p.point.slot;
+          const impl = table[slot]!;
+          table[slot] = new Proxy(impl, {
+            get(obj, key, receiver) {
+              const v = Reflect.get(obj, key, receiver) as unknown;
+              if (typeof v !== "function") return v;
+              return (...args: unknown[]) => {
+                pluginCalls++;
+                return (v as (...a: unknown[]) => unknown).apply(obj, args);
+              };
+            },
+          });
+        }
+      }
     },
     onEvents(events) {
       if (push === null) return;
@@ -373,7 +405,7 @@ export function runCase(c: Case, target: CheckTarget, record = false): CaseOutco
   });
   const k = kernelRef as Kernel | null;
   const points = k === null ? [] : Array.from(k.sched.points);
-  return { hazards: result.hazards, points, timeline, cycles: result.counters["elapsed_cycles"] ?? 0 };
+  return { hazards: result.hazards, points, firstPoint: st.firstPoint, timeline, cycles: result.counters["elapsed_cycles"] ?? 0, pluginCalls };
 }
 
 /** Passes every hardware fact to the oracle, and writes the ones about the scenario's pages into the timeline. */

@@ -25,7 +25,7 @@ export const OpSchema = z.discriminatedUnion("op", [
   z.object({ op: z.literal("munmap"), page, pages }).strict(),
   z.object({ op: z.literal("mprotect"), page, pages, prot: z.enum(PROTS) }).strict(),
   z.object({ op: z.literal("madvise"), page, pages, advice: z.enum(["dontneed", "free"]) }).strict(),
-  /** mremap of the whole region to a new address (MREMAP_MAYMOVE); later operations of every thread use the new address. */
+  /** mremap of the whole region to a new address (MREMAP_MAYMOVE | MREMAP_FIXED); later operations of every thread use the new address. */
   z.object({ op: z.literal("mremap") }).strict(),
   /** fork without exec (dup_mmap: COW write-protect, flush_tlb_mm); the child exits at once. */
   z.object({ op: z.literal("fork") }).strict(),
@@ -132,7 +132,7 @@ export function describeOp(op: Op): string {
     case "madvise":
       return `madvise(${range(op.page, op.pages)}, MADV_${op.advice.toUpperCase()})`;
     case "mremap":
-      return "mremap(region, MREMAP_MAYMOVE)";
+      return "mremap(region, MREMAP_MAYMOVE|MREMAP_FIXED, elsewhere)";
     case "fork":
       return "fork (child exits)";
     case "ctxsw":

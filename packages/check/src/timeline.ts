@@ -37,9 +37,9 @@ export function describeHazard(h: HazardReport): string[] {
   ];
 }
 
-/** The timeline, one column per CPU plus the machine's, up to and including the first hazard. */
-export function formatTimeline(events: readonly TimelineEvent[], cpus: number): string[] {
-  const end = events.findIndex((e) => e.kind === "hazard");
+/** The timeline, one column per CPU plus the machine's, up to and including the hazard at `until` (default: the first). */
+export function formatTimeline(events: readonly TimelineEvent[], cpus: number, until?: HazardReport): string[] {
+  const end = events.findIndex((e) => e.kind === "hazard" && (until === undefined || (e.time === until.time && e.cpu === until.cpu && e.text.includes(until.detail))));
   const shown = end < 0 ? events : events.slice(0, end + 1);
   const machineCol = shown.some((e) => e.cpu < 0);
   const cols = cpus + (machineCol ? 1 : 0);

@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { ARCH_NAMES, FlushlabInputError, type ArchName, type FlushlabPlugin } from "@flushlab/core-mmu";
-import { CaseSchema, OP_NAMES, check, checkCase, runCase, type Case, type CheckTarget, type OpName } from "@flushlab/check";
+import { CaseSchema, OP_NAMES, check, checkCase, headline, runCase, type Case, type CheckTarget, type OpName } from "@flushlab/check";
 import { HELP_OPTION, expectAtMostPositionals, knownList, parseNameList, parseNonNegativeInt, parsePositiveInt } from "../args.js";
 import type { CheckReport } from "../reporters/types.js";
 import { defineCommand } from "./command.js";
@@ -116,12 +116,12 @@ export const checkCommand = defineCommand({
         seed: null,
         budget: 0,
         cpus: null,
-        explored: { scenarios: 1, schedules: 1, exhaustive: 0, budget: 0 },
+        explored: { scenarios: 1, schedules: 1, exhaustive: 0, skipped: 0, budget: 0 },
         replay: flags.replay,
         counterexample:
           out.hazards.length === 0
             ? null
-            : { case: saved.case, found: saved.case, shrinkRuns: 0, hazard: out.hazards[0]!, hazards: out.hazards, timeline: out.timeline ?? [], replay: saved },
+            : { case: saved.case, found: saved.case, shrinkRuns: 0, hazard: headline(out.hazards), hazards: out.hazards, timeline: out.timeline ?? [], replay: saved },
       };
       ctx.bus.emit("cli:check_end", { report });
       return report.counterexample === null ? 0 : 1;

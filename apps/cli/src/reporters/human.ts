@@ -300,7 +300,11 @@ export function formatCheckReport(r: CheckReport): string[] {
     const cpus = r.cpus === null ? "" : r.cpus.min === r.cpus.max ? `${r.cpus.min} CPUs` : `${r.cpus.min}..${r.cpus.max} CPUs`;
     lines.push(`flushlab check: ${plugins}, ${r.arch}, ${cpus}, seed ${r.seed}, budget ${formatNumber(r.budget)} schedules`);
     const e = r.explored;
-    lines.push(`explored: ${plural(e.scenarios, "scenario")} (${formatNumber(e.exhaustive)} with every single-delay schedule), ${plural(e.schedules, "schedule")}`);
+    lines.push(
+      `explored: ${plural(e.scenarios, "scenario")} (${formatNumber(e.exhaustive)} with every single-delay schedule` +
+        (r.plugins.length > 0 ? `, ${formatNumber(e.skipped)} not explored further: the plugins' code never ran in them` : "") +
+        `), ${plural(e.schedules, "schedule")}`,
+    );
   }
   const cx = r.counterexample;
   if (cx === null) {
@@ -309,10 +313,10 @@ export function formatCheckReport(r: CheckReport): string[] {
   }
   lines.push(r.replay !== null ? "hazard reproduced" : `HAZARD FOUND; ${describeShrink(cx.found, cx.case, cx.shrinkRuns)}`, "");
   lines.push(...describeHazard(cx.hazard));
-  const others = cx.hazards.length - 1;
-  if (others > 0) lines.push(`  (and ${plural(others, "more hazard")} in the same run)`);
+  const others = cx.hazards.filter((h) => h !== cx.hazard);
+  if (others.length > 0) lines.push(`  also in this run: ${others.map((h) => `class ${h.class} on ${h.cpu < 0 ? "a device or page table" : `CPU ${h.cpu}`} at cycle ${h.time}`).join("; ")}`);
   lines.push("", "scenario:", ...describeCase(cx.case).map((l) => `  ${l}`), "");
-  lines.push("timeline (simulated cycles; ** marks the hazard):", ...formatTimeline(cx.timeline, cx.case.scenario.threads.length).map((l) => `  ${l}`));
+  lines.push("timeline (simulated cycles; ** marks the hazard):", ...formatTimeline(cx.timeline, cx.case.scenario.threads.length, cx.hazard).map((l) => `  ${l}`));
   if (r.saved !== undefined) lines.push("", `saved: ${r.saved} (flushlab check --replay ${r.saved})`);
   else if (r.replay === null) lines.push("", "to replay: add --save FILE, then flushlab check --replay FILE");
   return lines;

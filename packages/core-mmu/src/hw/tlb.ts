@@ -28,6 +28,10 @@ export interface TlbParams {
   readonly pageShift: number;
 }
 
+/** PCIDs (12 bits) and the per-PCID arrays' first size. */
+const PCID_COUNT = 4096;
+const PCID_INITIAL = 8;
+
 export class Tlb {
   readonly entries: number;
   readonly ways: number;
@@ -49,8 +53,12 @@ export class Tlb {
    * PCID's epoch, and a non-global entry is live only while its epoch matches.
    */
   private readonly epoch: Uint32Array;
-  private readonly pcidEpoch = new Uint32Array(4096);
-  private readonly nonGlobalLive = new Uint32Array(4096);
+  /**
+   * Per-PCID epoch and live non-global count. Sized for the PCIDs in use (the kernel
+   * model uses PCID 0 only) and grown to all 4096 on the first higher one.
+   */
+  private pcidEpoch = new Uint32Array(PCID_INITIAL);
+  private nonGlobalLive = new Uint32Array(PCID_INITIAL);
   private clock = 0;
   /** Number of live entries (kept exact). */
   live = 0;
@@ -137,6 +145,7 @@ export class Tlb {
     this.gen[victim] = gen;
     this.wpGen[victim] = wpGen;
     this.stamp[victim] = ++this.clock;
+    if (pcid >= this.pcidEpoch.length) this.growPcids();
     this.epoch[victim] = this.pcidEpoch[pcid]!;
     this.live++;
     if ((flags & TlbFlag.G) === 0) this.nonGlobalLive[pcid]!++;
@@ -166,8 +175,18 @@ export class Tlb {
     return n;
   }
 
+  private growPcids(): void {
+    const e = new Uint32Array(PCID_COUNT);
+    e.set(this.pcidEpoch);
+    this.pcidEpoch = e;
+    const l = new Uint32Array(PCID_COUNT);
+    l.set(this.nonGlobalLive);
+    this.nonGlobalLive = l;
+  }
+
   /** CR3 write: drops every non-global entry of `pcid`. O(1). */
   flushNonGlobal(pcid: number): number {
+    if (pcid >= this.pcidEpoch.length) return 0; // nothing was ever cached for it
     const n = this.nonGlobalLive[pcid]!;
     if (n === 0) return 0;
     this.pcidEpoch[pcid] = (this.pcidEpoch[pcid]! + 1) >>> 0;
@@ -219,7 +238,7 @@ export class PagingStructureCache {
   readonly rights: Uint8Array;
   readonly valid: Uint8Array;
   private readonly epoch: Uint32Array;
-  private readonly pcidEpoch = new Uint32Array(4096);
+  private pcidEpoch = new Uint32Array(PCID_INITIAL);
   /** 0 only while nothing was ever cached since the last full flush (a fast-path hint). */
   live = 0;
 
@@ -245,6 +264,11 @@ export class PagingStructureCache {
 
   insert(level: number, key: number, pcid: number, table: number, tableGen: number, rights: number): void {
     const i = level * this.size + (key & this.mask);
+    if (pcid >= this.pcidEpoch.length) {
+      const e = new Uint32Array(PCID_COUNT);
+      e.set(this.pcidEpoch);
+      this.pcidEpoch = e;
+    }
     this.valid[i] = 1;
     this.epoch[i] = this.pcidEpoch[pcid]!;
     this.live = 1;
@@ -261,6 +285,7 @@ export class PagingStructureCache {
 
   /** INVLPG / CR3 write: all entries of `pcid`, whatever their address (SDM §4.10.4.1). O(1). */
   flushPcid(pcid: number): void {
+    if (pcid >= this.pcidEpoch.length) return; // nothing was ever cached for it
     this.pcidEpoch[pcid] = (this.pcidEpoch[pcid]! + 1) >>> 0;
   }
 

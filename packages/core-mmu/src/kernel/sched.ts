@@ -116,6 +116,16 @@ export class Sched {
     return this.running;
   }
 
+  /**
+   * An extra scheduling point where a kernel path does work the model charges elsewhere
+   * (a flush's preamble before its IPIs go out). It exists only while a perturbation is
+   * set, so ordinary runs keep their event order; under flushlab check a delay can land
+   * between the code before it and the code after.
+   */
+  *point(): KGen {
+    if (this.perturb !== null) yield 0;
+  }
+
   /** Whether `cpu` has a task that has not exited. */
   hasTask(cpu: Cpu): boolean {
     return this.rq[cpu.id]!.task !== null;

@@ -61,7 +61,7 @@ export class Kernel extends KernelCore implements SchedHooks, IrqEntryHooks {
     this.mmuGather = new MmuGatherOps(this);
     this.memory = new Memory(this, this.pageAlloc, this.reclaim, this.pageCache, this.rmap, this.mmuGather, this.ptl);
     this.mmap = new Mmap(this, this.memory, this.mmuGather, this.pageCache);
-    this.mprotect = new Mprotect(this, this.mmap);
+    this.mprotect = new Mprotect(this, this.mmap, this.ptl);
     this.madvise = new Madvise(this, this.mmap, this.memory, this.mmuGather);
     this.vmalloc = new Vmalloc(this);
     this.fork = new Fork(this, this.entry, this.vmalloc, this.mmap, this.memory);

@@ -306,46 +306,63 @@ export class Memory {
   }
 
   /**
-   * unmap_page_range → zap_pte_range over [start, end) of `vma`: clear each PTE
-   * (ptep_get_and_clear_full), record it in the gather (tlb_remove_tlb_entry), move D to
-   * the page (set_page_dirty), drop the mapping, and gather the page if it was the last.
-   * Returns how many PTEs were zapped; flushes mid-way when the gather batch is full.
+   * unmap_page_range → zap_pte_range over [start, end) of `vma`: per PTE page, under its
+   * lock (pte_offset_map_lock), flush_tlb_batched_pending (3ea277194daa, v4.13), then
+   * clear each PTE (ptep_get_and_clear_full), record it in the gather
+   * (tlb_remove_tlb_entry), move D to the page (set_page_dirty), drop the mapping, and gather the page if it was the last.
+   * Returns how many PTEs were zapped; when the gather batch is full it flushes under the
+   * PTE lock, frees, and takes the lock again (force_flush, `goto again`).
    */
   *zapPageRange(cpu: Cpu, tlb: MmuGather, vma: Vma, start: number, end: number): KGen<number> {
     const k = this.k;
     const m = k.machine;
     const mem = m.mem;
     const mm = tlb.mm;
+    const ptl = this.ptl;
     let zapped = 0;
     let cost = 0;
-    for (let addr = start; addr < end; addr += 4096) {
-      const off = k.pgtables.pteOffset(mm.pgd, addr);
-      if (off < 0) {
-        // No PTE page here: skip to the next 2 MiB.
-        const next = addr - (addr % 2097152) + 2097152 - 4096;
-        if (next > addr) addr = next;
-        continue;
+    // A word offset in the PTE page whose lock this walk holds, or -1.
+    let locked = -1;
+    try {
+      for (let addr = start; addr < end; addr += 4096) {
+        const off = k.pgtables.pteOffset(mm.pgd, addr);
+        if (off < 0) {
+          // No PTE page here: skip to the next 2 MiB.
+          const next = addr - (addr % 2097152) + 2097152 - 4096;
+          if (next > addr) addr = next;
+          continue;
+        }
+        if (locked < 0 || !ptl.sameLock(locked, off)) {
+          const held = locked;
+          locked = -1;
+          if (yield* ptl.walkEnter(cpu, held, off, cost, mm, k.policies.batchedPendingFlush)) cost = 0;
+          locked = off;
+        }
+        const words = mem.words;
+        const lo = words[off]!;
+        const hi = words[off + 1]!;
+        if (pteNone(lo, hi)) continue;
+        words[off] = 0;
+        words[off + 1] = 0;
+        zapped++;
+        cost += m.costs.zapPte;
+        tlb.flushPteRange(addr, 4096);
+        if ((lo & _PAGE_SPECIAL) !== 0) continue; // vm_normal_page() == NULL
+        const pfn = ptePfn(lo, hi);
+        if (pteDirty(lo, hi)) mem.pageDirty[pfn] = 1;
+        mm.rss--;
+        if (mem.state[pfn] === FrameState.PAGECACHE) this.rmap.remove(pfn, mm, addr);
+        // A page-cache page stays cached when its last mapping goes; an anonymous page is freed.
+        if (--mem.mapcount[pfn]! === 0 && mem.state[pfn] === FrameState.USER && tlb.removePage(pfn)) {
+          yield cost;
+          cost = 0;
+          yield* this.gather.tlbFlushMmu(cpu, tlb);
+          ptl.unlock(cpu, locked);
+          locked = -1;
+        }
       }
-      const words = mem.words;
-      const lo = words[off]!;
-      const hi = words[off + 1]!;
-      if (pteNone(lo, hi)) continue;
-      words[off] = 0;
-      words[off + 1] = 0;
-      zapped++;
-      cost += m.costs.zapPte;
-      tlb.flushPteRange(addr, 4096);
-      if ((lo & _PAGE_SPECIAL) !== 0) continue; // vm_normal_page() == NULL
-      const pfn = ptePfn(lo, hi);
-      if (pteDirty(lo, hi)) mem.pageDirty[pfn] = 1;
-      mm.rss--;
-      if (mem.state[pfn] === FrameState.PAGECACHE) this.rmap.remove(pfn, mm, addr);
-      // A page-cache page stays cached when its last mapping goes; an anonymous page is freed.
-      if (--mem.mapcount[pfn]! === 0 && mem.state[pfn] === FrameState.USER && tlb.removePage(pfn)) {
-        yield cost;
-        cost = 0;
-        yield* this.gather.tlbFlushMmu(cpu, tlb);
-      }
+    } finally {
+      if (locked >= 0) ptl.unlock(cpu, locked);
     }
     if (vma.start > start || vma.end < end) throw new Error("zapPageRange: range outside the VMA");
     if (cost > 0) yield cost;

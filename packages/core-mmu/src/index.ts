@@ -52,7 +52,7 @@ export * from "./plugin/tokens.js";
 export * from "./plugin/define.js";
 export * from "./plugin/errors.js";
 export { assemblePolicies, KERNEL } from "./plugin/assemble.js";
-export { CORE_DEFAULTS, TlbFlushMmu, FlushTlbRangeAfterChange, NoBatchedUnmapFlush, NoBatchedPendingFlush, FlushTlbKernelRange, RunWorkFirst, RangeEndInvalidatesAgain } from "./plugin/defaults.js";
+export { CORE_DEFAULTS, TlbFlushMmu, MmTlbFlushNested, FlushTlbRangeAfterChange, NoBatchedUnmapFlush, NoBatchedPendingFlush, FlushTlbKernelRange, RunWorkFirst, RangeEndInvalidatesAgain } from "./plugin/defaults.js";
 // The oracle.
 export { Oracle } from "./oracle/oracle.js";
 export { HAZARD_CLASS_NAMES, HAZARD_LIST_CAP, type HazardClass, type HazardReport } from "./oracle/hazard.js";

@@ -14,10 +14,11 @@ import { mmuNotifierInvalidateRange } from "./mmu-notifier.js";
 export class MmuGatherOps {
   constructor(private readonly k: KernelCore) {}
 
-  /** tlb_gather_mmu: opens a gather and marks a flush pending on the mm (inc_tlb_flush_pending). */
+  /** tlb_gather_mmu: opens a gather; the GatherNesting point counts it on the mm (v4.13: inc_tlb_flush_pending). */
   tlbGatherMmu(mm: MmStruct, site: string, fullmm = false): MmuGather {
-    mm.tlbFlushPending++;
-    return new MmuGather(mm, site, fullmm);
+    const tlb = new MmuGather(mm, site, fullmm);
+    this.k.policies.gatherNesting.gatherStarted(tlb);
+    return tlb;
   }
 
   /** tlb_flush_mmu, through the MmuGatherFlush extension point. */
@@ -26,17 +27,20 @@ export class MmuGatherOps {
   }
 
   /**
-   * tlb_finish_mmu: when another gather of the same mm is in flight (tlb_flush_pending
-   * above one), flush the whole mm (the 2017 fix, 99baac21e458); then flush and free.
+   * tlb_finish_mmu: when the GatherNesting point says another gather of the same mm is in
+   * flight (v4.13 with 99baac21e458: mm_tlb_flush_nested), flush the whole mm (fullmm,
+   * __tlb_reset_range, freed_tables, as v5.2+ does it); then flush and free, and close the
+   * gather (dec_tlb_flush_pending).
    */
   *tlbFinishMmu(cpu: Cpu, tlb: MmuGather): KGen {
-    if (tlb.mm.tlbFlushPending > 1) {
+    const nesting = this.k.policies.gatherNesting;
+    if (nesting.forceFullFlush(tlb)) {
       tlb.fullmm = true;
       tlb.resetRange();
       tlb.freedTables = true;
     }
     yield* this.tlbFlushMmu(cpu, tlb);
-    tlb.mm.tlbFlushPending--;
+    nesting.gatherFinished(tlb);
   }
 
   /**

@@ -10,9 +10,13 @@ import type { KernelCore } from "../kernel/core.js";
 import type { KGen } from "../sim/process.js";
 import { MmuGather, type MmStruct } from "./mm-types.js";
 import { mmuNotifierInvalidateRange } from "./mmu-notifier.js";
+import type { Lru } from "./swap.js";
 
 export class MmuGatherOps {
-  constructor(private readonly k: KernelCore) {}
+  constructor(
+    private readonly k: KernelCore,
+    private readonly lru: Lru,
+  ) {}
 
   /** tlb_gather_mmu: opens a gather; the GatherNesting point counts it on the mm (v4.13: inc_tlb_flush_pending). */
   tlbGatherMmu(mm: MmStruct, site: string, fullmm = false): MmuGather {
@@ -59,16 +63,23 @@ export class MmuGatherOps {
     tlb.resetRange();
   }
 
-  /** tlb_flush_mmu_free: free the gathered pages and page-table pages. */
+  /**
+   * tlb_flush_mmu_free: free the gathered pages (free_pages_and_swap_cache →
+   * release_pages; a page reclaim holds isolated is left for reclaim to free) and
+   * page-table pages.
+   */
   *tlbFlushMmuFree(_cpu: Cpu, tlb: MmuGather): KGen {
     const m = this.k.machine;
     const values = this.k.counters.values;
     let cost = 0;
+    let freed = 0;
     for (const pfn of tlb.pages) {
+      if (!this.lru.releasePage(pfn)) continue;
       m.mem.free(pfn, tlb.site, m.now);
       cost += m.costs.freePage;
+      freed++;
     }
-    values[C.pages_freed]! += tlb.pages.length;
+    values[C.pages_freed]! += freed;
     for (const pfn of tlb.tables) {
       m.mem.free(pfn, `${tlb.site} (page table)`, m.now);
       cost += m.costs.freePage;

@@ -101,6 +101,7 @@ export function simulate(input: SimulateInput): RunResult {
         munmap: (addr, len) => entry.syscall(cpu, "munmap", kernel.mmap.munmap(cpu, addr, len), pageRange(addr, len)),
         madvise: (addr, len, advice) => entry.syscall(cpu, "madvise", kernel.madvise.madvise(cpu, addr, len, advice), pageRange(addr, len)),
         mprotect: (addr, len, prot) => entry.syscall(cpu, "mprotect", kernel.mprotect.mprotect(cpu, addr, len, prot), pageRange(addr, len)),
+        reclaim: () => entry.syscall(cpu, "reclaim", kernel.reclaim.tryToFreePages(cpu)),
         syscall: (body) => entry.syscall(cpu, "syscall", body),
         fork: () => entry.syscall(cpu, "fork", fork.forkChild(cpu)),
         forkCow: () => entry.syscall(cpu, "fork", fork.forkCow(cpu)),

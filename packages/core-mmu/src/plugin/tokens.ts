@@ -256,9 +256,9 @@ export const MMU_GATHER_FLUSH = point("mmuGatherFlush", "MmuGatherFlush", {
   defaultFrom: "core",
 });
 export const GATHER_NESTING = point("gatherNesting", "GatherNesting", {
-  description: "tlb_finish_mmu's check for a concurrent gather of the same mm: mm->tlb_flush_pending counted by tlb_gather_mmu, mm_tlb_flush_nested forcing a full flush (mm/memory.c)",
+  description: "tlb_finish_mmu's check for a concurrent gather of the same mm: mm->tlb_flush_pending counted by tlb_gather_mmu, mm_tlb_flush_nested forcing a flush of the whole mm (v5.2+ form; v4.13 widened the flush to the call's range) (mm/memory.c)",
   callSite: "tlb_gather_mmu and tlb_finish_mmu (madvise, munmap, exit_mmap, and mprotect with mmu_gather)",
-  kernel: "v4.13 with 99baac21e458 (the forced flush is the whole mm, as the v5.17 gather does; v4.13 widened to the call's range)",
+  kernel: "v4.13 with 99baac21e458",
   defaultFrom: "core",
 });
 export const PROTECTION_CHANGE_FLUSH = point("protectionChangeFlush", "ProtectionChangeFlush", {

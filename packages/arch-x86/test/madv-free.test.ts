@@ -257,6 +257,8 @@ describe("MADV_FREE and reclaim (v4.13 try_to_unmap_one, shrink_page_list)", () 
       (c) => (ctx = c),
     );
     expect(r.hazards).toEqual([]);
+    // munmap's zap_pte_range waited for the PTE lock reclaim's try_to_unmap_one held.
+    expect(ctx!.kernel.ptl.contentions()).toBe(1);
     const lru = ctx!.kernel.lru;
     // 28 pages reached the file LRU (two full lazyfree pagevecs); 4 waited in CPU 0's.
     expect(r.counters["pglazyfree"]).toBe(28);

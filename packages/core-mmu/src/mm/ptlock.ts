@@ -104,6 +104,13 @@ export class PteLocks {
     return charged;
   }
 
+  /** How many times a CPU had to wait for a PTE lock, over all of them. */
+  contentions(): number {
+    let n = 0;
+    for (const l of this.locks.values()) n += l.contended;
+    return n;
+  }
+
   /** pte_unmap_unlock */
   unlock(cpu: Cpu, off: number): void {
     this.lockOf(this.keyOf(off)).unlock(cpu);

@@ -7,6 +7,7 @@ import { x86 } from "@flushlab/arch-x86";
 import { builtinWorkloads } from "@flushlab/workloads";
 import { vmallocSync } from "@flushlab/patch-vmalloc-sync";
 import { batchedUnmap } from "@flushlab/patch-batched-unmap";
+import { flushBatchedPending } from "@flushlab/patch-flush-batched-pending";
 import { mprotectGather } from "@flushlab/patch-mprotect-gather";
 import { nohzDefer } from "@flushlab/patch-nohz-defer";
 import { mmuNotifierOnlyEnd } from "@flushlab/patch-mmu-notifier";
@@ -14,7 +15,7 @@ import { bugPlugins } from "@flushlab/bugs";
 import type { CliRegistry } from "./registry-types.js";
 
 /** Patch plugins shipped with flushlab, each its own package; then the pre-fix kernels of @flushlab/bugs. */
-export const installedPlugins: readonly FlushlabPlugin[] = [vmallocSync, batchedUnmap, mprotectGather, nohzDefer, mmuNotifierOnlyEnd, ...bugPlugins];
+export const installedPlugins: readonly FlushlabPlugin[] = [vmallocSync, batchedUnmap, flushBatchedPending, mprotectGather, nohzDefer, mmuNotifierOnlyEnd, ...bugPlugins];
 
 export const registry: CliRegistry = {
   plugins: installedPlugins,

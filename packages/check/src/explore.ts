@@ -132,7 +132,7 @@ function generateOp(rng: Prng, name: OpName, pages: number): Op {
     case "mprotect":
       return { op: "mprotect", page, pages: span, prot: PROTS[rng.int(PROTS.length)]! };
     case "madvise":
-      return { op: "madvise", page, pages: span, advice: rng.chance(0.5) ? "dontneed" : "dontneed" /* TEMP until MADV_FREE lands */ };
+      return { op: "madvise", page, pages: span, advice: rng.chance(0.5) ? "dontneed" : "free" };
     case "mremap":
     case "fork":
     case "reclaim":

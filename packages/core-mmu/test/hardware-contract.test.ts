@@ -1,10 +1,11 @@
 /**
- * Hazard class 3 (the hardware contract batched unmap relies on) and class 1 through a
- * paging-structure cache, at the level of the simulated hardware: the "policy" here is
- * the order in which the test clears entries and flushes.
+ * Hazard class 3 (the hardware contract batched unmap relies on), class 1 through a
+ * paging-structure cache, and class 2 for a write through a cached dirty entry whose PTE
+ * was cleaned, at the level of the simulated hardware: the "policy" here is the order in
+ * which the test changes entries, flushes and says what the kernel relies on.
  */
 import { describe, expect, it } from "vitest";
-import { FAULT } from "../src/hw/mmu.js";
+import { FAULT, MmuEvent } from "../src/hw/mmu.js";
 import { FrameState } from "../src/hw/memory.js";
 import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, pteHi, pteLo } from "../src/hw/pte.js";
 import { bareMachine, X86_32_PAE } from "./hw-helpers.js";
@@ -88,6 +89,49 @@ describe("class 1 through a paging-structure cache: a freed page-table page", ()
       }
     });
   }
+});
+
+describe("class 2: a write through a cached dirty entry after the kernel cleaned the PTE (MADV_FREE)", () => {
+  /** CPU 1 writes the page (its TLB caches D=1); the PTE's D (and A) bit is then cleared, as MADV_FREE does. */
+  function cleanedUnderDirtyEntry(flushFirst: boolean) {
+    const h = bareMachine();
+    const { off, pfn } = mapClean(h);
+    const cpu = h.m.cpus[1]!;
+    expect(h.m.mmu.access(cpu, VA, true, true)).toBeGreaterThan(0);
+    expect(h.m.mem.words[off]! & _PAGE_DIRTY).toBe(_PAGE_DIRTY);
+    h.m.mem.words[off] = h.m.mem.words[off]! & ~(_PAGE_DIRTY | _PAGE_ACCESSED);
+    if (flushFirst) h.m.mmu.invlpg(cpu, VA);
+    h.m.mem.relyWriteProtected(pfn, "madvise(MADV_FREE)");
+    const assists = h.m.mmu.events[MmuEvent.dirty_assists]!;
+    expect(h.m.mmu.access(cpu, VA, true, true)).toBeGreaterThan(0);
+    return { h, off, pfn, assists };
+  }
+
+  it("unsafe: the write hits the cached D=1 entry, sets no D in the PTE, and is reported lost", () => {
+    const { h, off, pfn, assists } = cleanedUnderDirtyEntry(false);
+    expect(h.m.mem.words[off]! & _PAGE_DIRTY).toBe(0);
+    expect(h.m.mmu.events[MmuEvent.dirty_assists]).toBe(assists); // no dirty assist: the entry says D is set
+    expect(h.oracle.hazards.map((x) => [x.class, x.cpu, x.pfn])).toEqual([[2, 1, pfn]]);
+    expect(h.oracle.hazards[0]!.missing).toBe("TLB flush on CPU 1 after madvise(MADV_FREE) cleaned the PTE");
+    expect(h.oracle.hazards[0]!.detail).toMatch(/sets no D bit/);
+  });
+
+  it("safe: after INVLPG the write walks, sets D in the PTE, and nothing is reported", () => {
+    const { h, off } = cleanedUnderDirtyEntry(true);
+    expect(h.m.mem.words[off]! & _PAGE_DIRTY).toBe(_PAGE_DIRTY);
+    expect(h.oracle.hazards).toHaveLength(0);
+  });
+
+  it("safe: a cached clean entry takes the dirty assist, which sets D, so its write is seen", () => {
+    const h = bareMachine();
+    const { off, pfn } = mapClean(h);
+    const cpu = h.m.cpus[1]!;
+    h.m.mmu.access(cpu, VA, false, true); // caches RW, D=0
+    h.m.mem.relyWriteProtected(pfn, "madvise(MADV_FREE)");
+    expect(h.m.mmu.access(cpu, VA, true, true)).toBeGreaterThan(0);
+    expect(h.m.mem.words[off]! & _PAGE_DIRTY).toBe(_PAGE_DIRTY);
+    expect(h.oracle.hazards).toHaveLength(0);
+  });
 });
 
 function pmdEntryOffset(h: ReturnType<typeof bareMachine>, va: number): number {

@@ -38,6 +38,11 @@ export class PhysMem {
   readonly freedAt: Float64Array;
   /** PageDirty, as struct page keeps it (set when D moves from a PTE to the page). */
   readonly pageDirty: Uint8Array;
+  /**
+   * An anonymous page whose PG_swapbacked MADV_FREE cleared (PageAnon && !PageSwapBacked,
+   * v4.12+): lazyfree, reclaim may discard it while its PTEs stay clean.
+   */
+  readonly lazyfree: Uint8Array;
   /** Per-node LIFO free lists: node n owns frames [n × framesPerNode, (n + 1) × framesPerNode). */
   readonly nodes: number;
   readonly framesPerNode: number;
@@ -71,6 +76,7 @@ export class PhysMem {
     this.freedBy = new Uint16Array(nframes);
     this.freedAt = new Float64Array(nframes);
     this.pageDirty = new Uint8Array(nframes);
+    this.lazyfree = new Uint8Array(nframes);
     this.wpSite = new Uint16Array(nframes);
     this.freeLists = [];
     this.freeTops = new Int32Array(nodes);
@@ -116,6 +122,7 @@ export class PhysMem {
     this.gen[pfn] = (this.gen[pfn]! + 1) >>> 0;
     this.mapcount[pfn] = 0;
     this.pageDirty[pfn] = 0;
+    this.lazyfree[pfn] = 0;
     if (state === FrameState.PAGETABLE) this.attachTable(pfn);
     if (++this.allocated > this.peakAllocated) this.peakAllocated = this.allocated;
     return pfn;

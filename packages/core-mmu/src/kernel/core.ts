@@ -9,7 +9,7 @@ import type { Machine } from "../hw/machine.js";
 import { vaToCanonicalString } from "../hw/paging-format.js";
 import { MmStruct } from "../mm/mm-types.js";
 import { PageTables } from "../mm/pgtable.js";
-import type { ArchMm, ArchTlb, BatchedPendingFlush, ContextTrackingEntry, KernelRangeFlush, MmuGatherFlush, MovePtesFlush, Policies, ProtectionChangeFlush, SecondaryTlbNotify, UnmapFlush, VmallocSync } from "../plugin/tokens.js";
+import type { ArchMm, ArchTlb, BatchedPendingFlush, ContextTrackingEntry, GatherNesting, KernelRangeFlush, MmuGatherFlush, MovePtesFlush, Policies, ProtectionChangeFlush, SecondaryTlbNotify, UnmapFlush, VmallocSync } from "../plugin/tokens.js";
 import type { KGen } from "../sim/process.js";
 import { ContextTracking } from "./context-tracking.js";
 import { Counters } from "./counters.js";
@@ -23,6 +23,7 @@ export class PolicyTable implements Policies {
   archMm!: ArchMm;
   vmallocSync!: VmallocSync;
   mmuGatherFlush!: MmuGatherFlush;
+  gatherNesting!: GatherNesting;
   protectionChangeFlush!: ProtectionChangeFlush;
   unmapFlush!: UnmapFlush;
   batchedPendingFlush!: BatchedPendingFlush;

@@ -18,6 +18,7 @@ import { mmuNotifierInvalidateRange, mmuNotifierInvalidateRangeEnd, mmuNotifierI
 import type { PageAlloc } from "./page-alloc.js";
 import type { PteLocks } from "./ptlock.js";
 import type { Rmap } from "./rmap.js";
+import type { Lru } from "./swap.js";
 import type { Reclaim } from "./vmscan.js";
 
 /** _PAGE_SPECIAL (_PAGE_SOFTW1): a PTE with no struct page behind it (the zero page). */
@@ -36,6 +37,7 @@ export class Memory {
     private readonly gather: MmuGatherOps,
     /** The split PTE locks (one per PTE page). */
     readonly ptl: PteLocks,
+    private readonly lru: Lru,
   ) {
     this.zeroPfn = k.machine.mem.allocKernel();
   }
@@ -156,6 +158,7 @@ export class Memory {
       if (page < 0) return this.reclaim.directReclaimForFault(cpu, cost);
       values[C.pages_allocated]!++;
       m.mem.mapcount[page] = 1;
+      this.rmap.add(page, mm, addr); // page_add_new_anon_rmap
       mm.rss++;
       // mk_pte(page, vm_page_prot); pte_mkwrite(pte_mkdirty()) when VM_WRITE.
       words[off] = pteLo(page, vma.protLo | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED);
@@ -210,6 +213,7 @@ export class Memory {
       values[C.pgfault_cow]!++;
       values[C.pages_allocated]!++;
       m.mem.mapcount[anon] = 1;
+      this.rmap.add(anon, mm, addr); // page_add_new_anon_rmap
       mm.rss++;
       const w = m.mem.words;
       w[off] = pteLo(anon, vma.protLo | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED);
@@ -298,24 +302,31 @@ export class Memory {
     const w3 = mem.words;
     w3[off] = pteLo(page, vma.protLo | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED);
     w3[off + 1] = pteHi(page, vma.protHi);
+    this.rmap.add(page, mm, addr); // page_add_new_anon_rmap
     if (mm.notifiers.length > 0) m.watch.pageReplaced(mm.pgd, addr, "wp_page_copy");
+    if (!special) this.rmap.remove(old, mm, addr); // page_remove_rmap(old_page)
     this.ptl.unlock(cpu, off);
     const lastMap = !special && --mem.mapcount[old]! === 0;
     if (special) mm.rss++;
     const e = mmuNotifierInvalidateRangeEnd(k.counters, cpu, mm, addr, addr + 4096, notify.onlyEnd("wp_page_copy"));
     if (e > 0) yield e;
-    // put_page(old_page) after range_end: freed if that was its last mapping.
-    if (lastMap && mem.state[old] === FrameState.USER && mem.mapcount[old] === 0) {
+    // put_page(old_page) after range_end: freed if that was its last mapping (and reclaim
+    // does not hold it isolated: then reclaim frees it).
+    if (lastMap && mem.state[old] === FrameState.USER && mem.mapcount[old] === 0 && this.lru.releasePage(old)) {
       mem.free(old, "wp_page_copy (COW)", m.now);
       values[C.pages_freed]!++;
     }
   }
 
   /**
-   * unmap_page_range → zap_pte_range over [start, end) of `vma`: clear each PTE
-   * (ptep_get_and_clear_full), record it in the gather (tlb_remove_tlb_entry), move D to
-   * the page (set_page_dirty), drop the mapping, and gather the page if it was the last.
-   * Returns how many PTEs were zapped; flushes mid-way when the gather batch is full.
+   * unmap_page_range → zap_pte_range over [start, end) of `vma`: per PTE page, under its
+   * lock (pte_offset_map_lock), flush_tlb_batched_pending (3ea277194daa, v4.13), then
+   * clear each PTE (ptep_get_and_clear_full), record it in the gather
+   * (tlb_remove_tlb_entry), move D to a file page (set_page_dirty: an anonymous page
+   * being freed needs none), drop the mapping (page_remove_rmap), and gather the page if
+   * it was the last.
+   * Returns how many PTEs were zapped; when the gather batch is full it flushes under the
+   * PTE lock, frees, and takes the lock again (force_flush, `goto again`).
    */
   *zapPageRange(cpu: Cpu, tlb: MmuGather, vma: Vma, start: number, end: number): KGen<number> {
     if (vma.start > start || vma.end < end) throw new Error("zapPageRange: range outside the VMA");
@@ -343,11 +354,16 @@ export class Memory {
     const m = k.machine;
     const mem = m.mem;
     const mm = tlb.mm;
+    const ptl = this.ptl;
     let zapped = 0;
     let cost = 0;
     let forceFlush = false;
-    if (!this.ptl.tryLock(cpu, off0)) yield* this.ptl.lock(cpu, off0);
+    // A word offset in the PTE page whose lock this walk holds, or -1.
+    let locked = -1;
     try {
+      // pte_offset_map_lock, then flush_tlb_batched_pending under it (3ea277194daa).
+      if (yield* ptl.walkEnter(cpu, -1, off0, 0, mm, k.policies.batchedPendingFlush)) cost = 0;
+      locked = off0;
       for (let addr = start, off = off0; addr < end; addr += 4096, off += 2) {
         const words = mem.words;
         const lo = words[off]!;
@@ -360,21 +376,26 @@ export class Memory {
         tlb.flushPteRange(addr, 4096);
         if ((lo & _PAGE_SPECIAL) !== 0) continue; // vm_normal_page() == NULL
         const pfn = ptePfn(lo, hi);
-        if (pteDirty(lo, hi)) {
-          mem.pageDirty[pfn] = 1;
-          if (mem.state[pfn] === FrameState.PAGECACHE) forceFlush = true;
+        const anon = mem.state[pfn] === FrameState.USER;
+        if (!anon && pteDirty(lo, hi)) {
+          mem.pageDirty[pfn] = 1; // if (!PageAnon(page)) set_page_dirty
+          forceFlush = true;
         }
         mm.rss--;
+        this.rmap.remove(pfn, mm, addr); // page_remove_rmap
         let full = false;
-        if (mem.state[pfn] === FrameState.PAGECACHE) {
-          this.rmap.remove(pfn, mm, addr);
-          // __tlb_remove_page: the gather keeps a reference to the page until its flush,
-          // so reclaim cannot free it while a CPU may still reach it.
+        if (!anon) {
+          // __tlb_remove_page: the gather keeps a reference to the page-cache page until
+          // its flush, so reclaim cannot free it while a CPU may still reach it.
           this.pageCache.refs[pfn]!++;
           full = tlb.removeCachePage(pfn);
         }
-        // A page-cache page stays cached when its last mapping goes; an anonymous page is freed.
-        if (--mem.mapcount[pfn]! === 0 && mem.state[pfn] === FrameState.USER) full = tlb.removePage(pfn);
+        // A page-cache page stays cached when its last mapping goes; an anonymous page is
+        // gathered, and freed after the flush.
+        if (--mem.mapcount[pfn]! === 0 && anon) {
+          this.lru.pageGathered(pfn);
+          full = tlb.removePage(pfn);
+        }
         if (full) {
           yield cost;
           cost = 0;
@@ -384,7 +405,7 @@ export class Memory {
       if (cost > 0) yield cost;
       if (forceFlush) yield* this.gather.tlbFlush(cpu, tlb);
     } finally {
-      this.ptl.unlock(cpu, off0);
+      if (locked >= 0) ptl.unlock(cpu, locked);
     }
     return zapped;
   }
@@ -429,7 +450,7 @@ export class Memory {
       const pfn = ptePfn(lo, hi);
       mem.mapcount[pfn]!++; // page_dup_rmap
       dst.rss++;
-      if (mem.state[pfn] === FrameState.PAGECACHE) this.rmap.add(pfn, dst, addr);
+      this.rmap.add(pfn, dst, addr);
     }
     if (isCow) cost += mmuNotifierInvalidateRangeEnd(k.counters, cpu, src, vma.start, vma.end, k.policies.secondaryTlbNotify.onlyEnd("copy_page_range"));
     if (cost > 0) yield cost;

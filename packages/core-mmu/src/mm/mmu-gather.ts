@@ -11,17 +11,20 @@ import type { KGen } from "../sim/process.js";
 import type { PageCache } from "./filemap.js";
 import { MmuGather, type MmStruct } from "./mm-types.js";
 import { mmuNotifierInvalidateRange } from "./mmu-notifier.js";
+import type { Lru } from "./swap.js";
 
 export class MmuGatherOps {
   constructor(
     private readonly k: KernelCore,
+    private readonly lru: Lru,
     private readonly pageCache: PageCache,
   ) {}
 
-  /** tlb_gather_mmu: opens a gather and marks a flush pending on the mm (inc_tlb_flush_pending). */
+  /** tlb_gather_mmu: opens a gather; the GatherNesting point counts it on the mm (v4.13: inc_tlb_flush_pending). */
   tlbGatherMmu(mm: MmStruct, site: string, fullmm = false): MmuGather {
-    mm.tlbFlushPending++;
-    return new MmuGather(mm, site, fullmm);
+    const tlb = new MmuGather(mm, site, fullmm);
+    this.k.policies.gatherNesting.gatherStarted(tlb);
+    return tlb;
   }
 
   /** tlb_flush_mmu, through the MmuGatherFlush extension point. */
@@ -30,17 +33,20 @@ export class MmuGatherOps {
   }
 
   /**
-   * tlb_finish_mmu: when another gather of the same mm is in flight (tlb_flush_pending
-   * above one), flush the whole mm (the 2017 fix, 99baac21e458); then flush and free.
+   * tlb_finish_mmu: when the GatherNesting point says another gather of the same mm is in
+   * flight (v4.13 with 99baac21e458: mm_tlb_flush_nested), flush the whole mm (fullmm,
+   * __tlb_reset_range, freed_tables, as v5.2+ does it); then flush and free, and close the
+   * gather (dec_tlb_flush_pending).
    */
   *tlbFinishMmu(cpu: Cpu, tlb: MmuGather): KGen {
-    if (tlb.mm.tlbFlushPending > 1) {
+    const nesting = this.k.policies.gatherNesting;
+    if (nesting.forceFullFlush(tlb)) {
       tlb.fullmm = true;
       tlb.resetRange();
       tlb.freedTables = true;
     }
     yield* this.tlbFlushMmu(cpu, tlb);
-    tlb.mm.tlbFlushPending--;
+    nesting.gatherFinished(tlb);
   }
 
   /**
@@ -59,16 +65,23 @@ export class MmuGatherOps {
     tlb.resetRange();
   }
 
-  /** tlb_flush_mmu_free: free the gathered pages and page-table pages. */
+  /**
+   * tlb_flush_mmu_free: free the gathered pages (free_pages_and_swap_cache →
+   * release_pages; a page reclaim holds isolated is left for reclaim to free) and
+   * page-table pages.
+   */
   *tlbFlushMmuFree(_cpu: Cpu, tlb: MmuGather): KGen {
     const m = this.k.machine;
     const values = this.k.counters.values;
     let cost = 0;
+    let freed = 0;
     for (const pfn of tlb.pages) {
+      if (!this.lru.releasePage(pfn)) continue;
       m.mem.free(pfn, tlb.site, m.now);
       cost += m.costs.freePage;
+      freed++;
     }
-    values[C.pages_freed]! += tlb.pages.length;
+    values[C.pages_freed]! += freed;
     for (const pfn of tlb.tables) {
       m.mem.free(pfn, `${tlb.site} (page table)`, m.now);
       cost += m.costs.freePage;

@@ -1,9 +1,10 @@
 /**
  * mprotect, after mm/mprotect.c (v5.17): do_mprotect_pkey → mprotect_fixup (split,
- * new vm_flags and vm_page_prot) → change_protection_range, which rewrites every
- * present PTE with pte_modify and hands the flush to the ProtectionChangeFlush point
- * (pre-patch: flush_tlb_range per VMA when any PTE changed). When the call returns,
- * the kernel relies on the pages it write-protected.
+ * new vm_flags and vm_page_prot) → change_protection_range → change_pte_range, which
+ * per PTE page takes the page's lock, runs flush_tlb_batched_pending (3ea277194daa,
+ * v4.13) and rewrites every present PTE with pte_modify, and hands the flush to the
+ * ProtectionChangeFlush point (pre-patch: flush_tlb_range per VMA when any PTE
+ * changed). When the call returns, the kernel relies on the pages it write-protected.
  */
 import type { Cpu } from "../hw/cpu.js";
 import { PTE_PFN_MASK_HI, PTE_PFN_MASK_LO, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PCD, _PAGE_PWT, ptePfn, pteMapped, pteWrite } from "../hw/pte.js";
@@ -13,6 +14,7 @@ import type { KGen } from "../sim/process.js";
 import { _PAGE_SPECIAL } from "./memory.js";
 import { VM_EXEC, VM_READ, VM_WRITE } from "./mm-types.js";
 import { protToVmFlags, type Mmap } from "./mmap.js";
+import type { PteLocks } from "./ptlock.js";
 
 /** _PAGE_CHG_MASK (low word): what pte_modify keeps, the PFN, cache bits, special, A and D. */
 const _PAGE_CHG_MASK_LO = (PTE_PFN_MASK_LO | _PAGE_PCD | _PAGE_PWT | _PAGE_SPECIAL | _PAGE_ACCESSED | _PAGE_DIRTY) >>> 0;
@@ -21,6 +23,7 @@ export class Mprotect {
   constructor(
     private readonly k: KernelCore,
     private readonly mmap: Mmap,
+    private readonly ptl: PteLocks,
   ) {}
 
   /** mprotect(addr, len, prot), under mmap_write_lock. */
@@ -31,6 +34,7 @@ export class Mprotect {
   private *doMprotect(cpu: Cpu, addr: number, len: number, prot: number): KGen {
     const k = this.k;
     const m = k.machine;
+    const ptl = this.ptl;
     const mm = this.mmap.mustMm(cpu);
     k.counters.values[C.mprotect_calls]!++;
     yield m.costs.mprotectBase;
@@ -45,21 +49,33 @@ export class Mprotect {
       vma.protHi = p.hi;
       change.beginVma(cpu, vma.start, vma.end);
       let cost = 0;
-      for (let a = vma.start; a < vma.end; a += 4096) {
-        const off = k.pgtables.pteOffset(mm.pgd, a);
-        if (off < 0) continue;
-        const w = m.mem.words;
-        const lo = w[off]!;
-        const hi = w[off + 1]!;
-        if (!pteMapped(lo, hi)) continue; // pte_present: PROT_NONE PTEs are changed too
-        // pte_modify: keep _PAGE_CHG_MASK, take the new protection.
-        const newLo = ((lo & _PAGE_CHG_MASK_LO) | (p.lo & ~(_PAGE_ACCESSED | _PAGE_DIRTY))) >>> 0;
-        const newHi = ((hi & PTE_PFN_MASK_HI) | p.hi) >>> 0;
-        if (pteWrite(lo, hi) && !pteWrite(newLo, newHi)) protectedPages.push(ptePfn(lo, hi));
-        w[off] = newLo;
-        w[off + 1] = newHi;
-        change.pteChanged(a, lo, hi, newLo, newHi);
-        cost += m.costs.changePte;
+      // change_pte_range: a word offset in the PTE page whose lock it holds, or -1.
+      let locked = -1;
+      try {
+        for (let a = vma.start; a < vma.end; a += 4096) {
+          const off = k.pgtables.pteOffset(mm.pgd, a);
+          if (off < 0) continue;
+          if (locked < 0 || !ptl.sameLock(locked, off)) {
+            const held = locked;
+            locked = -1;
+            if (yield* ptl.walkEnter(cpu, held, off, cost, mm, k.policies.batchedPendingFlush)) cost = 0;
+            locked = off;
+          }
+          const w = m.mem.words;
+          const lo = w[off]!;
+          const hi = w[off + 1]!;
+          if (!pteMapped(lo, hi)) continue; // pte_present: PROT_NONE PTEs are changed too
+          // pte_modify: keep _PAGE_CHG_MASK, take the new protection.
+          const newLo = ((lo & _PAGE_CHG_MASK_LO) | (p.lo & ~(_PAGE_ACCESSED | _PAGE_DIRTY))) >>> 0;
+          const newHi = ((hi & PTE_PFN_MASK_HI) | p.hi) >>> 0;
+          if (pteWrite(lo, hi) && !pteWrite(newLo, newHi)) protectedPages.push(ptePfn(lo, hi));
+          w[off] = newLo;
+          w[off + 1] = newHi;
+          change.pteChanged(a, lo, hi, newLo, newHi);
+          cost += m.costs.changePte;
+        }
+      } finally {
+        if (locked >= 0) ptl.unlock(cpu, locked);
       }
       if (cost > 0) yield cost;
       yield* change.endVma(cpu, vma.start, vma.end);

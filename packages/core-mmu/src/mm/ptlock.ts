@@ -6,11 +6,20 @@
  * a CPU that finds it held spins (system time) until it is handed over, FIFO, one cache
  * line transfer later (kernel/spinlock.ts). Paths that never wait inside the lock (a
  * fault that finds nothing to wait for) test `held` and retry, as before.
+ *
+ * The walks that change many PTEs (zap_pte_range, change_pte_range,
+ * madvise_free_pte_range) take the lock once per PTE page, as pte_offset_map_lock does,
+ * and run flush_tlb_batched_pending under it. Their PTE work is done at the instant
+ * they hold the lock and its cycles are charged as before, in one step after the walk:
+ * a walk holds a lock across simulated time only when it has to wait inside it (a
+ * pending batched flush), so an uncontended walk costs and orders exactly as it did.
  */
 import type { Cpu } from "../hw/cpu.js";
 import type { Machine } from "../hw/machine.js";
 import { SpinLock } from "../kernel/spinlock.js";
+import type { BatchedPendingFlush } from "../plugin/tokens.js";
 import type { KGen } from "../sim/process.js";
+import type { MmStruct } from "./mm-types.js";
 
 /** PTEs per PTE page: what one split lock covers. */
 export const PTRS_PER_PTE = 512;
@@ -52,15 +61,15 @@ export class PteLocks {
     return l;
   }
 
+  /** Whether the PTEs at word offsets `a` and `b` are under one lock (one PTE page, or one scaled share of it). */
+  sameLock(a: number, b: number): boolean {
+    return this.keyOf(a) === this.keyOf(b);
+  }
+
   /** Whether some CPU holds the lock of the PTE page holding word offset `off`. */
   held(off: number): boolean {
     const l = this.locks.get(this.keyOf(off));
     return l !== undefined && l.holder >= 0;
-  }
-
-  /** Whether the PTEs at word offsets `a` and `b` are covered by one lock (pte_lockptr equal). */
-  sameLock(a: number, b: number): boolean {
-    return this.keyOf(a) === this.keyOf(b);
   }
 
   /** spin_trylock on the PTE page of `off`. */
@@ -72,6 +81,34 @@ export class PteLocks {
   *lock(cpu: Cpu, off: number): KGen {
     const l = this.lockOf(this.keyOf(off));
     if (!l.tryLock(cpu)) yield* l.lockSlow(cpu);
+  }
+
+  /**
+   * pte_offset_map_lock as a walk that changes many PTEs takes it at each PTE page
+   * (zap_pte_range, change_pte_range, madvise_free_pte_range): it drops the lock of the
+   * page it leaves (`held`, a word offset in that page, or -1), takes the lock of `off`'s
+   * page and runs flush_tlb_batched_pending(mm) under it (3ea277194daa, v4.13). Such a
+   * walk charges its PTE work in one step at its end; `pending` is what it has not charged
+   * yet, charged here before it waits for a held lock. Returns true when it charged it.
+   */
+  *walkEnter(cpu: Cpu, held: number, off: number, pending: number, mm: MmStruct, batched: BatchedPendingFlush): KGen<boolean> {
+    if (held >= 0) this.unlock(cpu, held);
+    const l = this.lockOf(this.keyOf(off));
+    let charged = false;
+    if (!l.tryLock(cpu)) {
+      if (pending > 0) yield pending;
+      charged = true;
+      yield* l.lockSlow(cpu);
+    }
+    yield* batched.flushTlbBatchedPending(cpu, mm);
+    return charged;
+  }
+
+  /** How many times a CPU had to wait for a PTE lock, over all of them. */
+  contentions(): number {
+    let n = 0;
+    for (const l of this.locks.values()) n += l.contended;
+    return n;
   }
 
   /** pte_unmap_unlock */

@@ -1,9 +1,11 @@
 /**
- * Reverse mappings of page-cache pages, after mm/rmap.c (v4.2; file pages: the i_mmap
- * tree walked by rmap_walk_file), as per-frame linked lists in typed arrays: which
- * (mm, address) pairs map each frame. Added by the fault path (page_add_file_rmap),
- * removed by zap and by try_to_unmap (page_remove_rmap). page_referenced and
- * try_to_unmap_one walk them; try_to_unmap_one's flush goes through the UnmapFlush point.
+ * Reverse mappings, after mm/rmap.c (v4.2; file pages: the i_mmap tree walked by
+ * rmap_walk_file; anonymous pages: the anon_vma walked by rmap_walk_anon), as per-frame
+ * linked lists in typed arrays: which (mm, address) pairs map each frame. Added by the
+ * fault path (page_add_file_rmap, page_add_new_anon_rmap) and fork (page_dup_rmap),
+ * removed by zap, COW and try_to_unmap (page_remove_rmap). page_referenced and
+ * try_to_unmap_one walk them; try_to_unmap_one's flush goes through the UnmapFlush point,
+ * and it discards or keeps MADV_FREE's lazyfree pages as v4.13 does.
  */
 import type { Cpu } from "../hw/cpu.js";
 import { _PAGE_ACCESSED, pteDirty, ptePfn, pteMapped, pteYoung } from "../hw/pte.js";
@@ -51,7 +53,7 @@ export class Rmap {
     return this.used++;
   }
 
-  /** page_add_file_rmap */
+  /** page_add_file_rmap, page_add_new_anon_rmap, page_dup_rmap */
   add(pfn: number, mm: MmStruct, va: number): void {
     const n = this.newNode();
     this.mmOf[n] = mm.id;
@@ -108,45 +110,53 @@ export class Rmap {
     return refs;
   }
 
-  /** try_to_unmap → try_to_unmap_one for every mapping of the page (TTU_BATCH_FLUSH). */
-  *tryToUnmap(cpu: Cpu, pfn: number, ubc: TlbUbc): KGen {
-    for (const { mm, va } of this.list(pfn)) yield* this.tryToUnmapOne(cpu, pfn, mm, va, ubc);
+  /**
+   * try_to_unmap → try_to_unmap_one for every mapping of the page (TTU_BATCH_FLUSH).
+   * Returns false when a mapping had to stay (a lazyfree page written since MADV_FREE):
+   * the walk stops there, as rmap_walk does when try_to_unmap_one returns false.
+   */
+  *tryToUnmap(cpu: Cpu, pfn: number, ubc: TlbUbc): KGen<boolean> {
+    for (const { mm, va } of this.list(pfn)) {
+      if (!(yield* this.tryToUnmapOne(cpu, pfn, mm, va, ubc))) return false;
+    }
+    return true;
   }
 
   /**
-   * try_to_unmap_one (v4.2 + the UnmapFlush point): under the PTE page's lock
-   * (page_check_address), clear the PTE; without deferral, ptep_clear_flush (an
-   * immediate flush_tlb_page); move D to the page; drop the rmap.
+   * try_to_unmap_one (v4.2 + the UnmapFlush point, with v4.13's MADV_FREE page check):
+   * under the PTE page's lock (page_check_address), clear the PTE; without deferral,
+   * ptep_clear_flush (an immediate flush_tlb_page); move D to the page; drop the rmap.
+   * Returns false when the mapping stays.
    */
-  private *tryToUnmapOne(cpu: Cpu, pfn: number, mm: MmStruct, va: number, ubc: TlbUbc): KGen {
+  private *tryToUnmapOne(cpu: Cpu, pfn: number, mm: MmStruct, va: number, ubc: TlbUbc): KGen<boolean> {
     const k = this.k;
-    const mem = k.machine.mem;
     const off = k.pgtables.pteOffset(mm.pgd, va);
-    if (off < 0) return;
+    if (off < 0) return true;
     if (!this.ptl.tryLock(cpu, off)) {
       yield* this.ptl.lock(cpu, off);
       // The page tables may have changed while this CPU spun.
       if (k.pgtables.pteOffset(mm.pgd, va) !== off) {
         this.ptl.unlock(cpu, off);
-        return;
+        return true;
       }
     }
     try {
-      yield* this.unmapLocked(cpu, pfn, mm, va, off, ubc);
+      return yield* this.unmapLocked(cpu, pfn, mm, va, off, ubc);
     } finally {
       this.ptl.unlock(cpu, off);
     }
   }
 
-  private *unmapLocked(cpu: Cpu, pfn: number, mm: MmStruct, va: number, off: number, ubc: TlbUbc): KGen {
+  private *unmapLocked(cpu: Cpu, pfn: number, mm: MmStruct, va: number, off: number, ubc: TlbUbc): KGen<boolean> {
     const k = this.k;
     const mem = k.machine.mem;
     const w = mem.words;
     const lo = w[off]!;
-    if (!pteMapped(lo, 0) || ptePfn(lo, w[off + 1]!) !== pfn) return;
+    const hi = w[off + 1]!;
+    if (!pteMapped(lo, hi) || ptePfn(lo, hi) !== pfn) return true;
     w[off] = 0;
     w[off + 1] = 0;
-    const dirty = pteDirty(lo, 0);
+    const dirty = pteDirty(lo, hi);
     yield k.machine.costs.zapPte;
     const policy = k.policies.unmapFlush;
     if (policy.shouldDeferFlush(cpu, mm, true)) {
@@ -155,9 +165,23 @@ export class Rmap {
       // ptep_clear_flush → flush_tlb_page
       yield* k.flushTlbPage(cpu, mm, va);
     }
+    // Move the dirty bit to the page (set_page_dirty).
     if (dirty) mem.pageDirty[pfn] = 1;
+    if (mem.lazyfree[pfn] === 1 && mem.pageDirty[pfn] === 1) {
+      // MADV_FREE page check (v4.13): the page was written since MADV_FREE cleaned it. It
+      // cannot be discarded: put the PTE back (set_pte_at(pteval)) and make the page
+      // swap-backed again (SetPageSwapBacked); the walk stops (ret = false).
+      const w2 = mem.words;
+      w2[off] = lo;
+      w2[off + 1] = hi;
+      mem.lazyfree[pfn] = 0;
+      return false;
+    }
+    // A clean lazyfree page is discarded (dec_mm_counter, goto discard); any other page
+    // is unmapped (page_remove_rmap, put_page).
     this.remove(pfn, mm, va);
     mem.mapcount[pfn]!--;
     mm.rss--;
+    return true;
   }
 }

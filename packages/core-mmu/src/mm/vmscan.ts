@@ -1,10 +1,12 @@
 /**
- * Page reclaim, after mm/vmscan.c of v4.2 (just before seed 003), file pages only:
+ * Page reclaim, after mm/vmscan.c of v4.2 (just before seed 003), the file LRU only:
  * kswapd per node and direct reclaim (try_to_free_pages); shrink_lruvec →
  * shrink_inactive_list isolating up to SWAP_CLUSTER_MAX pages → shrink_page_list
  * (page_check_references, try_to_unmap, __remove_mapping) with the pages freed only
  * after the list is processed and try_to_unmap_flush has run; shrink_active_list
- * refilling the inactive list.
+ * refilling the inactive list. The file LRU also holds MADV_FREE's lazyfree anonymous
+ * pages (v4.12+); shrink_page_list discards them as v4.13 does, or keeps one written
+ * since MADV_FREE (swap itself is not modelled).
  */
 import type { Cpu } from "../hw/cpu.js";
 import { OutOfMemoryError } from "../hw/memory.js";
@@ -16,7 +18,7 @@ import type { PteLocks } from "./ptlock.js";
 import { newTlbUbc, type TlbUbc } from "./mm-types.js";
 import type { KswapdWaker, PageAlloc } from "./page-alloc.js";
 import type { Rmap } from "./rmap.js";
-import { LRU_ACTIVE_FILE, LRU_INACTIVE_FILE, type Lru } from "./swap.js";
+import { ISOLATED, ISOLATED_GATHERED, LRU_ACTIVE_FILE, LRU_INACTIVE_FILE, NOT_ISOLATED, type Lru } from "./swap.js";
 
 /** SWAP_CLUSTER_MAX: pages isolated per shrink_inactive_list pass (32 in v4.2 and v4.3). */
 export const SWAP_CLUSTER_MAX = 32;
@@ -107,7 +109,7 @@ export class Reclaim implements KswapdWaker {
   }
 
   /** try_to_free_pages: the allocating task reclaims, local node first, until SWAP_CLUSTER_MAX pages are freed. */
-  private *tryToFreePages(cpu: Cpu): KGen<number> {
+  *tryToFreePages(cpu: Cpu): KGen<number> {
     let freed = 0;
     for (let i = 0; i < this.nodes && freed < SWAP_CLUSTER_MAX; i++) {
       freed += yield* this.shrinkLruvec(cpu, (cpu.socket + i) % this.nodes, this.directUbc[cpu.id]!);
@@ -150,6 +152,7 @@ export class Reclaim implements KswapdWaker {
       const pfn = this.lru.tail(node, LRU_INACTIVE_FILE);
       if (pfn < 0) break;
       this.lru.del(pfn, node);
+      this.lru.isolated[pfn] = ISOLATED;
       isolated.push(pfn);
     }
     if (isolated.length === 0) return 0;
@@ -172,8 +175,9 @@ export class Reclaim implements KswapdWaker {
 
   /**
    * shrink_page_list: keep or activate referenced pages; unmap the rest
-   * (try_to_unmap with TTU_BATCH_FLUSH), remove them from the page cache, then
-   * try_to_unmap_flush and free them all at the end. Returns the pages freed.
+   * (try_to_unmap with TTU_BATCH_FLUSH), remove them from the page cache (a lazyfree
+   * page: discard it, v4.13), then try_to_unmap_flush and free them all at the end.
+   * Returns the pages freed.
    */
   private *shrinkPageList(cpu: Cpu, node: number, pages: number[], ubc: TlbUbc): KGen<number> {
     const m = this.k.machine;
@@ -194,12 +198,29 @@ export class Reclaim implements KswapdWaker {
       if (this.rmap.mapped(pfn)) {
         if (cost > 0) yield cost;
         cost = 0;
-        yield* this.rmap.tryToUnmap(cpu, pfn, ubc);
+        if (!(yield* this.rmap.tryToUnmap(cpu, pfn, ubc))) {
+          // A lazyfree page written since MADV_FREE is swap-backed again (activate_locked:
+          // it goes to the anon LRU, which the model does not keep).
+          this.lru.isolated[pfn] = NOT_ISOLATED;
+          continue;
+        }
         if (this.rmap.mapped(pfn)) {
           // SWAP_AGAIN: a mapping could not be unmapped (its PTE changed under us); keep the page.
           this.lru.add(pfn, node, LRU_INACTIVE_FILE);
           continue;
         }
+      }
+      if (m.mem.lazyfree[pfn] === 1) {
+        // PageAnon && !PageSwapBacked (v4.13): page_ref_freeze(page, 1) fails while a zap's
+        // gather still holds the page (it frees the page itself) and a dirty page is kept;
+        // otherwise the page is discarded, no writeback (PGLAZYFREED).
+        if (this.lru.isolated[pfn] === ISOLATED_GATHERED || m.mem.pageDirty[pfn] === 1) {
+          this.lru.add(pfn, node, LRU_INACTIVE_FILE);
+          continue;
+        }
+        this.k.counters.add("pglazyfreed");
+        toFree.push(pfn);
+        continue;
       }
       if (m.mem.pageDirty[pfn] === 1) {
         // A writable PTE whose flush is still pending must be flushed before IO starts
@@ -225,6 +246,7 @@ export class Reclaim implements KswapdWaker {
     yield* policy.tryToUnmapFlush(cpu, ubc);
     let freeCost = 0;
     for (const pfn of toFree) {
+      this.lru.isolated[pfn] = NOT_ISOLATED;
       m.mem.free(pfn, "shrink_page_list (reclaim)", m.now);
       freeCost += m.costs.freePage;
     }

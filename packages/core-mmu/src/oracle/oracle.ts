@@ -9,7 +9,8 @@
  *    a cached or stale upper-level entry), or still cached, user-accessible, by a CPU
  *    running in user mode when the frame was freed and no CPU that cached it was flushed;
  * 2. a write through a stale writable entry after the kernel started relying on the
- *    page being write-protected (lost write);
+ *    page being write-protected (lost write), or on every write to it setting D in a PTE
+ *    it cleaned (a cached dirty entry writes without setting it: MADV_FREE);
  * 3. a write completing through a clean entry whose PTE is gone (X86_BUG_PTE_LEAK);
  * 4. a flush that skipped a CPU that could use entries: a page freed while a CPU in
  *    user mode still caches it although the flush reached other CPUs that cached it,
@@ -28,7 +29,7 @@ import { CpuMode, type Cpu } from "../hw/cpu.js";
 import type { Machine } from "../hw/machine.js";
 import { FrameState, type PhysMem } from "../hw/memory.js";
 import { vaToCanonicalString } from "../hw/paging-format.js";
-import { formatPte, pmdLeafPfn, pteHuge, ptePfn, ptePresent, pteWrite } from "../hw/pte.js";
+import { formatPte, pmdLeafPfn, pteDirty, pteHuge, ptePfn, ptePresent, pteWrite } from "../hw/pte.js";
 import { TlbFlag, type Tlb } from "../hw/tlb.js";
 import type { HwWatch } from "../hw/watch.js";
 import { HAZARD_LIST_CAP, type HazardClass, type HazardReport } from "./hazard.js";
@@ -41,10 +42,15 @@ const FRAME_NAMES = ["free frame", "user page", "page-cache page", "page-table p
  */
 const MARK = 0x40000000;
 
-/** A TLB entry a returned call forbade: any use (removed), or writes only (made read-only). */
+/**
+ * A TLB entry a returned call forbade: any use (removed), or writes only (made read-only,
+ * or cleaned: a dirty entry whose PTE is now clean writes without setting D again).
+ */
 interface Forbidden {
   readonly vpn: number;
   readonly writeOnly: boolean;
+  /** Forbidden because the PTE was cleaned, not write-protected. */
+  readonly cleaned: boolean;
   /** The entry's recorded generation before the mark. */
   readonly gen: number;
   readonly wpGen: number;
@@ -194,8 +200,10 @@ export class Oracle implements HwWatch {
 
   /**
    * A write through a cached writable entry whose frame the kernel has since
-   * write-protected (by its account): if the page table still grants the write to this
-   * frame, the entry is still good and is brought up to date; otherwise the write is lost.
+   * write-protected, or cleaned, and relies on that (by its account): if the page table
+   * still grants the write to this frame, and the write leaves the mark a fresh
+   * translation would leave (D in the PTE: an entry that cached D=1 sets nothing), the
+   * entry is still good and is brought up to date; otherwise the write is lost.
    */
   writeAfterWriteProtect(cpu: Cpu, va: number, pfn: number, t: Tlb, i: number): void {
     const frame = t.pfn[i]!;
@@ -205,7 +213,9 @@ export class Oracle implements HwWatch {
       t.wpGen[i] = f.wpGen;
       this.forbidden[cpu.id]!.delete(key);
       this.report(7, cpu.id, va, pfn, `TLB flush on CPU ${cpu.id} before ${f.site} returned`,
-        `CPU ${cpu.id} wrote through a writable translation to pfn ${pfn} that ${f.site} made read-only and returned on CPU ${f.caller} at cycle ${f.at}`);
+        f.cleaned
+          ? `CPU ${cpu.id} wrote through a dirty translation to pfn ${pfn} whose PTE ${f.site} cleaned and returned on CPU ${f.caller} at cycle ${f.at}: the write sets no D bit`
+          : `CPU ${cpu.id} wrote through a writable translation to pfn ${pfn} that ${f.site} made read-only and returned on CPU ${f.caller} at cycle ${f.at}`);
       if (t.wpGen[i] === this.mem.wpGen[frame]) return;
     }
     const off = this.m.mmu.leafOffset(cpu.cr3, va);
@@ -213,11 +223,17 @@ export class Oracle implements HwWatch {
     const lo = off >= 0 ? words[off]! : 0;
     const hi = off >= 0 ? words[off + 1]! : 0;
     const mapped = t.pageShift === 12 ? ptePfn(lo, hi) : pmdLeafPfn(lo, hi);
-    if (ptePresent(lo, hi) && pteWrite(lo, hi) && mapped === frame) {
+    const grants = ptePresent(lo, hi) && pteWrite(lo, hi) && mapped === frame;
+    if (grants && (pteDirty(lo, hi) || (t.flags[i]! & TlbFlag.D) === 0)) {
       t.wpGen[i] = this.mem.wpGen[frame]!;
       return;
     }
     const site = this.mem.sites[this.mem.wpSite[frame]!]!;
+    if (grants) {
+      this.report(2, cpu.id, va, pfn, `TLB flush on CPU ${cpu.id} after ${site} cleaned the PTE`,
+        `CPU ${cpu.id} wrote through a stale dirty TLB entry to pfn ${pfn} after ${site} cleaned its PTE and relied on writes setting D: the write sets no D bit, so the kernel may discard it`);
+      return;
+    }
     this.report(2, cpu.id, va, pfn, `TLB flush on CPU ${cpu.id} after ${site} write-protected the PTE`,
       `CPU ${cpu.id} wrote through a stale writable TLB entry to pfn ${pfn} after ${site} made it read-only or unmapped it and relied on that`);
   }
@@ -362,8 +378,8 @@ export class Oracle implements HwWatch {
    * A call that removed or restricted [start, end) under `root` returned on `caller`.
    * Every CPU whose CR3 is `root` may still cache translations of the range; those the
    * page tables no longer allow are marked, so that their next use (any use for a
-   * removed one, a write for one made read-only) is reported. Nothing is reported for a
-   * translation the CPU never uses again.
+   * removed one, a write for one made read-only or, cached dirty, whose PTE was cleaned)
+   * is reported. Nothing is reported for a translation the CPU never uses again.
    */
   callReturned(caller: Cpu, root: number, start: number, end: number, site: string): void {
     const pages = (end - start) / 4096;
@@ -403,11 +419,14 @@ export class Oracle implements HwWatch {
     const hi = off >= 0 ? w[off + 1]! : 0;
     const present = ptePresent(lo, hi);
     const mapped = !present ? -1 : t.pageShift === 12 ? ptePfn(lo, hi) : pmdLeafPfn(lo, hi);
+    const f = t.flags[i]!;
     let writeOnly: boolean;
+    let cleaned = false;
     if (mapped !== t.pfn[i]) writeOnly = false;
-    else if ((t.flags[i]! & TlbFlag.RW) !== 0 && !pteWrite(lo, hi)) writeOnly = true;
+    else if ((f & TlbFlag.RW) !== 0 && !pteWrite(lo, hi)) writeOnly = true;
+    else if ((f & (TlbFlag.RW | TlbFlag.D)) === (TlbFlag.RW | TlbFlag.D) && !pteDirty(lo, hi)) writeOnly = cleaned = true;
     else return;
-    map.set(key, { vpn: t.vpn[i]!, writeOnly, gen: t.gen[i]!, wpGen: t.wpGen[i]!, site, caller: caller.id, at: this.m.now });
+    map.set(key, { vpn: t.vpn[i]!, writeOnly, cleaned, gen: t.gen[i]!, wpGen: t.wpGen[i]!, site, caller: caller.id, at: this.m.now });
     if (writeOnly) t.wpGen[i] = (t.wpGen[i]! ^ MARK) >>> 0;
     else t.gen[i] = (t.gen[i]! ^ MARK) >>> 0;
   }

@@ -12,6 +12,7 @@ import { defaultPolicy, type AnyDefaultPolicy } from "./define.js";
 import {
   BATCHED_PENDING_FLUSH,
   CONTEXT_TRACKING_ENTRY,
+  GATHER_NESTING,
   KERNEL_RANGE_FLUSH,
   MMU_GATHER_FLUSH,
   MOVE_PTES_FLUSH,
@@ -20,6 +21,7 @@ import {
   UNMAP_FLUSH,
   type BatchedPendingFlush,
   type ContextTrackingEntry,
+  type GatherNesting,
   type KernelRangeFlush,
   type MmuGatherFlush,
   type MovePtesFlush,
@@ -37,6 +39,23 @@ export class TlbFlushMmu implements MmuGatherFlush {
   *tlbFlushMmu(cpu: Cpu, tlb: MmuGather): KGen {
     yield* this.kernel.mmuGather.tlbFlush(cpu, tlb);
     yield* this.kernel.mmuGather.tlbFlushMmuFree(cpu, tlb);
+  }
+}
+
+/**
+ * v4.13 with 99baac21e458 (mm/memory.c): tlb_gather_mmu does inc_tlb_flush_pending,
+ * tlb_finish_mmu asks mm_tlb_flush_nested (atomic_read(&mm->tlb_flush_pending) > 1) and
+ * then does dec_tlb_flush_pending.
+ */
+export class MmTlbFlushNested implements GatherNesting {
+  gatherStarted(tlb: MmuGather): void {
+    tlb.mm.tlbFlushPending++;
+  }
+  forceFullFlush(tlb: MmuGather): boolean {
+    return tlb.mm.tlbFlushPending > 1;
+  }
+  gatherFinished(tlb: MmuGather): void {
+    tlb.mm.tlbFlushPending--;
   }
 }
 
@@ -146,6 +165,7 @@ export class FlushTlbRangeBeforePtlRelease implements MovePtesFlush {
 /** core-mmu's pre-patch defaults. */
 export const CORE_DEFAULTS: readonly AnyDefaultPolicy[] = [
   defaultPolicy(MMU_GATHER_FLUSH, (k) => new TlbFlushMmu(k)),
+  defaultPolicy(GATHER_NESTING, () => new MmTlbFlushNested()),
   defaultPolicy(PROTECTION_CHANGE_FLUSH, (k) => new FlushTlbRangeAfterChange(k)),
   defaultPolicy(UNMAP_FLUSH, () => new NoBatchedUnmapFlush()),
   defaultPolicy(BATCHED_PENDING_FLUSH, () => new NoBatchedPendingFlush()),

@@ -83,6 +83,26 @@ export interface MmuGatherFlush {
   tlbFlushMmu(cpu: Cpu, tlb: MmuGather): KGen;
 }
 
+/**
+ * Whether tlb_finish_mmu must flush more than its own gather recorded because another
+ * thread is changing the same mm's PTEs under a gather of its own (mm/memory.c, 2017:
+ * 99baac21e458 "mm: fix MADV_[FREE|DONTNEED] TLB flush miss problem", v4.13). Two zaps
+ * of one mm can run at once under mmap_read_lock (madvise); the second may find PTEs the
+ * first already cleared (or cleaned), record nothing and return while the first has not
+ * flushed yet. Default (v4.13 with 99baac21e458): tlb_gather_mmu counts every gather in
+ * mm->tlb_flush_pending (inc_tlb_flush_pending), and tlb_finish_mmu forces a flush when
+ * the count is above one (mm_tlb_flush_nested), then drops its count. Before the fix
+ * (v4.12, v4.13-rc1..rc4) a gather was not counted and nothing was forced.
+ */
+export interface GatherNesting {
+  /** tlb_gather_mmu: the gather is open (v4.13: inc_tlb_flush_pending(tlb->mm)). */
+  gatherStarted(tlb: MmuGather): void;
+  /** tlb_finish_mmu, before it flushes: must it flush the whole mm? (v4.13: mm_tlb_flush_nested(tlb->mm)) */
+  forceFullFlush(tlb: MmuGather): boolean;
+  /** tlb_finish_mmu, after the flush and free (v4.13: dec_tlb_flush_pending(tlb->mm)). */
+  gatherFinished(tlb: MmuGather): void;
+}
+
 /** The flush state of one mprotect call. */
 export interface ProtectionChange {
   /** The start of change_protection_range for one VMA (v5.17: inc_tlb_flush_pending). */
@@ -222,6 +242,7 @@ export interface Policies {
   archMm: ArchMm;
   vmallocSync: VmallocSync;
   mmuGatherFlush: MmuGatherFlush;
+  gatherNesting: GatherNesting;
   protectionChangeFlush: ProtectionChangeFlush;
   unmapFlush: UnmapFlush;
   batchedPendingFlush: BatchedPendingFlush;
@@ -278,6 +299,12 @@ export const MMU_GATHER_FLUSH = point("mmuGatherFlush", "MmuGatherFlush", {
   kernel: "v5.17",
   defaultFrom: "core",
 });
+export const GATHER_NESTING = point("gatherNesting", "GatherNesting", {
+  description: "tlb_finish_mmu's check for a concurrent gather of the same mm: mm->tlb_flush_pending counted by tlb_gather_mmu, mm_tlb_flush_nested forcing a flush of the whole mm (v5.2+ form; v4.13 widened the flush to the call's range) (mm/memory.c)",
+  callSite: "tlb_gather_mmu and tlb_finish_mmu (madvise, munmap, exit_mmap, and mprotect with mmu_gather)",
+  kernel: "v4.13 with 99baac21e458",
+  defaultFrom: "core",
+});
 export const PROTECTION_CHANGE_FLUSH = point("protectionChangeFlush", "ProtectionChangeFlush", {
   description: "mprotect's flush after change_protection_range (mm/mprotect.c)",
   callSite: "do_mprotect_pkey → change_protection_range",
@@ -328,6 +355,7 @@ export const EXTENSION_POINTS: readonly ExtensionPoint[] = [
   ARCH_MM,
   VMALLOC_SYNC,
   MMU_GATHER_FLUSH,
+  GATHER_NESTING,
   PROTECTION_CHANGE_FLUSH,
   UNMAP_FLUSH,
   BATCHED_PENDING_FLUSH,

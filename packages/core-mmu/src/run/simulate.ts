@@ -107,13 +107,18 @@ export function simulate(input: SimulateInput): RunResult {
         mmapFile: (file, offset, len, prot, shared) => entry.syscall(cpu, "mmap", kernel.mmap.mmapFile(cpu, file, offset, len, prot, shared)),
         mmapShared: (len, prot) => entry.syscall(cpu, "mmap", kernel.mmap.mmapShared(cpu, len, prot)),
         munmap: (addr, len) => entry.syscall(cpu, "munmap", kernel.mmap.munmap(cpu, addr, len), pageRange(addr, len)),
-        madvise: (addr, len, advice) => entry.syscall(cpu, "madvise", kernel.madvise.madvise(cpu, addr, len, advice), pageRange(addr, len)),
+        madvise(addr, len, advice) {
+          // The ranges it zapped or cleaned (not a VMA it refused), named as it goes.
+          const done: VaRange[] = [];
+          return entry.syscall(cpu, "madvise", kernel.madvise.madvise(cpu, addr, len, advice, done), done);
+        },
         mprotect: (addr, len, prot) => entry.syscall(cpu, "mprotect", kernel.mprotect.mprotect(cpu, addr, len, prot), pageRange(addr, len)),
         mremap(addr, oldLen, newLen, flags = 0, newAddr = 0) {
           // The ranges it unmapped or moved away from (the old one, when it moved), named as it goes.
           const restricted: VaRange[] = [];
           return entry.syscall(cpu, "mremap", kernel.mremap.mremap(cpu, addr, oldLen, newLen, flags, newAddr, restricted), restricted);
         },
+        reclaim: () => entry.syscall(cpu, "reclaim", kernel.reclaim.tryToFreePages(cpu)),
         syscall: (body) => entry.syscall(cpu, "syscall", body),
         fork: () => entry.syscall(cpu, "fork", fork.forkChild(cpu)),
         forkCow: () => entry.syscall(cpu, "fork", fork.forkCow(cpu)),

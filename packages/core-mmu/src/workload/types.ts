@@ -27,6 +27,7 @@ export interface TaskApi {
   /** mmap of `len` bytes of `file` from `offset`, MAP_SHARED or MAP_PRIVATE. */
   mmapFile(file: FileMapping, offset: number, len: number, prot: number, shared: boolean): KGen<number>;
   munmap(addr: number, len: number): KGen;
+  /** madvise(addr, len, advice): MADV_DONTNEED or MADV_FREE. */
   madvise(addr: number, len: number, advice: number): KGen;
   mprotect(addr: number, len: number, prot: number): KGen;
   /**
@@ -35,6 +36,14 @@ export interface TaskApi {
    * system call returns it. `flags` and `newAddr` default to 0.
    */
   mremap(addr: number, oldLen: number, newLen: number, flags?: number, newAddr?: number): KGen<number>;
+  /**
+   * Direct reclaim by this task, as an allocation that finds memory short runs it
+   * (try_to_free_pages: shrink_lruvec on this CPU's node first, until SWAP_CLUSTER_MAX
+   * pages are freed or every node was tried once). Returns the pages reclaimed. A page
+   * some PTE maps as young is kept the first time (page_check_references) and taken by a
+   * later pass.
+   */
+  reclaim(): KGen<number>;
   /** A system call that runs `body` in the kernel (entry, context tracking, exit). */
   syscall<T>(body: KGen<T>): KGen<T>;
   /** fork + exec of a child process (it runs when switched to). */

@@ -159,14 +159,39 @@ export function headline(hazards: readonly HazardReport[]): HazardReport {
   return hazards.find((h) => h.class !== 4) ?? hazards[0]!;
 }
 
-/** Runs a case; the hazards it found (empty when none). */
+/** A run that stopped with an error (a model error, or a plugin that threw), with the case that shows it. */
+export class CaseError extends Error {
+  constructor(
+    readonly failing: Case,
+    override readonly cause: unknown,
+  ) {
+    super(`${cause instanceof Error ? cause.message : String(cause)} (in the case ${JSON.stringify(failing)})`);
+    // A plugin that threw, or bad input, stays what it was (the CLI exits 2 for those).
+    this.name = cause instanceof Error && (cause.name === "FlushlabInputError" || cause.name === "PluginError") ? cause.name : "CaseError";
+  }
+}
+
+/** Runs a case; the hazards it found (empty when none). An error names the case. */
 function hazardsOf(c: Case, target: CheckTarget): { out: CaseOutcome; hazards: readonly HazardReport[] } {
-  const out = runCase(c, target);
+  let out: CaseOutcome;
+  try {
+    out = runCase(c, target);
+  } catch (e) {
+    throw new CaseError(c, e);
+  }
   return { out, hazards: out.hazards };
 }
 
+/**
+ * Lets the event loop run between cases: a run's container disposal settles in a
+ * microtask, and a search that never yields would keep every run's machine alive.
+ */
+function breathe(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /** Searches for a hazard within the budget. */
-export function check(opts: CheckOptions): CheckResult {
+export async function check(opts: CheckOptions): Promise<CheckResult> {
   const rng = new Prng(opts.seed);
   let scenarios = 0;
   let schedules = 0;
@@ -180,7 +205,7 @@ export function check(opts: CheckOptions): CheckResult {
       opts.onProgress(progress());
     }
   };
-  const found = (c: Case, hazards: readonly HazardReport[]): CheckResult => ({ explored: progress(), counterexample: shrink(c, headline(hazards), opts.target) });
+  const found = async (c: Case, hazards: readonly HazardReport[]): Promise<CheckResult> => ({ explored: progress(), counterexample: await shrink(c, headline(hazards), opts.target) });
 
   const ops = opts.ops ?? OP_NAMES;
   const swarms = swarmOrder(rng.fork(0x5a5a), ops);
@@ -194,6 +219,7 @@ export function check(opts: CheckOptions): CheckResult {
     const first = hazardsOf(natural, opts.target);
     schedules++;
     report();
+    await breathe();
     if (first.hazards.length > 0) return found(natural, first.hazards);
     // A scenario in which the kernel never calls the plugins' policies runs the code
     // they leave alone: its schedules are the baseline's, not explored again here.
@@ -220,6 +246,7 @@ export function check(opts: CheckOptions): CheckResult {
       const r = hazardsOf(c, opts.target);
       schedules++;
       report();
+      if (schedules % 16 === 0) await breathe();
       if (r.hazards.length > 0) return found(c, r.hazards);
     }
   }
@@ -290,7 +317,7 @@ function* candidates(c: Case): Generator<Case> {
 }
 
 /** Greedy shrinking: take the first smaller variant that still shows the hazard's class, until none does. */
-export function shrink(c: Case, hazard: HazardReport, target: CheckTarget, maxRuns = 400): Counterexample {
+export async function shrink(c: Case, hazard: HazardReport, target: CheckTarget, maxRuns = 400): Promise<Counterexample> {
   const cls: HazardClass = hazard.class;
   let cur = c;
   let curHazards: readonly HazardReport[] = [hazard];
@@ -301,6 +328,7 @@ export function shrink(c: Case, hazard: HazardReport, target: CheckTarget, maxRu
     for (const cand of candidates(cur)) {
       if (runs >= maxRuns) break;
       runs++;
+      if (runs % 16 === 0) await breathe();
       let hz: readonly HazardReport[];
       try {
         hz = runCase(cand, target).hazards;

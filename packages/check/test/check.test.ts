@@ -23,15 +23,15 @@ const genGap: FlushlabPlugin = definePlugin({
 const x64 = (plugins: FlushlabPlugin[] = []) => ({ arch: x86, archName: "x86-64" as const, plugins });
 
 describe("check", () => {
-  it("is deterministic: the same seed explores the same cases", () => {
-    const a = check({ target: x64(), cpus: { min: 2, max: 3 }, budget: 150, seed: 7 });
-    const b = check({ target: x64(), cpus: { min: 2, max: 3 }, budget: 150, seed: 7 });
+  it("is deterministic: the same seed explores the same cases", async () => {
+    const a = await check({ target: x64(), cpus: { min: 2, max: 3 }, budget: 150, seed: 7 });
+    const b = await check({ target: x64(), cpus: { min: 2, max: 3 }, budget: 150, seed: 7 });
     expect(a).toEqual(b);
     expect(a.explored.schedules).toBe(150);
   });
 
-  it("finds the flush_tlb_func generation gap (two concurrent zaps of different pages, a third CPU still reading)", () => {
-    const r = check({ target: x64([genGap]), cpus: { min: 2, max: 4 }, budget: 6000, seed: 1, ops: ["reclaim", "madvise", "idle"] });
+  it("finds the flush_tlb_func generation gap (two concurrent zaps of different pages, a third CPU still reading)", async () => {
+    const r = await check({ target: x64([genGap]), cpus: { min: 2, max: 4 }, budget: 6000, seed: 1, ops: ["reclaim", "madvise", "idle"] });
     const cx = r.counterexample;
     expect(cx).not.toBeNull();
     expect([1, 2, 4, 7]).toContain(cx!.hazard.class);

@@ -6,8 +6,8 @@ import type { CheckReport } from "../reporters/types.js";
 import { defineCommand } from "./command.js";
 import { DEFAULT_SEED, resolvePlugins, type CommandContext } from "./context.js";
 
-/** The default search budget, in schedules: under a minute on a 2-core machine. */
-export const DEFAULT_BUDGET = 20_000;
+/** The default search budget, in schedules: about 30 s on a 2-core machine when nothing is found. */
+export const DEFAULT_BUDGET = 50_000;
 
 const CHECK_OPTIONS = {
   plugins: { type: "string", valueName: "a,b", description: "plugins to enable, comma-separated (default: the config's; \"\" for none)" },
@@ -141,7 +141,7 @@ export const checkCommand = defineCommand({
     }
     const target = targetOf(ctx, arch, plugins);
     ctx.bus.emit("cli:check_start", { arch, plugins: names, cpus, budget, seed, replay: null });
-    const result = check({ target, cpus, budget, seed, ops, onProgress: (explored) => ctx.bus.emit("cli:check_progress", { explored }) });
+    const result = await check({ target, cpus, budget, seed, ops, onProgress: (explored) => ctx.bus.emit("cli:check_progress", { explored }) });
     const cx = result.counterexample;
     let counterexample: CheckReport["counterexample"] = null;
     if (cx !== null) {

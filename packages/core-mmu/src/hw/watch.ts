@@ -56,9 +56,10 @@ export interface HwWatch {
   /**
    * A system call that removes or restricts translations of [start, end) under `root`
    * (munmap, mprotect, madvise, mremap) is returning to its caller on `cpu`: from now on
-   * no CPU may use a translation the page tables no longer allow.
+   * no CPU may use a translation the page tables no longer allow. With `writesOnly` the call
+   * restricted writes only (mprotect to PROT_READ): only a write is then forbidden.
    */
-  callReturned(cpu: Cpu, root: number, start: number, end: number, site: string): void;
+  callReturned(cpu: Cpu, root: number, start: number, end: number, site: string, writesOnly: boolean): void;
 }
 
 /** Nobody watching. */

@@ -15,6 +15,8 @@ import type { KernelCore } from "./core.js";
 export interface VaRange {
   readonly start: number;
   readonly end: number;
+  /** For a call's restricted range: it restricted writes only (mprotect to a readable protection). */
+  readonly writesOnly?: boolean;
 }
 
 export class Entry {
@@ -58,7 +60,7 @@ export class Entry {
 
   /** The call returns having removed or restricted the translations of `r`. */
   private returned(cpu: Cpu, r: VaRange, name: string): void {
-    if (r.end > r.start) this.k.machine.watch.callReturned(cpu, cpu.cr3, r.start, r.end, name);
+    if (r.end > r.start) this.k.machine.watch.callReturned(cpu, cpu.cr3, r.start, r.end, name, r.writesOnly === true);
   }
 
   /**

@@ -60,7 +60,7 @@ export class Kernel extends KernelCore implements SchedHooks, IrqEntryHooks {
     this.rmap = new Rmap(this, this.ptl);
     this.reclaim = new Reclaim(this, this.pageAlloc, this.lru, this.rmap, this.pageCache, this.ptl);
     this.pageAlloc.kswapd = this.reclaim;
-    this.mmuGather = new MmuGatherOps(this, this.lru, this.pageCache);
+    this.mmuGather = new MmuGatherOps(this, this.lru);
     this.memory = new Memory(this, this.pageAlloc, this.reclaim, this.pageCache, this.rmap, this.mmuGather, this.ptl, this.lru);
     this.mmap = new Mmap(this, this.memory, this.mmuGather, this.pageCache);
     this.mprotect = new Mprotect(this, this.mmap, this.ptl);

@@ -17,12 +17,6 @@ export class PageCache {
   /** The file and index of each page-cache frame (page->mapping, page->index). */
   private readonly cacheFile: Int32Array;
   private readonly cacheIndex: Int32Array;
-  /**
-   * References to a page-cache page beyond the cache's own and its mappings' (get_page):
-   * an mmu_gather holds one from zap until its flush. Reclaim cannot free a page that
-   * has one (__remove_mapping's page_ref_freeze fails).
-   */
-  readonly refs: Uint16Array;
 
   constructor(
     private readonly k: KernelCore,
@@ -32,7 +26,6 @@ export class PageCache {
     const nframes = k.machine.mem.nframes;
     this.cacheFile = new Int32Array(nframes).fill(-1);
     this.cacheIndex = new Int32Array(nframes);
-    this.refs = new Uint16Array(nframes);
   }
 
   /** A sparse file of `bytes` (rounded up to pages), empty page cache. */

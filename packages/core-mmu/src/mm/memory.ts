@@ -387,7 +387,7 @@ export class Memory {
         if (!anon) {
           // __tlb_remove_page: the gather keeps a reference to the page-cache page until
           // its flush, so reclaim cannot free it while a CPU may still reach it.
-          this.pageCache.refs[pfn]!++;
+          this.lru.gatherRefs[pfn]!++;
           full = tlb.removeCachePage(pfn);
         }
         // A page-cache page stays cached when its last mapping goes; an anonymous page is

@@ -8,7 +8,6 @@ import type { Cpu } from "../hw/cpu.js";
 import { C } from "../kernel/counters.js";
 import type { KernelCore } from "../kernel/core.js";
 import type { KGen } from "../sim/process.js";
-import type { PageCache } from "./filemap.js";
 import { MmuGather, type MmStruct } from "./mm-types.js";
 import { mmuNotifierInvalidateRange } from "./mmu-notifier.js";
 import type { Lru } from "./swap.js";
@@ -17,7 +16,6 @@ export class MmuGatherOps {
   constructor(
     private readonly k: KernelCore,
     private readonly lru: Lru,
-    private readonly pageCache: PageCache,
   ) {}
 
   /** tlb_gather_mmu: opens a gather; the GatherNesting point counts it on the mm (v4.13: inc_tlb_flush_pending). */
@@ -75,7 +73,9 @@ export class MmuGatherOps {
     const values = this.k.counters.values;
     let cost = 0;
     let freed = 0;
+    const refs = this.lru.gatherRefs;
     for (const pfn of tlb.pages) {
+      refs[pfn]!--;
       if (!this.lru.releasePage(pfn)) continue;
       m.mem.free(pfn, tlb.site, m.now);
       cost += m.costs.freePage;
@@ -88,7 +88,6 @@ export class MmuGatherOps {
     }
     values[C.pgtables_freed]! += tlb.tables.length;
     // put_page of the page-cache pages: the cache keeps them.
-    const refs = this.pageCache.refs;
     for (const pfn of tlb.cachePages) refs[pfn]!--;
     tlb.pages.length = 0;
     tlb.tables.length = 0;

@@ -12,6 +12,7 @@ import { _PAGE_ACCESSED, pteDirty, ptePfn, pteMapped, pteYoung } from "../hw/pte
 import type { KernelCore } from "../kernel/core.js";
 import type { KGen } from "../sim/process.js";
 import type { MmStruct, TlbUbc } from "./mm-types.js";
+import { mmuNotifierInvalidateRange } from "./mmu-notifier.js";
 import type { PteLocks } from "./ptlock.js";
 
 export class Rmap {
@@ -178,10 +179,15 @@ export class Rmap {
       return false;
     }
     // A clean lazyfree page is discarded (dec_mm_counter, goto discard); any other page
-    // is unmapped (page_remove_rmap, put_page).
+    // is unmapped (page_remove_rmap, put_page); then the secondary TLBs are told, before
+    // the page can be freed (mmu_notifier_invalidate_range at discard:, v4.15).
     this.remove(pfn, mm, va);
     mem.mapcount[pfn]!--;
     mm.rss--;
+    if (mm.notifiers.length > 0) {
+      const c = mmuNotifierInvalidateRange(k.counters, cpu, mm, va, va + 4096);
+      if (c > 0) yield c;
+    }
     return true;
   }
 }

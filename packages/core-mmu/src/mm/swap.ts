@@ -43,6 +43,11 @@ export class Lru {
   private readonly inLazyfreePagevec: Uint8Array;
   /** Reclaim's hold on each frame: NOT_ISOLATED, ISOLATED, ISOLATED_GATHERED or ISOLATED_RELEASED. */
   readonly isolated: Uint8Array;
+  /**
+   * References mmu_gathers hold on a frame (__tlb_remove_page's, dropped after the gather's
+   * flush). Reclaim can free no page that has one: page_ref_freeze fails.
+   */
+  readonly gatherRefs: Uint16Array;
   readonly prev: Int32Array;
   readonly next: Int32Array;
   /** Which list a frame is on: -1 none, else LRU_* (PG_lru and PG_active). */
@@ -64,6 +69,7 @@ export class Lru {
     this.lazyfreePagevec = Array.from({ length: ncpus }, () => []);
     this.inLazyfreePagevec = new Uint8Array(nframes);
     this.isolated = new Uint8Array(nframes);
+    this.gatherRefs = new Uint16Array(nframes);
     this.prev = new Int32Array(nframes).fill(-1);
     this.next = new Int32Array(nframes).fill(-1);
     this.on = new Int8Array(nframes).fill(-1);
@@ -173,6 +179,7 @@ export class Lru {
    * isolated can no longer be frozen by reclaim (page_ref_freeze fails).
    */
   pageGathered(pfn: number): void {
+    this.gatherRefs[pfn]!++;
     if (this.isolated[pfn] === ISOLATED) this.isolated[pfn] = ISOLATED_GATHERED;
   }
 

@@ -298,8 +298,10 @@ export class Vmalloc {
       if (va.end > end) end = va.end;
     }
     yield* this.k.policies.kernelRangeFlush.flushKernelRange(cpu, start, end);
-    // From here on the range can be handed out again: every page table must have lost it.
-    m.watch.kernelRangeRecycled(start, end, "__purge_vmap_area_lazy");
+    // From here on the purged areas can be handed out again: every page table must have
+    // lost them. (Only the areas: [start, end) also spans live areas and areas freed after
+    // this purge took its list.)
+    for (const va of valist) m.watch.kernelRangeRecycled(va.start, va.end, "__purge_vmap_area_lazy");
     let cost = 0;
     for (const va of valist) {
       this.vmapLazyNr -= (va.end - va.start) / 4096;

@@ -214,7 +214,7 @@ export class Reclaim implements KswapdWaker {
         // PageAnon && !PageSwapBacked (v4.13): page_ref_freeze(page, 1) fails while a zap's
         // gather still holds the page (it frees the page itself) and a dirty page is kept;
         // otherwise the page is discarded, no writeback (PGLAZYFREED).
-        if (this.lru.isolated[pfn] === ISOLATED_GATHERED || m.mem.pageDirty[pfn] === 1) {
+        if (this.lru.isolated[pfn] === ISOLATED_GATHERED || this.lru.gatherRefs[pfn]! > 0 || m.mem.pageDirty[pfn] === 1) {
           this.lru.add(pfn, node, LRU_INACTIVE_FILE);
           continue;
         }
@@ -234,7 +234,7 @@ export class Reclaim implements KswapdWaker {
       }
       // __remove_mapping: page_ref_freeze fails while someone else holds a reference
       // (an mmu_gather that has not flushed yet): the page is kept.
-      if (this.pageCache.refs[pfn]! > 0) {
+      if (this.lru.gatherRefs[pfn]! > 0) {
         this.lru.add(pfn, node, LRU_INACTIVE_FILE);
         continue;
       }

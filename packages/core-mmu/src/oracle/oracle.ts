@@ -381,18 +381,18 @@ export class Oracle implements HwWatch {
    * removed one, a write for one made read-only or, cached dirty, whose PTE was cleaned)
    * is reported. Nothing is reported for a translation the CPU never uses again.
    */
-  callReturned(caller: Cpu, root: number, start: number, end: number, site: string): void {
+  callReturned(caller: Cpu, root: number, start: number, end: number, site: string, writesOnly: boolean): void {
     const pages = (end - start) / 4096;
     for (const cpu of this.m.cpus) {
       if (cpu.cr3 !== root) continue;
       const t = cpu.tlb;
       if (t.live > 0) {
         if (pages <= t.entries / t.ways) {
-          for (let a = start; a < end; a += 4096) this.forbidIfStale(cpu, t, t.probe(a / 4096), root, site, caller);
+          for (let a = start; a < end; a += 4096) this.forbidIfStale(cpu, t, t.probe(a / 4096), root, site, caller, writesOnly);
         } else {
           for (let i = 0; i < t.entries; i++) {
             const va = t.vpn[i]! * 4096;
-            if (va >= start && va < end && t.isLive(i)) this.forbidIfStale(cpu, t, i, root, site, caller);
+            if (va >= start && va < end && t.isLive(i)) this.forbidIfStale(cpu, t, i, root, site, caller, writesOnly);
           }
         }
       }
@@ -400,13 +400,13 @@ export class Oracle implements HwWatch {
       if (h.live > 0) {
         for (let i = 0; i < h.entries; i++) {
           const va = h.vpn[i]! * h.pageSize;
-          if (va + h.pageSize > start && va < end && h.isLive(i)) this.forbidIfStale(cpu, h, i, root, site, caller);
+          if (va + h.pageSize > start && va < end && h.isLive(i)) this.forbidIfStale(cpu, h, i, root, site, caller, writesOnly);
         }
       }
     }
   }
 
-  private forbidIfStale(cpu: Cpu, t: Tlb, i: number, root: number, site: string, caller: Cpu): void {
+  private forbidIfStale(cpu: Cpu, t: Tlb, i: number, root: number, site: string, caller: Cpu, writesOnly: boolean): void {
     if (i < 0 || (t.flags[i]! & TlbFlag.US) === 0) return;
     const map = this.forbidden[cpu.id]!;
     const key = this.slot(cpu, t, i);
@@ -422,8 +422,12 @@ export class Oracle implements HwWatch {
     const f = t.flags[i]!;
     let writeOnly: boolean;
     let cleaned = false;
-    if (mapped !== t.pfn[i]) writeOnly = false;
-    else if ((f & TlbFlag.RW) !== 0 && !pteWrite(lo, hi)) writeOnly = true;
+    if (mapped !== t.pfn[i]) {
+      // Whatever else took the translation away, a call that restricted writes only
+      // promised no more than that.
+      if (writesOnly && (f & TlbFlag.RW) === 0) return;
+      writeOnly = writesOnly;
+    } else if ((f & TlbFlag.RW) !== 0 && !pteWrite(lo, hi)) writeOnly = true;
     else if ((f & (TlbFlag.RW | TlbFlag.D)) === (TlbFlag.RW | TlbFlag.D) && !pteDirty(lo, hi)) writeOnly = cleaned = true;
     else return;
     map.set(key, { vpn: t.vpn[i]!, writeOnly, cleaned, gen: t.gen[i]!, wpGen: t.wpGen[i]!, site, caller: caller.id, at: this.m.now });

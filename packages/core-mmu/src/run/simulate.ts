@@ -13,6 +13,7 @@ import type { VaRange } from "../kernel/entry.js";
 import { Kernel } from "../kernel/kernel.js";
 import type { AccessRun, TaskGen } from "../kernel/sched.js";
 import { SegmentationFault } from "../mm/filemap.js";
+import { PROT_EXEC, PROT_READ, PROT_WRITE } from "../mm/mmap.js";
 import { Oracle } from "../oracle/oracle.js";
 import { assemblePolicies } from "../plugin/assemble.js";
 import { CORE_DEFAULTS } from "../plugin/defaults.js";
@@ -112,7 +113,12 @@ export function simulate(input: SimulateInput): RunResult {
           const done: VaRange[] = [];
           return entry.syscall(cpu, "madvise", kernel.madvise.madvise(cpu, addr, len, advice, done), done);
         },
-        mprotect: (addr, len, prot) => entry.syscall(cpu, "mprotect", kernel.mprotect.mprotect(cpu, addr, len, prot), pageRange(addr, len)),
+        mprotect(addr, len, prot) {
+          // What it promises as it returns: nothing when writes stay allowed; no write when
+          // the pages stay readable; no access at all for PROT_NONE.
+          const restricted: VaRange[] = (prot & PROT_WRITE) !== 0 ? [] : [{ ...pageRange(addr, len), writesOnly: (prot & (PROT_READ | PROT_EXEC)) !== 0 }];
+          return entry.syscall(cpu, "mprotect", kernel.mprotect.mprotect(cpu, addr, len, prot), restricted);
+        },
         mremap(addr, oldLen, newLen, flags = 0, newAddr = 0) {
           // The ranges it unmapped or moved away from (the old one, when it moved), named as it goes.
           const restricted: VaRange[] = [];

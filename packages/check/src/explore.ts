@@ -67,6 +67,8 @@ export interface CheckResult {
 
 /** A scenario with at most this many single-delay schedules is explored exhaustively at delay bound 1. */
 const EXHAUSTIVE_MAX = 128;
+/** Two-delay "window" schedules a small scenario gets at most (see windowPairs). */
+const WINDOW_PAIRS_MAX = 96;
 /** Random schedules a larger scenario gets before the search moves on. */
 const RANDOM_PER_SCENARIO = 24;
 
@@ -144,7 +146,8 @@ function generateOp(rng: Prng, name: OpName, pages: number): Op {
     case "dma":
       return { op: "dma", page, write: rng.chance(0.5) };
     case "idle":
-      return { op: "idle", cycles: rng.chance(0.5) ? 2_000 : 20_000 };
+      // Log-uniform from 500 to 50,000 cycles, so that what follows lands anywhere in another CPU's operation.
+      return { op: "idle", cycles: Math.round(500 * 100 ** rng.next()) };
     case "nohz":
       return { op: "nohz", cycles: rng.chance(0.5) ? 5_000 : 100_000 };
   }
@@ -236,6 +239,7 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
     if (singles.length <= EXHAUSTIVE_MAX) {
       exhaustive++;
       tried = singles.map((d) => [d]);
+      tried.push(...windowPairs(first.out.flushPoints, from, points));
     } else {
       tried = [];
       for (let i = 0; i < RANDOM_PER_SCENARIO; i++) tried.push(randomDelays(srng, points, from, 1 + srng.int(3)));
@@ -252,6 +256,29 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
   }
   opts.onProgress?.(progress());
   return { explored: progress(), counterexample: null };
+}
+
+/**
+ * Two-delay schedules of one shape: a CPU stalls just before a flush (a long delay: the
+ * window in which its PTE change is not yet flushed stays open), and another CPU's
+ * first operation is delayed by each menu length (so that it starts inside that
+ * window). Delay bound 2, for the smallest scenarios, on the points where it matters.
+ */
+function windowPairs(flushPoints: readonly (readonly number[])[], from: readonly number[], points: readonly number[]): Delay[][] {
+  const out: Delay[][] = [];
+  for (let a = 0; a < flushPoints.length; a++) {
+    for (const p of flushPoints[a]!) {
+      for (const hold of [25_000, 125_000]) {
+        for (let b = 0; b < points.length; b++) {
+          if (b === a) continue;
+          for (let q = from[b]!; q < Math.min(points[b]!, from[b]! + 2); q++) {
+            for (const cycles of DELAYS) out.push([{ cpu: a, point: p, cycles: hold, flush: true as const }, { cpu: b, point: q, cycles }].sort((x, y) => x.cpu - y.cpu));
+          }
+        }
+      }
+    }
+  }
+  return out.slice(0, WINDOW_PAIRS_MAX);
 }
 
 function randomDelays(rng: Prng, points: readonly number[], from: readonly number[], n: number): Delay[] {

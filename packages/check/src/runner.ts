@@ -35,7 +35,7 @@ import {
   type WorkloadContext,
   type WorkloadDefinition,
 } from "@flushlab/core-mmu";
-import type { Case, Op, Prot, Scenario, Thread } from "./scenario.js";
+import { describeOp, type Case, type Op, type Prot, type Scenario, type Thread } from "./scenario.js";
 
 /** What a check runs against: the arch layer, the arch mode and the plugins enabled. */
 export interface CheckTarget {
@@ -59,6 +59,8 @@ export interface CaseOutcome {
   readonly points: readonly number[];
   /** Each CPU's first scheduling point after the barrier (where its operations start); earlier delays only move the barrier. */
   readonly firstPoint: readonly number[];
+  /** Each CPU's flushes after the barrier, numbered from 0 (what a `flush` delay's `point` counts). */
+  readonly flushPoints: readonly (readonly number[])[];
   readonly timeline: readonly TimelineEvent[] | null;
   /** Simulated cycles until the last thread finished. */
   readonly cycles: number;
@@ -195,7 +197,7 @@ function* runThread(t: TaskApi, k: Kernel, thread: Thread, s: Scenario, st: Scen
   if (wait !== null) yield wait;
   st.firstPoint[t.cpu.id] = k.sched.points[t.cpu.id]!;
   for (const op of thread.ops) {
-    note?.(opText(op));
+    note?.(describeOp(op));
     yield* runOp(t, k, op, s, st);
     if (note !== null && isCall(op)) note(`${op.op} returned`);
   }
@@ -204,16 +206,6 @@ function* runThread(t: TaskApi, k: Kernel, thread: Thread, s: Scenario, st: Scen
 
 function isCall(op: Op): boolean {
   return op.op !== "read" && op.op !== "write" && op.op !== "idle" && op.op !== "dma";
-}
-
-function opText(op: Op): string {
-  switch (op.op) {
-    case "read":
-    case "write":
-      return `${op.op} page ${op.page}`;
-    default:
-      return `${op.op}${"page" in op ? ` page ${op.page}${"pages" in op && op.pages > 1 ? `+${op.pages - 1}` : ""}` : ""}${"prot" in op ? ` ${op.prot}` : ""}${"advice" in op ? ` ${op.advice}` : ""}${"kind" in op ? ` ${op.kind}${op.purge ? "+purge" : ""}` : ""}`;
-  }
 }
 
 function* runOp(t: TaskApi, k: Kernel, op: Op, s: Scenario, st: ScenarioState): TaskGen {
@@ -325,13 +317,20 @@ function pteText(k: Kernel, mm: MmStruct, va: number): string {
 export function runCase(c: Case, target: CheckTarget, record = false): CaseOutcome {
   const s = c.scenario;
   const cpus = s.threads.length;
-  const st: ScenarioState = { base: 0, bases: [], destinations: [], mm: null, device: null, firstPoint: s.threads.map(() => 0), kernelRanges: [] };
+  const st: ScenarioState = { base: 0, bases: [], destinations: [], mm: null, device: null, firstPoint: s.threads.map(() => Number.MAX_SAFE_INTEGER), kernelRanges: [] };
   const timeline: TimelineEvent[] | null = record ? [] : null;
   const push = timeline === null ? null : (e: TimelineEvent) => timeline.push(e);
+  // Delays by (cpu, point), and by (cpu, n-th flush after the barrier) for `flush` ones.
   const delays = new Map<number, number>();
-  for (const d of c.delays) delays.set(d.cpu * 1_000_000 + d.point, (delays.get(d.cpu * 1_000_000 + d.point) ?? 0) + d.cycles);
+  const key = (cpu: number, point: number, flush: boolean) => (flush ? -1 : 1) * (cpu * 1_000_000 + point + 1);
+  for (const d of c.delays) {
+    const kk = key(d.cpu, d.point, d.flush === true);
+    delays.set(kk, (delays.get(kk) ?? 0) + d.cycles);
+  }
+  const flushesSeen = s.threads.map(() => 0);
   let kernelRef: Kernel | null = null;
   let pluginCalls = 0;
+  const flushPoints: number[][] = s.threads.map(() => []);
   let machineRef: Machine | null = null;
   const ptes = new Map<number, string>();
   const watchPtes = (cpu: number) => {
@@ -358,9 +357,14 @@ export function runCase(c: Case, target: CheckTarget, record = false): CaseOutco
       kernelRef = kernel;
       machineRef = machine;
       kernel.sched.perturb = {
-        delay(cpu, point) {
+        delay(cpu, point, atFlush) {
           watchPtes(cpu);
-          const d = delays.get(cpu * 1_000_000 + point) ?? 0;
+          let d = delays.get(key(cpu, point, false)) ?? 0;
+          if (atFlush && point >= st.firstPoint[cpu]!) {
+            const nth = flushesSeen[cpu]!++;
+            flushPoints[cpu]!.push(nth);
+            d += delays.get(key(cpu, nth, true)) ?? 0;
+          }
           if (d > 0 && push !== null) push({ time: machine.now, cpu, kind: "delay", text: `(delayed ${d.toLocaleString("en-US")} cycles)` });
           return d;
         },
@@ -405,7 +409,8 @@ export function runCase(c: Case, target: CheckTarget, record = false): CaseOutco
   });
   const k = kernelRef as Kernel | null;
   const points = k === null ? [] : Array.from(k.sched.points);
-  return { hazards: result.hazards, points, firstPoint: st.firstPoint, timeline, cycles: result.counters["elapsed_cycles"] ?? 0, pluginCalls };
+  const firstPoint = st.firstPoint.map((f, i) => Math.min(f, points[i] ?? 0));
+  return { hazards: result.hazards, points, firstPoint, flushPoints, timeline, cycles: result.counters["elapsed_cycles"] ?? 0, pluginCalls };
 }
 
 /** Passes every hardware fact to the oracle, and writes the ones about the scenario's pages into the timeline. */

@@ -71,8 +71,14 @@ export const ScenarioSchema = z
   .strict();
 export type Scenario = z.infer<typeof ScenarioSchema>;
 
-/** A delay at one scheduling point: CPU `cpu` stalls `cycles` after its `point`-th step. */
-export const DelaySchema = z.object({ cpu: z.number().int().min(0).max(3), point: z.number().int().min(0), cycles: z.number().int().min(1).max(10_000_000) }).strict();
+/**
+ * A delay at one scheduling point: CPU `cpu` stalls `cycles` after its `point`-th step;
+ * with `flush`, before its `point`-th flush after the barrier (counting flushes only, so
+ * that the delay stays on that flush when other delays change how many steps come first).
+ */
+export const DelaySchema = z
+  .object({ cpu: z.number().int().min(0).max(3), point: z.number().int().min(0), cycles: z.number().int().min(1).max(10_000_000), flush: z.literal(true).optional() })
+  .strict();
 export type Delay = z.infer<typeof DelaySchema>;
 
 /** One case: a scenario and the schedule it ran under (its delays). */

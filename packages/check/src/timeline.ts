@@ -16,7 +16,9 @@ function fit(text: string, width: number): string {
 /** The schedule as a sentence. */
 export function describeDelays(c: Case): string {
   if (c.delays.length === 0) return "natural (no delays: every CPU at its own speed)";
-  return c.delays.map((d) => `CPU ${d.cpu} stalls ${d.cycles.toLocaleString("en-US")} cycles after its scheduling point ${d.point}`).join("; ");
+  return c.delays
+    .map((d) => `CPU ${d.cpu} stalls ${d.cycles.toLocaleString("en-US")} cycles ${d.flush === true ? `before its flush #${d.point + 1} (after the barrier)` : `after its scheduling point ${d.point}`}`)
+    .join("; ");
 }
 
 /** The scenario, one line per CPU. */

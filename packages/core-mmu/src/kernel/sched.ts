@@ -51,7 +51,8 @@ export interface SchedHooks {
  * for none). A tool that explores interleavings (flushlab check) sets it; runs leave it null.
  */
 export interface SchedPerturbation {
-  delay(cpu: number, point: number): number;
+  /** `atFlush`: the point `point()` offers just before a flush sends its IPIs. */
+  delay(cpu: number, point: number, atFlush: boolean): number;
 }
 
 /** Faults at the same point of the same access run, with no progress between, before the run stops. */
@@ -101,6 +102,8 @@ export class Sched {
   perturb: SchedPerturbation | null = null;
   /** Scheduling points each CPU has passed (counted only while `perturb` is set). */
   readonly points: Int32Array;
+  /** The step that just ended was `point()`'s (before a flush). */
+  private atFlush = false;
 
   constructor(
     private readonly m: Machine,
@@ -123,7 +126,10 @@ export class Sched {
    * between the code before it and the code after.
    */
   *point(): KGen {
-    if (this.perturb !== null) yield 0;
+    if (this.perturb !== null) {
+      this.atFlush = true;
+      yield 0;
+    }
   }
 
   /** Whether `cpu` has a task that has not exited. */
@@ -218,7 +224,10 @@ export class Sched {
   /** The CPU goes on at `time` after a step: a scheduling point, where a perturbation may delay it. */
   private stepResume(cpu: Cpu, time: number): void {
     const p = this.perturb;
-    if (p !== null) time += p.delay(cpu.id, this.points[cpu.id]!++);
+    if (p !== null) {
+      time += p.delay(cpu.id, this.points[cpu.id]!++, this.atFlush);
+      this.atFlush = false;
+    }
     this.scheduleResume(cpu, time);
   }
 

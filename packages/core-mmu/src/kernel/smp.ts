@@ -107,6 +107,9 @@ export class Smp {
     /** Sender cycles already spent before the first csd is queued (bookkeeping folded into one step). */
     pre = 0,
   ): KGen<Uint8Array> {
+    // Under flushlab check, a scheduling point before the calls go out (every flush IPI
+    // passes here, whoever sends it); none in ordinary runs.
+    yield* this.sched.point();
     const m = this.m;
     const n = m.cpus.length;
     const covered = new Uint8Array(n);

@@ -90,6 +90,11 @@ export class MmStruct {
   tlbFlushPending = 0;
   /** VMAs sorted by start, non-overlapping. */
   readonly vmas: Vma[] = [];
+  /**
+   * VMAs an unmap has detached from `vmas` but not yet unlinked from their file's i_mmap
+   * (unlink_file_vma runs in free_pgtables, after the zap): rmap walks still visit them.
+   */
+  readonly unlinking: Vma[] = [];
   /** Next address for top-down get_unmapped_area. */
   mmapBase: number;
   /** rss in pages. */

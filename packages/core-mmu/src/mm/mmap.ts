@@ -124,6 +124,7 @@ export class Mmap {
     const vmas = this.splitAndDetach(mm, start, end);
     if (vmas.length === 0) return;
     const tlb = this.gather.tlbGatherMmu(mm, site);
+    mm.unlinking.push(...vmas);
     // unmap_vmas: one notifier range around the zap (v4.15).
     const ns = mmuNotifierInvalidateRangeStart(k.counters, cpu, mm, start, end);
     if (ns > 0) yield ns;
@@ -136,6 +137,8 @@ export class Mmap {
     k.pgtables.freePgdRange(mm, start, end, prev ? prev.end : 0, next ? next.start : k.machine.format.kernelStart, (pfn) =>
       tlb.removeTable(pfn, start, end - start),
     );
+    // free_pgtables → unlink_file_vma: out of the file's i_mmap.
+    for (const v of vmas) mm.unlinking.splice(mm.unlinking.indexOf(v), 1);
     yield* this.gather.tlbFinishMmu(cpu, tlb);
   }
 
@@ -146,10 +149,12 @@ export class Mmap {
   *exitMmap(cpu: Cpu, mm: MmStruct): KGen {
     const tlb = this.gather.tlbGatherMmu(mm, "tlb_finish_mmu (exit_mmap)", true);
     const vmas = mm.vmas.splice(0, mm.vmas.length);
+    mm.unlinking.push(...vmas);
     for (const v of vmas) yield* this.memory.zapPageRange(cpu, tlb, v, v.start, v.end);
     if (vmas.length > 0) {
       this.k.pgtables.freePgdRange(mm, vmas[0]!.start, vmas[vmas.length - 1]!.end, 0, this.k.machine.format.kernelStart, (pfn) => tlb.removeTable(pfn, 0, 0));
     }
+    mm.unlinking.length = 0;
     yield* this.gather.tlbFinishMmu(cpu, tlb);
   }
 

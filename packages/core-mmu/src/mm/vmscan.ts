@@ -267,7 +267,7 @@ export class Reclaim implements KswapdWaker {
     if (owner === null) return;
     const k = this.k;
     for (const mm of k.mms) {
-      for (const vma of mm.vmas) {
+      for (const vma of [...mm.vmas, ...mm.unlinking]) {
         if (vma.file !== owner.file) continue;
         const va = vma.start + (owner.index - vma.pgoff) * 4096;
         if (va < vma.start || va >= vma.end) continue;

@@ -85,7 +85,9 @@ export class Madvise {
     for (const v of mm.vmas) {
       if (v.end <= start || v.start >= end) continue;
       if (!v.anonymous) break;
-      done.push({ start: Math.max(start, v.start), end: Math.min(end, v.end) });
+      // MADV_FREE takes no translation away: what it promises is that a write from now on
+      // sets D in the PTE (goes through a walk), so only writes are restricted.
+      done.push({ start: Math.max(start, v.start), end: Math.min(end, v.end), writesOnly: true });
       yield* this.madviseFreeSingleVma(cpu, mm, v, Math.max(start, v.start), Math.min(end, v.end), lazyfree);
     }
     const mem = k.machine.mem;

@@ -316,6 +316,17 @@ function* candidates(c: Case): Generator<Case> {
   }
   // One delay fewer.
   for (let i = c.delays.length - 1; i >= 0; i--) yield { scenario: s, delays: c.delays.filter((_, j) => j !== i) };
+  // A kernel operation replaced by plain user time (when it only mattered for how long it took).
+  for (let i = 0; i < s.threads.length; i++) {
+    const t = s.threads[i]!;
+    for (let j = 0; j < t.ops.length; j++) {
+      if (t.ops[j]!.op === "idle") continue;
+      for (const cycles of [1_000, 5_000, 25_000]) {
+        const threads = s.threads.map((u, k) => (k === i ? { ...u, ops: u.ops.map((o, m) => (m === j ? ({ op: "idle", cycles } as const) : o)) } : u));
+        yield { scenario: { ...s, threads }, delays: c.delays };
+      }
+    }
+  }
   // No warm-up or no sweep on a thread.
   for (let i = 0; i < s.threads.length; i++) {
     for (const field of ["warm", "sweep"] as const) {

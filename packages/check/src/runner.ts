@@ -310,7 +310,7 @@ function pteText(k: Kernel, mm: MmStruct, va: number): string {
   const lo = w[off]!;
   const hi = w[off + 1]!;
   if (!ptePresent(lo, hi)) return lo === 0 && hi === 0 ? "none" : "not present";
-  return `pfn ${ptePfn(lo, hi)} ${pteWrite(lo, hi) ? "rw" : "ro"}${(lo & 0x40) !== 0 ? " dirty" : ""}`;
+  return `pfn ${ptePfn(lo, hi)} ${pteWrite(lo, hi) ? "rw" : "ro"}${(lo & 0x40) !== 0 ? " D" : ""}`;
 }
 
 /** Runs one case. Throws FlushlabInputError for a case the model cannot run. */
@@ -341,7 +341,7 @@ export function runCase(c: Case, target: CheckTarget, record = false): CaseOutco
         const va = base + p * PAGE;
         const now = pteText(k, st.mm, va);
         const before = ptes.get(va);
-        if (before !== undefined && before !== now) push({ time: k.machine.now, cpu, kind: "pte", text: `PTE of ${base === st.base ? "" : "old "}page ${p}: ${before} → ${now}` });
+        if (before !== undefined && before !== now) push({ time: k.machine.now, cpu, kind: "pte", text: `${base === st.base ? "" : "old "}page ${p} PTE: ${before} → ${now}` });
         ptes.set(va, now);
       }
     }

@@ -49,6 +49,7 @@ export function formatTimeline(events: readonly TimelineEvent[], cpus: number, u
   for (let i = 0; i < cpus; i++) head.push(fit(`CPU ${i}`, COLUMN));
   if (machineCol) head.push(fit("machine", COLUMN));
   const lines = [head.join(" | ").trimEnd(), `${"-".repeat(9)}-+-${Array.from({ length: cols }, () => "-".repeat(COLUMN)).join("-+-")}`];
+  // PTE values read "pfn N rw|ro [D]" (D: the dirty bit set).
   for (const e of shown) {
     const col = e.cpu < 0 ? cpus : e.cpu;
     const row: string[] = [e.time.toString().padStart(9)];

@@ -1,5 +1,5 @@
 /**
- * The deliberately unsafe policies (and one cost-only variant) that this package's
+ * The deliberately unsafe policies (and one meant as cost only) that this package's
  * scenario tests run, in one module so that `@flushlab/check`'s tests can search with
  * the same plugins (packages/check/test/unsafe-policies.test.ts). A fixture, not a test:
  * neither the build (tsconfig includes src only) nor vitest (`*.test.ts`) picks it up.
@@ -50,7 +50,15 @@ export const noProtFlush = definePlugin({
   policies: [policy(PROTECTION_CHANGE_FLUSH, () => ({ begin: () => ({ beginVma() {}, pteChanged() {}, *endVma(): KGen {}, *finish(): KGen {} }) }))],
 });
 
-/** Cost only: skips mprotect's flush when the change only granted rights (a promotion). */
+/**
+ * Meant as cost only: skips mprotect's flush when the change only granted rights (a
+ * promotion), judged by the VMA ending writable. Where a read-only PTE becomes writable
+ * (its unit test) that costs a spurious fault and nothing else. It is not cost only in
+ * general, as check finds (packages/check/test/unsafe-policies.test.ts): on a private
+ * mapping PROT_READ|PROT_WRITE is PAGE_COPY, so mprotect(PROT_READ|PROT_WRITE) of a page
+ * already written turns its writable PTE read-only with the VMA writable, and the flush
+ * it skips leaves a writable entry (class 2).
+ */
 export const skipPromotionFlush = definePlugin({
   name: "test-skip-promotion-flush",
   description: "change_protection that does not flush when the VMA became writable",

@@ -1,109 +1,21 @@
 /**
  * Every hazard class the foundation's paths can produce: a deliberately unsafe policy,
- * written here as a test plugin, that the oracle must catch, and the safe pre-patch
+ * a test plugin in ./unsafe-policies.ts, that the oracle must catch, and the safe pre-patch
  * path that it must pass. (Class 3 is a hardware-contract test in core-mmu's
  * test/hardware-contract.test.ts.)
  */
 import { describe, expect, it } from "vitest";
 import {
-  ARCH_TLB,
   MADV_DONTNEED,
-  MMU_GATHER_FLUSH,
-  PROTECTION_CHANGE_FLUSH,
   PROT_NONE,
   PROT_READ,
   PROT_WRITE,
-  definePlugin,
-  policy,
-  type Cpu,
-  type KGen,
-  type Kernel,
-  type MmuGather,
   type TaskApi,
   type WorkloadContext,
-  type MmStruct,
   C,
-  VM_WRITE,
 } from "@flushlab/core-mmu";
-import { X86Tlb, type FlushTlbInfo } from "../src/index.js";
 import { classes, runScenario } from "./scenario.js";
-
-/** Unsafe: frees the gathered pages before flushing the TLBs. */
-const freeBeforeFlush = definePlugin({
-  name: "test-free-before-flush",
-  description: "tlb_flush_mmu that frees first and flushes after",
-  patch: { title: "test", commit: "none", kernel: "none" },
-  appliesTo: ["x86-64", "x86-32-pae"],
-  policies: [
-    policy(MMU_GATHER_FLUSH, (kernel) => ({
-      *tlbFlushMmu(cpu: Cpu, tlb: MmuGather): KGen {
-        yield* kernel.mmuGather.tlbFlushMmuFree(cpu, tlb);
-        yield* kernel.mmuGather.tlbFlush(cpu, tlb);
-      },
-    })),
-  ],
-});
-
-/** Unsafe: mprotect that never flushes. */
-const noProtFlush = definePlugin({
-  name: "test-no-mprotect-flush",
-  description: "change_protection without flush_tlb_range",
-  patch: { title: "test", commit: "none", kernel: "none" },
-  appliesTo: ["x86-64", "x86-32-pae"],
-  policies: [policy(PROTECTION_CHANGE_FLUSH, () => ({ begin: () => ({ beginVma() {}, pteChanged() {}, *endVma(): KGen {}, *finish(): KGen {} }) }))],
-});
-
-/** Cost only: skips mprotect's flush when the change only granted rights (a promotion). */
-const skipPromotionFlush = definePlugin({
-  name: "test-skip-promotion-flush",
-  description: "change_protection that does not flush when the VMA became writable",
-  patch: { title: "test", commit: "none", kernel: "none" },
-  appliesTo: ["x86-64", "x86-32-pae"],
-  policies: [
-    policy(PROTECTION_CHANGE_FLUSH, (kernel) => {
-        const arch = kernel.policies.archTlb;
-        return {
-          begin: (_cpu: Cpu, mm: MmStruct) => {
-            let pages = 0;
-            return {
-              beginVma() {},
-              pteChanged() {
-                pages++;
-              },
-              *endVma(cpu: Cpu, start: number, end: number): KGen {
-                if (pages > 0 && (mm.findVma(start)!.flags & VM_WRITE) === 0) yield* arch.flushTlbMmRange(cpu, mm, start, end, 12, true);
-                pages = 0;
-              },
-              *finish(): KGen {},
-            };
-          },
-        };
-    }),
-  ],
-});
-
-/** Unsafe: flush_tlb_mm_range that only flushes the local CPU (ignores mm_cpumask). */
-class LocalOnlyTlb extends X86Tlb {
-  override *nativeFlushTlbMulti(cpu: Cpu, _mask: Uint8Array, info: FlushTlbInfo, pre = 0): KGen<Uint8Array> {
-    const only = new Uint8Array(this.m.cpus.length);
-    only[cpu.id] = 1;
-    return yield* super.nativeFlushTlbMulti(cpu, only, info, pre);
-  }
-}
-/** Unsafe: skips lazy CPUs even when page tables were freed. */
-class SkipLazyTlb extends X86Tlb {
-  override *nativeFlushTlbMulti(cpu: Cpu, mask: Uint8Array, info: FlushTlbInfo, pre = 0): KGen<Uint8Array> {
-    return yield* super.nativeFlushTlbMulti(cpu, mask, { ...info, freedTables: false }, pre);
-  }
-}
-const archPlugin = (name: string, cls: new (k: Kernel) => X86Tlb) =>
-  definePlugin({
-    name,
-    description: name,
-    patch: { title: "test", commit: "none", kernel: "none" },
-    appliesTo: ["x86-64", "x86-32-pae"],
-    policies: [policy(ARCH_TLB, (kernel) => new cls(kernel))],
-  });
+import { freeBeforeFlush, localOnly, noProtFlush, skipLazy, skipPromotionFlush } from "./unsafe-policies.js";
 
 const ARCHES = ["x86-64", "x86-32-pae"] as const;
 
@@ -238,7 +150,7 @@ describe.each(ARCHES)("class 7: a translation used after the call that removed o
     expect(h.detail).toMatch(/CPU 1 read through a translation to pfn \d+ that mprotect removed and returned on CPU 0 at cycle \d+/);
   });
   it("unsafe: munmap whose flush reaches only the caller; CPU 1 reads the unmapped page", () => {
-    const r = runScenario("munmap-local", munmapThenRead(), [archPlugin("test-local-only", LocalOnlyTlb)], arch);
+    const r = runScenario("munmap-local", munmapThenRead(), [localOnly], arch);
     expect(classes(r)).toContain(7);
     expect(r.hazards.find((h) => h.class === 7)!.missing).toBe("TLB flush on CPU 1 before munmap returned");
   });
@@ -269,7 +181,7 @@ function lazyThenUnmap() {
 
 describe.each(ARCHES)("class 4: a flush that skipped a CPU that could hold entries (%s)", (arch) => {
   it("unsafe: flush_tlb_mm_range that ignores mm_cpumask", () => {
-    const r = runScenario("local-only", freeAndReuse(), [archPlugin("test-local-only", LocalOnlyTlb)], arch);
+    const r = runScenario("local-only", freeAndReuse(), [localOnly], arch);
     expect(classes(r)).toContain(4);
     const h = r.hazards.find((x) => x.class === 4)!;
     expect(h.cpu).toBe(1);
@@ -277,7 +189,7 @@ describe.each(ARCHES)("class 4: a flush that skipped a CPU that could hold entri
     expect(h.detail).toMatch(/reached CPU 0 but not CPU 1/);
   });
   it("unsafe: lazy CPU skipped although page tables were freed", () => {
-    const r = runScenario("skip-lazy", lazyThenUnmap(), [archPlugin("test-skip-lazy", SkipLazyTlb)], arch);
+    const r = runScenario("skip-lazy", lazyThenUnmap(), [skipLazy], arch);
     expect(classes(r)).toEqual([4]);
     expect(r.hazards[0]!.cpu).toBe(1);
     expect(r.hazards[0]!.missing).toMatch(/a flush reaching CPU 1 before tlb_finish_mmu \(munmap\) \(page table\) freed the page-table page/);

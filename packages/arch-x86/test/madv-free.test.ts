@@ -9,40 +9,19 @@
 import { describe, expect, it } from "vitest";
 import {
   MADV_FREE,
-  MMU_GATHER_FLUSH,
   PROT_READ,
   PROT_WRITE,
   FrameState,
   LRU_INACTIVE_FILE,
-  definePlugin,
-  policy,
   pteDirty,
   ptePfn,
   ptePresent,
   pteYoung,
-  type Cpu,
-  type KGen,
-  type MmuGather,
   type TaskApi,
   type WorkloadContext,
 } from "@flushlab/core-mmu";
 import { classes, runScenario } from "./scenario.js";
-
-/** Unsafe: tlb_flush_mmu that frees the gathered pages but never flushes the TLBs. */
-const noGatherFlush = definePlugin({
-  name: "test-no-gather-flush",
-  description: "tlb_flush_mmu without tlb_flush_mmu_tlbonly",
-  patch: { title: "test", commit: "none", kernel: "none" },
-  appliesTo: ["x86-64", "x86-32-pae"],
-  policies: [
-    policy(MMU_GATHER_FLUSH, (kernel) => ({
-      *tlbFlushMmu(cpu: Cpu, tlb: MmuGather): KGen {
-        tlb.resetRange();
-        yield* kernel.mmuGather.tlbFlushMmuFree(cpu, tlb);
-      },
-    })),
-  ],
-});
+import { noGatherFlush } from "./unsafe-policies.js";
 
 /** The PTE mapping `va` in the scenario's process, as the kernel sees it now. */
 function pteOf(ctx: WorkloadContext, va: number): { lo: number; hi: number; pfn: number } {

@@ -29,6 +29,7 @@ import {
   type WorkloadContext,
 } from "@flushlab/core-mmu";
 import { classes, runScenario } from "./scenario.js";
+import { mremapNeverFlush } from "./unsafe-policies.js";
 
 const PAGE = 4096;
 
@@ -39,26 +40,6 @@ function frameAt(k: Kernel, t: TaskApi, va: number): number {
   const w = k.machine.mem.words;
   return ptePresent(w[off]!, w[off + 1]!) ? ptePfn(w[off]!, w[off + 1]!) : -1;
 }
-
-/** Unsafe: move_ptes drops both locks and nothing ever flushes the old range. */
-const neverFlush = definePlugin({
-  name: "test-mremap-no-flush",
-  description: "move_ptes without any flush of the old range",
-  patch: { title: "test", commit: "none", kernel: "none" },
-  appliesTo: ["x86-64", "x86-32-pae"],
-  policies: [
-    policy(MOVE_PTES_FLUSH, () => ({
-      begin: () => ({
-        pteMoved() {},
-        *endMovePtes(_cpu, _start, _end, ptl: MovePtesLocks): KGen {
-          ptl.unlockNew();
-          ptl.unlockOld();
-        },
-        *finish(): KGen {},
-      }),
-    })),
-  ],
-});
 
 /** Broken: returns from move_ptes still holding the old PTE page's lock. */
 const keepsLock = definePlugin({
@@ -358,7 +339,7 @@ function moveThenReadOld() {
 
 describe.each(["x86-64", "x86-32-pae"] as const)("class 7 after mremap (%s)", (arch) => {
   it("unsafe: a MovePtesFlush that never flushes; CPU 1 reads the old address after the call returned", () => {
-    const r = runScenario("mremap-no-flush", moveThenReadOld(), [neverFlush], arch);
+    const r = runScenario("mremap-no-flush", moveThenReadOld(), [mremapNeverFlush], arch);
     expect(classes(r)).toEqual([7]);
     expect(r.hazards[0]!.cpu).toBe(1);
     expect(r.hazards[0]!.missing).toBe("TLB flush on CPU 1 before mremap returned");

@@ -1,41 +1,15 @@
 import { describe, expect, it } from "vitest";
 import {
-  ARCH_TLB,
-  VMALLOC_SYNC,
-  definePlugin,
-  policy,
-  type Cpu,
   type KGen,
   type Kernel,
   type TaskApi,
   type TaskGen,
   type WorkloadContext,
 } from "@flushlab/core-mmu";
-import { X86Tlb } from "../src/index.js";
 import { classes, runScenario } from "./scenario.js";
+import { noKernelFlush, noUnmapSync } from "./unsafe-policies.js";
 
 const ARCHES = ["x86-64", "x86-32-pae"] as const;
-
-/** Test plugin: vmalloc_sync_unmappings does nothing, on every arch. */
-const noUnmapSync = definePlugin({
-  name: "test-no-unmap-sync",
-  description: "vmalloc_sync_unmappings as a no-op",
-  patch: { title: "test", commit: "none", kernel: "none" },
-  appliesTo: ["x86-64", "x86-32-pae"],
-  policies: [policy(VMALLOC_SYNC, (_kernel, real) => ({ vmallocSyncMappings: (cpu: Cpu) => real.vmallocSyncMappings(cpu), *vmallocSyncUnmappings(): KGen {} }))],
-});
-
-/** Test plugin: flush_tlb_kernel_range that does nothing. */
-class NoKernelFlush extends X86Tlb {
-  override *flushTlbKernelRange(): KGen {}
-}
-const noKernelFlush = definePlugin({
-  name: "test-no-kernel-flush",
-  description: "flush_tlb_kernel_range as a no-op",
-  patch: { title: "test", commit: "none", kernel: "none" },
-  appliesTo: ["x86-64", "x86-32-pae"],
-  policies: [policy(ARCH_TLB, (kernel) => new NoKernelFlush(kernel))],
-});
 
 describe.each(ARCHES)("vmalloc lazy purge (%s)", (arch) => {
   it("areas wait until vmap_lazy_nr exceeds lazy_max_pages, then one kernel flush reaches every CPU and the range is reused", () => {

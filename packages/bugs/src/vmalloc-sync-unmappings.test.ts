@@ -1,10 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
   FlushlabInputError,
-  VMALLOC_SYNC,
-  definePlugin,
-  policy,
-  type Cpu,
   _PAGE_PRESENT,
   defineWorkload,
   pmdLeafPfn,
@@ -19,7 +15,8 @@ import {
   type TaskGen,
 } from "@flushlab/core-mmu";
 import { x86 } from "@flushlab/arch-x86";
-import { PreFixVmallocSync, bug3f8fd02b1bf1 } from "./vmalloc-sync-unmappings.js";
+import { bug3f8fd02b1bf1 } from "./vmalloc-sync-unmappings.js";
+import { purgeCallsOldSyncAll } from "../test/unsafe-policies.js";
 
 const MiB2 = 2 * 1024 * 1024;
 
@@ -130,20 +127,8 @@ describe("bug-3f8fd02b1bf1: __purge_vmap_area_lazy without the unmapping sync (x
   }
 
   it("the purge's call alone (3f8fd02b1bf1 without 8e998fc24de4) would not have fixed it: the old vmalloc_sync_all never copies a cleared PMD", () => {
-    const callOnly = definePlugin({
-      name: "test-purge-calls-old-sync-all",
-      description: "__purge_vmap_area_lazy calls the v5.2 vmalloc_sync_all",
-      patch: { title: "test", commit: "none", kernel: "none" },
-      appliesTo: ["x86-32-pae"],
-      policies: [
-        policy(VMALLOC_SYNC, (kernel) => {
-          const old = new PreFixVmallocSync(kernel);
-          return { vmallocSyncMappings: (cpu: Cpu) => old.vmallocSyncAll(cpu), vmallocSyncUnmappings: (cpu: Cpu) => old.vmallocSyncAll(cpu) };
-        }),
-      ],
-    });
     const seen = fresh();
-    const r = hugeIoremapReuse([callOnly], "fault", seen);
+    const r = hugeIoremapReuse([purgeCallsOldSyncAll], "fault", seen);
     expect(r.counters["vmalloc_sync_calls"]).toBe(1);
     expect([...new Set(r.hazards.map((h) => h.class))]).toEqual([5]);
     expect(seen.bLeafAfterReuse).toBe(seen.devPfn);

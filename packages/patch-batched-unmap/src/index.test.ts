@@ -2,24 +2,20 @@ import { describe, expect, it } from "vitest";
 import {
   PROT_READ,
   PROT_WRITE,
-  UNMAP_FLUSH,
-  definePlugin,
   defineWorkload,
-  policy,
   simulate,
   type Cpu,
   type FlushlabPlugin,
-  type KGen,
   type MmStruct,
   type Reproduction,
   type RunResult,
   type TaskApi,
   type TaskGen,
-  type TlbUbc,
 } from "@flushlab/core-mmu";
 import { x86 } from "@flushlab/arch-x86";
 import { lruFileMmapRead } from "@flushlab/workloads";
 import { BatchedUnmapFlush, batchedUnmap } from "./index.js";
+import { batchNeverFlushed, deferDirty, flushLate, skipOneCpu } from "../test/unsafe-policies.js";
 
 const machine = (cpus: number, sockets: number, memoryMiB: number) => ({ ...x86.defaultMachine, cpus, sockets, memoryMiB });
 
@@ -70,73 +66,6 @@ describe("batched-unmap", () => {
     expect(batchedUnmap.reproduction?.machine).toMatchObject({ cpus: 48, sockets: 4 });
     expect(batchedUnmap.reproduction?.figures.map((f) => f.metric)).toEqual(["elapsed_s", "system_s", "interrupts_per_s"]);
   });
-});
-
-/**
- * Unsafe test plugin (a): the batch's flush happens only at the next
- * try_to_unmap_flush, so shrink_page_list frees the pages before they are flushed.
- */
-class FlushLate extends BatchedUnmapFlush {
-  private late: Uint8Array | null = null;
-  override *tryToUnmapFlush(cpu: Cpu, ubc: TlbUbc): KGen {
-    const now = this.late;
-    this.late = ubc.flushRequired ? ubc.cpumask.slice() : null;
-    ubc.cpumask.fill(0);
-    ubc.flushRequired = false;
-    if (now !== null) yield* super.tryToUnmapFlush(cpu, { cpumask: now, flushRequired: true, writable: false });
-  }
-}
-const flushLate = definePlugin({
-  name: "test-flush-after-free",
-  description: "frees reclaimed pages before their TLB flush",
-  patch: { title: "test", commit: "none", kernel: "none" },
-  appliesTo: ["x86-64", "x86-32-pae"],
-  policies: [policy(UNMAP_FLUSH, (kernel) => new FlushLate(kernel))],
-});
-
-/** Unsafe test plugin (b): dirty PTEs are deferred like clean ones, and nothing flushes before writeback. */
-class DeferDirty extends BatchedUnmapFlush {
-  override *deferredUnmap(cpu: Cpu, mm: MmStruct, _va: number, _dirty: boolean, ubc: TlbUbc): KGen {
-    for (let c = 0; c < mm.cpumask.length; c++) if (mm.cpumask[c] === 1) ubc.cpumask[c] = 1;
-    ubc.flushRequired = true;
-    void cpu;
-  }
-}
-const deferDirty = definePlugin({
-  name: "test-defer-dirty",
-  description: "defers the flush of dirty PTEs and lets writeback start",
-  patch: { title: "test", commit: "none", kernel: "none" },
-  appliesTo: ["x86-64", "x86-32-pae"],
-  policies: [policy(UNMAP_FLUSH, (kernel) => new DeferDirty(kernel))],
-});
-
-/**
- * Unsafe test plugin (c): try_to_unmap_flush with an IPI loop of its own that leaves
- * out one CPU of the batch. Nothing here, nor in arch-x86, checks coverage: the oracle
- * sees the pages freed while that CPU still caches them.
- */
-class SkipOneCpu extends BatchedUnmapFlush {
-  override *tryToUnmapFlush(cpu: Cpu, ubc: TlbUbc): KGen {
-    if (!ubc.flushRequired) return;
-    const k = this.kernel;
-    const mask = ubc.cpumask.slice();
-    for (let c = mask.length - 1; c >= 0; c--) {
-      if (c !== cpu.id && mask[c] === 1) {
-        mask[c] = 0;
-        break;
-      }
-    }
-    yield* k.smp.onEachCpuCondMask(cpu, mask, (target) => k.machine.mmu.loadCr3(target, target.cr3), true, null);
-    ubc.cpumask.fill(0);
-    ubc.flushRequired = false;
-  }
-}
-const skipOneCpu = definePlugin({
-  name: "test-skip-one-cpu",
-  description: "try_to_unmap_flush's own IPI loop skips one CPU of the batch",
-  patch: { title: "test", commit: "none", kernel: "none" },
-  appliesTo: ["x86-64", "x86-32-pae"],
-  policies: [policy(UNMAP_FLUSH, (kernel) => new SkipOneCpu(kernel))],
 });
 
 /**
@@ -210,32 +139,6 @@ describe("safety", () => {
     expect(pre.hazards).toEqual([]);
     expect(pre.counters["pgsteal"]).toBeGreaterThan(0);
   });
-});
-
-/**
- * The batched-unmap policy itself, but try_to_unmap_flush sends nothing: the batch is
- * forgotten, and shrink_page_list frees pages other CPUs still cache.
- */
-const batchNeverFlushed = definePlugin({
-  name: "test-batch-never-flushed",
-  description: "batched-unmap whose try_to_unmap_flush sends no IPI and flushes nothing",
-  patch: { title: "test", commit: "none", kernel: "none" },
-  appliesTo: ["x86-64", "x86-32-pae"],
-  policies: [
-    policy(UNMAP_FLUSH, (kernel) => {
-      const real = new BatchedUnmapFlush(kernel);
-      return {
-        shouldDeferFlush: (cpu: Cpu, mm: MmStruct, batch: boolean) => real.shouldDeferFlush(cpu, mm, batch),
-        deferredUnmap: (cpu: Cpu, mm: MmStruct, va: number, dirty: boolean, ubc: TlbUbc) => real.deferredUnmap(cpu, mm, va, dirty, ubc),
-        *tryToUnmapFlush(_cpu: Cpu, ubc: TlbUbc): KGen {
-          ubc.cpumask.fill(0);
-          ubc.flushRequired = false;
-          ubc.writable = false;
-        },
-        tryToUnmapFlushDirty: () => real.tryToUnmapFlushDirty(),
-      };
-    }),
-  ],
 });
 
 describe("the reproduction's 'hazards: 0 required' can fail", () => {

@@ -11,14 +11,10 @@ import {
   Prng,
   PROT_READ,
   PROT_WRITE,
-  policy,
-  SECONDARY_TLB_NOTIFY,
-  definePlugin,
   defineWorkload,
   simulate,
   type FlushlabPlugin,
   type Kernel,
-  type NotifierSite,
   type RunResult,
   type TaskApi,
   type TaskGen,
@@ -26,6 +22,7 @@ import {
 import { x86 } from "@flushlab/arch-x86";
 import { notifierDevice } from "@flushlab/workloads";
 import { mmuNotifierOnlyEnd, ONLY_END_SITES } from "./index.js";
+import { plainClearOnlyEnd } from "../test/unsafe-policies.js";
 
 /** Runs `body` on CPU 0 in one process; `setup` sees the workload context first. */
 function runScenario(name: string, bodies: readonly ((t: TaskApi) => TaskGen)[], plugins: readonly FlushlabPlugin[], _arch: "x86-64", setup: (ctx: { kernel: Kernel }) => void): RunResult {
@@ -80,20 +77,6 @@ describe("mmu-notifier plugin", () => {
     expect(b.counters["mmu_notifier_range_only_end"]).toBe(0);
     expect(p.metrics["device_invalidation_cycles"]!).toBeLessThan(b.metrics["device_invalidation_cycles"]!);
   });
-});
-
-/** Unsafe: wp_page_copy clears with plain ptep_clear_flush (no invalidate_range) and ends with only_end. */
-const plainClearOnlyEnd = definePlugin({
-  name: "test-plain-clear-only-end",
-  description: "wp_page_copy with ptep_clear_flush (no notify) and mmu_notifier_invalidate_range_only_end",
-  patch: { title: "test", commit: "none", kernel: "none" },
-  appliesTo: ["x86-64", "x86-32-pae"],
-  policies: [
-    policy(SECONDARY_TLB_NOTIFY, (_kernel, before) => ({
-      clearNotifies: (site: NotifierSite) => site !== "wp_page_copy" && before.clearNotifies(site),
-      onlyEnd: (site: NotifierSite) => site === "wp_page_copy",
-    })),
-  ],
 });
 
 interface Trace {

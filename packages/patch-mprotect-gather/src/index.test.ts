@@ -1,11 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
-  PROTECTION_CHANGE_FLUSH,
   PROT_READ,
   PROT_WRITE,
-  _PAGE_RW,
-  definePlugin,
-  policy,
   defineWorkload,
   simulate,
   type FlushlabPlugin,
@@ -15,7 +11,8 @@ import {
 } from "@flushlab/core-mmu";
 import { x86 } from "@flushlab/arch-x86";
 import { mprotectBench } from "@flushlab/workloads";
-import { MprotectGather, mprotectGather } from "./index.js";
+import { mprotectGather } from "./index.js";
+import { skipDemotion, skipPromotion } from "../test/unsafe-policies.js";
 
 function bench(plugins: FlushlabPlugin[], profile: string, threads: number): RunResult {
   return simulate({
@@ -54,26 +51,6 @@ describe("mprotect-gather", () => {
     expect(mprotectGather.reproduction?.figures).toHaveLength(6);
   });
 });
-
-const variant = (name: string, needsFlush: (oldLo: number, oldHi: number, newLo: number, newHi: number, base: boolean) => boolean) =>
-  definePlugin({
-    name,
-    description: name,
-    patch: { title: "test", commit: "none", kernel: "none" },
-    appliesTo: ["x86-64", "x86-32-pae"],
-    policies: [
-      policy(PROTECTION_CHANGE_FLUSH, (kernel) => {
-        const g = new MprotectGather(kernel);
-        const base = g.needsFlush.bind(g);
-        g.needsFlush = (a, b, c2, d) => needsFlush(a, b, c2, d, base(a, b, c2, d));
-        return g;
-      }),
-    ],
-  });
-/** Unsafe: no flush when RW is cleared (a demotion). */
-const skipDemotion = variant("test-skip-demotion", (o, _oh, n, _nh, base) => ((o & _PAGE_RW) !== 0 && (n & _PAGE_RW) === 0 ? false : base));
-/** Cost only: no flush when RW is set (a promotion). */
-const skipPromotion = variant("test-skip-promotion", (o, _oh, n, _nh, base) => ((o & _PAGE_RW) === 0 && (n & _PAGE_RW) !== 0 ? false : base));
 
 /** CPU 0 write-protects and re-enables a shared page CPU 1 uses (shmem, so RW really changes both ways). */
 function sharedPage(plugins: FlushlabPlugin[], cpu1Writes: boolean): RunResult {

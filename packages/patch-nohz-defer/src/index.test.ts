@@ -1,17 +1,9 @@
 import { describe, expect, it } from "vitest";
 import {
-  CONTEXT_TRACKING_ENTRY,
-  CONTEXT_WORK_TLBI,
-  CpuMode,
-  KERNEL_RANGE_FLUSH,
-  definePlugin,
-  policy,
   defineWorkload,
   simulate,
-  type Cpu,
   type FlushlabPlugin,
   type KGen,
-  type Kernel,
   type Reproduction,
   type RunResult,
   type TaskApi,
@@ -20,9 +12,8 @@ import {
 } from "@flushlab/core-mmu";
 import { x86 } from "@flushlab/arch-x86";
 import { nohzIsolation } from "@flushlab/workloads";
-import { DeferrableKernelRangeFlush, nohzDefer } from "./index.js";
-
-const testPatch = { title: "test", commit: "none", kernel: "none" } as const;
+import { nohzDefer } from "./index.js";
+import { deferTables, parkedFlushNeverRuns, plainRead, published, touchFirst } from "../test/unsafe-policies.js";
 
 describe("nohz-defer", () => {
   const run = (plugins: FlushlabPlugin[]) =>
@@ -93,46 +84,6 @@ function reuseScenario(plugins: FlushlabPlugin[], spin = 3000): RunResult {
   });
   return simulate({ options: { workload: w.name, machine: { ...x86.defaultMachine, cpus: 2 }, profile: "bare-metal", seed: 1, plugins: plugins.map((p) => p.name), params: {} }, arch: x86, workload: w, plugins });
 }
-const published = { addr: -1 };
-
-/** Unsafe (a): the sender reads the state word plainly; the bit lands 10,000 cycles later. */
-class PlainReadDefer extends DeferrableKernelRangeFlush {
-  override deferCond(target: number): boolean {
-    const k = this.kernel;
-    const cpu = k.machine.cpus[target]!;
-    if (k.ct.nohzFull[target] === 0 || cpu.mode === CpuMode.KERNEL) return true;
-    k.machine.engine.schedule(10_000, () => {
-      k.ct.work[target]! |= CONTEXT_WORK_TLBI;
-    });
-    return false;
-  }
-}
-const plainRead = definePlugin({
-  name: "test-plain-read",
-  description: "ct_set_cpu_work without cmpxchg",
-  patch: testPatch,
-  appliesTo: ["x86-64", "x86-32-pae"],
-  policies: [policy(KERNEL_RANGE_FLUSH, (kernel) => new PlainReadDefer(kernel))],
-});
-
-/** Unsafe (b): the kernel entry touches vmalloc memory before it runs the deferred work. */
-const touchFirst = definePlugin({
-  name: "test-touch-first",
-  description: "kernel entry that touches vmalloc memory before the deferred flush",
-  patch: testPatch,
-  appliesTo: ["x86-64", "x86-32-pae"],
-  composesWith: ["nohz-defer"],
-  policies: [
-    policy(CONTEXT_TRACKING_ENTRY, (kernel) => ({
-      kernelEntry(cpu: Cpu): number {
-        let cost = 0;
-        if (published.addr >= 0) cost += kernel.entry.kernelAccessCost(cpu, published.addr, false);
-        return cost + kernel.ct.runCtWork(cpu);
-      },
-    })),
-  ],
-});
-
 describe("safety", () => {
   it("safe: the cmpxchg'd work bit and the work run first at entry", () => {
     for (const spin of [3000, 20_000]) {
@@ -152,20 +103,6 @@ describe("safety", () => {
     const r = reuseScenario([nohzDefer, touchFirst], 20_000);
     expect(r.hazards.some((h) => h.class === 1 && h.cpu === 1)).toBe(true);
   });
-});
-
-/** Unsafe (c): defers even the flush that precedes freeing a page-table page. */
-class DeferEverything extends DeferrableKernelRangeFlush {
-  override flushKernelRange(cpu: Cpu, start: number, end: number): KGen {
-    return super.flushKernelRange(cpu, start, end, false);
-  }
-}
-const deferTables = definePlugin({
-  name: "test-defer-table-free",
-  description: "defers the flush before pmd_free_pte_page too",
-  patch: testPatch,
-  appliesTo: ["x86-64"],
-  policies: [policy(KERNEL_RANGE_FLUSH, (kernel) => new DeferEverything(kernel))],
 });
 
 /** CPU 1 (nohz_full) walks a 4 KiB vmalloc mapping, then CPU 0 frees it and puts a huge ioremap over its 2 MiB, freeing the PTE page. */
@@ -217,26 +154,6 @@ describe("safety: freed page tables", () => {
     expect(tableFreeScenario([nohzDefer]).hazards).toEqual([]);
     expect(tableFreeScenario([]).hazards).toEqual([]);
   });
-});
-
-/**
- * nohz-defer's own policy, but the kernel entry takes the parked work bits (as
- * ct_kernel_enter does) and never runs them: the deferred flush is lost.
- */
-const parkedFlushNeverRuns = definePlugin({
-  name: "test-parked-flush-never-runs",
-  description: "nohz-defer whose parked CONTEXT_WORK_TLBI is dropped at kernel entry",
-  patch: testPatch,
-  appliesTo: ["x86-64", "x86-32-pae"],
-  policies: [
-    policy(KERNEL_RANGE_FLUSH, (kernel) => new DeferrableKernelRangeFlush(kernel)),
-    policy(CONTEXT_TRACKING_ENTRY, (kernel: Kernel) => ({
-      kernelEntry(cpu: Cpu): number {
-        kernel.ct.work[cpu.id] = 0;
-        return 0;
-      },
-    })),
-  ],
 });
 
 describe("the reproduction's 'hazards: 0 required' can fail", () => {

@@ -63,6 +63,12 @@ export interface Counterexample {
 export interface CheckResult {
   readonly explored: Explored;
   readonly counterexample: Counterexample | null;
+  /**
+   * A case in which the modelled kernel itself stopped (an oops: a kernel access to an
+   * address no page table maps; a model invariant, such as a double free), which a policy
+   * can cause as surely as a stale translation. The search stops there.
+   */
+  readonly stopped: { readonly case: Case; readonly message: string } | null;
 }
 
 /** A scenario with at most this many single-delay schedules is explored exhaustively at delay bound 1. */
@@ -111,9 +117,10 @@ export function generateScenario(rng: Prng, cpus: { min: number; max: number }, 
   const warm = (): AccessMode => (style <= 1 ? "read" : style === 2 ? "write" : rng.chance(0.9) ? access() : "none");
   const threads: Thread[] = [];
   for (let i = 0; i < n; i++) {
-    // Mostly one operation per thread: most races are between two threads' single calls.
+    // Mostly one operation per thread (most races are between two threads' single
+    // calls); now and then three (a buffer's life across an isolated CPU's user time).
     const r = rng.int(20);
-    const count = r < 3 ? 0 : r < 15 ? 1 : 2;
+    const count = r < 3 ? 0 : r < 13 ? 1 : r < 18 ? 2 : 3;
     const list: Op[] = [];
     for (let j = 0; j < count; j++) list.push(generateOp(rng, swarm[rng.int(swarm.length)]!, pages));
     threads.push({ warm: warm(), ops: list, sweep: access() });
@@ -149,7 +156,7 @@ function generateOp(rng: Prng, name: OpName, pages: number): Op {
       // Log-uniform from 500 to 50,000 cycles, so that what follows lands anywhere in another CPU's operation.
       return { op: "idle", cycles: Math.round(500 * 100 ** rng.next()) };
     case "nohz":
-      return { op: "nohz", cycles: rng.chance(0.5) ? 5_000 : 100_000 };
+      return { op: "nohz", cycles: Math.round(1_000 * 100 ** rng.next()) };
   }
 }
 
@@ -208,7 +215,22 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
       opts.onProgress(progress());
     }
   };
-  const found = async (c: Case, hazards: readonly HazardReport[]): Promise<CheckResult> => ({ explored: progress(), counterexample: await shrink(c, headline(hazards), opts.target) });
+  const found = async (c: Case, hazards: readonly HazardReport[]): Promise<CheckResult> => ({ explored: progress(), counterexample: await shrink(c, headline(hazards), opts.target), stopped: null });
+  // A run that throws: bad input and a plugin that threw are reported as such (the CLI
+  // exits 2); anything else is the kernel stopping in that case.
+  const run = (c: Case): { out: CaseOutcome; hazards: readonly HazardReport[] } | CaseError => {
+    try {
+      return hazardsOf(c, opts.target);
+    } catch (e) {
+      if (e instanceof CaseError && e.name === "CaseError") return e;
+      throw e;
+    }
+  };
+  const stoppedAt = (e: CaseError): CheckResult => ({
+    explored: progress(),
+    counterexample: null,
+    stopped: { case: e.failing, message: e.cause instanceof Error ? e.cause.message : String(e.cause) },
+  });
 
   const ops = opts.ops ?? OP_NAMES;
   const swarms = swarmOrder(rng.fork(0x5a5a), ops);
@@ -219,8 +241,9 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
     const scenario = generateScenario(srng0, opts.cpus, ops, swarm);
     scenarios++;
     const natural: Case = { scenario, delays: [] };
-    const first = hazardsOf(natural, opts.target);
+    const first = run(natural);
     schedules++;
+    if (first instanceof CaseError) return stoppedAt(first);
     report();
     await breathe();
     if (first.hazards.length > 0) return found(natural, first.hazards);
@@ -247,15 +270,16 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
     for (const delays of tried) {
       if (schedules >= opts.budget) break;
       const c: Case = { scenario, delays };
-      const r = hazardsOf(c, opts.target);
+      const r = run(c);
       schedules++;
+      if (r instanceof CaseError) return stoppedAt(r);
       report();
       if (schedules % 16 === 0) await breathe();
       if (r.hazards.length > 0) return found(c, r.hazards);
     }
   }
   opts.onProgress?.(progress());
-  return { explored: progress(), counterexample: null };
+  return { explored: progress(), counterexample: null, stopped: null };
 }
 
 /**

@@ -266,13 +266,14 @@ function* runOp(t: TaskApi, k: Kernel, op: Op, s: Scenario, st: ScenarioState): 
       if (op.cycles > 0) yield op.cycles;
       return;
     case "nohz":
+      // An isolated task's occasional system call, as nohz-isolation's: it kvmallocs a
+      // buffer, fills it and frees it (the kernel touches vmalloc memory at each entry).
       if (op.cycles > 0) yield op.cycles;
-      yield* t.syscall(nothing());
+      yield* t.syscall(kmem(k, t.cpu, "vmalloc", false, st));
       return;
   }
 }
 
-function* nothing(): KGen {}
 
 /** lru_add_drain_all, then shrink_lruvec on every node until the file lists were scanned twice over (or are empty). */
 function* reclaimPass(k: Kernel, cpu: Cpu): KGen {

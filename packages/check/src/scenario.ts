@@ -42,7 +42,10 @@ export const OpSchema = z.discriminatedUnion("op", [
   z.object({ op: z.literal("dma"), page, write: z.boolean() }).strict(),
   /** The thread computes `cycles` in user mode, touching nothing. */
   z.object({ op: z.literal("idle"), cycles }).strict(),
-  /** The CPU is nohz_full: `cycles` in user mode with the tick off, then a system call (a kernel entry). */
+  /**
+   * The CPU is nohz_full: `cycles` in user mode with the tick off, then a system call
+   * that vmallocs an 8 KiB buffer, writes it and frees it (as nohz-isolation's do).
+   */
   z.object({ op: z.literal("nohz"), cycles }).strict(),
 ]);
 export type Op = z.infer<typeof OpSchema>;
@@ -152,7 +155,7 @@ export function describeOp(op: Op): string {
     case "idle":
       return `compute ${op.cycles} cycles`;
     case "nohz":
-      return `nohz_full user mode ${op.cycles} cycles, then a syscall`;
+      return `nohz_full user mode ${op.cycles} cycles, then a syscall using an 8 KiB vmalloc buffer`;
   }
 }
 

@@ -82,6 +82,14 @@ function readSaved(file: string): SavedCounterexample {
   return { flushlab: "check-counterexample", arch: saved.arch as ArchName, plugins: saved.plugins, case: parsed.data };
 }
 
+function writeSaved(file: string, saved: SavedCounterexample): void {
+  try {
+    writeFileSync(file, `${JSON.stringify(saved, null, 2)}\n`);
+  } catch (e) {
+    throw new FlushlabInputError(`cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+}
+
 export const checkCommand = defineCommand({
   name: "check",
   summary: "search small scenarios and their interleavings for hazards; print a shrunk counterexample",
@@ -109,7 +117,25 @@ export const checkCommand = defineCommand({
       const plugins = resolvePlugins(ctx, saved.plugins, saved.arch);
       const target = targetOf(ctx, saved.arch, plugins);
       ctx.bus.emit("cli:check_start", { arch: saved.arch, plugins: saved.plugins, cpus: null, budget: 0, seed: null, replay: flags.replay });
-      const out = runCase(saved.case, target, true);
+      let out: ReturnType<typeof runCase>;
+      try {
+        out = runCase(saved.case, target, true);
+      } catch (e) {
+        if (e instanceof Error && (e.name === "FlushlabInputError" || e.name === "PluginError")) throw e;
+        const report: CheckReport = {
+          arch: saved.arch,
+          plugins: [...saved.plugins],
+          seed: null,
+          budget: 0,
+          cpus: null,
+          explored: { scenarios: 1, schedules: 1, exhaustive: 0, skipped: 0, budget: 0 },
+          replay: flags.replay,
+          stopped: { case: saved.case, message: e instanceof Error ? e.message : String(e) },
+          counterexample: null,
+        };
+        ctx.bus.emit("cli:check_end", { report });
+        return 1;
+      }
       const report: CheckReport = {
         arch: saved.arch,
         plugins: [...saved.plugins],
@@ -118,6 +144,7 @@ export const checkCommand = defineCommand({
         cpus: null,
         explored: { scenarios: 1, schedules: 1, exhaustive: 0, skipped: 0, budget: 0 },
         replay: flags.replay,
+        stopped: null,
         counterexample:
           out.hazards.length === 0
             ? null
@@ -148,16 +175,12 @@ export const checkCommand = defineCommand({
       const replay: SavedCounterexample = { flushlab: "check-counterexample", arch, plugins: names, case: cx.case };
       const shown = runCase(cx.case, target, true);
       counterexample = { case: cx.case, found: cx.found, shrinkRuns: cx.shrinkRuns, hazard: cx.hazard, hazards: cx.hazards, timeline: shown.timeline ?? [], replay };
-      if (flags.save !== undefined) {
-        try {
-          writeFileSync(flags.save, `${JSON.stringify(replay, null, 2)}\n`);
-        } catch (e) {
-          throw new FlushlabInputError(`cannot write ${flags.save}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-        }
-      }
+      if (flags.save !== undefined) writeSaved(flags.save, replay);
     }
-    const report: CheckReport = { arch, plugins: names, seed, budget, cpus, explored: result.explored, replay: null, counterexample, ...(flags.save !== undefined && cx !== null ? { saved: flags.save } : {}) };
+    if (result.stopped !== null && flags.save !== undefined) writeSaved(flags.save, { flushlab: "check-counterexample", arch, plugins: names, case: result.stopped.case });
+    const saved = flags.save !== undefined && (cx !== null || result.stopped !== null) ? { saved: flags.save } : {};
+    const report: CheckReport = { arch, plugins: names, seed, budget, cpus, explored: result.explored, replay: null, counterexample, stopped: result.stopped, ...saved };
     ctx.bus.emit("cli:check_end", { report });
-    return cx === null ? 0 : 1;
+    return cx === null && result.stopped === null ? 0 : 1;
   },
 });

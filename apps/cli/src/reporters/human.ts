@@ -307,6 +307,11 @@ export function formatCheckReport(r: CheckReport): string[] {
     );
   }
   const cx = r.counterexample;
+  if (r.stopped !== null) {
+    lines.push(`THE KERNEL STOPPED in a case: ${r.stopped.message}`, "", "scenario:", ...describeCase(r.stopped.case).map((l) => `  ${l}`));
+    if (r.saved !== undefined) lines.push("", `saved: ${r.saved} (flushlab check --replay ${r.saved})`);
+    return lines;
+  }
   if (cx === null) {
     lines.push(r.replay !== null ? "no hazard: the saved case runs clean now" : "no hazard found (this is not a proof: only the scenarios and schedules above were run)");
     return lines;

@@ -159,6 +159,7 @@ export function checkJson(r: CheckReport): unknown {
     replay: r.replay,
     explored: r.explored,
     found: cx !== null,
+    stopped: r.stopped,
     counterexample:
       cx === null
         ? null

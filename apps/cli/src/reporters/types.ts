@@ -173,6 +173,8 @@ export interface CheckReport {
   readonly explored: Explored;
   readonly replay: string | null;
   readonly counterexample: CheckCounterexample | null;
+  /** A case in which the modelled kernel stopped (an oops, a model invariant), and its message. */
+  readonly stopped: { readonly case: Case; readonly message: string } | null;
   /** Where --save wrote the counterexample. */
   readonly saved?: string;
 }

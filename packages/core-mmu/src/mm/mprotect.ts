@@ -7,12 +7,12 @@
  * changed). When the call returns, the kernel relies on the pages it write-protected.
  */
 import type { Cpu } from "../hw/cpu.js";
-import { PTE_PFN_MASK_HI, PTE_PFN_MASK_LO, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PCD, _PAGE_PWT, ptePfn, pteMapped, pteWrite } from "../hw/pte.js";
+import { PTE_PFN_MASK_HI, PTE_PFN_MASK_LO, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PCD, _PAGE_PWT, _PAGE_RW, pteDirty, ptePfn, pteMapped, pteWrite } from "../hw/pte.js";
 import { C } from "../kernel/counters.js";
 import type { KernelCore } from "../kernel/core.js";
 import type { KGen } from "../sim/process.js";
 import { _PAGE_SPECIAL } from "./memory.js";
-import { VM_EXEC, VM_READ, VM_WRITE } from "./mm-types.js";
+import { VM_EXEC, VM_READ, VM_SHARED, VM_WRITE } from "./mm-types.js";
 import { protToVmFlags, type Mmap } from "./mmap.js";
 import type { PteLocks } from "./ptlock.js";
 
@@ -47,6 +47,10 @@ export class Mprotect {
       const p = this.mmap.vmaPageProt(vma.flags, vma.file !== null && !vma.shmem);
       vma.protLo = p.lo;
       vma.protHi = p.hi;
+      // dirty_accountable (vma_wants_writenotify): a shared, writable file mapping's
+      // vm_page_prot is read-only so that the first write is seen; PTEs already dirty
+      // stay writable (change_pte_range, v5.17).
+      const dirtyAccountable = vma.file !== null && !vma.shmem && (vma.flags & (VM_SHARED | VM_WRITE)) === (VM_SHARED | VM_WRITE);
       change.beginVma(cpu, vma.start, vma.end);
       let cost = 0;
       // change_pte_range: a word offset in the PTE page whose lock it holds, or -1.
@@ -66,7 +70,8 @@ export class Mprotect {
           const hi = w[off + 1]!;
           if (!pteMapped(lo, hi)) continue; // pte_present: PROT_NONE PTEs are changed too
           // pte_modify: keep _PAGE_CHG_MASK, take the new protection.
-          const newLo = ((lo & _PAGE_CHG_MASK_LO) | (p.lo & ~(_PAGE_ACCESSED | _PAGE_DIRTY))) >>> 0;
+          let newLo = ((lo & _PAGE_CHG_MASK_LO) | (p.lo & ~(_PAGE_ACCESSED | _PAGE_DIRTY))) >>> 0;
+          if (dirtyAccountable && pteDirty(lo, hi)) newLo = (newLo | _PAGE_RW) >>> 0;
           const newHi = ((hi & PTE_PFN_MASK_HI) | p.hi) >>> 0;
           if (pteWrite(lo, hi) && !pteWrite(newLo, newHi)) protectedPages.push(ptePfn(lo, hi));
           w[off] = newLo;

@@ -216,6 +216,26 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
     }
   };
   const found = async (c: Case, hazards: readonly HazardReport[]): Promise<CheckResult> => ({ explored: progress(), counterexample: await shrink(c, headline(hazards), opts.target), stopped: null });
+  // A case whose hazards are all class 4 (a CPU that could still use a stale entry) is
+  // kept while the search goes on, for as many schedules again (at least 2,000, within
+  // the budget), for a case where a CPU or device actually used one; if none comes, the
+  // class 4 case is the counterexample.
+  let fallback: { c: Case; hazards: readonly HazardReport[] } | null = null;
+  let fallbackUntil = 0;
+  const onHazards = async (c: Case, hazards: readonly HazardReport[]): Promise<CheckResult | null> => {
+    if (hazards.some((h) => h.class !== 4)) return found(c, hazards);
+    if (fallback === null) {
+      fallback = { c, hazards };
+      fallbackUntil = Math.min(opts.budget, 2 * schedules + 2_000);
+    }
+    return null;
+  };
+  // The kernel stopped in a case: a class 4 case found before is still the counterexample.
+  const stoppedAt = async (e: CaseError): Promise<CheckResult> => {
+    const kept = fallback as { c: Case; hazards: readonly HazardReport[] } | null;
+    if (kept !== null) return found(kept.c, kept.hazards);
+    return { explored: progress(), counterexample: null, stopped: { case: e.failing, message: e.cause instanceof Error ? e.cause.message : String(e.cause) } };
+  };
   // A run that throws: bad input and a plugin that threw are reported as such (the CLI
   // exits 2); anything else is the kernel stopping in that case.
   const run = (c: Case): { out: CaseOutcome; hazards: readonly HazardReport[] } | CaseError => {
@@ -226,16 +246,11 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
       throw e;
     }
   };
-  const stoppedAt = (e: CaseError): CheckResult => ({
-    explored: progress(),
-    counterexample: null,
-    stopped: { case: e.failing, message: e.cause instanceof Error ? e.cause.message : String(e.cause) },
-  });
 
   const ops = opts.ops ?? OP_NAMES;
   const swarms = swarmOrder(rng.fork(0x5a5a), ops);
   let nextSwarm = 0;
-  while (schedules < opts.budget) {
+  while (schedules < opts.budget && (fallback === null || schedules < fallbackUntil)) {
     const srng0 = rng.fork(scenarios);
     const swarm = scenarios % 3 === 2 ? undefined : swarms[nextSwarm++ % swarms.length];
     const scenario = generateScenario(srng0, opts.cpus, ops, swarm);
@@ -246,7 +261,11 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
     if (first instanceof CaseError) return stoppedAt(first);
     report();
     await breathe();
-    if (first.hazards.length > 0) return found(natural, first.hazards);
+    if (first.hazards.length > 0) {
+      const done = await onHazards(natural, first.hazards);
+      if (done !== null) return done;
+      continue;
+    }
     // A scenario in which the kernel never calls the plugins' policies runs the code
     // they leave alone: its schedules are the baseline's, not explored again here.
     if (opts.target.plugins.length > 0 && first.out.pluginCalls === 0) {
@@ -275,10 +294,17 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
       if (r instanceof CaseError) return stoppedAt(r);
       report();
       if (schedules % 16 === 0) await breathe();
-      if (r.hazards.length > 0) return found(c, r.hazards);
+      if (r.hazards.length > 0) {
+        const done = await onHazards(c, r.hazards);
+        if (done !== null) return done;
+        break;
+      }
+      if (fallback !== null && schedules >= fallbackUntil) break;
     }
   }
   opts.onProgress?.(progress());
+  const kept = fallback as { c: Case; hazards: readonly HazardReport[] } | null;
+  if (kept !== null) return found(kept.c, kept.hazards);
   return { explored: progress(), counterexample: null, stopped: null };
 }
 

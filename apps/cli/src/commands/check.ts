@@ -6,7 +6,7 @@ import type { CheckReport } from "../reporters/types.js";
 import { defineCommand } from "./command.js";
 import { DEFAULT_SEED, resolvePlugins, type CommandContext } from "./context.js";
 
-/** The default search budget, in schedules: about 30 s on a 2-core machine when nothing is found. */
+/** The default search budget, in schedules: about 40 s on a 2-core machine when nothing is found. */
 export const DEFAULT_BUDGET = 50_000;
 
 const CHECK_OPTIONS = {
@@ -113,45 +113,38 @@ export const checkCommand = defineCommand({
       for (const f of ["plugins", "arch", "cpus", "budget", "seed", "ops", "save"] as const) {
         if (flags[f] !== undefined) throw new FlushlabInputError(`--replay runs the saved case as it was: --${f} cannot be given with it`);
       }
-      const saved = readSaved(flags.replay);
+      const replayFile = flags.replay;
+      const saved = readSaved(replayFile);
       const plugins = resolvePlugins(ctx, saved.plugins, saved.arch);
       const target = targetOf(ctx, saved.arch, plugins);
-      ctx.bus.emit("cli:check_start", { arch: saved.arch, plugins: saved.plugins, cpus: null, budget: 0, seed: null, replay: flags.replay });
-      let out: ReturnType<typeof runCase>;
-      try {
-        out = runCase(saved.case, target, true);
-      } catch (e) {
-        if (e instanceof Error && (e.name === "FlushlabInputError" || e.name === "PluginError")) throw e;
-        const report: CheckReport = {
-          arch: saved.arch,
-          plugins: [...saved.plugins],
-          seed: null,
-          budget: 0,
-          cpus: null,
-          explored: { scenarios: 1, schedules: 1, exhaustive: 0, skipped: 0, budget: 0 },
-          replay: flags.replay,
-          stopped: { case: saved.case, message: e instanceof Error ? e.message : String(e) },
-          counterexample: null,
-        };
-        ctx.bus.emit("cli:check_end", { report });
-        return 1;
-      }
-      const report: CheckReport = {
+      ctx.bus.emit("cli:check_start", { arch: saved.arch, plugins: saved.plugins, cpus: null, budget: 0, seed: null, replay: replayFile });
+      // A replay is one case, one schedule: what it found, or where the kernel stopped.
+      const replayed = (rest: Pick<CheckReport, "stopped" | "counterexample">): CheckReport => ({
         arch: saved.arch,
         plugins: [...saved.plugins],
         seed: null,
         budget: 0,
         cpus: null,
         explored: { scenarios: 1, schedules: 1, exhaustive: 0, skipped: 0, budget: 0 },
-        replay: flags.replay,
-        stopped: null,
-        counterexample:
-          out.hazards.length === 0
-            ? null
-            : { case: saved.case, found: saved.case, shrinkRuns: 0, hazard: headline(out.hazards), hazards: out.hazards, timeline: out.timeline ?? [], replay: saved },
-      };
+        replay: replayFile,
+        ...rest,
+      });
+      let report: CheckReport;
+      try {
+        const out = runCase(saved.case, target, true);
+        report = replayed({
+          stopped: null,
+          counterexample:
+            out.hazards.length === 0
+              ? null
+              : { case: saved.case, found: saved.case, shrinkRuns: 0, hazard: headline(out.hazards), hazards: out.hazards, timeline: out.timeline ?? [], replay: saved },
+        });
+      } catch (e) {
+        if (e instanceof Error && (e.name === "FlushlabInputError" || e.name === "PluginError")) throw e;
+        report = replayed({ stopped: { case: saved.case, message: e instanceof Error ? e.message : String(e) }, counterexample: null });
+      }
       ctx.bus.emit("cli:check_end", { report });
-      return report.counterexample === null ? 0 : 1;
+      return report.stopped !== null || report.counterexample !== null ? 1 : 0;
     }
     const arch = parseArch(ctx, flags.arch);
     const names = flags.plugins !== undefined ? parseNameList(flags.plugins, "--plugins") : (ctx.config?.config.plugins ?? []).map((p) => p.name);

@@ -81,7 +81,7 @@ export async function loadConfig(cwd: string): Promise<LoadedConfig | undefined>
 }
 
 const KNOWN_FIELDS = ["plugins", "workloads", "machine", "profile", "seed"];
-const MACHINE_FIELDS = ["arch", "cpus", "sockets", "tlbEntries", "tlbWays", "memoryMiB", "la57"];
+const MACHINE_FIELDS = ["arch", "cpus", "sockets", "tlbEntries", "tlbWays", "memoryMiB", "la57", "pcid", "invpcid", "pti"];
 
 /** Shape checks; semantic checks (known profile, sockets dividing cpus) happen where the values are used. */
 export function validateConfig(config: Record<string, unknown>, file: string): void {
@@ -121,7 +121,9 @@ export function validateConfig(config: Record<string, unknown>, file: string): v
         throw new FlushlabInputError(`${file}: machine.${key} must be a positive integer (got ${JSON.stringify(v)})`);
       }
     }
-    if (m["la57"] !== undefined && typeof m["la57"] !== "boolean") throw new FlushlabInputError(`${file}: machine.la57 must be true or false`);
+    for (const f of ["la57", "pcid", "invpcid", "pti"]) {
+      if (m[f] !== undefined && typeof m[f] !== "boolean") throw new FlushlabInputError(`${file}: machine.${f} must be true or false`);
+    }
   }
   if (profile !== undefined && (typeof profile !== "string" || profile === "")) throw new FlushlabInputError(`${file}: profile must be a profile name`);
   if (seed !== undefined && !(typeof seed === "number" && Number.isSafeInteger(seed) && seed >= 0)) {

@@ -10,6 +10,7 @@ import type {
   EventStream,
   FlushlabPlugin,
   MachineOptions,
+  ProfileFeatures,
   RunOptions,
   RunResult,
   WorkloadDefinitionLike,
@@ -20,7 +21,7 @@ export interface CliRegistry {
   readonly plugins: readonly FlushlabPlugin[];
   readonly workloads: readonly WorkloadDefinitionLike[];
   /** Cost profiles, e.g. "bare-metal". */
-  readonly profiles: readonly { readonly name: string; readonly description: string }[];
+  readonly profiles: readonly { readonly name: string; readonly description: string; readonly features?: ProfileFeatures }[];
   /** The machine used when neither flushlab.config nor flags say otherwise (x86-64, 8 cpus, 1 socket, …). */
   readonly defaultMachine: MachineOptions;
   /** The arch layer, for commands that assemble many small runs themselves (check); optional for fake registries. */

@@ -20,7 +20,7 @@ export const installedPlugins: readonly FlushlabPlugin[] = [vmallocSync, batched
 export const registry: CliRegistry = {
   plugins: installedPlugins,
   workloads: builtinWorkloads,
-  profiles: Object.values(x86.profiles).map((p) => ({ name: p.name, description: p.description })),
+  profiles: Object.values(x86.profiles).map((p) => ({ name: p.name, description: p.description, ...(p.features ? { features: p.features } : {}) })),
   defaultMachine: x86.defaultMachine,
   arch: x86,
   simulate(options, { workload, plugins }, onEvents) {

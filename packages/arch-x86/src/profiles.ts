@@ -18,6 +18,7 @@ export const bareMetal: CostModel = {
     userAccess: 5,
     pageWalk: 45,
     pageWalkPsc: 25,
+    eptTranslate: 0,
     dirtyAssist: 500,
     invlpg: 100,
     cr3Flush: 96,
@@ -64,6 +65,7 @@ export const bareMetal: CostModel = {
     userAccess: "[U] an L1-hitting store, ~4-5 cycles (Intel optimization manual latencies)",
     pageWalk: "[K] Dave Hansen 2014: dTLB miss 17.1 ns on i5-3320M ≈ 45 cycles (walks hitting the caches)",
     pageWalkPsc: "[U] a walk that starts at the PTE page through a PDE-cache hit: about half of pageWalk",
+    eptTranslate: "[K] bare metal: no second dimension",
     dirtyAssist: "[K] Nadav Amit, RFC cover 2022-07-18: setting D on the first write costs >500 cycles",
     invlpg: "[K] Dave Hansen 2014: INVLPG 'true cost' ≈100 cycles per page (Ingo Molnar 2015 measured 260)",
     cr3Flush: "[K] Ingo Molnar, LKML Jun 2015: CR3-write full local flush 96 cycles (instruction only)",
@@ -105,29 +107,43 @@ export const bareMetal: CostModel = {
     atsTranslate: "[U] device side: ATS translation request over PCIe and the IOMMU's walk, ~1 µs",
     dmaAccess: "[U] device side: one DMA read or write of a cache line, ~0.5 µs",
   },
+  features: {
+    pcid: false,
+    invpcid: false,
+    pti: false,
+    sources: {
+      pcid: "[U] off: the bare-metal reproductions were calibrated without it (seed 003 ran v4.3, and Linux uses PCID only since v4.14); --pcid on gives v5.17's six ASIDs per CPU",
+      invpcid: "[U] off, as for an Ivy Bridge core (Hansen's 2014 figures): INVPCID came with Haswell",
+      pti: "[U] off: the seeds measured on bare metal predate PTI (v4.15, January 2018) or do not say",
+    },
+  },
 };
 
 
 const KVM_CAL =
-  "calibrated against seed 001 (KVM guest, 1 thread): the patched PROT_READ|PROT_WRITE call, which flushes nothing, costs 2,724 cycles";
-const KVM_FLUSH =
-  "calibrated against seed 001 (KVM guest, 1 thread): the v5.17 calls (3,494 and 3,952) exceed the flush-free patched call (2,724) by 1,000 cycles on average, one local single-page flush; taken as an INVLPG/INVPCID that exits to the hypervisor in that guest";
+  "calibrated against seed 001's calibration figures (KVM guest, 1 thread, mprotect(PROT_READ|PROT_WRITE): 3,952 cycles on v5.17, 2,724 with the series), with eptTranslate: the two parameters that fit the two figures";
 const KVM_EXIT = "[U] a VM exit and re-entry (~1,000-1,500 cycles on Haswell-era VT-x) plus KVM's local-APIC emulation; no IPI virtualization assumed";
 
 /**
- * A KVM guest, as seed 001 measured in: bare-metal costs except where the guest
- * pays the hypervisor (IPIs: the ICR write and the EOI exit; 2-D page walks) and the
- * parameters calibrated to the seed's 1-thread figures.
+ * A KVM guest with EPT, as seed 001 measured in: bare-metal costs, except that each
+ * TLB miss is a two-dimensional walk (every guest paging-structure reference and the
+ * final guest-physical address go through the EPT), IPIs pay VM exits (the ICR write,
+ * delivery, the EOI), and the guest runs v5.17 with PCID and PTI. INVLPG and INVPCID
+ * do not exit (KVM does not intercept them under EPT), so a flush costs what it costs
+ * on bare metal plus the 2-D refills after it.
  */
+/** Calibrated (see KVM_CAL). */
+const MPROTECT_BASE_KVM = 1943;
+const EPT_TRANSLATE_KVM = 137;
+
 export const kvmGuest: CostModel = {
   name: "kvm-guest",
-  description: "x86 KVM guest (EPT), IPIs and TLB maintenance paying VM exits; calibrated to seed 001's 1-thread figures",
+  description: "x86 KVM guest (EPT: two-dimensional walks), v5.17 with PCID and PTI, IPIs paying VM exits; calibrated to seed 001's PROT_READ|PROT_WRITE pair",
   params: {
     ...bareMetal.params,
-    mprotectBase: 2474,
-    invlpg: 900,
-    pageWalk: 90,
-    pageWalkPsc: 50,
+    mprotectBase: MPROTECT_BASE_KVM,
+    eptTranslate: EPT_TRANSLATE_KVM,
+    syscall: 392,
     ipiSend: 1500,
     ipiLatencySameSocket: 1850,
     ipiLatencyCrossSocket: 2800,
@@ -135,14 +151,24 @@ export const kvmGuest: CostModel = {
   },
   sources: {
     ...bareMetal.sources,
-    mprotectBase: `${KVM_CAL}; this is the part of it besides syscall entry (200) and changePte (50)`,
-    invlpg: KVM_FLUSH,
-    pageWalk: "[U] a 2-D walk under EPT: about twice the native walk (bare-metal pageWalk × 2)",
-    pageWalkPsc: "[U] bare-metal pageWalkPsc × 2 (EPT)",
+    mprotectBase: `${KVM_CAL}: do_mprotect_pkey's fixed work in the guest`,
+    eptTranslate: `${KVM_CAL}: one guest-physical address through the EPT (its paging-structure caches mostly hitting)`,
+    invlpg: "[K] as bare metal: KVM does not intercept INVLPG or INVPCID when EPT is on",
+    syscall: "[D] bare-metal entry and exit (200) plus PTI's two CR3 writes (2 × cr3Flush)",
     ipiSend: `${KVM_EXIT}: the guest's ICR write exits`,
     ipiLatencySameSocket: `${KVM_EXIT}: the host delivers to the target vCPU (posted interrupt or kick); bare-metal latency 950 + 900`,
     ipiLatencyCrossSocket: `${KVM_EXIT}: as same-socket plus the bare-metal cross-socket difference`,
     irqEntryExit: `${KVM_EXIT}: the guest's EOI write exits (bare-metal entry/exit 1,050 + 1,000)`,
+  },
+  features: {
+    pcid: true,
+    invpcid: false,
+    pti: true,
+    sources: {
+      pcid: "[K] seed 001 ran v5.17-rc6-mmots in the guest; v5.17 uses PCID whenever CPUID reports it (since v4.14), and KVM exposes PCID to EPT guests",
+      invpcid: "[U] a guest CPU of the Sandy/Ivy Bridge generation (PCID since Westmere, INVPCID only since Haswell), the generation of the bare-metal costs; the seed does not name the CPU",
+      pti: "[U] v5.17 enables PTI by default on Intel CPUs affected by Meltdown (every core before Cascade Lake), and a guest sees the host's vulnerability; the seed does not name the CPU",
+    },
   },
 };
 

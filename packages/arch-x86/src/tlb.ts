@@ -2,10 +2,28 @@
  * arch/x86/mm/tlb.c as of v5.17 (after Nadav Amit's concurrent-flush series, v5.13:
  * remote IPIs are sent first and the local flush overlaps the wait):
  * flush_tlb_mm_range, native_flush_tlb_multi, flush_tlb_func, flush_tlb_kernel_range,
- * switch_mm_irqs_off and enter_lazy_tlb. PCID is not modelled (one ASID per CPU, so
- * every switch to another mm reloads CR3 with a flush).
+ * switch_mm_irqs_off with PCID (choose_new_asid over TLB_NR_DYN_ASIDS dynamic ASIDs,
+ * each with its ctx_id and tlb_gen; CR3 written with NOFLUSH when the ASID is current),
+ * enter_lazy_tlb; and page-table isolation's side of it (v4.15+): kernel and user PCIDs
+ * of one ASID, invalidate_user_asid and user_pcid_flush_mask, flush_tlb_one_user with
+ * INVPCID or without, invalidate_other, and the entry code's CR3 switches
+ * (arch/x86/entry/calling.h SWITCH_TO_KERNEL_CR3 / SWITCH_TO_USER_CR3). Without PCID
+ * every ASID is 0 and every switch to another mm flushes.
  */
-import { C, type ArchTlb, type Cpu, type KGen, type Kernel, type Machine, type MmStruct, type TlbFlushReason } from "@flushlab/core-mmu";
+import { C, TLB_NR_DYN_ASIDS, type ArchTlb, type Cpu, type CpuTlbState, type KGen, type Kernel, type Machine, type MmStruct, type TlbFlushReason } from "@flushlab/core-mmu";
+
+/** X86_CR3_PTI_PCID_USER_BIT: the user PCID of an ASID is its kernel PCID with bit 11 set. */
+export const X86_CR3_PTI_PCID_USER_BIT = 11;
+
+/** kern_pcid(asid): ASID + 1, so that PCID 0 stays for a kernel that does not use PCID. */
+export function kernPcid(asid: number): number {
+  return asid + 1;
+}
+
+/** user_pcid(asid) */
+export function userPcid(asid: number): number {
+  return kernPcid(asid) | (1 << X86_CR3_PTI_PCID_USER_BIT);
+}
 
 /** tlb_single_page_flush_ceiling (debugfs knob, default 33; Dave Hansen 2014). */
 export const TLB_SINGLE_PAGE_FLUSH_CEILING = 33;
@@ -49,8 +67,6 @@ export class X86Tlb implements ArchTlb {
 
   /** flush_tlb_func: runs on each target (and locally); partial or full by generation. Returns cycles. */
   flushTlbFunc(cpu: Cpu, f: FlushTlbInfo): number {
-    const m = this.m;
-    const mmu = m.mmu;
     const values = this.k.counters.values;
     const ts = this.k.tlbstate[cpu.id]!;
     const local = cpu.id === f.initiatingCpu;
@@ -75,13 +91,13 @@ export class X86Tlb implements ArchTlb {
       const stride = 2 ** f.strideShift;
       let nr = 0;
       for (let addr = f.start; addr < f.end; addr += stride) {
-        cost += mmu.invlpg(cpu, addr);
+        cost += this.flushTlbOneUser(cpu, addr);
         nr++;
       }
       if (local) values[C.nr_tlb_local_flush_one]! += nr;
       this.trace(cpu, reason, nr);
     } else {
-      cost += mmu.loadCr3(cpu, cpu.cr3);
+      cost += this.flushTlbLocal(cpu);
       if (local) values[C.nr_tlb_local_flush_all]!++;
       this.trace(cpu, reason, -1);
     }
@@ -128,7 +144,8 @@ export class X86Tlb implements ArchTlb {
     const values = this.k.counters.values;
     let func: (c: Cpu) => number;
     if (end === TLB_FLUSH_ALL || (end - start) / 4096 > TLB_SINGLE_PAGE_FLUSH_CEILING) {
-      // do_flush_tlb_all
+      // do_flush_tlb_all: __flush_tlb_all with PGE, i.e. INVPCID "all" or a CR4.PGE
+      // toggle; either drops every PCID's entries, globals included.
       func = (c) => {
         values[C.nr_tlb_remote_flush_received]!++;
         return mmu.flushTlbGlobal(c);
@@ -137,41 +154,172 @@ export class X86Tlb implements ArchTlb {
       // do_kernel_range_flush: flush_tlb_one_kernel per page
       func = (c) => {
         let cost = 0;
-        for (let a = start; a < end; a += 4096) cost += mmu.invlpg(c, a);
+        for (let a = start; a < end; a += 4096) cost += this.flushTlbOneKernel(c, a);
         return cost;
       };
     }
     yield* this.k.smp.onEachCpuCondMask(cpu, null, func, true, cond ?? null);
   }
 
-  /** switch_mm_irqs_off(prev, next, tsk); `next` null is init_mm. Returns cycles. */
+  /**
+   * switch_mm_irqs_off(prev, next, tsk); `next` null is init_mm. Returns cycles. With
+   * PCID, an mm that still owns one of this CPU's ASIDs is switched to without a flush
+   * when that ASID's tlb_gen is current.
+   */
   switchMmIrqsOff(cpu: Cpu, next: MmStruct | null): number {
-    const mmu = this.m.mmu;
     const ts = this.k.tlbstate[cpu.id]!;
     const realPrev = ts.loadedMm;
+    const prevAsid = ts.loadedMmAsid;
     const wasLazy = ts.isLazy;
     ts.isLazy = false;
     let cost = this.m.costs.switchMm;
     const nextMm = next ?? this.k.initMm;
+    let newAsid: number;
+    let needFlush: boolean;
+    let nextTlbGen: number;
     if (realPrev === nextMm) {
       if (!wasLazy || nextMm.isInitMm) return cost;
       // Back from lazy mode on the same mm: catch up if a flush was skipped meanwhile.
       nextMm.cpumask[cpu.id] = 1;
-      if (ts.ctxTlbGen === nextMm.tlbGen) return cost;
-      cost += mmu.loadCr3(cpu, nextMm.pgd);
-      ts.ctxTlbGen = nextMm.tlbGen;
-      this.trace(cpu, "TLB_FLUSH_ON_TASK_SWITCH", -1);
-      return cost;
+      nextTlbGen = nextMm.tlbGen;
+      if (ts.ctxGen[prevAsid] === nextTlbGen) return cost;
+      newAsid = prevAsid;
+      needFlush = true;
+    } else {
+      // Stop remote flushes for the previous mm, start them for the next, then read tlb_gen.
+      if (realPrev !== null && !realPrev.isInitMm) realPrev.cpumask[cpu.id] = 0;
+      if (!nextMm.isInitMm) nextMm.cpumask[cpu.id] = 1;
+      nextTlbGen = nextMm.tlbGen;
+      const chosen = this.chooseNewAsid(ts, nextMm, nextTlbGen);
+      newAsid = chosen.asid;
+      needFlush = chosen.needFlush;
     }
-    // Stop remote flushes for the previous mm, start them for the next, then read tlb_gen.
-    if (realPrev !== null && !realPrev.isInitMm) realPrev.cpumask[cpu.id] = 0;
-    if (!nextMm.isInitMm) nextMm.cpumask[cpu.id] = 1;
-    const nextTlbGen = nextMm.tlbGen;
-    cost += mmu.loadCr3(cpu, nextMm.pgd);
+    if (needFlush) {
+      ts.ctxId[newAsid] = nextMm.ctxId;
+      ts.ctxGen[newAsid] = nextTlbGen;
+    }
+    cost += this.loadNewMmCr3(cpu, nextMm.pgd, newAsid, needFlush);
+    this.trace(cpu, "TLB_FLUSH_ON_TASK_SWITCH", needFlush ? -1 : 0);
     ts.loadedMm = nextMm;
-    ts.ctxTlbGen = nextTlbGen;
-    this.trace(cpu, "TLB_FLUSH_ON_TASK_SWITCH", -1);
+    ts.loadedMmAsid = newAsid;
     return cost;
+  }
+
+  /** choose_new_asid: the ASID `next` still owns on this CPU, or the next one round robin. */
+  private readonly chosen = { asid: 0, needFlush: true };
+  protected chooseNewAsid(ts: CpuTlbState, next: MmStruct, nextTlbGen: number): { asid: number; needFlush: boolean } {
+    const out = this.chosen;
+    if (!this.m.features.pcid) {
+      out.asid = 0;
+      out.needFlush = true;
+      return out;
+    }
+    if (ts.invalidateOther) this.clearAsidOther(ts);
+    for (let asid = 0; asid < TLB_NR_DYN_ASIDS; asid++) {
+      if (ts.ctxId[asid] !== next.ctxId) continue;
+      out.asid = asid;
+      out.needFlush = ts.ctxGen[asid]! < nextTlbGen;
+      return out;
+    }
+    let asid = ts.nextAsid++;
+    if (asid >= TLB_NR_DYN_ASIDS) {
+      asid = 0;
+      ts.nextAsid = 1;
+    }
+    out.asid = asid;
+    out.needFlush = true;
+    return out;
+  }
+
+  /** clear_asid_other: every ASID but the loaded one forgets its mm, so its next use flushes. */
+  private clearAsidOther(ts: CpuTlbState): void {
+    for (let asid = 0; asid < TLB_NR_DYN_ASIDS; asid++) {
+      if (asid === ts.loadedMmAsid) continue;
+      ts.ctxId[asid] = 0;
+    }
+    ts.invalidateOther = false;
+  }
+
+  /** load_new_mm_cr3: build_cr3 (flushing the ASID, and its user PCID at the next exit) or build_cr3_noflush. */
+  private loadNewMmCr3(cpu: Cpu, pgd: number, asid: number, needFlush: boolean): number {
+    const pcid = this.m.features.pcid;
+    if (needFlush) this.invalidateUserAsid(cpu, asid);
+    return this.m.mmu.writeCr3(cpu, pgd, pcid ? kernPcid(asid) : 0, pcid && !needFlush);
+  }
+
+  /** invalidate_user_asid: with PCID and PTI, flush the ASID's user PCID at the next return to user mode. */
+  protected invalidateUserAsid(cpu: Cpu, asid: number): void {
+    const f = this.m.features;
+    if (!f.pcid || !f.pti) return;
+    const ts = this.k.tlbstate[cpu.id]!;
+    ts.userPcidFlushMask |= 1 << kernPcid(asid);
+  }
+
+  /**
+   * native_flush_tlb_one_user: INVLPG in the current (kernel) PCID; under PTI the user
+   * PCID too, by INVPCID when the CPU has it, else by flushing the whole user PCID at
+   * the next return to user mode.
+   */
+  protected flushTlbOneUser(cpu: Cpu, addr: number): number {
+    const mmu = this.m.mmu;
+    let cost = mmu.invlpg(cpu, addr);
+    const f = this.m.features;
+    if (!f.pti) return cost;
+    const asid = this.k.tlbstate[cpu.id]!.loadedMmAsid;
+    if (!f.invpcid) this.invalidateUserAsid(cpu, asid);
+    else cost += mmu.invpcidOne(cpu, userPcid(asid), addr);
+    return cost;
+  }
+
+  /** flush_tlb_one_kernel: as for a user address; under PTI the other ASIDs must go too (invalidate_other). */
+  protected flushTlbOneKernel(cpu: Cpu, addr: number): number {
+    const cost = this.flushTlbOneUser(cpu, addr);
+    if (this.m.features.pti) this.k.tlbstate[cpu.id]!.invalidateOther = true;
+    return cost;
+  }
+
+  /** native_flush_tlb_local: the loaded ASID's user PCID at the next exit, and a CR3 rewrite that flushes the current PCID. */
+  protected flushTlbLocal(cpu: Cpu): number {
+    this.invalidateUserAsid(cpu, this.k.tlbstate[cpu.id]!.loadedMmAsid);
+    return this.m.mmu.writeCr3(cpu, cpu.cr3, cpu.pcid, false);
+  }
+
+  initializeTlbstateAndFlush(cpu: Cpu, mm: MmStruct): void {
+    const ts = this.k.tlbstate[cpu.id]!;
+    ts.loadedMm = mm;
+    ts.loadedMmAsid = 0;
+    ts.nextAsid = 1;
+    ts.ctxId.fill(0);
+    ts.ctxGen.fill(0);
+    ts.ctxId[0] = mm.ctxId;
+    ts.ctxGen[0] = mm.tlbGen;
+    this.m.mmu.writeCr3(cpu, mm.pgd, this.m.features.pcid ? kernPcid(0) : 0, false);
+  }
+
+  /**
+   * SWITCH_TO_KERNEL_CR3 / SWITCH_TO_USER_CR3 (PTI). With PCID the kernel side is
+   * entered with NOFLUSH, and the user side flushes its PCID only when
+   * user_pcid_flush_mask says so (clearing the bit); without PCID both switches write
+   * CR3 with PCID 0, each a flush of the non-global entries. The user half of the
+   * page tables (the kernel pgd's second page, holding user mappings and the entry
+   * trampoline) is not modelled apart: both halves use the same root.
+   */
+  ptiSwitchCr3(cpu: Cpu, toUser: boolean): void {
+    const mmu = this.m.mmu;
+    if (!this.m.features.pcid) {
+      mmu.writeCr3(cpu, cpu.cr3, 0, false);
+      return;
+    }
+    const ts = this.k.tlbstate[cpu.id]!;
+    const kpcid = kernPcid(ts.loadedMmAsid);
+    if (!toUser) {
+      mmu.writeCr3(cpu, cpu.cr3, kpcid, true);
+      return;
+    }
+    const bit = 1 << kpcid;
+    const flush = (ts.userPcidFlushMask & bit) !== 0;
+    if (flush) ts.userPcidFlushMask &= ~bit;
+    mmu.writeCr3(cpu, cpu.cr3, kpcid | (1 << X86_CR3_PTI_PCID_USER_BIT), !flush);
   }
 
   enterLazyTlb(cpu: Cpu): void {

@@ -170,6 +170,8 @@ describe("plugins", () => {
           flushTlbKernelRange: real.flushTlbKernelRange.bind(real),
           switchMmIrqsOff: real.switchMmIrqsOff.bind(real),
           enterLazyTlb: real.enterLazyTlb.bind(real),
+          initializeTlbstateAndFlush: real.initializeTlbstateAndFlush.bind(real),
+          ptiSwitchCr3: real.ptiSwitchCr3.bind(real),
         })),
       ],
     });
@@ -179,7 +181,7 @@ describe("plugins", () => {
     const badBuild = { ...bad, name: "bad-build", policies: [policy(ARCH_TLB, () => { throw new Error("nope"); })] };
     const noCr3 = { ...bad, name: "no-cr3", policies: [policy(ARCH_TLB, (kernel) => {
       const real = new X86Tlb(kernel);
-      return { flushTlbMmRange: real.flushTlbMmRange.bind(real), flushTlbKernelRange: real.flushTlbKernelRange.bind(real), switchMmIrqsOff: () => 0, enterLazyTlb() {} };
+      return { flushTlbMmRange: real.flushTlbMmRange.bind(real), flushTlbKernelRange: real.flushTlbKernelRange.bind(real), switchMmIrqsOff: () => 0, enterLazyTlb() {}, initializeTlbstateAndFlush: real.initializeTlbstateAndFlush.bind(real), ptiSwitchCr3: real.ptiSwitchCr3.bind(real) };
     })] };
     expect(() => runScenario("bad", [function* (t: TaskApi): TaskGen { const a = yield* t.mmap(4096, 3); yield t.touch(a, 1, 4096, true); }], [noCr3])).toThrow(/with plugins no-cr3: CPU 0 faults endlessly/);
     expect(() => runScenario("bad", body, [badBuild])).toThrow('plugin "bad-build" failed to build its ArchTlb policy: nope');

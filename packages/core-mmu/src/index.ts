@@ -16,11 +16,11 @@ export { Tlb, TlbFlag, PagingStructureCache, PscLevel, type TlbParams } from "./
 export { Cpu, CpuMode, CPU_MODE_NAMES, type CpuTopology } from "./hw/cpu.js";
 export { Mmu, FAULT, MMU_EVENTS, MmuEvent } from "./hw/mmu.js";
 export { Apic, type IpiVector } from "./hw/apic.js";
-export { Machine, MAX_CPUS, type MachineParams } from "./hw/machine.js";
+export { Machine, MAX_CPUS, NO_FEATURES, type CpuFeatures, type MachineParams } from "./hw/machine.js";
 export { NO_WATCH, type HwWatch } from "./hw/watch.js";
 // The kernel.
 export { Counters, COUNTER_NAMES, C, counterIndex, type CounterName } from "./kernel/counters.js";
-export { CpuTlbState, CpuCurrent, type TaskStruct } from "./kernel/percpu.js";
+export { CpuTlbState, CpuCurrent, TLB_NR_DYN_ASIDS, type TaskStruct } from "./kernel/percpu.js";
 export { Sched, type AccessRun, type TaskGen, type TaskYield, type SchedHooks, type SchedPerturbation } from "./kernel/sched.js";
 export { Smp, type Csd, type SmpCallFunc, type SmpCondFunc } from "./kernel/smp.js";
 export { SpinLock } from "./kernel/spinlock.js";
@@ -60,6 +60,6 @@ export { HAZARD_CLASS_NAMES, HAZARD_LIST_CAP, type HazardClass, type HazardRepor
 // Runs.
 export * from "./run/types.js";
 export * from "./run/validate.js";
-export { simulate, type SimulateInput } from "./run/simulate.js";
+export { simulate, describeFeatures, type SimulateInput } from "./run/simulate.js";
 export * from "./run/config.js";
 export * from "./workload/types.js";

@@ -9,7 +9,7 @@ import type { CostParams } from "../src/cost/cost-model.js";
 
 /** Round numbers: these tests check behaviour, not cost. */
 export const TEST_COSTS: CostParams = {
-  freqHz: 1e9, userAccess: 1, pageWalk: 10, pageWalkPsc: 5, dirtyAssist: 50, invlpg: 10, cr3Flush: 10, globalFlush: 20,
+  freqHz: 1e9, userAccess: 1, pageWalk: 10, pageWalkPsc: 5, eptTranslate: 0, dirtyAssist: 50, invlpg: 10, cr3Flush: 10, globalFlush: 20,
   pageFaultHw: 100, faultHandler: 50, allocZeroPage: 100, copyPage: 100, ptAlloc: 100, syscall: 20, mmapRegion: 100,
   unmapBase: 50, zapPte: 5, freePage: 5, mprotectBase: 50, changePte: 5, flushBookkeeping: 10, csdQueue: 5, ipiSend: 10,
   ipiLatencySameSocket: 100, ipiLatencyCrossSocket: 200, irqEntryExit: 50, csdRun: 5, ackLatencySameSocket: 20,

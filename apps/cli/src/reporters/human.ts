@@ -3,7 +3,7 @@
  * so a failing command leaves no half report on stdout. No timestamps, no wall-clock.
  */
 import type { HazardReport, MachineOptions, ParamValues } from "@flushlab/core-mmu";
-import { overriddenPoints } from "@flushlab/core-mmu";
+import { describeFeatures, overriddenPoints } from "@flushlab/core-mmu";
 import { hazardCount } from "../hazards.js";
 import type { TextSink } from "../registry-types.js";
 import { changePct } from "../stats.js";
@@ -25,6 +25,7 @@ export function describeMachine(m: MachineOptions): string {
     `${formatNumber(m.tlbEntries)}-entry ${m.tlbWays}-way TLB`,
     `${formatNumber(m.memoryMiB)} MiB`,
   ];
+  if (m.pcid !== undefined && m.invpcid !== undefined && m.pti !== undefined) parts.push(describeFeatures({ pcid: m.pcid, invpcid: m.invpcid, pti: m.pti }));
   return parts.join(", ");
 }
 
@@ -206,12 +207,13 @@ export function formatReproduction(r: ReproductionOutcome): string[] {
     ),
   );
   lines.push("");
-  const rows: string[][] = [["metric", "kind", "model", "published", "accept", "result", "source"]];
+  const rows: string[][] = [["metric", "kind", "role", "model", "published", "accept", "result", "source"]];
   for (const f of r.figures) {
     const { figure } = f;
     rows.push([
       figure.metric,
       figure.kind,
+      figure.role ?? "prediction",
       formatFigureValue(figure.kind, f.model),
       figure.published === null ? "none" : formatFigureValue(figure.kind, figure.published),
       `[${formatFigureValue(figure.kind, figure.accept.min)}, ${formatFigureValue(figure.kind, figure.accept.max)}]`,
@@ -219,7 +221,7 @@ export function formatReproduction(r: ReproductionOutcome): string[] {
       figure.source,
     ]);
   }
-  lines.push(...table(rows, ["left", "left", "right", "right", "left", "left", "left"]));
+  lines.push(...table(rows, ["left", "left", "left", "right", "right", "left", "left", "left"]));
   const hz = compare.hazards;
   const hazardsOk = !r.requireNoHazards || (hz.baseline === 0 && hz.patched === 0);
   lines.push(

@@ -63,6 +63,7 @@ function reproductionJson(r: ReproductionOutcome): Record<string, unknown> {
     figures: r.figures.map((f) => ({
       metric: f.figure.metric,
       kind: f.figure.kind,
+      role: f.figure.role ?? "prediction",
       model: f.model,
       published: f.figure.published,
       accept: { min: f.figure.accept.min, max: f.figure.accept.max },

@@ -13,6 +13,13 @@ export interface CostParams {
   readonly pageWalk: number;
   /** A walk that starts below the root through a paging-structure-cache hit. */
   readonly pageWalkPsc: number;
+  /**
+   * A guest's walk is two-dimensional (EPT): each guest paging-structure reference the
+   * walk makes, and the final guest-physical address, is first translated through the
+   * EPT. Cycles per such translation (the EPT's own paging-structure caches and TLB
+   * included, as an average); 0 on bare metal.
+   */
+  readonly eptTranslate: number;
   /** The CPU setting D on the first write through a clean cached entry (re-walk). */
   readonly dirtyAssist: number;
   /** INVLPG of one page (flush_tlb_one_user / flush_tlb_one_kernel). */
@@ -105,6 +112,19 @@ export interface CostModel {
   readonly description: string;
   readonly params: CostParams;
   readonly sources: { readonly [K in keyof CostParams]: string };
+  /**
+   * The TLB features of the machine the profile describes (a machine option overrides
+   * each), each with its source. Absent: none (no PCID, no INVPCID, no PTI).
+   */
+  readonly features?: ProfileFeatures;
+}
+
+/** A profile's defaults for the machine's PCID, INVPCID and PTI, with where each comes from. */
+export interface ProfileFeatures {
+  readonly pcid: boolean;
+  readonly invpcid: boolean;
+  readonly pti: boolean;
+  readonly sources: { readonly pcid: string; readonly invpcid: string; readonly pti: string };
 }
 
 /** Validates a profile: every parameter finite and non-negative, with a source. */

@@ -24,7 +24,7 @@ export class Cpu {
   readonly psc: PagingStructureCache;
   /** CR3: frame of the top-level table in use. */
   cr3 = 0;
-  /** The PCID in CR3 (0: the model runs without PCID). */
+  /** The PCID in CR3[11:0] (always 0 when CR4.PCIDE is clear: a machine without PCID, or a kernel that does not use it). */
   pcid = 0;
   /** PAE: the four PDPTEs loaded into registers at the last CR3 write (lo, hi words). */
   readonly pdpte = new Uint32Array(8);
@@ -36,6 +36,13 @@ export class Cpu {
    */
   watchUserEntry = false;
   onUserEntry: ((cpu: Cpu) => void) | null = null;
+  /**
+   * Called on every change between user mode and the kernel (CPL 3 ↔ CPL 0, idle
+   * counting as the kernel), before the user-entry watch: where page-table isolation's
+   * entry code switches CR3 (SWITCH_TO_KERNEL_CR3 / SWITCH_TO_USER_CR3). Null: the
+   * kernel switches nothing (no PTI).
+   */
+  onPrivilegeChange: ((cpu: Cpu, toUser: boolean) => void) | null = null;
 
   constructor(topo: CpuTopology, tlb: Tlb, tlb2m: Tlb, psc: PagingStructureCache) {
     this.id = topo.id;
@@ -51,7 +58,9 @@ export class Cpu {
 
   /** A mode change: a return to user mode (sysret, iret) is where the user-entry watch fires. */
   set mode(m: CpuMode) {
+    const wasUser = this._mode === CpuMode.USER;
     this._mode = m;
+    if (this.onPrivilegeChange !== null && wasUser !== (m === CpuMode.USER)) this.onPrivilegeChange(this, !wasUser);
     if (m === CpuMode.USER && this.watchUserEntry) this.onUserEntry?.(this);
   }
 }

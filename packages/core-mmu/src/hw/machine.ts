@@ -34,7 +34,22 @@ export interface MachineParams {
   readonly seed: number;
   /** Intel Knights Landing X86_BUG_PTE_LEAK: A/D set even after the PTE was cleared. */
   readonly pteLeakErratum: boolean;
+  /** What CPUID says the CPUs have, and whether the kernel isolates page tables. Default: none of them. */
+  readonly features?: CpuFeatures;
 }
+
+/**
+ * The TLB features a run's CPUs have, as the kernel sees them: X86_FEATURE_PCID (CR4.PCIDE
+ * can be set: 12-bit PCIDs tag TLB entries; IA-32e mode only), X86_FEATURE_INVPCID, and
+ * X86_FEATURE_PTI (the CPU is affected by Meltdown and the kernel isolates its page tables).
+ */
+export interface CpuFeatures {
+  readonly pcid: boolean;
+  readonly invpcid: boolean;
+  readonly pti: boolean;
+}
+
+export const NO_FEATURES: CpuFeatures = { pcid: false, invpcid: false, pti: false };
 
 export class Machine {
   readonly params: MachineParams;
@@ -46,6 +61,7 @@ export class Machine {
   readonly mmu: Mmu;
   readonly apic: Apic;
   readonly costs: CostParams;
+  readonly features: CpuFeatures;
   /** The run's coarse event stream (phases, flushes, IPIs, hazards). */
   readonly events = new EventStream();
 
@@ -53,6 +69,7 @@ export class Machine {
     this.params = params;
     this.format = params.format;
     this.costs = costs;
+    this.features = params.features ?? NO_FEATURES;
     this.prng = new Prng(params.seed);
     this.mem = new PhysMem(params.memoryFrames, params.sockets);
     const perSocket = params.cpus / params.sockets;

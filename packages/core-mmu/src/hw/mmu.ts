@@ -145,6 +145,11 @@ export class Mmu {
         if (pteNx(lo, hi)) nx = TlbFlag.NX;
       }
       const leaf = level === nlv - 1 || pteHuge(lo, hi);
+      // Under EPT, this guest reference (and, at the leaf, the final guest-physical
+      // address) is translated through the EPT first: the second dimension. (PAE's
+      // PDPTEs are registers, loaded with CR3: no reference.)
+      if (off >= 0) cost += this.costs.eptTranslate;
+      if (leaf) cost += this.costs.eptTranslate;
       if (leaf) {
         if ((user && (rights & TlbFlag.US) === 0) || (write && (rights & TlbFlag.RW) === 0)) return FAULT;
         const set = write ? _PAGE_ACCESSED | _PAGE_DIRTY : _PAGE_ACCESSED;
@@ -229,12 +234,25 @@ export class Mmu {
 
   // ---- TLB-maintenance instructions (what the kernel's flush paths execute) ----
 
-  /** MOV to CR3: switch to `root`, dropping non-global entries and the paging-structure caches of the PCID. PAE reloads the PDPTE registers. */
+  /** MOV to CR3 with the PCID unchanged and bit 63 clear: `root`, flushing the current PCID. */
   loadCr3(cpu: Cpu, root: number): number {
+    return this.writeCr3(cpu, root, cpu.pcid, false);
+  }
+
+  /**
+   * MOV to CR3: `root` and `pcid` (CR3[11:0]); unless `noflush` (bit 63, only with
+   * CR4.PCIDE), the non-global TLB entries and the paging-structure caches of `pcid`
+   * are dropped (SDM §4.10.4.1). PAE reloads the PDPTE registers. The cost is the
+   * instruction's; what a flush costs is the refills after it.
+   */
+  writeCr3(cpu: Cpu, root: number, pcid: number, noflush: boolean): number {
     cpu.cr3 = root;
-    cpu.tlb.flushNonGlobal(cpu.pcid);
-    cpu.tlb2m.flushNonGlobal(cpu.pcid);
-    cpu.psc.flushPcid(cpu.pcid);
+    cpu.pcid = pcid;
+    if (!noflush) {
+      cpu.tlb.flushNonGlobal(pcid);
+      cpu.tlb2m.flushNonGlobal(pcid);
+      cpu.psc.flushPcid(pcid);
+    }
     if (this.pae) {
       const w = this.mem.words;
       for (let i = 0; i < 4; i++) {
@@ -243,8 +261,20 @@ export class Mmu {
         cpu.pdpte[i * 2 + 1] = w[off + 1]!;
       }
     }
-    this.watch.tlbFlush(cpu);
+    if (!noflush) this.watch.tlbFlush(cpu);
     return this.costs.cr3Flush;
+  }
+
+  /**
+   * INVPCID type 0 (individual address): `va` in `pcid`, global entries excepted, and
+   * the paging-structure caches of `pcid` (SDM Vol. 2A, INVPCID). Costed as INVLPG.
+   */
+  invpcidOne(cpu: Cpu, pcid: number, va: number): number {
+    cpu.tlb.invalidatePage(Math.floor(va / 4096), pcid, false);
+    if (cpu.tlb2m.live > 0) cpu.tlb2m.invalidatePage(Math.floor(va / 2097152), pcid, false);
+    cpu.psc.flushPcid(pcid);
+    this.watch.tlbFlush(cpu);
+    return this.costs.invlpg;
   }
 
   /** INVLPG: the address in the current PCID plus any global entry for it, and the PCID's paging-structure caches. */
@@ -256,7 +286,7 @@ export class Mmu {
     return this.costs.invlpg;
   }
 
-  /** CR4.PGE toggle / INVPCID all: everything, globals included. */
+  /** CR4.PGE toggle / INVPCID type 2: everything, globals included, every PCID. */
   flushTlbGlobal(cpu: Cpu): number {
     cpu.tlb.flushAll();
     cpu.tlb2m.flushAll();

@@ -90,6 +90,11 @@ export class Tlb {
     return this.valid[i] === 1 && ((this.flags[i]! & TlbFlag.G) !== 0 || this.epoch[i] === this.pcidEpoch[this.pcid[i]!]);
   }
 
+  /** Whether entry `i` is live and the CPU can use it while CR3 holds `pcid` (its own PCID's, or global). */
+  usableIn(i: number, pcid: number): boolean {
+    return this.isLive(i) && ((this.flags[i]! & TlbFlag.G) !== 0 || this.pcid[i] === pcid);
+  }
+
   /** Index of the entry translating `vpn` in `pcid` (or a global one), or -1. O(ways). */
   lookup(vpn: number, pcid: number): number {
     const base = (vpn & this.setMask) * this.ways;
@@ -113,6 +118,13 @@ export class Tlb {
   probe(vpn: number): number {
     const base = (vpn & this.setMask) * this.ways;
     for (let i = base; i < base + this.ways; i++) if (this.vpn[i] === vpn && this.isLive(i)) return i;
+    return -1;
+  }
+
+  /** Like `probe`, for the entry of `vpn` that maps `pfn` (with PCIDs, one page number can be cached for several address spaces). */
+  probeFrame(vpn: number, pfn: number): number {
+    const base = (vpn & this.setMask) * this.ways;
+    for (let i = base; i < base + this.ways; i++) if (this.vpn[i] === vpn && this.pfn[i] === pfn && this.isLive(i)) return i;
     return -1;
   }
 
@@ -162,12 +174,16 @@ export class Tlb {
     if ((this.flags[i]! & TlbFlag.G) === 0) this.nonGlobalLive[this.pcid[i]!]!--;
   }
 
-  /** INVLPG: drops `vpn` in `pcid` and any global entry for it. Returns entries dropped. */
-  invalidatePage(vpn: number, pcid: number): number {
+  /**
+   * INVLPG: drops `vpn` in `pcid` and any global entry for it. With `globals` false,
+   * INVPCID's individual-address type: `vpn` in `pcid` only (SDM Vol. 2A, INVPCID).
+   * Returns entries dropped.
+   */
+  invalidatePage(vpn: number, pcid: number, globals = true): number {
     const base = (vpn & this.setMask) * this.ways;
     let n = 0;
     for (let i = base; i < base + this.ways; i++) {
-      if (this.vpn[i] === vpn && this.isLive(i) && (this.pcid[i] === pcid || (this.flags[i]! & TlbFlag.G) !== 0)) {
+      if (this.vpn[i] === vpn && this.isLive(i) && (this.pcid[i] === pcid || (globals && (this.flags[i]! & TlbFlag.G) !== 0))) {
         this.drop(i);
         n++;
       }

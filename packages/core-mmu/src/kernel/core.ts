@@ -13,6 +13,7 @@ import type { ArchMm, ArchTlb, BatchedPendingFlush, ContextTrackingEntry, Gather
 import type { KGen } from "../sim/process.js";
 import { ContextTracking } from "./context-tracking.js";
 import { Counters } from "./counters.js";
+import { KernelImage } from "./image.js";
 import { CpuCurrent, CpuTlbState } from "./percpu.js";
 import { Sched } from "./sched.js";
 import { Smp } from "./smp.js";
@@ -44,6 +45,8 @@ export class KernelCore {
   readonly smp: Smp;
   readonly ct: ContextTracking;
   readonly pgtables: PageTables;
+  /** The kernel image's text and boot stacks (mapped at boot). */
+  readonly image: KernelImage;
   readonly policies = new PolicyTable();
   /** Live process mms, in creation order. */
   readonly mms = new Set<MmStruct>();
@@ -60,6 +63,7 @@ export class KernelCore {
     this.smp = new Smp(machine, this.counters, this.sched);
     this.ct = new ContextTracking(machine, this.counters);
     this.pgtables = new PageTables(machine);
+    this.image = new KernelImage(machine, this.pgtables);
   }
 
   /** init_mm, made at boot. */

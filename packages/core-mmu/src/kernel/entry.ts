@@ -26,12 +26,16 @@ export class Entry {
    * Syscall entry: kernel mode, the context-tracking kernel entry (deferred work
    * first), then a touch of the task's kernel stack. Returns the cycles.
    */
-  syscallEnter(cpu: Cpu): number {
+  syscallEnter(cpu: Cpu, name: string): number {
     const k = this.k;
     cpu.mode = CpuMode.KERNEL;
     const work = k.kernelEntry(cpu);
     const stack = k.current[cpu.id]!.task?.stack;
-    return work + k.machine.costs.syscall + (stack !== undefined ? this.kernelAccessCost(cpu, stack.end - 4096 - 8, true) : 0);
+    // entry_SYSCALL_64's text, the task's kernel stack (a forked task's own, else the
+    // CPU's boot stack), and the handler's text: real TLB lookups, kernel-mode.
+    let cost = work + k.machine.costs.syscall + this.kernelAccessCost(cpu, k.image.entryText, false);
+    cost += this.kernelAccessCost(cpu, stack !== undefined ? stack.end - 4096 - 8 : k.image.bootStack(cpu), true);
+    return cost + this.kernelAccessCost(cpu, k.image.handlerText(name), false);
   }
 
   /**
@@ -47,7 +51,7 @@ export class Entry {
     const events = m.events;
     const prev = cpu.mode;
     if (events.wants("syscall_enter")) events.emit("syscall_enter", { time: m.now, cpu: cpu.id, name });
-    yield this.syscallEnter(cpu);
+    yield this.syscallEnter(cpu, name);
     const r = yield* body;
     if (events.wants("syscall_exit")) events.emit("syscall_exit", { time: m.now, cpu: cpu.id, name });
     if (restricts !== undefined) {

@@ -79,9 +79,12 @@ export class Kernel extends KernelCore implements SchedHooks, IrqEntryHooks {
     const pgd = this.policies.archMm.pgdCreate(null);
     const initMm = new MmStruct(0, pgd, m.cpus.length, 0, m, true);
     this.setInitMm(initMm);
+    this.image.map(initMm);
+    const arch = this.policies.archTlb;
     for (const cpu of m.cpus) {
-      m.mmu.loadCr3(cpu, pgd);
-      this.tlbstate[cpu.id]!.loadedMm = initMm;
+      arch.initializeTlbstateAndFlush(cpu, initMm);
+      // PTI: the entry code switches CR3 at every change between user mode and the kernel.
+      if (m.features.pti) cpu.onPrivilegeChange = (c, toUser) => this.policies.archTlb.ptiSwitchCr3(c, toUser);
     }
   }
 

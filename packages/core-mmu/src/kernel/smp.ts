@@ -74,8 +74,12 @@ export class Smp {
     const prevMode = cpu.mode;
     const isolated = this.hooks !== null && this.hooks.isolated(cpu);
     if (isolated && prevMode === CpuMode.USER) this.counters.values[C.isolated_ipis]!++;
-    // An interrupt from user mode is a kernel entry: deferred work runs first.
-    if (prevMode === CpuMode.USER && this.hooks !== null) t += this.hooks.kernelEntry(cpu);
+    // An interrupt from user mode is a kernel entry (PTI switches to the kernel's CR3):
+    // deferred work runs first.
+    if (prevMode === CpuMode.USER) {
+      cpu.mode = CpuMode.KERNEL;
+      if (this.hooks !== null) t += this.hooks.kernelEntry(cpu);
+    }
     const items = q.splice(0, q.length);
     for (const csd of items) {
       t += costs.csdRun;

@@ -82,7 +82,7 @@ export class MmStruct {
   readonly cpumask: Uint8Array;
   /** mm->context.tlb_gen */
   tlbGen = 0;
-  /** mm->context.ctx_id */
+  /** mm->context.ctx_id: unique for the machine's lifetime, never 0 (init_mm's is 1, as last_mm_ctx_id starts at 1). */
   readonly ctxId: number;
   /** mm->tlb_flush_batched (v4.13): reclaim cleared a PTE of this mm and deferred its flush. */
   tlbFlushBatched = false;
@@ -113,7 +113,7 @@ export class MmStruct {
     this.mmapLock = new RwSemaphore("mmap_lock", clock);
     this.pgd = pgd;
     this.cpumask = new Uint8Array(ncpus);
-    this.ctxId = id;
+    this.ctxId = id + 1;
     this.mmapBase = mmapBase;
     this.isInitMm = isInitMm;
   }

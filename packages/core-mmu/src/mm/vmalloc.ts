@@ -16,7 +16,7 @@ import type { KernelCore } from "../kernel/core.js";
 import { Completion, type KGen } from "../sim/process.js";
 import type { VmapArea } from "./mm-types.js";
 
-/** PAGE_KERNEL: present, writable, accessed, dirty, global, NX. */
+/** PAGE_KERNEL: present, writable, accessed, dirty, global, NX (global dropped under PTI: __default_kernel_pte_mask, v4.15+). */
 const PAGE_KERNEL_LO = _PAGE_PRESENT | _PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_GLOBAL;
 /** PAGE_KERNEL_IO_NOCACHE-ish: as PAGE_KERNEL, uncached. */
 const PAGE_KERNEL_IO_LO = PAGE_KERNEL_LO | _PAGE_PCD;
@@ -34,6 +34,10 @@ export class Vmalloc {
   private readonly busy = new Map<number, VmapArea>();
   /** vmap_purge_list */
   private purgeList: VmapArea[] = [];
+  /** __default_kernel_pte_mask's effect on the flags the model sets: no _PAGE_GLOBAL under PTI. */
+  private get kernelPteMask(): number {
+    return this.k.machine.features.pti ? ~_PAGE_GLOBAL : ~0;
+  }
   /** vmap_lazy_nr, in pages. */
   vmapLazyNr = 0;
   /** vmap_purge_lock (a mutex; try_purge uses trylock). */
@@ -150,7 +154,7 @@ export class Vmalloc {
       pages.push(pfn);
       const off = this.k.pgtables.pteOffsetAlloc(this.k.initMm, start + i * 4096, true);
       cost += m.costs.allocZeroPage + m.costs.vmapPte + this.k.pgtables.lastAllocated * m.costs.ptAlloc;
-      m.mem.words[off] = pteLo(pfn, PAGE_KERNEL_LO);
+      m.mem.words[off] = pteLo(pfn, PAGE_KERNEL_LO & this.kernelPteMask);
       m.mem.words[off + 1] = pteHi(pfn, _PAGE_NX_HI);
     }
     this.k.counters.values[C.vmalloc_calls]!++;
@@ -185,7 +189,7 @@ export class Vmalloc {
           }
         }
         const p = pfn + (a - start) / 4096;
-        m.mem.words[off] = pmdLeafLo(p, PAGE_KERNEL_IO_LO);
+        m.mem.words[off] = pmdLeafLo(p, PAGE_KERNEL_IO_LO & this.kernelPteMask);
         m.mem.words[off + 1] = pteHi(p, _PAGE_NX_HI);
       }
     }
@@ -193,7 +197,7 @@ export class Vmalloc {
       for (let i = 0; i < npages; i++) {
         const off = this.k.pgtables.pteOffsetAlloc(this.k.initMm, start + i * 4096, true);
         cost += m.costs.vmapPte + this.k.pgtables.lastAllocated * m.costs.ptAlloc;
-        m.mem.words[off] = pteLo(pfn + i, PAGE_KERNEL_IO_LO);
+        m.mem.words[off] = pteLo(pfn + i, PAGE_KERNEL_IO_LO & this.kernelPteMask);
         m.mem.words[off + 1] = pteHi(pfn + i, _PAGE_NX_HI);
       }
     }

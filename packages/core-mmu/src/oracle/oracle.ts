@@ -291,12 +291,15 @@ export class Oracle implements HwWatch {
     const site = this.freedBy(pfn);
     for (let h = 0; h < nholders; h++) {
       const cpu = this.m.cpus[holders[h]!]!;
-      if (cpu.mode !== CpuMode.USER) {
-        // Not judged until it can use user translations again.
+      const i = this.findEntry(cpu, pfn, oldGen);
+      if (cpu.mode !== CpuMode.USER || !this.foundTlb!.usableIn(i, cpu.pcid)) {
+        // Not judged until it can use user translations again: it is in the kernel or
+        // idle, or the entry is tagged with a PCID other than the one in its CR3 (an ASID
+        // another mm runs in now, or PTI's kernel PCID), which it can use only after a
+        // CR3 write that selects that PCID without a flush.
         cpu.watchUserEntry = true;
         continue;
       }
-      const i = this.findEntry(cpu, pfn, oldGen);
       const va = this.foundTlb!.vpn[i]! * this.foundTlb!.pageSize;
       const last = this.lastFlushAt[cpu.id]! < 0 ? "never" : `last at cycle ${this.lastFlushAt[cpu.id]}`;
       if (reached !== "") {
@@ -314,9 +317,9 @@ export class Oracle implements HwWatch {
   private findEntry(cpu: Cpu, frame: number, gen: number): number {
     if (this.fillMulti[frame] === 0) {
       const t = cpu.tlb;
-      const i = t.probe(this.fillPage[frame]!);
+      const i = t.probeFrame(this.fillPage[frame]!, frame);
       this.foundTlb = t;
-      return i >= 0 && t.pfn[i] === frame && this.fillGenOf(cpu, t, i) === gen ? i : -1;
+      return i >= 0 && this.fillGenOf(cpu, t, i) === gen ? i : -1;
     }
     for (const t of [cpu.tlb, cpu.tlb2m]) {
       if (t.live === 0) continue;
@@ -340,6 +343,11 @@ export class Oracle implements HwWatch {
         if ((t.flags[i]! & TlbFlag.US) === 0 || !t.isLive(i)) continue;
         const frame = t.pfn[i]!;
         if (this.fillGenOf(cpu, t, i) === mem.gen[frame]) continue;
+        if (!t.usableIn(i, cpu.pcid)) {
+          // Stale, but in a PCID this CR3 does not select: looked at again at the next return.
+          cpu.watchUserEntry = true;
+          continue;
+        }
         const va = t.vpn[i]! * t.pageSize;
         const page = Math.floor(va / 4096);
         if (this.seen.has(`1:${cpu.id}:${page}:${frame}`) || this.seen.has(`4:${cpu.id}:${page}:${frame}`)) continue;

@@ -27,6 +27,12 @@ export interface MachineOptions {
   readonly memoryMiB: number;
   /** x86-64 only: 5-level paging (LA57). */
   readonly la57: boolean;
+  /** The CPUs have PCID and the kernel uses it (x86-64 only). Default: the profile's. */
+  readonly pcid?: boolean;
+  /** The CPUs have INVPCID. Default: the profile's. */
+  readonly invpcid?: boolean;
+  /** Page-table isolation (x86-64 only in the model). Default: the profile's. */
+  readonly pti?: boolean;
 }
 
 export type ParamValues = Readonly<Record<string, number | boolean | string>>;
@@ -44,6 +50,11 @@ export interface PublishedFigure {
   /** Accepted band for the model's figure: absolute range. */
   readonly accept: { readonly min: number; readonly max: number };
   readonly source: string;
+  /**
+   * "calibration": an issue named it as a figure the model's parameters were fitted to
+   * (the profile names the parameters); "prediction" (the default): nothing was tuned toward it.
+   */
+  readonly role?: "calibration" | "prediction";
 }
 
 /** The compare a plugin declares as its reproduction of the published result. */

@@ -29,6 +29,14 @@ export interface ArchTlb {
   switchMmIrqsOff(cpu: Cpu, next: MmStruct | null): number;
   /** enter_lazy_tlb: a kernel thread or idle now runs on `cpu`. */
   enterLazyTlb(cpu: Cpu): void;
+  /** initialize_tlbstate_and_flush at boot: `mm` (init_mm) loaded in ASID 0, the TLB flushed. */
+  initializeTlbstateAndFlush(cpu: Cpu, mm: MmStruct): void;
+  /**
+   * Page-table isolation's CR3 switch at a privilege change (SWITCH_TO_USER_CR3 on the
+   * way out to user mode, SWITCH_TO_KERNEL_CR3 on the way in). Called only when the
+   * machine has PTI. Its instruction cost is part of the entry and exit costs.
+   */
+  ptiSwitchCr3(cpu: Cpu, toUser: boolean): void;
 }
 
 /** A page-table entry's flags as two 32-bit words. */

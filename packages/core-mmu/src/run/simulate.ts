@@ -5,7 +5,7 @@
  * its options: no wall clock, one seeded PRNG.
  */
 import type { EventStream } from "../events/event-map.js";
-import { Machine } from "../hw/machine.js";
+import { Machine, type CpuFeatures } from "../hw/machine.js";
 import { OutOfMemoryError } from "../hw/memory.js";
 import { MMU_EVENTS } from "../hw/mmu.js";
 import { C, COUNTER_NAMES } from "../kernel/counters.js";
@@ -76,6 +76,7 @@ export function simulate(input: SimulateInput): RunResult {
       memoryFrames: run.memoryFrames,
       seed: run.seed,
       pteLeakErratum: false,
+      features: { pcid: machineOpts.pcid, invpcid: machineOpts.invpcid, pti: machineOpts.pti },
     },
     run.profile.params,
   );
@@ -191,12 +192,19 @@ export function simulate(input: SimulateInput): RunResult {
     metrics,
     hazards: oracle.hazards.slice(),
     notes: [
-      `memory: ${machineOpts.memoryMiB} MiB simulated (${run.memoryFrames} frames of 4 KiB); ${machineOpts.cpus} CPUs on ${machineOpts.sockets} socket(s); TLB ${machineOpts.tlbEntries} entries ${machineOpts.tlbWays}-way per CPU; PCID not modelled`,
+      `memory: ${machineOpts.memoryMiB} MiB simulated (${run.memoryFrames} frames of 4 KiB); ${machineOpts.cpus} CPUs on ${machineOpts.sockets} socket(s); TLB ${machineOpts.tlbEntries} entries ${machineOpts.tlbWays}-way per CPU`,
+      `TLB features: ${describeFeatures(machineOpts)} (arch/x86/mm/tlb.c v5.17: ${machineOpts.pcid ? "6 dynamic ASIDs per CPU" : "one ASID, every switch to another mm flushes"}${machineOpts.pti ? `; PTI: kernel and user PCIDs, ${machineOpts.pcid ? (machineOpts.invpcid ? "user addresses flushed by INVPCID" : "a user-address flush drops the whole user PCID at the next return to user") : "every kernel entry and exit flushes"}, kernel mappings not global` : ""})`,
       `cost profile: ${run.profile.name} (${run.profile.description}); clock ${run.profile.params.freqHz / 1e9} GHz`,
       ...arch.notes,
       ...(workload.notes?.(ctx) ?? []),
     ],
   };
+}
+
+/** "PCID on, INVPCID off, PTI on": a run's TLB features as its notes and machine line name them. */
+export function describeFeatures(f: CpuFeatures): string {
+  const on = (b: boolean): string => (b ? "on" : "off");
+  return `PCID ${on(f.pcid)}, INVPCID ${on(f.invpcid)}, PTI ${on(f.pti)}`;
 }
 
 /** The result's counters: the kernel's, the hardware's event counts, the oracle's, and what the run adds. */

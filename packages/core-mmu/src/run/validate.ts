@@ -5,7 +5,7 @@
  * and simulate() calls it again; every message is one line naming what is wrong.
  */
 import { checkCostModel, type CostModel } from "../cost/cost-model.js";
-import { MAX_CPUS } from "../hw/machine.js";
+import { MAX_CPUS, type CpuFeatures } from "../hw/machine.js";
 import { pagingFormatByName, type PagingFormat } from "../hw/paging-format.js";
 import { ARCH_NAMES, overriddenPoints, type ArchLayer, type FlushlabPlugin, type MachineOptions, type ParamValues } from "../plugin/define.js";
 import { FlushlabInputError } from "../plugin/errors.js";
@@ -17,7 +17,7 @@ export const MAX_SOCKETS = 16;
 
 /** A run that passed validation: what the simulation is built from. */
 export interface ValidRun {
-  readonly machine: MachineOptions;
+  readonly machine: MachineOptions & CpuFeatures;
   readonly format: PagingFormat;
   /** Frames of simulated RAM: memoryMiB, split evenly across the sockets. */
   readonly memoryFrames: number;
@@ -56,6 +56,11 @@ export function validateMachine(machine: MachineOptions, where?: string): { form
     throw new FlushlabInputError(`${p}tlbEntries / tlbWays must be a power of two (got ${machine.tlbEntries} / ${machine.tlbWays})`);
   }
   if (typeof machine.la57 !== "boolean") throw new FlushlabInputError(`${p}la57 must be true or false (got ${String(machine.la57)})`);
+  for (const f of ["pcid", "invpcid", "pti"] as const) {
+    if (machine[f] !== undefined && typeof machine[f] !== "boolean") throw new FlushlabInputError(`${p}${f} must be true or false (got ${String(machine[f])})`);
+  }
+  if (machine.pcid === true && machine.arch !== "x86-64") throw new FlushlabInputError(`${p}pcid needs arch x86-64 (CR4.PCIDE can be set only in IA-32e mode)`);
+  if (machine.pti === true && machine.arch !== "x86-64") throw new FlushlabInputError(`${p}pti is modelled for x86-64 only (x86-32 PTI, v4.19, is not)`);
   if (machine.la57 && machine.arch !== "x86-64") throw new FlushlabInputError(`${p}la57 (5-level paging) needs arch x86-64`);
   const format = pagingFormatByName(machine.arch === "x86-32-pae" ? "x86-32-pae" : machine.la57 ? "x86-64-la57" : "x86-64");
   // Sockets are NUMA nodes; each gets an equal share of the frames.
@@ -175,6 +180,21 @@ export function validatePlugins(plugins: readonly FlushlabPlugin[], arch: Machin
   }
 }
 
+/**
+ * The machine with its PCID, INVPCID and PTI settings filled in: what the machine
+ * options say, else what the profile declares; on x86-32 PAE neither PCID nor PTI.
+ */
+export function resolveFeatures(machine: MachineOptions, profile: Pick<CostModel, "features">): MachineOptions & CpuFeatures {
+  const f = profile.features;
+  const long = machine.arch === "x86-64";
+  return {
+    ...machine,
+    pcid: machine.pcid ?? (long && f?.pcid === true),
+    invpcid: machine.invpcid ?? f?.invpcid === true,
+    pti: machine.pti ?? (long && f?.pti === true),
+  };
+}
+
 /** Validates a whole run. */
 export function validateRun(input: RunToValidate): ValidRun {
   const { options, arch, workload } = input;
@@ -190,5 +210,5 @@ export function validateRun(input: RunToValidate): ValidRun {
   }
   validatePlugins(input.plugins, options.machine.arch);
   const params = resolveParams(workload, options.params);
-  return { machine: options.machine, format, memoryFrames, profile, seed: options.seed, params, plugins: input.plugins };
+  return { machine: resolveFeatures(options.machine, profile), format, memoryFrames, profile, seed: options.seed, params, plugins: input.plugins };
 }

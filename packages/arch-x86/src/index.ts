@@ -4,7 +4,7 @@ import { PROFILES } from "./profiles.js";
 import { X86Tlb } from "./tlb.js";
 import { X86VmallocSync } from "./vmalloc-sync.js";
 
-export { X86Tlb, TLB_SINGLE_PAGE_FLUSH_CEILING, TLB_FLUSH_ALL, type FlushTlbInfo } from "./tlb.js";
+export { X86Tlb, TLB_SINGLE_PAGE_FLUSH_CEILING, TLB_FLUSH_ALL, X86_CR3_PTI_PCID_USER_BIT, kernPcid, userPcid, type FlushTlbInfo } from "./tlb.js";
 export { X86Mm, pgdList, type PgdList } from "./pgtable.js";
 export { X86VmallocSync } from "./vmalloc-sync.js";
 export { pteNeedsFlush, PTE_FLUSH_ON_CLEAR_LO, PTE_FLUSH_ON_CHANGE_LO, PTE_FLUSH_ON_CHANGE_HI, PTE_SOFTWARE_LO, PTE_SOFTWARE_HI } from "./pte-needs-flush.js";

@@ -81,7 +81,7 @@ export async function loadConfig(cwd: string): Promise<LoadedConfig | undefined>
 }
 
 const KNOWN_FIELDS = ["plugins", "workloads", "machine", "profile", "seed"];
-const MACHINE_FIELDS = ["arch", "cpus", "sockets", "tlbEntries", "tlbWays", "memoryMiB", "la57"];
+const MACHINE_FIELDS = ["arch", "cpus", "sockets", "tlbEntries", "tlbWays", "memoryMiB", "la57", "thp"];
 
 /** Shape checks; semantic checks (known profile, sockets dividing cpus) happen where the values are used. */
 export function validateConfig(config: Record<string, unknown>, file: string): void {
@@ -122,6 +122,7 @@ export function validateConfig(config: Record<string, unknown>, file: string): v
       }
     }
     if (m["la57"] !== undefined && typeof m["la57"] !== "boolean") throw new FlushlabInputError(`${file}: machine.la57 must be true or false`);
+    if (m["thp"] !== undefined && m["thp"] !== "always" && m["thp"] !== "never") throw new FlushlabInputError(`${file}: machine.thp must be "always" or "never"`);
   }
   if (profile !== undefined && (typeof profile !== "string" || profile === "")) throw new FlushlabInputError(`${file}: profile must be a profile name`);
   if (seed !== undefined && !(typeof seed === "number" && Number.isSafeInteger(seed) && seed >= 0)) {

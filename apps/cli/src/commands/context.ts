@@ -69,6 +69,7 @@ export const RUN_OPTIONS = {
   cpus: { type: "string", valueName: "N", description: "number of CPUs (positive integer)" },
   sockets: { type: "string", valueName: "N", description: "number of sockets, each a NUMA node (must divide the CPU count)" },
   memory: { type: "string", valueName: "MiB", description: "simulated RAM in MiB, split evenly across the nodes (scaled down; stated in the output)" },
+  thp: { type: "string", valueName: "always|never", description: "transparent_hugepage= boot setting (default never; a workload may enable THP itself, e.g. mprotect-bench thp=1)" },
   profile: { type: "string", valueName: "P", description: `cost profile (default ${DEFAULT_PROFILE}; see "flushlab list")` },
   seed: { type: "string", valueName: "N", description: `PRNG seed, non-negative integer (default ${DEFAULT_SEED})` },
   param: { type: "string", multiple: true, valueName: "k=v", description: "workload parameter; repeat for several" },
@@ -81,6 +82,7 @@ export interface RunFlags {
   readonly cpus?: string;
   readonly sockets?: string;
   readonly memory?: string;
+  readonly thp?: string;
   readonly profile?: string;
   readonly seed?: string;
   readonly param?: readonly string[];
@@ -149,6 +151,12 @@ export function checkMachine(machine: MachineOptions, where?: string): MachineOp
   return machine;
 }
 
+/** --thp: the transparent_hugepage= boot setting. */
+function parseThp(text: string): "always" | "never" {
+  if (text !== "always" && text !== "never") throw new FlushlabInputError(`--thp must be "always" or "never" (got "${text}")`);
+  return text;
+}
+
 /** Resolves the shared run flags for `workloadName`; without --plugins the config's plugins are enabled. */
 export function resolveRunSetup(ctx: CommandContext, workloadName: string | undefined, flags: RunFlags): RunSetup {
   const { registry, config } = ctx;
@@ -169,6 +177,7 @@ export function resolveRunSetup(ctx: CommandContext, workloadName: string | unde
     ...(flags.cpus !== undefined ? { cpus: parsePositiveInt(flags.cpus, "--cpus") } : {}),
     ...(flags.sockets !== undefined ? { sockets: parsePositiveInt(flags.sockets, "--sockets") } : {}),
     ...(flags.memory !== undefined ? { memoryMiB: parsePositiveInt(flags.memory, "--memory") } : {}),
+    ...(flags.thp !== undefined ? { thp: parseThp(flags.thp) } : {}),
   });
 
   const profile =

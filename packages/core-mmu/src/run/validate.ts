@@ -57,6 +57,7 @@ export function validateMachine(machine: MachineOptions, where?: string): { form
   }
   if (typeof machine.la57 !== "boolean") throw new FlushlabInputError(`${p}la57 must be true or false (got ${String(machine.la57)})`);
   if (machine.la57 && machine.arch !== "x86-64") throw new FlushlabInputError(`${p}la57 (5-level paging) needs arch x86-64`);
+  if (machine.thp !== undefined && machine.thp !== "always" && machine.thp !== "never") throw new FlushlabInputError(`${p}thp must be "always" or "never" (got ${JSON.stringify(machine.thp)})`);
   const format = pagingFormatByName(machine.arch === "x86-32-pae" ? "x86-32-pae" : machine.la57 ? "x86-64-la57" : "x86-64");
   // Sockets are NUMA nodes; each gets an equal share of the frames.
   const memoryFrames = Math.floor((machine.memoryMiB * 1024 * 1024) / 4096 / machine.sockets) * machine.sockets;

@@ -81,6 +81,7 @@ export function simulate(input: SimulateInput): RunResult {
   );
   // 2. The kernel, 3. its policies, 4. the oracle watching the machine; then the kernel boots.
   const kernel = new Kernel(machine);
+  kernel.memory.huge.setBoot(machineOpts.thp ?? "never");
   const container = assemblePolicies(kernel, [...CORE_DEFAULTS, ...arch.defaults], run.plugins);
   const oracle = new Oracle(machine);
   input.instrument?.({ machine, kernel, oracle });
@@ -194,6 +195,7 @@ export function simulate(input: SimulateInput): RunResult {
       `memory: ${machineOpts.memoryMiB} MiB simulated (${run.memoryFrames} frames of 4 KiB); ${machineOpts.cpus} CPUs on ${machineOpts.sockets} socket(s); TLB ${machineOpts.tlbEntries} entries ${machineOpts.tlbWays}-way per CPU; PCID not modelled`,
       `cost profile: ${run.profile.name} (${run.profile.description}); clock ${run.profile.params.freqHz / 1e9} GHz`,
       ...arch.notes,
+      kernel.memory.huge.note(),
       ...(workload.notes?.(ctx) ?? []),
     ],
   };

@@ -316,7 +316,7 @@ export const GATHER_NESTING = point("gatherNesting", "GatherNesting", {
 });
 export const PROTECTION_CHANGE_FLUSH = point("protectionChangeFlush", "ProtectionChangeFlush", {
   description: "mprotect's flush after change_protection_range (mm/mprotect.c)",
-  callSite: "do_mprotect_pkey → change_protection_range",
+  callSite: "do_mprotect_pkey → change_protection_range (change_pte_range, change_huge_pmd)",
   kernel: "v5.17",
   defaultFrom: "core",
 });
@@ -346,7 +346,7 @@ export const CONTEXT_TRACKING_ENTRY = point("contextTrackingEntry", "ContextTrac
 });
 export const SECONDARY_TLB_NOTIFY = point("secondaryTlbNotify", "SecondaryTlbNotify", {
   description: "how a notifier call site tells secondary TLBs: *_clear_flush_notify, range_end or range_only_end (mm/mmu_notifier.c)",
-  callSite: "wp_page_copy, copy_page_range, zap_page_range, move_page_tables (and the THP sites, not modelled)",
+  callSite: "wp_page_copy, copy_page_range, zap_page_range, move_page_tables, do_huge_pmd_wp_page(_fallback), __split_huge_pmd",
   kernel: "v4.15",
   defaultFrom: "core",
 });

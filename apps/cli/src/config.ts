@@ -81,7 +81,7 @@ export async function loadConfig(cwd: string): Promise<LoadedConfig | undefined>
 }
 
 const KNOWN_FIELDS = ["plugins", "workloads", "machine", "profile", "seed"];
-const MACHINE_FIELDS = ["arch", "cpus", "sockets", "tlbEntries", "tlbWays", "memoryMiB", "la57", "pcid", "invpcid", "pti"];
+const MACHINE_FIELDS = ["arch", "cpus", "sockets", "tlbEntries", "tlbWays", "memoryMiB", "la57", "pcid", "invpcid", "pti", "thp"];
 
 /** Shape checks; semantic checks (known profile, sockets dividing cpus) happen where the values are used. */
 export function validateConfig(config: Record<string, unknown>, file: string): void {
@@ -124,6 +124,7 @@ export function validateConfig(config: Record<string, unknown>, file: string): v
     for (const f of ["la57", "pcid", "invpcid", "pti"]) {
       if (m[f] !== undefined && typeof m[f] !== "boolean") throw new FlushlabInputError(`${file}: machine.${f} must be true or false`);
     }
+    if (m["thp"] !== undefined && m["thp"] !== "always" && m["thp"] !== "never") throw new FlushlabInputError(`${file}: machine.thp must be "always" or "never"`);
   }
   if (profile !== undefined && (typeof profile !== "string" || profile === "")) throw new FlushlabInputError(`${file}: profile must be a profile name`);
   if (seed !== undefined && !(typeof seed === "number" && Number.isSafeInteger(seed) && seed >= 0)) {

@@ -54,11 +54,18 @@ describe("flushlab list", () => {
     expect(j.plugins.map((x: { name: string }) => x.name)).toContain("mmu-notifier");
   });
 
-  it("notifier-device mix=thp says THP is not modelled, in one line, exit 2", async () => {
-    const r = await runCli(["run", "notifier-device", "--param", "mix=thp"], { registry });
+  it("notifier-device mix=thp with more huge pages than the memory holds says so, in one line, exit 2", async () => {
+    const r = await runCli(["run", "notifier-device", "--param", "mix=thp", "--param", "huge_pages=40"], { registry });
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
-    expect(r.stderr).toMatch(/mix=thp needs transparent huge pages/);
+    expect(r.stderr).toMatch(/mix=thp with huge_pages=40 needs about \d+ MiB of simulated memory/);
+  });
+
+  it("--thp takes always or never, in one line, exit 2 otherwise", async () => {
+    const r = await runCli(["run", "tlb-flush2", "--thp", "madvise"], { registry });
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toMatch(/--thp must be "always" or "never"/);
   });
 });
 

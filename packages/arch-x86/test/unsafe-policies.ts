@@ -47,7 +47,7 @@ export const noProtFlush = definePlugin({
   description: "change_protection without flush_tlb_range",
   patch: testPatch,
   appliesTo: ["x86-64", "x86-32-pae"],
-  policies: [policy(PROTECTION_CHANGE_FLUSH, () => ({ begin: () => ({ beginVma() {}, pteChanged() {}, *endVma(): KGen {}, *finish(): KGen {} }) }))],
+  policies: [policy(PROTECTION_CHANGE_FLUSH, () => ({ begin: () => ({ beginVma() {}, pteChanged() {}, *hugePmdChanged(): KGen {}, *endVma(): KGen {}, *finish(): KGen {} }) }))],
 });
 
 /**
@@ -74,6 +74,10 @@ export const skipPromotionFlush = definePlugin({
             beginVma() {},
             pteChanged() {
               pages++;
+            },
+            *hugePmdChanged(cpu: Cpu, addr: number): KGen {
+              yield* arch.flushTlbMmRange(cpu, mm, addr, addr + 2097152, 12, false);
+              pages += 512;
             },
             *endVma(cpu: Cpu, start: number, end: number): KGen {
               if (pages > 0 && (mm.findVma(start)!.flags & VM_WRITE) === 0) yield* arch.flushTlbMmRange(cpu, mm, start, end, 12, true);

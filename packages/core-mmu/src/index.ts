@@ -33,6 +33,7 @@ export { Kernel } from "./kernel/kernel.js";
 export * from "./mm/mm-types.js";
 export { PageTables, _PAGE_TABLE, _KERNPG_TABLE } from "./mm/pgtable.js";
 export { Memory, _PAGE_SPECIAL } from "./mm/memory.js";
+export { HugeMemory, HPAGE_PMD_SIZE, type ThpSetting } from "./mm/huge-memory.js";
 export { Mmap, PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC, protToVmFlags } from "./mm/mmap.js";
 export { Mprotect } from "./mm/mprotect.js";
 export { Mremap, MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_CALLS, EINVAL, EFAULT, ENOMEM } from "./mm/mremap.js";

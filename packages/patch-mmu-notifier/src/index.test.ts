@@ -77,6 +77,40 @@ describe("mmu-notifier plugin", () => {
     expect(b.counters["mmu_notifier_range_only_end"]).toBe(0);
     expect(p.metrics["device_invalidation_cycles"]!).toBeLessThan(b.metrics["device_invalidation_cycles"]!);
   });
+
+  const runThp = (plugins: FlushlabPlugin[], mix: "thp" | "all") =>
+    simulate({
+      options: { workload: "notifier-device", machine: { ...x86.defaultMachine }, profile: "bare-metal", seed: 1, plugins: plugins.map((p) => p.name), params: { mix, pages: 16, forks: 10, huge_pages: 4 } },
+      arch: x86,
+      workload: notifierDevice,
+      plugins,
+    });
+
+  it("mix=thp: huge-PMD COW two invalidate_range calls to one, a split one to none: patched/baseline below 0.5", () => {
+    const b = runThp([], "thp");
+    const p = runThp([mmuNotifierOnlyEnd], "thp");
+    expect(b.hazards).toEqual([]);
+    expect(p.hazards).toEqual([]);
+    expect(b.counters["thp_split_pmd"]!).toBeGreaterThan(0);
+    expect(p.counters["thp_split_pmd"]!).toBeGreaterThan(0);
+    expect(b.counters["pgfault_cow"]!).toBeGreaterThanOrEqual(10 * 4);
+    expect(b.counters["mmu_notifier_range_only_end"]).toBe(0);
+    // Patched, per round: fork's range_end, one per huge COW, none per split, two for the unmap.
+    expect(p.counters["invalidate_range_calls"]).toBe(10 * (1 + 4 + 2));
+    const ratio = p.counters["invalidate_range_calls"]! / b.counters["invalidate_range_calls"]!;
+    expect(ratio).toBeLessThan(0.5);
+    // The algorithm's figure for 4 huge pages, (3 + 4) / (3 + 3 × 4), or below it when a huge page was not to be had.
+    expect(ratio).toBeLessThanOrEqual(7 / 15 + 1e-9);
+  });
+
+  it("mix=all runs the 4 KiB and the huge-page rounds together without hazards", () => {
+    const b = runThp([], "all");
+    const p = runThp([mmuNotifierOnlyEnd], "all");
+    expect(b.hazards).toEqual([]);
+    expect(p.hazards).toEqual([]);
+    expect(p.counters["invalidate_range_calls"]!).toBeLessThan(b.counters["invalidate_range_calls"]!);
+    expect(p.notes.some((n) => /THP migration is left out/.test(n))).toBe(true);
+  });
 });
 
 interface Trace {

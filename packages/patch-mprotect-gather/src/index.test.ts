@@ -12,7 +12,7 @@ import {
 import { x86 } from "@flushlab/arch-x86";
 import { mprotectBench } from "@flushlab/workloads";
 import { mprotectGather } from "./index.js";
-import { skipDemotion, skipPromotion } from "../test/unsafe-policies.js";
+import { skipDemotion, skipHugeDemotion, skipPromotion } from "../test/unsafe-policies.js";
 
 function bench(plugins: FlushlabPlugin[], profile: string, threads: number, features: { pti?: boolean; invpcid?: boolean } = {}): RunResult {
   return simulate({
@@ -118,5 +118,92 @@ describe("safety", () => {
     expect(r.hazards).toEqual([]);
     expect(r.counters["pgfault_spurious"]).toBeGreaterThan(0);
     expect(sharedPage([mprotectGather], true).counters["pgfault_spurious"]).toBe(0);
+  });
+});
+
+function thpBench(plugins: FlushlabPlugin[], threads: number): RunResult {
+  return simulate({
+    options: { workload: "mprotect-bench", machine: { ...x86.defaultMachine, cpus: 4 }, profile: "bare-metal", seed: 1, plugins: plugins.map((p) => p.name), params: { threads, iterations: 100, thp: 1 } },
+    arch: x86,
+    workload: mprotectBench,
+    plugins,
+  });
+}
+
+describe("patch 3: a transparent huge page (mprotect-bench thp=1)", () => {
+  it("pre-patch mprotect(PROT_READ) of a THP flushes twice (pmdp_invalidate, then the range); patched once, one INVLPG", () => {
+    const b = thpBench([], 1);
+    const p = thpBench([mprotectGather], 1);
+    expect(b.counters["thp_fault_alloc"]).toBe(1);
+    expect(b.notes).toContain("local TLB flushes per call: mprotect(PROT_READ) 2, mprotect(PROT_READ|PROT_WRITE) 2");
+    expect(p.notes).toContain("local TLB flushes per call: mprotect(PROT_READ) 1, mprotect(PROT_READ|PROT_WRITE) 0");
+    // Pre-patch both are flush_tlb_range over 512 pages: full flushes; patched: stride PMD_SHIFT, one INVLPG.
+    expect(b.counters["nr_tlb_local_flush_all"]).toBe(400);
+    expect(p.counters["nr_tlb_local_flush_all"]).toBe(0);
+    expect(p.counters["nr_tlb_local_flush_one"]).toBe(100);
+    expect(b.hazards).toEqual([]);
+    expect(p.hazards).toEqual([]);
+  });
+
+  it("with a second thread, patched sends one shootdown per iteration instead of four", () => {
+    const b = thpBench([], 2);
+    const p = thpBench([mprotectGather], 2);
+    expect(b.metrics["ipis_per_iter"]).toBe(4);
+    expect(p.metrics["ipis_per_iter"]).toBe(1);
+    expect(p.hazards).toEqual([]);
+  });
+
+  it("thp=1 with a page count that would split the huge page is refused in one line", () => {
+    expect(() =>
+      simulate({ options: { workload: "mprotect-bench", machine: x86.defaultMachine, profile: "bare-metal", seed: 1, plugins: [], params: { thp: 1, pages: 3 } }, arch: x86, workload: mprotectBench, plugins: [] }),
+    ).toThrow(/^workload mprotect-bench: thp=1 mprotects one whole 2 MiB huge page[^\n]*not 3[^\n]*$/);
+  });
+});
+
+/** CPU 0 write-protects a THP that CPU 1 keeps writing (private anonymous memory, transparent_hugepage=always). */
+function sharedThp(plugins: FlushlabPlugin[]): RunResult {
+  const HPAGE = 2097152;
+  const w = defineWorkload({
+    name: "shared-thp",
+    description: "test",
+    mirrors: "test",
+    params: [],
+    metrics: [],
+    setup(ctx) {
+      const mm = ctx.createProcess();
+      let p = -1;
+      let phase = 0;
+      ctx.spawn(0, mm, function* (t: TaskApi): TaskGen {
+        const base = yield* t.mmap(2 * HPAGE, PROT_READ | PROT_WRITE);
+        const a = base + ((HPAGE - (base % HPAGE)) % HPAGE);
+        yield t.touch(a, 1, 4096, true);
+        p = a;
+        while (phase < 1) yield 500;
+        yield* t.mprotect(a, HPAGE, PROT_READ);
+        phase = 2;
+        yield 20_000;
+        phase = 3;
+      });
+      ctx.spawn(1, mm, function* (t: TaskApi): TaskGen {
+        while (p < 0) yield 500;
+        yield t.touch(p + 8 * 4096, 1, 4096, true); // caches the writable 2 MiB entry
+        phase = 1;
+        while (phase < 3) yield t.touch(p + 8 * 4096, 8, 8, true);
+      });
+    },
+    collect: () => ({}),
+  });
+  return simulate({ options: { workload: "shared-thp", machine: { ...x86.defaultMachine, cpus: 2, thp: "always" }, profile: "bare-metal", seed: 1, plugins: plugins.map((p) => p.name), params: {} }, arch: x86, workload: w, plugins });
+}
+
+describe("safety of change_huge_pmd", () => {
+  it("unsafe: no gathered flush for a huge PMD losing RW lets CPU 1 write through its 2 MiB entry", () => {
+    const r = sharedThp([skipHugeDemotion]);
+    expect(r.counters["thp_fault_alloc"]).toBe(1);
+    expect(r.hazards.some((h) => (h.class === 2 || h.class === 7) && h.cpu === 1)).toBe(true);
+  });
+  it("safe: patch 3's gather flushes the write-protected huge PMD; the pre-patch kernel too", () => {
+    expect(sharedThp([mprotectGather]).hazards).toEqual([]);
+    expect(sharedThp([]).hazards).toEqual([]);
   });
 });

@@ -5,8 +5,11 @@
  *    tlb_finish_mmu, with freed_tables false, as the pre-patch flush_tlb_range also passed;
  * 2. only PTE changes that need a flush on x86 are recorded (pte_needs_flush,
  *    pte_flags_need_flush in arch/x86/include/asm/tlbflush.h; promotions still flush in v6);
- * 3. a huge PMD costs one INVLPG and pmdp_invalidate_ad does not flush at once
- *    (THP is not modelled yet: see the package README).
+ * 3. change_huge_pmd (mm/huge_memory.c, v5.19 with the series): pmdp_invalidate_ad,
+ *    which flushes nothing (a PMD made invalid can no longer get A or D set) except on
+ *    Knights Landing (X86_BUG_PTE_LEAK: flush_pmd_tlb_range at once), and
+ *    tlb_flush_pmd_range into the gather only when huge_pmd_needs_flush says so; the
+ *    gather then flushes with stride PMD_SHIFT, so one INVLPG covers the huge page.
  */
 import { PROTECTION_CHANGE_FLUSH, definePlugin, policy, type Cpu, type KGen, type Kernel, type MmStruct, type ProtectionChange, type ProtectionChangeFlush } from "@flushlab/core-mmu";
 import { pteNeedsFlush } from "@flushlab/arch-x86";
@@ -19,9 +22,16 @@ export class MprotectGather implements ProtectionChangeFlush {
     return pteNeedsFlush(oldLo, oldHi, newLo, newHi, false);
   }
 
+  /** huge_pmd_needs_flush (patch 3): pte_needs_flush's rules on huge PMDs, A included. Test plugins override it. */
+  hugePmdNeedsFlush(oldLo: number, oldHi: number, newLo: number, newHi: number): boolean {
+    return pteNeedsFlush(oldLo, oldHi, newLo, newHi, true);
+  }
+
   begin(_cpu: Cpu, mm: MmStruct): ProtectionChange {
-    const gather = this.kernel.mmuGather;
+    const kernel = this.kernel;
+    const gather = kernel.mmuGather;
     const needsFlush = (a: number, b: number, c: number, d: number): boolean => this.needsFlush(a, b, c, d);
+    const hugeNeedsFlush = (a: number, b: number, c: number, d: number): boolean => this.hugePmdNeedsFlush(a, b, c, d);
     // tlb_gather_mmu in do_mprotect_pkey (it also does inc_tlb_flush_pending).
     const tlb = gather.tlbGatherMmu(mm, "tlb_finish_mmu (mprotect)");
     return {
@@ -29,6 +39,13 @@ export class MprotectGather implements ProtectionChangeFlush {
       pteChanged(addr, oldLo, oldHi, newLo, newHi) {
         // change_pte_range: if (pte_needs_flush(oldpte, ptent)) tlb_flush_pte_range(tlb, addr, PAGE_SIZE)
         if (needsFlush(oldLo, oldHi, newLo, newHi)) tlb.flushPteRange(addr, 4096);
+      },
+      *hugePmdChanged(cpu: Cpu, addr: number, oldLo: number, oldHi: number, newLo: number, newHi: number): KGen {
+        // pmdp_invalidate_ad: no flush now, but on X86_BUG_PTE_LEAK (KNL sets A/D in an
+        // invalid entry), where flush_pmd_tlb_range runs at once as pmdp_invalidate's did.
+        if (kernel.machine.params.pteLeakErratum) yield* kernel.policies.archTlb.flushTlbMmRange(cpu, mm, addr, addr + 2097152, 12, false);
+        // if (huge_pmd_needs_flush(oldpmd, entry)) tlb_flush_pmd_range(tlb, addr, HPAGE_PMD_SIZE)
+        if (hugeNeedsFlush(oldLo, oldHi, newLo, newHi)) tlb.flushPmdRange(addr, 2097152);
       },
       // tlb_end_vma: no flush on x86 (the ranges of all VMAs merge).
       *endVma(): KGen {},

@@ -24,6 +24,21 @@ const variant = (name: string, needsFlush: (oldLo: number, oldHi: number, newLo:
       }),
     ],
   });
+/** Unsafe (class 2, 7): change_huge_pmd records no flush when RW is cleared from a huge PMD. */
+export const skipHugeDemotion = definePlugin({
+  name: "test-skip-huge-demotion",
+  description: "test-skip-huge-demotion",
+  patch: { title: "test", commit: "none", kernel: "none" },
+  appliesTo: ["x86-64", "x86-32-pae"],
+  policies: [
+    policy(PROTECTION_CHANGE_FLUSH, (kernel) => {
+      const g = new MprotectGather(kernel);
+      const base = g.hugePmdNeedsFlush.bind(g);
+      g.hugePmdNeedsFlush = (o, oh, n, nh) => ((o & _PAGE_RW) !== 0 && (n & _PAGE_RW) === 0 ? false : base(o, oh, n, nh));
+      return g;
+    }),
+  ],
+});
 /** Unsafe: no flush when RW is cleared (a demotion). */
 export const skipDemotion = variant("test-skip-demotion", (o, _oh, n, _nh, base) => ((o & _PAGE_RW) !== 0 && (n & _PAGE_RW) === 0 ? false : base));
 /** Cost only: no flush when RW is set (a promotion). */

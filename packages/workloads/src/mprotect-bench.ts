@@ -6,8 +6,20 @@
  * misses of the loop's own pages (text, GOT, libc, stack) after a flush fall in the
  * window they fall in on a real CPU. Extra threads of the same process busy-loop on their
  * own CPUs, so every flush of the mm must reach them.
+ *
+ * thp=1: p is a 2 MiB-aligned transparent huge page (the workload writes "always" to
+ * /sys/kernel/mm/transparent_hugepage/enabled first, as a THP benchmark's script does),
+ * and each mprotect covers the whole 2 MiB: change_huge_pmd, the case of patch 3 of the
+ * series.
  */
-import { PROT_READ, PROT_WRITE, defineWorkload, type TaskApi, type TaskGen, type TaskYield } from "@flushlab/core-mmu";
+import { C, PROT_READ, PROT_WRITE, defineWorkload, type TaskApi, type TaskGen, type TaskYield } from "@flushlab/core-mmu";
+
+const HPAGE = 2097152;
+
+/** Local flushes so far (the metric flushes_per_iter counts these). */
+function localFlushes(values: Float64Array): number {
+  return values[C.nr_tlb_local_flush_one]! + values[C.nr_tlb_local_flush_all]!;
+}
 
 export const mprotectBench = defineWorkload({
   name: "mprotect-bench",
@@ -18,6 +30,7 @@ export const mprotectBench = defineWorkload({
     { name: "write", description: "1: do the store *p = 0 each iteration; 0: skip it", type: "int", default: 1, min: 0, max: 1 },
     { name: "pages", description: "pages of p that each mprotect covers (all written by the store loop)", type: "int", default: 1, min: 1, max: 512 },
     { name: "iterations", description: "loop iterations (the mean per call is reported)", type: "int", default: 2000, min: 1, max: 10000000 },
+    { name: "thp", description: "1: p is a 2 MiB-aligned transparent huge page (THP set to always) and each mprotect covers all 2 MiB; pages (the pages stored to) must be 1 or 512", type: "int", default: 0, min: 0, max: 1 },
   ],
   metrics: [
     { name: "cycles_prot_read", description: "mean cycles per mprotect(PROT_READ) call", unit: "cycles", better: "lower" },
@@ -32,21 +45,28 @@ export const mprotectBench = defineWorkload({
     const write = (ctx.params["write"] as number) === 1;
     const pages = ctx.params["pages"] as number;
     const iterations = ctx.params["iterations"] as number;
+    const thp = (ctx.params["thp"] ?? 0) === 1;
     const m = ctx.machine;
     if (threads > m.cpus.length) throw new Error(`threads=${threads} needs at least ${threads} CPUs`);
+    if (thp && pages !== 1 && pages !== 512) throw new Error(`thp=1 mprotects one whole 2 MiB huge page and stores to pages=1 (*p = 0) or pages=512 of it, not ${pages}: a range of ${pages} pages would split the huge page`);
+    // echo always > /sys/kernel/mm/transparent_hugepage/enabled
+    if (thp) ctx.kernel.memory.huge.setEnabled("always");
     const mm = ctx.createProcess();
     let done = false;
-    const t = { read: 0, rw: 0, write: 0 };
+    const t = { read: 0, rw: 0, write: 0, flushesRead: 0, flushesRw: 0 };
     (ctx as { mprotectTimes?: typeof t }).mprotectTimes = t;
+    const counters = ctx.kernel.counters.values;
     ctx.spawn(0, mm, function* (api: TaskApi): TaskGen {
-      const len = pages * 4096;
+      const len = thp ? HPAGE : pages * 4096;
       // The benchmark's own user-mode footprint, each a page the CPU looks up in its TLB:
       // the loop's text (with the PLT), the binary's data (the GOT), libc's text (the
       // mprotect wrapper) and the stack. Mapped and touched once before the loop.
       const image = yield* api.mmap(4 * 4096, PROT_READ | PROT_WRITE);
       const TEXT = image, GOT = image + 4096, LIBC = image + 2 * 4096, STACK = image + 3 * 4096;
       yield api.touch(image, 4, 4096, true);
-      const p = yield* api.mmap(len, PROT_READ | PROT_WRITE);
+      // thp=1: 2 MiB more than needed, so that a 2 MiB-aligned range lies inside the VMA.
+      const base = yield* api.mmap(thp ? len + HPAGE : len, PROT_READ | PROT_WRITE);
+      const p = thp ? base + ((HPAGE - (base % HPAGE)) % HPAGE) : base;
       yield api.touch(p, pages, 4096, true);
       yield 20_000; // the other threads are running by now
       // One timed call as the C loop makes it: t0 = rdtsc() in the loop (its text, the
@@ -66,8 +86,12 @@ export const mprotectBench = defineWorkload({
         return m.now - t0;
       }
       for (let i = 0; i < iterations; i++) {
+        let f0 = localFlushes(counters);
         t.read += yield* timed(PROT_READ);
+        t.flushesRead += localFlushes(counters) - f0;
+        f0 = localFlushes(counters);
         t.rw += yield* timed(PROT_READ | PROT_WRITE);
+        t.flushesRw += localFlushes(counters) - f0;
         if (write) {
           const t0 = m.now;
           yield api.touch(p, pages, 4096, true);
@@ -98,6 +122,13 @@ export const mprotectBench = defineWorkload({
     };
   },
   notes(ctx) {
-    return [`mprotect-bench: ${ctx.params["iterations"]} iterations on ${ctx.params["pages"]} page(s), ${ctx.params["threads"]} thread(s); THP (thp=1) is not modelled yet`];
+    const p = ctx.params;
+    if (p["thp"] !== 1) return [`mprotect-bench: ${p["iterations"]} iterations on ${p["pages"]} page(s), ${p["threads"]} thread(s)`];
+    const t = (ctx as { mprotectTimes?: { flushesRead: number; flushesRw: number } }).mprotectTimes!;
+    const n = Math.max(1, ctx.counter("mprotect_bench_iterations"));
+    return [
+      `mprotect-bench: ${p["iterations"]} iterations on one 2 MiB transparent huge page (thp=1; ${p["pages"]} page(s) stored to), ${p["threads"]} thread(s)`,
+      `local TLB flushes per call: mprotect(PROT_READ) ${t.flushesRead / n}, mprotect(PROT_READ|PROT_WRITE) ${t.flushesRw / n}`,
+    ];
   },
 });

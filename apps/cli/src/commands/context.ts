@@ -72,6 +72,7 @@ export const RUN_OPTIONS = {
   pcid: { type: "string", valueName: "on|off", description: "the CPUs have PCID and the kernel uses it (x86-64; default: the profile's)" },
   invpcid: { type: "string", valueName: "on|off", description: "the CPUs have INVPCID (default: the profile's)" },
   pti: { type: "string", valueName: "on|off", description: "page-table isolation (x86-64; default: the profile's)" },
+  thp: { type: "string", valueName: "always|never", description: "transparent_hugepage= boot setting (default never; a workload may enable THP itself, e.g. mprotect-bench thp=1)" },
   profile: { type: "string", valueName: "P", description: `cost profile (default ${DEFAULT_PROFILE}; see "flushlab list")` },
   seed: { type: "string", valueName: "N", description: `PRNG seed, non-negative integer (default ${DEFAULT_SEED})` },
   param: { type: "string", multiple: true, valueName: "k=v", description: "workload parameter; repeat for several" },
@@ -87,6 +88,7 @@ export interface RunFlags {
   readonly pcid?: string;
   readonly invpcid?: string;
   readonly pti?: string;
+  readonly thp?: string;
   readonly profile?: string;
   readonly seed?: string;
   readonly param?: readonly string[];
@@ -155,6 +157,12 @@ export function checkMachine(machine: MachineOptions, where?: string): MachineOp
   return machine;
 }
 
+/** --thp: the transparent_hugepage= boot setting. */
+function parseThp(text: string): "always" | "never" {
+  if (text !== "always" && text !== "never") throw new FlushlabInputError(`--thp must be "always" or "never" (got "${text}")`);
+  return text;
+}
+
 /** Resolves the shared run flags for `workloadName`; without --plugins the config's plugins are enabled. */
 export function resolveRunSetup(ctx: CommandContext, workloadName: string | undefined, flags: RunFlags): RunSetup {
   const { registry, config } = ctx;
@@ -175,6 +183,7 @@ export function resolveRunSetup(ctx: CommandContext, workloadName: string | unde
     ...(flags.cpus !== undefined ? { cpus: parsePositiveInt(flags.cpus, "--cpus") } : {}),
     ...(flags.sockets !== undefined ? { sockets: parsePositiveInt(flags.sockets, "--sockets") } : {}),
     ...(flags.memory !== undefined ? { memoryMiB: parsePositiveInt(flags.memory, "--memory") } : {}),
+    ...(flags.thp !== undefined ? { thp: parseThp(flags.thp) } : {}),
   });
 
   const profile =

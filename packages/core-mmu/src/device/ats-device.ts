@@ -17,7 +17,7 @@
  */
 import type { Cpu } from "../hw/cpu.js";
 import type { Machine } from "../hw/machine.js";
-import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, ptePfn } from "../hw/pte.js";
+import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, pmdLeafPfn, ptePfn } from "../hw/pte.js";
 import { C } from "../kernel/counters.js";
 import type { Kernel } from "../kernel/kernel.js";
 import type { MmStruct, MmuNotifier } from "../mm/mm-types.js";
@@ -163,13 +163,16 @@ export class AtsDevice {
   /** ATS translation: the IOMMU walks the CPU page tables; fills the IOTLB if the PTE permits. */
   private translate(va: number, vpn: number, write: boolean): boolean {
     const mem = this.m.mem;
-    const off = this.k.pgtables.pteOffset(this.mm.pgd, va);
+    let off = this.k.pgtables.pteOffset(this.mm.pgd, va);
+    // A huge PMD (THP): the walk ends at the PMD; the IOTLB caches the 4 KiB it was asked for.
+    const huge = off < 0 ? this.k.memory.huge.hugePmdOffset(this.mm, va) : -1;
+    if (huge >= 0) off = huge;
     if (off < 0) return false;
     const lo = mem.words[off]!;
     const hi = mem.words[off + 1]!;
     if ((lo & _PAGE_PRESENT) === 0 || (lo & _PAGE_USER) === 0 || (write && (lo & _PAGE_RW) === 0)) return false;
     mem.words[off] = (lo | _PAGE_ACCESSED | (write ? _PAGE_DIRTY : 0)) >>> 0;
-    const pfn = ptePfn(lo, hi);
+    const pfn = huge >= 0 ? pmdLeafPfn(lo, hi) + (vpn & 511) : ptePfn(lo, hi);
     let slot = this.lookup(vpn);
     if (slot < 0) {
       if (this.used < this.vpn.length) slot = this.used++;

@@ -18,6 +18,10 @@ export class OutOfMemoryError extends Error {
 }
 
 export const ENTRIES_PER_TABLE = 512;
+/** Frames in a 2 MiB compound page (HPAGE_PMD_NR). */
+export const HPAGE_NR = 512;
+export const COMPOUND_HEAD = 1;
+export const COMPOUND_TAIL = 2;
 const WORDS_PER_TABLE = ENTRIES_PER_TABLE * 2;
 
 export class PhysMem {
@@ -43,6 +47,12 @@ export class PhysMem {
    * v4.12+): lazyfree, reclaim may discard it while its PTEs stay clean.
    */
   readonly lazyfree: Uint8Array;
+  /**
+   * Compound pages of order 9 (a transparent huge page: 512 frames, 2 MiB aligned):
+   * COMPOUND_HEAD on the first frame, COMPOUND_TAIL on the others, 0 elsewhere
+   * (PageHead / PageTail of struct page).
+   */
+  readonly compound: Uint8Array;
   /** Per-node LIFO free lists: node n owns frames [n × framesPerNode, (n + 1) × framesPerNode). */
   readonly nodes: number;
   readonly framesPerNode: number;
@@ -77,6 +87,7 @@ export class PhysMem {
     this.freedAt = new Float64Array(nframes);
     this.pageDirty = new Uint8Array(nframes);
     this.lazyfree = new Uint8Array(nframes);
+    this.compound = new Uint8Array(nframes);
     this.wpSite = new Uint16Array(nframes);
     this.freeLists = [];
     this.freeTops = new Int32Array(nodes);
@@ -128,12 +139,64 @@ export class PhysMem {
     return pfn;
   }
 
+  /**
+   * 512 free frames, 2 MiB aligned, on `node` only (an order-9 allocation from the buddy
+   * lists, __alloc_pages with HPAGE_PMD_ORDER): marked as one compound page. Returns the
+   * head frame, or -1 when no aligned run of 512 free frames is left (fragmentation;
+   * the model does no compaction). Not a hot path: one call per 2 MiB faulted.
+   */
+  allocHuge(state: Exclude<FrameState, 0>, node: number): number {
+    const base = node * this.framesPerNode;
+    const limit = base + this.framesPerNode;
+    let head = -1;
+    // The lowest aligned run, as the buddy allocator's lowest free order-9 block.
+    for (let h = Math.max(HPAGE_NR, base + ((HPAGE_NR - (base % HPAGE_NR)) % HPAGE_NR)); h + HPAGE_NR <= limit && head < 0; h += HPAGE_NR) {
+      let i = 0;
+      while (i < HPAGE_NR && this.state[h + i] === FrameState.FREE) i++;
+      if (i === HPAGE_NR) head = h;
+    }
+    if (head < 0) return -1;
+    // Take the run off the node's free list, keeping the others' order.
+    const list = this.freeLists[node]!;
+    let top = 0;
+    for (let j = 0, n = this.freeTops[node]!; j < n; j++) {
+      const pfn = list[j]!;
+      if (pfn < head || pfn >= head + HPAGE_NR) list[top++] = pfn;
+    }
+    this.freeTops[node] = top;
+    for (let pfn = head; pfn < head + HPAGE_NR; pfn++) {
+      this.state[pfn] = state;
+      this.gen[pfn] = (this.gen[pfn]! + 1) >>> 0;
+      this.mapcount[pfn] = 0;
+      this.pageDirty[pfn] = 0;
+      this.lazyfree[pfn] = 0;
+      this.compound[pfn] = pfn === head ? COMPOUND_HEAD : COMPOUND_TAIL;
+    }
+    this.allocated += HPAGE_NR;
+    if (this.allocated > this.peakAllocated) this.peakAllocated = this.allocated;
+    return head;
+  }
+
+  /** split_huge_page's effect on the frames: the compound page becomes 512 order-0 pages. */
+  splitCompound(head: number): void {
+    for (let pfn = head; pfn < head + HPAGE_NR; pfn++) this.compound[pfn] = 0;
+  }
+
   /** Frees a frame; `site` names the kernel path (shown when a stale translation to it is used). */
   free(pfn: number, site: string, time: number): void {
     const s = this.state[pfn];
     if (s === undefined || s === FrameState.FREE) throw new Error(`double free of pfn ${pfn} at ${site}`);
     if (s === FrameState.KERNEL) throw new Error(`freeing kernel frame ${pfn} at ${site}`);
     if (s === FrameState.PAGETABLE) this.detachTable(pfn);
+    if (this.compound[pfn] !== 0) {
+      // A compound page is freed whole through its head (free_compound_page).
+      if (this.compound[pfn] === COMPOUND_TAIL) throw new Error(`freeing tail pfn ${pfn} of a compound page at ${site}`);
+      for (let t = pfn + HPAGE_NR - 1; t > pfn; t--) {
+        this.compound[t] = 0;
+        this.free(t, site, time);
+      }
+      this.compound[pfn] = 0;
+    }
     this.state[pfn] = FrameState.FREE;
     this.gen[pfn] = (this.gen[pfn]! + 1) >>> 0;
     this.freedBy[pfn] = this.site(site);

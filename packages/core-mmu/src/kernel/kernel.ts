@@ -63,8 +63,8 @@ export class Kernel extends KernelCore implements SchedHooks, IrqEntryHooks {
     this.mmuGather = new MmuGatherOps(this, this.lru);
     this.memory = new Memory(this, this.pageAlloc, this.reclaim, this.pageCache, this.rmap, this.mmuGather, this.ptl, this.lru);
     this.mmap = new Mmap(this, this.memory, this.mmuGather, this.pageCache);
-    this.mprotect = new Mprotect(this, this.mmap, this.ptl);
-    this.mremap = new Mremap(this, this.mmap, this.rmap, this.ptl);
+    this.mprotect = new Mprotect(this, this.mmap, this.ptl, this.memory.huge);
+    this.mremap = new Mremap(this, this.mmap, this.rmap, this.ptl, this.memory.huge);
     this.madvise = new Madvise(this, this.mmap, this.memory, this.mmuGather, this.lru);
     this.vmalloc = new Vmalloc(this);
     this.fork = new Fork(this, this.entry, this.vmalloc, this.mmap, this.memory);

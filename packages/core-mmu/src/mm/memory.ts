@@ -7,7 +7,7 @@
  */
 import type { Cpu } from "../hw/cpu.js";
 import { FrameState } from "../hw/memory.js";
-import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW, _PAGE_SOFTW1, pteDirty, pteHi, pteLo, pteNone, ptePfn, ptePresent, pteProtNone, pteMapped, pteWrite } from "../hw/pte.js";
+import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW, _PAGE_SOFTW1, pteDirty, pteHuge, pteHi, pteLo, pteNone, ptePfn, ptePresent, pteProtNone, pteMapped, pteWrite } from "../hw/pte.js";
 import { C } from "../kernel/counters.js";
 import type { KernelCore } from "../kernel/core.js";
 import type { KGen } from "../sim/process.js";
@@ -18,6 +18,7 @@ import { mmuNotifierInvalidateRange, mmuNotifierInvalidateRangeEnd, mmuNotifierI
 import type { PageAlloc } from "./page-alloc.js";
 import type { PteLocks } from "./ptlock.js";
 import type { Rmap } from "./rmap.js";
+import { HPAGE_PMD_SIZE, HugeMemory } from "./huge-memory.js";
 import type { Lru } from "./swap.js";
 import type { Reclaim } from "./vmscan.js";
 
@@ -27,6 +28,8 @@ export const _PAGE_SPECIAL = _PAGE_SOFTW1;
 export class Memory {
   /** The shared zero page (ZERO_PAGE(0)). */
   readonly zeroPfn: number;
+  /** Transparent huge pages (mm/huge_memory.c). */
+  readonly huge: HugeMemory;
 
   constructor(
     private readonly k: KernelCore,
@@ -40,6 +43,7 @@ export class Memory {
     private readonly lru: Lru,
   ) {
     this.zeroPfn = k.machine.mem.allocKernel();
+    this.huge = new HugeMemory(k, pageAlloc, rmap, lru);
   }
 
   /**
@@ -130,6 +134,20 @@ export class Memory {
     const costs = m.costs;
     const values = k.counters.values;
     const addr = va - (va % 4096);
+    const huge = this.huge;
+    if (huge.active) {
+      // __handle_mm_fault (v5.17): a huge PMD is handled at its level; a none PMD in a
+      // suitable VMA gets a huge page (create_huge_pmd → do_huge_pmd_anonymous_page).
+      const pmdOff = k.pgtables.pmdOffset(mm.pgd, addr);
+      const pw = m.mem.words;
+      if (pmdOff >= 0 && pteHuge(pw[pmdOff]!, 0)) return huge.hugePmdFault(cpu, mm, vma, addr, pmdOff, write, cost0 + costs.faultHandler);
+      if ((pmdOff < 0 || (pw[pmdOff] === 0 && pw[pmdOff + 1] === 0)) && huge.vmaSuitable(vma, addr - (addr % HPAGE_PMD_SIZE))) {
+        const hoff = k.pgtables.pmdOffsetAlloc(mm, addr);
+        cost0 += k.pgtables.lastAllocated * costs.ptAlloc;
+        const r = huge.doHugePmdAnonymousPage(cpu, mm, vma, addr, hoff);
+        if (r >= 0) return cost0 + costs.faultHandler + r;
+      }
+    }
     const off = k.pgtables.pteOffsetAlloc(mm, addr);
     let cost = cost0 + costs.faultHandler + k.pgtables.lastAllocated * costs.ptAlloc;
     // pte_offset_map_lock: another path holds this PTE page's lock (a COW between its
@@ -335,7 +353,20 @@ export class Memory {
     // zap_pmd_range: one PTE page (2 MiB of addresses) at a time.
     for (let addr = start; addr < end; ) {
       const next = Math.min(end, addr - (addr % 2097152) + 2097152);
-      const off = k.pgtables.pteOffset(tlb.mm.pgd, addr);
+      let off = k.pgtables.pteOffset(tlb.mm.pgd, addr);
+      if (off < 0 && this.huge.active && this.huge.hugePmdOffset(tlb.mm, addr) >= 0) {
+        // zap_pmd_range (v5.17): a huge PMD wholly in the range is zap_huge_pmd; one the
+        // range covers in part is split first.
+        if (next - addr === HPAGE_PMD_SIZE) {
+          yield k.machine.costs.zapPte;
+          if (this.huge.zapHugePmd(tlb, addr, this.huge.hugePmdOffset(tlb.mm, addr))) yield* this.gather.tlbFlushMmu(cpu, tlb);
+          zapped += 512;
+          addr = next;
+          continue;
+        }
+        yield* this.huge.splitHugePmd(cpu, tlb.mm, vma, addr - (addr % HPAGE_PMD_SIZE));
+        off = k.pgtables.pteOffset(tlb.mm.pgd, addr);
+      }
       if (off >= 0) zapped += yield* this.zapPteRange(cpu, tlb, addr, next, off);
       addr = next;
     }
@@ -424,6 +455,9 @@ export class Memory {
     for (let addr = vma.start; addr < vma.end; addr += 4096) {
       const soff = k.pgtables.pteOffset(src.pgd, addr);
       if (soff < 0) {
+        // copy_pmd_range: a huge PMD is copy_huge_pmd.
+        const hoff = this.huge.hugePmdOffset(src, addr);
+        if (hoff >= 0) cost += this.huge.copyHugePmd(dst, addr - (addr % HPAGE_PMD_SIZE), hoff, isCow, protectedPages);
         const next = addr - (addr % 2097152) + 2097152 - 4096;
         if (next > addr) addr = next;
         continue;

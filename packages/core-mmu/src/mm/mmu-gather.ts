@@ -5,6 +5,7 @@
  * point and only then frees them. The secondary-TLB call in tlb_flush is v4.15's.
  */
 import type { Cpu } from "../hw/cpu.js";
+import { COMPOUND_HEAD, HPAGE_NR } from "../hw/memory.js";
 import { C } from "../kernel/counters.js";
 import type { KernelCore } from "../kernel/core.js";
 import type { KGen } from "../sim/process.js";
@@ -77,9 +78,11 @@ export class MmuGatherOps {
     for (const pfn of tlb.pages) {
       refs[pfn]!--;
       if (!this.lru.releasePage(pfn)) continue;
+      // A transparent huge page goes whole: its 512 frames (free_compound_page).
+      const n = m.mem.compound[pfn] === COMPOUND_HEAD ? HPAGE_NR : 1;
       m.mem.free(pfn, tlb.site, m.now);
       cost += m.costs.freePage;
-      freed++;
+      freed += n;
     }
     values[C.pages_freed]! += freed;
     for (const pfn of tlb.tables) {

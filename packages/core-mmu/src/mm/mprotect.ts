@@ -5,6 +5,8 @@
  * v4.13) and rewrites every present PTE with pte_modify, and hands the flush to the
  * ProtectionChangeFlush point (pre-patch: flush_tlb_range per VMA when any PTE
  * changed). When the call returns, the kernel relies on the pages it write-protected.
+ * A huge PMD is change_huge_pmd, or __split_huge_pmd when the range covers it in part
+ * (mm/huge_memory.ts).
  */
 import type { Cpu } from "../hw/cpu.js";
 import { PTE_PFN_MASK_HI, PTE_PFN_MASK_LO, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PCD, _PAGE_PWT, _PAGE_RW, pteDirty, ptePfn, pteMapped, pteWrite } from "../hw/pte.js";
@@ -14,6 +16,7 @@ import type { KGen } from "../sim/process.js";
 import { _PAGE_SPECIAL } from "./memory.js";
 import { VM_EXEC, VM_READ, VM_SHARED, VM_WRITE } from "./mm-types.js";
 import { protToVmFlags, type Mmap } from "./mmap.js";
+import { HPAGE_PMD_SIZE, type HugeMemory } from "./huge-memory.js";
 import type { PteLocks } from "./ptlock.js";
 
 /** _PAGE_CHG_MASK (low word): what pte_modify keeps, the PFN, cache bits, special, A and D. */
@@ -24,6 +27,7 @@ export class Mprotect {
     private readonly k: KernelCore,
     private readonly mmap: Mmap,
     private readonly ptl: PteLocks,
+    private readonly huge: HugeMemory,
   ) {}
 
   /** mprotect(addr, len, prot), under mmap_write_lock. */
@@ -35,6 +39,7 @@ export class Mprotect {
     const k = this.k;
     const m = k.machine;
     const ptl = this.ptl;
+    const huge = this.huge;
     const mm = this.mmap.mustMm(cpu);
     k.counters.values[C.mprotect_calls]!++;
     yield m.costs.mprotectBase;
@@ -57,6 +62,21 @@ export class Mprotect {
       let locked = -1;
       try {
         for (let a = vma.start; a < vma.end; a += 4096) {
+          if (huge.active && (a === vma.start || a % HPAGE_PMD_SIZE === 0) && huge.hugePmdOffset(mm, a) >= 0) {
+            // change_pmd_range (v5.17): a huge PMD wholly inside the VMA is change_huge_pmd;
+            // one the VMA covers in part (the VMA was just split inside it) is split first.
+            if (locked >= 0) ptl.unlock(cpu, locked);
+            locked = -1;
+            if (cost > 0) yield cost;
+            cost = 0;
+            const haddr = a - (a % HPAGE_PMD_SIZE);
+            if (haddr >= vma.start && haddr + HPAGE_PMD_SIZE <= vma.end) {
+              yield* huge.changeHugePmd(cpu, huge.hugePmdOffset(mm, a), haddr, p.lo, p.hi, change, protectedPages);
+              a = haddr + HPAGE_PMD_SIZE - 4096;
+              continue;
+            }
+            yield* huge.splitHugePmd(cpu, mm, vma, haddr);
+          }
           const off = k.pgtables.pteOffset(mm.pgd, a);
           if (off < 0) continue;
           if (locked < 0 || !ptl.sameLock(locked, off)) {

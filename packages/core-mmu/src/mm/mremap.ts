@@ -12,7 +12,7 @@
  * errno). Arguments that are no unsigned long at all (negative, fractional, not a safe
  * integer) are a workload bug: a one-line input error.
  *
- * Not modelled: THP (move_huge_pmd), VM_LOCKED, VM_ACCOUNT and may_expand_vm (no
+ * Not modelled: THP's move_huge_pmd (a huge PMD is split, then its PTEs moved), VM_LOCKED, VM_ACCOUNT and may_expand_vm (no
  * limits), VM_DONTEXPAND/VM_PFNMAP (no such VMAs), vma_merge in copy_vma (the model
  * never merges VMAs), soft-dirty (move_soft_dirty_pte), userfaultfd, and the failure
  * path of move_vma (a page-table page cannot fail to allocate: the model's allocator
@@ -30,6 +30,7 @@ import { _PAGE_SPECIAL } from "./memory.js";
 import { Vma, VM_SHARED, type MmStruct } from "./mm-types.js";
 import type { Mmap } from "./mmap.js";
 import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart } from "./mmu-notifier.js";
+import type { HugeMemory } from "./huge-memory.js";
 import type { PteLocks } from "./ptlock.js";
 import type { Rmap } from "./rmap.js";
 
@@ -64,6 +65,7 @@ export class Mremap {
     private readonly rmap: Rmap,
     /** The split PTE locks. */
     private readonly ptl: PteLocks,
+    private readonly huge: HugeMemory,
   ) {}
 
   /**
@@ -222,6 +224,8 @@ export class Mremap {
     let extent: number;
     for (; oldAddr < oldEnd; oldAddr += extent, newAddr += extent) {
       extent = Math.min(oldAddr - (oldAddr % pmdSize) + pmdSize - oldAddr, oldEnd - oldAddr);
+      // pmd_trans_huge(*old_pmd): move_huge_pmd is not modelled; split_huge_pmd, then move the PTEs.
+      if (this.huge.active && this.huge.hugePmdOffset(mm, oldAddr) >= 0) yield* this.huge.splitHugePmd(cpu, mm, mm.findVma(oldAddr)!, oldAddr - (oldAddr % pmdSize));
       if (k.pgtables.pteOffset(mm.pgd, oldAddr) < 0) continue; // get_old_pmd: pmd_none
       k.pgtables.pteOffsetAlloc(mm, newAddr);
       const alloc = k.pgtables.lastAllocated * m.costs.ptAlloc;

@@ -6,7 +6,7 @@
  * that fails too. Frames themselves come from the hardware's free lists (hw/memory.ts).
  */
 import type { Cpu } from "../hw/cpu.js";
-import type { FrameState, PhysMem } from "../hw/memory.js";
+import { HPAGE_NR, type FrameState, type PhysMem } from "../hw/memory.js";
 
 /** wakeup_kswapd, as the allocator's slow path calls it (mm/vmscan.c implements it). */
 export interface KswapdWaker {
@@ -48,6 +48,24 @@ export class PageAlloc {
     for (let i = 0; i < this.nodes; i++) {
       const n = (cpu.socket + i) % this.nodes;
       if (mem.nodeFree(n) > this.wmarkMin[n]!) return mem.alloc(state, n);
+    }
+    return -1;
+  }
+
+  /**
+   * A transparent huge page (alloc_hugepage_vma with HPAGE_PMD_ORDER, v5.17's default
+   * defrag=madvise gfp for a VMA without MADV_HUGEPAGE: no direct reclaim or compaction,
+   * no kswapd wake-up): 512 contiguous, 2 MiB-aligned frames as one compound page, local
+   * node first, only while the node stays above WMARK_LOW. Returns the head frame, or -1
+   * (the fault falls back to 4 KiB pages, THP_FAULT_FALLBACK).
+   */
+  tryAllocHugePage(cpu: Cpu, state: Exclude<FrameState, 0>): number {
+    const mem = this.mem;
+    for (let i = 0; i < this.nodes; i++) {
+      const n = (cpu.socket + i) % this.nodes;
+      if (mem.nodeFree(n) - HPAGE_NR <= this.wmarkLow[n]!) continue;
+      const head = mem.allocHuge(state, n);
+      if (head >= 0) return head;
     }
     return -1;
   }

@@ -77,6 +77,13 @@ export class FlushTlbRangeAfterChange implements ProtectionChangeFlush {
       pteChanged() {
         pages++;
       },
+      // change_huge_pmd (v5.17): pmdp_invalidate flushes the 2 MiB at once with
+      // flush_pmd_tlb_range, which x86 leaves to flush_tlb_range (PAGE_SHIFT stride); the
+      // PMD counts HPAGE_PMD_NR pages, so the VMA's flush_tlb_range follows too.
+      *hugePmdChanged(cpu: Cpu, addr: number): KGen {
+        yield* arch.flushTlbMmRange(cpu, mm, addr, addr + 2097152, 12, false);
+        pages += 512;
+      },
       *endVma(cpu: Cpu, start: number, end: number): KGen {
         if (pages > 0) yield* arch.flushTlbMmRange(cpu, mm, start, end, 12, false);
         pages = 0;

@@ -33,6 +33,12 @@ export interface MachineOptions {
   readonly invpcid?: boolean;
   /** Page-table isolation (x86-64 only in the model). Default: the profile's. */
   readonly pti?: boolean;
+  /**
+   * The transparent_hugepage= boot parameter (mm/huge_memory.c, v5.17): "always" lets an
+   * anonymous fault map a 2 MiB huge page; "never" (the default when absent) does not.
+   * A workload may still write "always" to /sys/kernel/mm/transparent_hugepage/enabled.
+   */
+  readonly thp?: "always" | "never";
 }
 
 export type ParamValues = Readonly<Record<string, number | boolean | string>>;

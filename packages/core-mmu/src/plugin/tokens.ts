@@ -117,6 +117,15 @@ export interface ProtectionChange {
   beginVma(cpu: Cpu, start: number, end: number): void;
   /** change_pte_range committed a present PTE, old → new (64-bit entries as lo/hi words). */
   pteChanged(addr: number, oldLo: number, oldHi: number, newLo: number, newHi: number): void;
+  /**
+   * change_huge_pmd (mm/huge_memory.c) is changing the huge PMD mapping the 2 MiB at
+   * `addr`, old → new: called after the PMD was made invalid and before the new one is
+   * set, so that the invalidation's flush belongs to the policy. v5.17: pmdp_invalidate
+   * flushes the 2 MiB range now (flush_pmd_tlb_range), and the PMD counts HPAGE_PMD_NR
+   * pages for the VMA's flush; seed 001 patch 3: pmdp_invalidate_ad flushes nothing
+   * (but on X86_BUG_PTE_LEAK) and huge_pmd_needs_flush decides tlb_flush_pmd_range.
+   */
+  hugePmdChanged(cpu: Cpu, addr: number, oldLo: number, oldHi: number, newLo: number, newHi: number): KGen;
   /** The end of change_protection_range for one VMA's [start, end). */
   endVma(cpu: Cpu, start: number, end: number): KGen;
   /** The end of do_mprotect_pkey, before mmap_write_unlock. */
@@ -315,7 +324,7 @@ export const GATHER_NESTING = point("gatherNesting", "GatherNesting", {
 });
 export const PROTECTION_CHANGE_FLUSH = point("protectionChangeFlush", "ProtectionChangeFlush", {
   description: "mprotect's flush after change_protection_range (mm/mprotect.c)",
-  callSite: "do_mprotect_pkey → change_protection_range",
+  callSite: "do_mprotect_pkey → change_protection_range (change_pte_range, change_huge_pmd)",
   kernel: "v5.17",
   defaultFrom: "core",
 });
@@ -345,7 +354,7 @@ export const CONTEXT_TRACKING_ENTRY = point("contextTrackingEntry", "ContextTrac
 });
 export const SECONDARY_TLB_NOTIFY = point("secondaryTlbNotify", "SecondaryTlbNotify", {
   description: "how a notifier call site tells secondary TLBs: *_clear_flush_notify, range_end or range_only_end (mm/mmu_notifier.c)",
-  callSite: "wp_page_copy, copy_page_range, zap_page_range, move_page_tables (and the THP sites, not modelled)",
+  callSite: "wp_page_copy, copy_page_range, zap_page_range, move_page_tables, do_huge_pmd_wp_page(_fallback), __split_huge_pmd",
   kernel: "v4.15",
   defaultFrom: "core",
 });

@@ -82,6 +82,7 @@ export function simulate(input: SimulateInput): RunResult {
   );
   // 2. The kernel, 3. its policies, 4. the oracle watching the machine; then the kernel boots.
   const kernel = new Kernel(machine);
+  kernel.memory.huge.setBoot(machineOpts.thp ?? "never");
   const container = assemblePolicies(kernel, [...CORE_DEFAULTS, ...arch.defaults], run.plugins);
   const oracle = new Oracle(machine);
   input.instrument?.({ machine, kernel, oracle });
@@ -196,6 +197,7 @@ export function simulate(input: SimulateInput): RunResult {
       `TLB features: ${describeFeatures(machineOpts)} (arch/x86/mm/tlb.c v5.17: ${machineOpts.pcid ? "6 dynamic ASIDs per CPU" : "one ASID, every switch to another mm flushes"}${machineOpts.pti ? `; PTI: kernel and user PCIDs, ${machineOpts.pcid ? (machineOpts.invpcid ? "user addresses flushed by INVPCID" : "a user-address flush drops the whole user PCID at the next return to user") : "every kernel entry and exit flushes"}, kernel mappings not global` : ""})`,
       `cost profile: ${run.profile.name} (${run.profile.description}); clock ${run.profile.params.freqHz / 1e9} GHz`,
       ...arch.notes,
+      kernel.memory.huge.note(),
       ...(workload.notes?.(ctx) ?? []),
     ],
   };

@@ -62,6 +62,7 @@ export function validateMachine(machine: MachineOptions, where?: string): { form
   if (machine.pcid === true && machine.arch !== "x86-64") throw new FlushlabInputError(`${p}pcid needs arch x86-64 (CR4.PCIDE can be set only in IA-32e mode)`);
   if (machine.pti === true && machine.arch !== "x86-64") throw new FlushlabInputError(`${p}pti is modelled for x86-64 only (x86-32 PTI, v4.19, is not)`);
   if (machine.la57 && machine.arch !== "x86-64") throw new FlushlabInputError(`${p}la57 (5-level paging) needs arch x86-64`);
+  if (machine.thp !== undefined && machine.thp !== "always" && machine.thp !== "never") throw new FlushlabInputError(`${p}thp must be "always" or "never" (got ${JSON.stringify(machine.thp)})`);
   const format = pagingFormatByName(machine.arch === "x86-32-pae" ? "x86-32-pae" : machine.la57 ? "x86-64-la57" : "x86-64");
   // Sockets are NUMA nodes; each gets an equal share of the frames.
   const memoryFrames = Math.floor((machine.memoryMiB * 1024 * 1024) / 4096 / machine.sockets) * machine.sockets;

@@ -318,7 +318,10 @@ export class X86Tlb implements ArchTlb {
     }
     const bit = 1 << kpcid;
     const flush = (ts.userPcidFlushMask & bit) !== 0;
-    if (flush) ts.userPcidFlushMask &= ~bit;
+    if (flush) {
+      ts.userPcidFlushMask &= ~bit;
+      this.k.counters.values[C.pti_user_pcid_flush]!++;
+    }
     mmu.writeCr3(cpu, cpu.cr3, kpcid | (1 << X86_CR3_PTI_PCID_USER_BIT), !flush);
   }
 

@@ -12,7 +12,7 @@
  * and each mprotect covers the whole 2 MiB: change_huge_pmd, the case of patch 3 of the
  * series.
  */
-import { C, PROT_READ, PROT_WRITE, defineWorkload, type TaskApi, type TaskGen, type TaskYield } from "@flushlab/core-mmu";
+import { C, MmuEvent, PROT_READ, PROT_WRITE, defineWorkload, type TaskApi, type TaskGen, type TaskYield } from "@flushlab/core-mmu";
 
 const HPAGE = 2097152;
 
@@ -53,7 +53,10 @@ export const mprotectBench = defineWorkload({
     if (thp) ctx.kernel.memory.huge.setEnabled("always");
     const mm = ctx.createProcess();
     let done = false;
-    const t = { read: 0, rw: 0, write: 0, flushesRead: 0, flushesRw: 0 };
+    const t = { read: 0, rw: 0, write: 0, flushesRead: 0, flushesRw: 0, walksRead: 0, walksRw: 0, walksText: 0, walksGot: 0, walksLibc: 0, walksStack: 0 };
+    // The MMU's page-walk count (a PMU's dTLB/iTLB miss walks), read around each access.
+    const ev = m.mmu.events;
+    const walks = (): number => ev[MmuEvent.page_walks]!;
     (ctx as { mprotectTimes?: typeof t }).mprotectTimes = t;
     const counters = ctx.kernel.counters.values;
     ctx.spawn(0, mm, function* (api: TaskApi): TaskGen {
@@ -73,16 +76,26 @@ export const mprotectBench = defineWorkload({
       // stack slot), the call through the PLT and the GOT into libc's wrapper, the
       // system call, the return through the wrapper to the loop, t1 = rdtsc(). The
       // window holds the user-mode TLB misses on either side of the call.
+      type Slot = "walksText" | "walksGot" | "walksLibc" | "walksStack";
+      /** A user-mode access to one page of the loop's image, its TLB misses counted by page. */
+      function* use(va: number, slot: Slot, write = false): Generator<TaskYield, void, void> {
+        const w0 = walks();
+        yield api.touch(va, 1, 4096, write);
+        t[slot] += walks() - w0;
+      }
       function* timed(prot: number): Generator<TaskYield, number, void> {
-        yield api.touch(TEXT, 1, 4096, false);
-        yield api.touch(STACK, 1, 4096, true);
+        yield* use(TEXT, "walksText");
+        yield* use(STACK, "walksStack", true);
         const t0 = m.now;
-        yield api.touch(TEXT, 1, 4096, false);
-        yield api.touch(GOT, 1, 4096, false);
-        yield api.touch(LIBC, 1, 4096, false);
+        const w0 = walks();
+        yield* use(TEXT, "walksText");
+        yield* use(GOT, "walksGot");
+        yield* use(LIBC, "walksLibc");
         yield* api.mprotect(p, len, prot);
-        yield api.touch(LIBC, 1, 4096, false);
-        yield api.touch(TEXT, 1, 4096, false);
+        yield* use(LIBC, "walksLibc");
+        yield* use(TEXT, "walksText");
+        if (prot & PROT_WRITE) t.walksRw += walks() - w0;
+        else t.walksRead += walks() - w0;
         return m.now - t0;
       }
       for (let i = 0; i < iterations; i++) {
@@ -123,12 +136,15 @@ export const mprotectBench = defineWorkload({
   },
   notes(ctx) {
     const p = ctx.params;
-    if (p["thp"] !== 1) return [`mprotect-bench: ${p["iterations"]} iterations on ${p["pages"]} page(s), ${p["threads"]} thread(s)`];
-    const t = (ctx as { mprotectTimes?: { flushesRead: number; flushesRw: number } }).mprotectTimes!;
+    const t = (ctx as { mprotectTimes?: { flushesRead: number; flushesRw: number; walksRead: number; walksRw: number; walksText: number; walksGot: number; walksLibc: number; walksStack: number } }).mprotectTimes!;
     const n = Math.max(1, ctx.counter("mprotect_bench_iterations"));
+    const r = (x: number): string => String(Math.round((x / n) * 1000) / 1000);
     return [
-      `mprotect-bench: ${p["iterations"]} iterations on one 2 MiB transparent huge page (thp=1; ${p["pages"]} page(s) stored to), ${p["threads"]} thread(s)`,
-      `local TLB flushes per call: mprotect(PROT_READ) ${t.flushesRead / n}, mprotect(PROT_READ|PROT_WRITE) ${t.flushesRw / n}`,
+      p["thp"] === 1
+        ? `mprotect-bench: ${p["iterations"]} iterations on one 2 MiB transparent huge page (thp=1; ${p["pages"]} page(s) stored to), ${p["threads"]} thread(s)`
+        : `mprotect-bench: ${p["iterations"]} iterations on ${p["pages"]} page(s), ${p["threads"]} thread(s); each call timed between user-mode timestamps, around the loop's text, GOT, libc and stack pages`,
+      `local TLB flushes per call: mprotect(PROT_READ) ${r(t.flushesRead)}, mprotect(PROT_READ|PROT_WRITE) ${r(t.flushesRw)}`,
+      `TLB misses (page walks) per call in the timed window, user and kernel: mprotect(PROT_READ) ${r(t.walksRead)}, mprotect(PROT_READ|PROT_WRITE) ${r(t.walksRw)}; user misses per iteration by page: loop text ${r(t.walksText)}, GOT ${r(t.walksGot)}, libc ${r(t.walksLibc)}, stack ${r(t.walksStack)}; user-PCID flushes at exit per iteration ${r(ctx.kernel.counters.toRecord()["pti_user_pcid_flush"]!)}`,
     ];
   },
 });

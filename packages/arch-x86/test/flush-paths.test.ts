@@ -4,6 +4,7 @@ import {
   ARCH_TLB,
   MADV_DONTNEED,
   MMU_GATHER_FLUSH,
+  PROT_NONE,
   PROT_READ,
   PROT_WRITE,
   definePlugin,
@@ -224,5 +225,24 @@ describe("oracle invariant (property): the pre-patch kernel never produces a haz
       }),
       { numRuns: 40 },
     );
+  });
+});
+
+describe("PROT_NONE entries (v5.17 change_pte_range: pte_present counts _PAGE_PROTNONE)", () => {
+  it("mprotect(PROT_NONE) then mprotect(PROT_READ) makes the page readable again, with its data", () => {
+    let faults = -1;
+    const r = runScenario("protnone", [
+      function* (t: TaskApi): TaskGen {
+        const a = yield* t.mmap(4096, PROT_READ | PROT_WRITE);
+        yield t.touch(a, 1, 4096, true);
+        yield* t.mprotect(a, 4096, PROT_NONE);
+        yield* t.mprotect(a, 4096, PROT_READ);
+        yield t.touch(a, 1, 4096, false);
+        faults = 0;
+      },
+    ]);
+    expect(faults).toBe(0);
+    expect(r.counters["pgfault_anon"]).toBe(1); // the page was kept: no new anonymous fault
+    expect(r.hazards).toEqual([]);
   });
 });

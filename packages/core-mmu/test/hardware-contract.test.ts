@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { FAULT, MmuEvent } from "../src/hw/mmu.js";
+import { PscLevel } from "../src/hw/tlb.js";
 import { FrameState } from "../src/hw/memory.js";
 import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, pteHi, pteLo } from "../src/hw/pte.js";
 import { bareMachine, X86_32_PAE } from "./hw-helpers.js";
@@ -144,3 +145,19 @@ function pmdEntryOffset(h: ReturnType<typeof bareMachine>, va: number): number {
   const pmd = lv[lv.length - 2]!;
   return h.m.mem.entryOffset(table, Math.floor(va / 2 ** pmd.shift) % pmd.entries);
 }
+
+describe("a page fault drops what the CPU caches for the faulting address (SDM §4.10.4.1)", () => {
+  it("the TLB entry and the paging-structure-cache entries of that address, in the current PCID", () => {
+    const h = bareMachine();
+    const { off } = mapClean(h);
+    const cpu = h.m.cpus[0]!;
+    h.m.mmu.access(cpu, VA, false, true); // walk: PDE, PDPTE, PML4E cached
+    const pde = cpu.psc.lookup(PscLevel.PDE, Math.floor(VA / 2 ** 21), cpu.pcid);
+    expect(pde).toBeGreaterThanOrEqual(0);
+    h.m.mem.words[off] = 0; // the PTE goes; the TLB entry is dropped without the PSC
+    cpu.tlb.drop(cpu.tlb.probe(VA / 4096));
+    expect(h.m.mmu.access(cpu, VA, false, true)).toBe(FAULT);
+    expect(cpu.psc.lookup(PscLevel.PDE, Math.floor(VA / 2 ** 21), cpu.pcid)).toBe(-1);
+    expect(cpu.psc.lookup(PscLevel.PDPTE, Math.floor(VA / 2 ** 30), cpu.pcid)).toBe(-1);
+  });
+});

@@ -15,6 +15,9 @@ import { _PAGE_ACCESSED, _PAGE_DIRTY, pmdLeafPfn, pteDirty, pteGlobal, pteHuge, 
 import { PscLevel, Tlb, TlbFlag } from "./tlb.js";
 import { NO_WATCH, type HwWatch } from "./watch.js";
 
+/** Bytes an entry of each paging-structure cache level covers (PDE 2 MiB, PDPTE 1 GiB, PML4E 512 GiB): its key is va / span. */
+const PSC_SPAN = [2 ** 21, 2 ** 30, 2 ** 39] as const;
+
 /** `access()` result meaning "page fault": the executor runs the fault handler and retries. */
 export const FAULT = -1;
 
@@ -63,7 +66,10 @@ export class Mmu {
       t = cpu.tlb2m;
       i = t.lookup(Math.floor(va / 2097152), cpu.pcid);
     }
-    if (i < 0) return this.walk(cpu, va, write, user);
+    if (i < 0) {
+      const c = this.walk(cpu, va, write, user);
+      return c === FAULT ? this.pageFault(cpu, va) : c;
+    }
     ev[MmuEvent.tlb_hits]!++;
     const f = t.flags[i]!;
     const frame = t.pfn[i]!;
@@ -71,7 +77,7 @@ export class Mmu {
     if (t.gen[i] !== this.mem.gen[frame]) this.watch.staleTlbUse(cpu, va, pfn, frame, write, user, t, i);
     if ((user && (f & TlbFlag.US) === 0) || (write && (f & TlbFlag.RW) === 0)) {
       t.drop(i);
-      return FAULT;
+      return this.pageFault(cpu, va);
     }
     let cost = this.costs.userAccess;
     if (write) {
@@ -79,12 +85,28 @@ export class Mmu {
         // Clean→dirty: the CPU re-walks to set D atomically; the walk faults if the
         // PTE is gone (the guarantee batched unmap relies on).
         const r = this.dirtyAssist(cpu, va, t, i);
-        if (r < 0) return FAULT;
+        if (r < 0) return this.pageFault(cpu, va);
         cost += r;
       }
       if (t.wpGen[i] !== this.mem.wpGen[frame]) this.watch.writeAfterWriteProtect(cpu, va, pfn, t, i);
     }
     return cost;
+  }
+
+  /**
+   * A page fault invalidates what the CPU caches for the faulting address: its TLB
+   * entry (dropped by the caller where there was one) and the paging-structure-cache
+   * entries for it in the current PCID (Intel SDM Vol. 3A §4.10.4.1). Returns FAULT.
+   */
+  private pageFault(cpu: Cpu, va: number): number {
+    const psc = cpu.psc;
+    if (psc.live > 0) {
+      for (let l = 0; l < 3; l++) {
+        const k = psc.lookup(l, Math.floor(va / PSC_SPAN[l]!), cpu.pcid);
+        if (k >= 0) psc.drop(k);
+      }
+    }
+    return FAULT;
   }
 
   /** TLB miss: walk from CR3 (or a paging-structure-cache hit), set A/D, fill the TLB. */

@@ -119,7 +119,8 @@ export class Kernel extends KernelCore implements SchedHooks, IrqEntryHooks {
     this.kthreadSavedMm[cpu.id] = cur.mm;
     cur.mm = null;
     this.policies.archTlb.enterLazyTlb(cpu);
-    return this.machine.costs.switchMm;
+    // The CPU came from user mode or idle: a kernel entry, which runs parked work first.
+    return this.machine.costs.switchMm + this.kernelEntry(cpu);
   }
 
   kthreadExit(cpu: Cpu): number {

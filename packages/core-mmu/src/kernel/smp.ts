@@ -74,9 +74,9 @@ export class Smp {
     const prevMode = cpu.mode;
     const isolated = this.hooks !== null && this.hooks.isolated(cpu);
     if (isolated && prevMode === CpuMode.USER) this.counters.values[C.isolated_ipis]!++;
-    // An interrupt from user mode is a kernel entry (PTI switches to the kernel's CR3):
-    // deferred work runs first.
-    if (prevMode === CpuMode.USER) {
+    // An interrupt from user mode or idle is a kernel entry (ct_kernel_enter; PTI
+    // switches to the kernel's CR3): deferred work runs first.
+    if (prevMode !== CpuMode.KERNEL) {
       cpu.mode = CpuMode.KERNEL;
       if (this.hooks !== null) t += this.hooks.kernelEntry(cpu);
     }

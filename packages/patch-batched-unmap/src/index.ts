@@ -73,7 +73,6 @@ export const batchedUnmap = definePlugin({
       {
         metric: "elapsed_s",
         kind: "change_pct",
-        role: "calibration",
         published: -24.4,
         accept: { min: -35, max: -15 },
         source: "seed 003 (Gorman, 4-node 48-CPU 64 GB, 10 × RAM of files): lru-file-mmap-read elapsed 159.62 s → 120.68 s",
@@ -89,7 +88,6 @@ export const batchedUnmap = definePlugin({
       {
         metric: "interrupts_per_s",
         kind: "ratio",
-        role: "calibration",
         published: 5,
         accept: { min: 3, max: 8 },
         source: "seed 003: the vanilla kernel was interrupted about 900K times per second in the steady phase, the patched one about 180K",

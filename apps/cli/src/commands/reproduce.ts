@@ -70,23 +70,28 @@ export function reproduce(ctx: CommandContext, plugin: FlushlabPlugin): Reproduc
     return { figure, model, ok: model !== null && model >= figure.accept.min && model <= figure.accept.max };
   });
   const hazardsOk = !r.requireNoHazards || (compare.hazards.baseline === 0 && compare.hazards.patched === 0);
-  return { plugin, compare, figures, requireNoHazards: r.requireNoHazards, ok: hazardsOk && figures.every((f) => f.ok) };
+  const predictions = figures.filter((f) => (f.figure.role ?? "prediction") === "prediction");
+  return { plugin, compare, figures, requireNoHazards: r.requireNoHazards, ok: hazardsOk && predictions.length > 0 && predictions.every((f) => f.ok) };
 }
 
 export const reproduceCommand = defineCommand({
   name: "reproduce",
   summary: "rerun each plugin's declared reproduction beside the published figures",
-  usage: "flushlab reproduce [--plugins a,b] [--json]",
+  usage: "flushlab reproduce [--plugins a,b] [--strict] [--json]",
   details: [
     "For every selected plugin (--plugins, default: all installed and configured plugins) that",
     "declares a reproduction, runs its compare (workload, machine, profile, params, runs; seeds",
     "from 1) and prints the model's figures beside the published ones, with ok/OUT against each",
     "figure's accept band, and the hazards found without and with the plugin. When no plugin",
     "declares a reproduction, prints a demo run of the first workload with defaults.",
+    "A figure is a calibration (a parameter was fitted to it) or a prediction; a reproduction is",
+    "reproduced only from its predictions. With --strict the exit status is 1 when a prediction",
+    "is outside its band.",
   ],
   options: {
     plugins: { type: "string", valueName: "a,b", description: "plugins whose reproductions to run (default: all)" },
     json: { type: "boolean", description: "print one JSON object instead of the report" },
+    strict: { type: "boolean", description: "exit 1 when any prediction is outside its band" },
     ...HELP_OPTION,
   },
   async run(ctx, args) {
@@ -106,5 +111,7 @@ export const reproduceCommand = defineCommand({
       demo = { options: setup.options, workload: setup.workload, plugins: setup.plugins, result: simulate(ctx, setup, { index: 0, total: 1, label: `run ${first.name}` }) };
     }
     ctx.bus.emit("cli:reproduce_end", { summary: { reproductions, demo } });
+    const missed = reproductions.some((r) => r.figures.some((f) => (f.figure.role ?? "prediction") === "prediction" && !f.ok));
+    return args.options.strict === true && missed ? 1 : 0;
   },
 });

@@ -100,7 +100,11 @@ export interface ReproductionOutcome {
   readonly compare: CompareSummary;
   readonly figures: readonly FigureOutcome[];
   readonly requireNoHazards: boolean;
-  /** Every figure within its band, and no hazards on either side if the reproduction requires none. */
+  /**
+   * Reproduced: it has predictions, every prediction is within its band, and no hazards
+   * on either side if the reproduction requires none. Calibration figures (parameters
+   * were fitted to them) are shown and judged, but never make a reproduction.
+   */
   readonly ok: boolean;
 }
 

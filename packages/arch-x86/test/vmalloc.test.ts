@@ -169,3 +169,37 @@ describe("x86-64 huge ioremap over a former PTE page", () => {
     }
   });
 });
+
+describe("vm_unmap_aliases (v5.4; v6.5 alike)", () => {
+  /** Kernel flushes (flush_tlb_kernel_range reaching CPU 1) for a call made with or without lazy areas to purge. */
+  const flushes = (lazy: boolean, call: (k: Kernel, t: TaskApi, a: { start: number; end: number }) => KGen): number => {
+    let ctx: WorkloadContext | undefined;
+    const r = runScenario("aliases", [
+      function* (t: TaskApi): TaskGen {
+        const k = ctx!.kernel;
+        yield* t.syscall((function* (): KGen {
+          const a = yield* k.vmalloc.vmalloc(t.cpu, 8192);
+          yield* k.entry.kernelAccessRange(t.cpu, a.start, 8192, true);
+          if (lazy) yield* k.vmalloc.vfree(t.cpu, a);
+          yield* call(k, t, a);
+        })());
+      },
+      function* (): TaskGen {
+        yield 200_000;
+      },
+    ], [], "x86-64", (c) => (ctx = c));
+    return r.interrupts.TLB[1]! + r.interrupts.CAL[1]!;
+  };
+
+  it("vm_unmap_aliases() with nothing to purge flushes nothing (flush = 0, no dirty vmap blocks)", () => {
+    expect(flushes(false, (k, t) => k.vmalloc.vmUnmapAliases(t.cpu))).toBe(0);
+  });
+
+  it("with lazy areas it purges them: one kernel flush", () => {
+    expect(flushes(true, (k, t) => k.vmalloc.vmUnmapAliases(t.cpu))).toBe(1);
+  });
+
+  it("_vm_unmap_aliases(start, end, 1) with nothing to purge flushes the caller's range", () => {
+    expect(flushes(false, (k, t, a) => k.vmalloc._vmUnmapAliases(t.cpu, a.start, a.end, true))).toBe(1);
+  });
+});

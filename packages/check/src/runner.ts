@@ -295,7 +295,7 @@ function* kmem(k: Kernel, cpu: Cpu, kind: "vmalloc" | "ioremap", purge: boolean,
   yield* k.entry.kernelAccess(cpu, area.start, true);
   yield* k.entry.kernelAccess(cpu, area.start + len - PAGE, true);
   yield* v.vfree(cpu, area);
-  if (purge) yield* v.vmUnmapAliases(cpu, area.start, area.start + len);
+  if (purge) yield* v.vmUnmapAliases(cpu);
 }
 
 /** Device memory for a huge ioremap: the 2 MiB-aligned frames at the top of RAM, which the check's small workloads never allocate. */

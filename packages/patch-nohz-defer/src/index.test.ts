@@ -60,7 +60,7 @@ function reuseScenario(plugins: FlushlabPlugin[], spin = 3000): RunResult {
           while (touched < 2) yield 1000;
           published.addr = -1; // no user may touch the buffer from here on
           yield* k.vmalloc.vfree(t.cpu, a);
-          yield* k.vmalloc.vmUnmapAliases(t.cpu, a.start, a.end);
+          yield* k.vmalloc.vmUnmapAliases(t.cpu);
           const b = yield* k.vmalloc.vmalloc(t.cpu, 4 * 4096);
           expect(b.start).toBe(a.start);
           published.addr = b.start;

@@ -61,7 +61,7 @@ export const nohzIsolation = defineWorkload({
           yield* t.syscall((function* (): KGen {
             const a = yield* k.vmalloc.vmalloc(t.cpu, 16384);
             yield* k.entry.kernelAccessRange(t.cpu, a.start, 16384, true);
-            if (i % jitEvery === 0) yield* k.vmalloc.vmUnmapAliases(t.cpu, a.start, a.start + 4096);
+            if (i % jitEvery === 0) yield* k.vmalloc.vmUnmapAliases(t.cpu);
             yield* k.vmalloc.vfree(t.cpu, a);
           })());
           ctx.count("housekeeping_ops");

@@ -251,14 +251,21 @@ export class Vmalloc {
   }
 
   /**
-   * vm_unmap_aliases (what set_memory_ro/x of a BPF JIT image calls): purge the lazy
-   * areas, and flush the given range anyway when there was nothing to purge
-   * (_vm_unmap_aliases(start, end, flush = 1)).
+   * _vm_unmap_aliases(start, end, flush) (v5.4; the same in v6.5): under
+   * vmap_purge_lock, purge the lazily freed areas over [start, end) widened to what the
+   * purge list holds; when there was nothing to purge, flush [start, end) only if the
+   * caller asked for it (`flush`). The model has no per-CPU vmap blocks, whose dirty
+   * ranges would widen the range and set `flush`.
    */
-  *vmUnmapAliases(cpu: Cpu, start: number, end: number): KGen {
+  *_vmUnmapAliases(cpu: Cpu, start: number, end: number, flush: boolean): KGen {
     const before = this.purges;
-    yield* this.purgeVmapAreaLazy(cpu);
-    if (this.purges === before) yield* this.k.policies.kernelRangeFlush.flushKernelRange(cpu, start, end);
+    yield* this.purgeVmapAreaLazy(cpu, start, end);
+    if (this.purges === before && flush && end > start) yield* this.k.policies.kernelRangeFlush.flushKernelRange(cpu, start, end);
+  }
+
+  /** vm_unmap_aliases(): what set_memory_ro/x (a BPF JIT image) calls: _vm_unmap_aliases(ULONG_MAX, 0, 0). */
+  *vmUnmapAliases(cpu: Cpu): KGen {
+    yield* this._vmUnmapAliases(cpu, Infinity, 0, false);
   }
 
   /** try_purge_vmap_area_lazy: purge unless another CPU is purging (mutex_trylock). */
@@ -267,8 +274,12 @@ export class Vmalloc {
     yield* this.purgeVmapAreaLazy(cpu);
   }
 
-  /** purge_vmap_area_lazy: mutex_lock(&vmap_purge_lock) (sleeping while another CPU purges), then purge. */
-  *purgeVmapAreaLazy(cpu: Cpu): KGen {
+  /**
+   * purge_vmap_area_lazy: mutex_lock(&vmap_purge_lock) (sleeping while another CPU
+   * purges), then purge; [start, end) is a caller's range the flush must cover too
+   * (empty by default).
+   */
+  *purgeVmapAreaLazy(cpu: Cpu, start = Infinity, end = 0): KGen {
     while (this.purging) {
       const wake = new Completion();
       wake.add();
@@ -277,7 +288,7 @@ export class Vmalloc {
     }
     this.purging = true;
     try {
-      yield* this.__purgeVmapAreaLazy(cpu);
+      yield* this.__purgeVmapAreaLazy(cpu, start, end);
     } finally {
       this.purging = false;
       const now = this.k.machine.now;
@@ -285,8 +296,8 @@ export class Vmalloc {
     }
   }
 
-  /** __purge_vmap_area_lazy (v5.4 + 3f8fd02b1bf1). */
-  private *__purgeVmapAreaLazy(cpu: Cpu): KGen {
+  /** __purge_vmap_area_lazy(start, end) (v5.4 + 3f8fd02b1bf1): the flush covers the purged areas and [start, end). */
+  private *__purgeVmapAreaLazy(cpu: Cpu, start0: number, end0: number): KGen {
     const m = this.k.machine;
     const valist = this.purgeList;
     if (valist.length === 0) return;
@@ -295,8 +306,8 @@ export class Vmalloc {
     this.k.counters.values[C.vmalloc_purges]!++;
     // First make sure the mappings are removed from all page tables before they are freed.
     yield* this.k.policies.vmallocSync.vmallocSyncUnmappings(cpu);
-    let start = Infinity;
-    let end = 0;
+    let start = start0;
+    let end = end0;
     for (const va of valist) {
       if (va.start < start) start = va.start;
       if (va.end > end) end = va.end;

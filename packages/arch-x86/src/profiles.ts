@@ -2,13 +2,15 @@
  * Cost profiles: every parameter in cycles with its source. Tags:
  * [K] kernel source or LKML, [P] paper or page, [D] derived from
  * read numbers, [U] assumption (no citable measurement found; a hypothesis to test).
- * No figure here is calibrated against a published benchmark result yet: issues name
- * calibration figures, and none was named for the foundation.
+ * A parameter fitted to a published figure says so ("calibrated against …") and names
+ * the figure, which the reproduction marks as a calibration figure: the remote
+ * shootdown's parts (issue 5), lruScanPage (seed 003's system time), and kvm-guest's
+ * mprotectBase and eptTranslate (seed 001's PROT_READ|PROT_WRITE pair).
  */
 import type { CostModel } from "@flushlab/core-mmu";
 
 const SHOOTDOWN_SPLIT =
-  "calibrated against issue 5's calibration figure (Amit 2022, Haswell bare metal: a remote shootdown adds ≈2,150 cycles to an mprotect): the model's increment (queue + ICR write + delivery + interrupt entry + csd + INVLPG + ack) sums to 2,150; how it splits into these parts is an assumption [U]";
+  "calibrated against issue 5's calibration figure (Amit 2022, Haswell bare metal: a remote shootdown adds ≈2,150 cycles to an mprotect): with these values one remote CPU adds 2,150 cycles to the sender's call (patch-mprotect-gather's test measures it). The parts overlap (the sender's local flush runs while it waits; the target's interrupt exit follows its ack), so they do not sum to 2,150 (csdQueue 50 + ipiSend 100 + ipiLatencySameSocket 950 + irqEntryExit 1,050 + csdRun 50 + invlpg 100 + ackLatencySameSocket 475 = 2,775); how the increment splits into them is an assumption [U]";
 
 export const bareMetal: CostModel = {
   name: "bare-metal",

@@ -72,6 +72,8 @@ describe("flushlab check", () => {
 
   it.each([
     [["check", "--cpus", "5"], '--cpus must be N or M..N with 1 <= M <= N <= 4 (got "5")'],
+    [["check", "--pti", "maybe"], '--pti must be on or off (got "maybe")'],
+    [["check", "--arch", "x86-32-pae", "--pcid", "on"], "--pcid on needs arch x86-64"],
     [["check", "--cpus", "3..2"], '--cpus must be N or M..N with 1 <= M <= N <= 4 (got "3..2")'],
     [["check", "--budget", "0"], /--budget/],
     [["check", "--ops", "read,teleport"], 'unknown operation "teleport" in --ops'],

@@ -279,7 +279,7 @@ export class X86Tlb implements ArchTlb {
   }
 
   /** native_flush_tlb_local: the loaded ASID's user PCID at the next exit, and a CR3 rewrite that flushes the current PCID. */
-  protected flushTlbLocal(cpu: Cpu): number {
+  flushTlbLocal(cpu: Cpu): number {
     this.invalidateUserAsid(cpu, this.k.tlbstate[cpu.id]!.loadedMmAsid);
     return this.m.mmu.writeCr3(cpu, cpu.cr3, cpu.pcid, false);
   }

@@ -173,6 +173,7 @@ describe("plugins", () => {
           enterLazyTlb: real.enterLazyTlb.bind(real),
           initializeTlbstateAndFlush: real.initializeTlbstateAndFlush.bind(real),
           ptiSwitchCr3: real.ptiSwitchCr3.bind(real),
+          flushTlbLocal: real.flushTlbLocal.bind(real),
         })),
       ],
     });
@@ -182,7 +183,7 @@ describe("plugins", () => {
     const badBuild = { ...bad, name: "bad-build", policies: [policy(ARCH_TLB, () => { throw new Error("nope"); })] };
     const noCr3 = { ...bad, name: "no-cr3", policies: [policy(ARCH_TLB, (kernel) => {
       const real = new X86Tlb(kernel);
-      return { flushTlbMmRange: real.flushTlbMmRange.bind(real), flushTlbKernelRange: real.flushTlbKernelRange.bind(real), switchMmIrqsOff: () => 0, enterLazyTlb() {}, initializeTlbstateAndFlush: real.initializeTlbstateAndFlush.bind(real), ptiSwitchCr3: real.ptiSwitchCr3.bind(real) };
+      return { flushTlbMmRange: real.flushTlbMmRange.bind(real), flushTlbKernelRange: real.flushTlbKernelRange.bind(real), switchMmIrqsOff: () => 0, enterLazyTlb() {}, initializeTlbstateAndFlush: real.initializeTlbstateAndFlush.bind(real), ptiSwitchCr3: real.ptiSwitchCr3.bind(real), flushTlbLocal: real.flushTlbLocal.bind(real) };
     })] };
     expect(() => runScenario("bad", [function* (t: TaskApi): TaskGen { const a = yield* t.mmap(4096, 3); yield t.touch(a, 1, 4096, true); }], [noCr3])).toThrow(/with plugins no-cr3: CPU 0 faults endlessly/);
     expect(() => runScenario("bad", body, [badBuild])).toThrow('plugin "bad-build" failed to build its ArchTlb policy: nope');

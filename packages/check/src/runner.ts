@@ -42,6 +42,8 @@ export interface CheckTarget {
   readonly arch: ArchLayer;
   readonly archName: ArchName;
   readonly plugins: readonly FlushlabPlugin[];
+  /** The machine's TLB features (default: none, as the bare-metal profile has it). */
+  readonly features?: { readonly pcid?: boolean; readonly invpcid?: boolean; readonly pti?: boolean };
 }
 
 /** One line of a counterexample's timeline. */
@@ -97,8 +99,8 @@ interface ScenarioState {
 }
 
 /** The machine a check runs on: the arch layer's default, with the scenario's CPUs on one socket and small RAM. */
-function checkMachine(arch: ArchLayer, archName: ArchName, cpus: number): MachineOptions {
-  return { ...arch.defaultMachine, arch: archName, cpus, sockets: 1, memoryMiB: CHECK_MEMORY_MIB, tlbEntries: CHECK_TLB.entries, tlbWays: CHECK_TLB.ways };
+function checkMachine(arch: ArchLayer, archName: ArchName, cpus: number, features: CheckTarget["features"]): MachineOptions {
+  return { ...arch.defaultMachine, arch: archName, cpus, sockets: 1, memoryMiB: CHECK_MEMORY_MIB, tlbEntries: CHECK_TLB.entries, tlbWays: CHECK_TLB.ways, ...features };
 }
 
 /**
@@ -349,7 +351,7 @@ export function runCase(c: Case, target: CheckTarget, record = false): CaseOutco
   };
   const workload = scenarioWorkload(s, st, push);
   const result = simulate({
-    options: { workload: workload.name, machine: checkMachine(target.arch, target.archName, cpus), profile: "bare-metal", seed: 1, plugins: target.plugins.map((p) => p.name), params: {} },
+    options: { workload: workload.name, machine: checkMachine(target.arch, target.archName, cpus, target.features), profile: "bare-metal", seed: 1, plugins: target.plugins.map((p) => p.name), params: {} },
     arch: target.arch,
     workload,
     plugins: target.plugins,
@@ -439,6 +441,7 @@ function recordingWatch(oracle: HwWatch, m: Machine, st: ScenarioState, s: Scena
     dirtyBitLeak: (...a) => oracle.dirtyBitLeak(...a),
     tlbFlush: (...a) => oracle.tlbFlush(...a),
     userEntry: (...a) => oracle.userEntry(...a),
+    pcidSelected: (...a) => oracle.pcidSelected(...a),
     ipiSent: (...a) => oracle.ipiSent(...a),
     ipiHandled: (...a) => oracle.ipiHandled(...a),
     frameFreed(pfn, state) {

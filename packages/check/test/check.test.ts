@@ -54,3 +54,16 @@ describe("check", () => {
     expect(runCase(c, x64([genGap])).hazards.map((h) => h.class)).toContain(7);
   });
 });
+
+describe("check on a machine with PCID and PTI", () => {
+  it("the pre-patch kernel is clean, and bug-99baac21e458 is still found (PTI's user PCID is flushed at exit, not missed)", async () => {
+    const { x86 } = await import("@flushlab/arch-x86");
+    const { bugPlugins } = await import("@flushlab/bugs");
+    const features = { pcid: true, pti: true };
+    const clean = await check({ target: { arch: x86, archName: "x86-64", plugins: [], features }, cpus: { min: 2, max: 4 }, budget: 3000, seed: 1 });
+    expect(clean.counterexample).toBeNull();
+    const bug = bugPlugins.find((p) => p.name === "bug-99baac21e458")!;
+    const found = await check({ target: { arch: x86, archName: "x86-64", plugins: [bug], features }, cpus: { min: 2, max: 4 }, budget: 50_000, seed: 1 });
+    expect(found.counterexample?.hazard.class).toBe(7);
+  }, 120_000);
+});

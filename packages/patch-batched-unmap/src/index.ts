@@ -45,7 +45,7 @@ export class BatchedUnmapFlush implements UnmapFlush {
       if (target !== cpu) counters.values[C.nr_tlb_remote_flush_received]!++;
       else counters.values[C.nr_tlb_local_flush_all]!++;
       counters.irqTlb[target.id]!++;
-      return k.machine.mmu.loadCr3(target, target.cr3);
+      return k.policies.archTlb.flushTlbLocal(target);
     };
     yield* k.smp.onEachCpuCondMask(cpu, ubc.cpumask, func, true, null);
     ubc.cpumask.fill(0);

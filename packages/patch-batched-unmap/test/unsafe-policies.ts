@@ -62,7 +62,7 @@ export class SkipOneCpu extends BatchedUnmapFlush {
         break;
       }
     }
-    yield* k.smp.onEachCpuCondMask(cpu, mask, (target) => k.machine.mmu.loadCr3(target, target.cr3), true, null);
+    yield* k.smp.onEachCpuCondMask(cpu, mask, (target) => k.policies.archTlb.flushTlbLocal(target), true, null);
     ubc.cpumask.fill(0);
     ubc.flushRequired = false;
   }

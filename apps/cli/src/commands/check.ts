@@ -18,6 +18,9 @@ const CHECK_OPTIONS = {
   ops: { type: "string", valueName: "a,b", description: `operation kinds scenarios may use (default all: ${OP_NAMES.join(", ")})` },
   save: { type: "string", valueName: "FILE", description: "write the counterexample (if any) to FILE, for --replay" },
   replay: { type: "string", valueName: "FILE", description: "run a saved counterexample (from --save or --json) again, exactly" },
+  pcid: { type: "string", valueName: "on|off", description: "the machine has PCID (x86-64; default off)" },
+  invpcid: { type: "string", valueName: "on|off", description: "the machine has INVPCID (default off)" },
+  pti: { type: "string", valueName: "on|off", description: "page-table isolation (x86-64; default off)" },
   json: { type: "boolean", description: "print one JSON object instead of the report" },
 } as const;
 
@@ -26,7 +29,23 @@ export interface SavedCounterexample {
   readonly flushlab: "check-counterexample";
   readonly arch: ArchName;
   readonly plugins: readonly string[];
+  /** The machine's TLB features the case ran with (absent: none). */
+  readonly features?: Features;
   readonly case: Case;
+}
+
+type Features = { pcid?: boolean; invpcid?: boolean; pti?: boolean };
+
+function parseFeatures(flags: Partial<Record<"pcid" | "invpcid" | "pti", string>>, arch: ArchName): Features | undefined {
+  const out: Features = {};
+  for (const f of ["pcid", "invpcid", "pti"] as const) {
+    const v = flags[f];
+    if (v === undefined) continue;
+    if (v !== "on" && v !== "off") throw new FlushlabInputError(`--${f} must be on or off (got "${v}")`);
+    if (v === "on" && f !== "invpcid" && arch !== "x86-64") throw new FlushlabInputError(`--${f} on needs arch x86-64`);
+    out[f] = v === "on";
+  }
+  return Object.keys(out).length === 0 ? undefined : out;
 }
 
 function parseCpus(text: string): { min: number; max: number } {
@@ -45,10 +64,10 @@ function parseArch(ctx: CommandContext, text: string | undefined): ArchName {
   return text as ArchName;
 }
 
-function targetOf(ctx: CommandContext, arch: ArchName, plugins: readonly FlushlabPlugin[]): CheckTarget {
+function targetOf(ctx: CommandContext, arch: ArchName, plugins: readonly FlushlabPlugin[], features?: Features): CheckTarget {
   const layer = ctx.registry.arch;
   if (layer === undefined) throw new FlushlabInputError("this flushlab has no arch layer to run check on");
-  return { arch: layer, archName: arch, plugins };
+  return { arch: layer, archName: arch, plugins, ...(features ? { features } : {}) };
 }
 
 /** Reads a counterexample: a --save file, or a whole --json report that carries one. */
@@ -79,7 +98,11 @@ function readSaved(file: string): SavedCounterexample {
   }
   const bad = checkCase(parsed.data);
   if (bad !== null) throw new FlushlabInputError(`${file}: ${bad}`);
-  return { flushlab: "check-counterexample", arch: saved.arch as ArchName, plugins: saved.plugins, case: parsed.data };
+  const features = saved.features as Features | undefined;
+  if (features !== undefined && (typeof features !== "object" || features === null || Object.entries(features).some(([k, v]) => !["pcid", "invpcid", "pti"].includes(k) || typeof v !== "boolean"))) {
+    throw new FlushlabInputError(`${file}: features must be an object of pcid, invpcid, pti: true or false`);
+  }
+  return { flushlab: "check-counterexample", arch: saved.arch as ArchName, plugins: saved.plugins, ...(features ? { features } : {}), case: parsed.data };
 }
 
 function writeSaved(file: string, saved: SavedCounterexample): void {
@@ -93,7 +116,7 @@ function writeSaved(file: string, saved: SavedCounterexample): void {
 export const checkCommand = defineCommand({
   name: "check",
   summary: "search small scenarios and their interleavings for hazards; print a shrunk counterexample",
-  usage: "flushlab check [--plugins a,b] [--arch A] [--cpus M..N] [--budget N] [--seed N] [--ops a,b] [--save FILE] [--json]\n       flushlab check --replay FILE [--json]",
+  usage: "flushlab check [--plugins a,b] [--arch A] [--cpus M..N] [--budget N] [--seed N] [--ops a,b] [--pcid on|off] [--invpcid on|off] [--pti on|off] [--save FILE] [--json]\n       flushlab check --replay FILE [--json]",
   details: [
     "Generates small scenarios (one process's threads on 2 to 4 CPUs over a page or two: accesses,",
     "munmap, mprotect, madvise DONTNEED/FREE, mremap, fork, context switches, reclaim, vmalloc and",
@@ -110,13 +133,13 @@ export const checkCommand = defineCommand({
     expectAtMostPositionals(args.positionals, 0, "check");
     const flags = args.options;
     if (flags.replay !== undefined) {
-      for (const f of ["plugins", "arch", "cpus", "budget", "seed", "ops", "save"] as const) {
+      for (const f of ["plugins", "arch", "cpus", "budget", "seed", "ops", "save", "pcid", "invpcid", "pti"] as const) {
         if (flags[f] !== undefined) throw new FlushlabInputError(`--replay runs the saved case as it was: --${f} cannot be given with it`);
       }
       const replayFile = flags.replay;
       const saved = readSaved(replayFile);
       const plugins = resolvePlugins(ctx, saved.plugins, saved.arch);
-      const target = targetOf(ctx, saved.arch, plugins);
+      const target = targetOf(ctx, saved.arch, plugins, saved.features);
       ctx.bus.emit("cli:check_start", { arch: saved.arch, plugins: saved.plugins, cpus: null, budget: 0, seed: null, replay: replayFile });
       // A replay is one case, one schedule: what it found, or where the kernel stopped.
       const replayed = (rest: Pick<CheckReport, "stopped" | "counterexample">): CheckReport => ({
@@ -159,13 +182,14 @@ export const checkCommand = defineCommand({
       if (list.length === 0) throw new FlushlabInputError("--ops needs at least one operation");
       ops = list as OpName[];
     }
-    const target = targetOf(ctx, arch, plugins);
+    const features = parseFeatures(flags, arch);
+    const target = targetOf(ctx, arch, plugins, features);
     ctx.bus.emit("cli:check_start", { arch, plugins: names, cpus, budget, seed, replay: null });
     const result = await check({ target, cpus, budget, seed, ops, onProgress: (explored) => ctx.bus.emit("cli:check_progress", { explored }) });
     const cx = result.counterexample;
     let counterexample: CheckReport["counterexample"] = null;
     if (cx !== null) {
-      const replay: SavedCounterexample = { flushlab: "check-counterexample", arch, plugins: names, case: cx.case };
+      const replay: SavedCounterexample = { flushlab: "check-counterexample", arch, plugins: names, ...(features ? { features } : {}), case: cx.case };
       const shown = runCase(cx.case, target, true);
       counterexample = { case: cx.case, found: cx.found, shrinkRuns: cx.shrinkRuns, hazard: cx.hazard, hazards: cx.hazards, timeline: shown.timeline ?? [], replay };
       if (flags.save !== undefined) writeSaved(flags.save, replay);

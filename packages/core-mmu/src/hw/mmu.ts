@@ -284,6 +284,7 @@ export class Mmu {
       }
     }
     if (!noflush) this.watch.tlbFlush(cpu);
+    else if (cpu.watchUserEntry) this.watch.pcidSelected(cpu);
     return this.costs.cr3Flush;
   }
 

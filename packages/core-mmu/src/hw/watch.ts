@@ -33,6 +33,8 @@ export interface HwWatch {
   tlbFlush(cpu: Cpu): void;
   /** `cpu` returned to user mode while its `watchUserEntry` flag was set (the watcher set it). */
   userEntry(cpu: Cpu): void;
+  /** A CR3 write selected a PCID without flushing it while `cpu`'s `watchUserEntry` flag was set: its cached entries are usable again. */
+  pcidSelected(cpu: Cpu): void;
   // ---- the APIC ----
   /** An IPI left `from` for `to`; it is delivered at cycle `at`. */
   ipiSent(from: Cpu, to: Cpu, at: number): void;
@@ -72,6 +74,7 @@ export const NO_WATCH: HwWatch = {
   dirtyBitLeak() {},
   tlbFlush() {},
   userEntry() {},
+  pcidSelected() {},
   ipiSent() {},
   ipiHandled() {},
   frameFreed() {},

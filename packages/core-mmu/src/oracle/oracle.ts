@@ -336,6 +336,7 @@ export class Oracle implements HwWatch {
   /** A CPU that held translations to freed pages when they were freed is back in user mode. */
   userEntry(cpu: Cpu): void {
     cpu.watchUserEntry = false;
+    this.stalePscInUse(cpu);
     const mem = this.mem;
     for (const t of [cpu.tlb, cpu.tlb2m]) {
       if (t.live === 0) continue;
@@ -373,10 +374,46 @@ export class Oracle implements HwWatch {
         if (psc.valid[i] !== 1 || psc.table[i] !== table) continue;
         const level = Math.floor(i / psc.size);
         if (psc.lookup(level, psc.key[i]!, psc.pcid[i]!) !== i) continue;
-        const va = psc.key[i]! * PSC_SPAN[level]!;
-        this.report(4, cpu.id, va, table, `a flush reaching CPU ${cpu.id} before ${site} freed the page-table page (such a flush cannot be deferred)`,
-          `CPU ${cpu.id} still caches an upper-level entry for ${this.formatVa(va)} pointing at pfn ${table}, a page-table page being freed`);
+        if (psc.pcid[i] !== cpu.pcid) {
+          // Tagged with a PCID its CR3 does not select (PTI's user PCID while it runs in
+          // the kernel, an ASID of another mm): usable only once a CR3 write selects that
+          // PCID without a flush; looked at again then.
+          cpu.watchUserEntry = true;
+          continue;
+        }
+        this.reportStalePsc(cpu, i, table, site);
       }
+    }
+  }
+
+  private reportStalePsc(cpu: Cpu, i: number, table: number, site: string): void {
+    const psc = cpu.psc;
+    const level = Math.floor(i / psc.size);
+    const va = psc.key[i]! * PSC_SPAN[level]!;
+    this.report(4, cpu.id, va, table, `a flush reaching CPU ${cpu.id} before ${site} freed the page-table page (such a flush cannot be deferred)`,
+      `CPU ${cpu.id} still caches an upper-level entry for ${this.formatVa(va)} pointing at pfn ${table}, a page-table page being freed`);
+  }
+
+  pcidSelected(cpu: Cpu): void {
+    this.stalePscInUse(cpu);
+  }
+
+  /** The paging-structure-cache entries `cpu` can use now (its CR3's PCID) that point at a freed page-table page. */
+  private stalePscInUse(cpu: Cpu): void {
+    const psc = cpu.psc;
+    if (psc.live === 0) return;
+    const mem = this.mem;
+    for (let i = 0; i < psc.valid.length; i++) {
+      if (psc.valid[i] !== 1) continue;
+      const table = psc.table[i]!;
+      if (psc.tableGen[i] === mem.gen[table]) continue;
+      const level = Math.floor(i / psc.size);
+      if (psc.lookup(level, psc.key[i]!, psc.pcid[i]!) !== i) continue;
+      if (psc.pcid[i] !== cpu.pcid) {
+        cpu.watchUserEntry = true;
+        continue;
+      }
+      this.reportStalePsc(cpu, i, table, this.freedBy(table));
     }
   }
 

@@ -29,6 +29,12 @@ export interface ArchTlb {
   switchMmIrqsOff(cpu: Cpu, next: MmStruct | null): number;
   /** enter_lazy_tlb: a kernel thread or idle now runs on `cpu`. */
   enterLazyTlb(cpu: Cpu): void;
+  /**
+   * flush_tlb_local (__flush_tlb before v4.19): flush this CPU's non-global entries of
+   * the loaded mm, in the current PCID now and, under PTI, its user PCID at the next
+   * return to user mode. Returns cycles.
+   */
+  flushTlbLocal(cpu: Cpu): number;
   /** initialize_tlbstate_and_flush at boot: `mm` (init_mm) loaded in ASID 0, the TLB flushed. */
   initializeTlbstateAndFlush(cpu: Cpu, mm: MmStruct): void;
   /**

@@ -283,6 +283,9 @@ export function formatList(list: ListReport): string[] {
   lines.push("", "Profiles");
   if (list.profiles.length === 0) lines.push("  (none)");
   lines.push(...table(list.profiles.map((p) => [p.name, p.description]), ["left", "left"]));
+  for (const p of list.profiles) {
+    if (p.features !== undefined) lines.push(`  ${p.name}: ${describeFeatures(p.features)} by default (--pcid, --invpcid, --pti override)`);
+  }
   lines.push("", "Extension points (a plugin replaces one with policy(TOKEN, (kernel, replaced) => …))");
   for (const e of list.extensionPoints) {
     lines.push(`  ${e.name}  (kernel.policies.${e.slot}; default from ${e.defaultFrom === "core" ? "core-mmu" : "the arch layer"}, mirrors ${e.kernel})`);

@@ -117,7 +117,7 @@ export function listJson(list: ListReport): Record<string, unknown> {
       })),
       metrics: w.metrics.map((m) => ({ name: m.name, description: m.description, unit: m.unit, better: m.better })),
     })),
-    profiles: list.profiles.map((p) => ({ name: p.name, description: p.description })),
+    profiles: list.profiles.map((p) => ({ name: p.name, description: p.description, ...(p.features ? { features: { pcid: p.features.pcid, invpcid: p.features.invpcid, pti: p.features.pti } } : {}) })),
     extensionPoints: list.extensionPoints.map((e) => ({ name: e.name, slot: e.slot, description: e.description, callSite: e.callSite, kernel: e.kernel, defaultFrom: e.defaultFrom })),
     defaultMachine: { ...list.defaultMachine },
   };

@@ -38,7 +38,7 @@ export interface ListedPlugin {
 export interface ListReport {
   readonly plugins: readonly ListedPlugin[];
   readonly workloads: readonly WorkloadDefinitionLike[];
-  readonly profiles: readonly { readonly name: string; readonly description: string }[];
+  readonly profiles: readonly { readonly name: string; readonly description: string; readonly features?: { readonly pcid: boolean; readonly invpcid: boolean; readonly pti: boolean } }[];
   readonly extensionPoints: readonly ExtensionPoint[];
   readonly defaultMachine: MachineOptions;
   readonly configFile: string | undefined;

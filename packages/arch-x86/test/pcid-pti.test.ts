@@ -134,3 +134,15 @@ describe("PTI (v4.15+, as in v5.17)", () => {
     }
   });
 });
+
+describe("a context switch made from a user task (TaskApi.switchTo)", () => {
+  it("runs in the kernel, and the task comes back to user mode in its new ASID's user PCID", () => {
+    const k = boot({ pcid: true, invpcid: false, pti: true });
+    const [a, b] = [k.kernel.createProcess(), k.kernel.createProcess()];
+    k.arch.switchMmIrqsOff(k.cpu, a);
+    k.cpu.mode = CpuMode.USER;
+    k.kernel.fork.switchToTask(k.cpu, { pid: 2, mm: b, stack: { start: 0, end: 0, pages: [], kind: "vmalloc", huge: false } });
+    expect(k.cpu.mode).toBe(CpuMode.USER);
+    expect(k.cpu.pcid).toBe(userPcid(k.kernel.tlbstate[0]!.loadedMmAsid));
+  });
+});

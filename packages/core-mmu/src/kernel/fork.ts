@@ -8,8 +8,7 @@
  * - fork without exec copies every VMA and PTE (copy_page_range) and flushes the
  *   parent (flush_tlb_mm) before the kernel relies on its pages being shared.
  */
-import type { Cpu } from "../hw/cpu.js";
-import { CpuMode } from "../hw/cpu.js";
+import { CpuMode, type Cpu } from "../hw/cpu.js";
 import type { Memory } from "../mm/memory.js";
 import { VM_SHARED, type MmStruct, type VmapArea } from "../mm/mm-types.js";
 import type { Mmap } from "../mm/mmap.js";
@@ -133,7 +132,12 @@ export class Fork {
     const cur = k.current[cpu.id]!;
     cur.task = task;
     cur.mm = task.mm;
+    // schedule() runs in the kernel: the switch happens there, and the task returns to
+    // user mode after it (under PTI, in the new ASID's user PCID).
+    const prev = cpu.mode;
+    cpu.mode = CpuMode.KERNEL;
     k.sched.charge(cpu, k.policies.archTlb.switchMmIrqsOff(cpu, task.mm));
+    cpu.mode = prev;
   }
 
   /** do_exit of `task` running on `cpu`, then the parent (`parentMm`) runs again. */

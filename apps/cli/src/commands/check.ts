@@ -4,7 +4,7 @@ import { CaseSchema, OP_NAMES, check, checkCase, headline, runCase, type Case, t
 import { HELP_OPTION, expectAtMostPositionals, knownList, parseNameList, parseNonNegativeInt, parsePositiveInt } from "../args.js";
 import type { CheckReport } from "../reporters/types.js";
 import { defineCommand } from "./command.js";
-import { DEFAULT_SEED, resolvePlugins, type CommandContext } from "./context.js";
+import { DEFAULT_SEED, onOff, resolvePlugins, type CommandContext } from "./context.js";
 
 /** The default search budget, in schedules: about 40 s on a 2-core machine when nothing is found. */
 export const DEFAULT_BUDGET = 50_000;
@@ -37,14 +37,8 @@ export interface SavedCounterexample {
 type Features = { pcid?: boolean; invpcid?: boolean; pti?: boolean };
 
 function parseFeatures(flags: Partial<Record<"pcid" | "invpcid" | "pti", string>>, arch: ArchName): Features | undefined {
-  const out: Features = {};
-  for (const f of ["pcid", "invpcid", "pti"] as const) {
-    const v = flags[f];
-    if (v === undefined) continue;
-    if (v !== "on" && v !== "off") throw new FlushlabInputError(`--${f} must be on or off (got "${v}")`);
-    if (v === "on" && f !== "invpcid" && arch !== "x86-64") throw new FlushlabInputError(`--${f} on needs arch x86-64`);
-    out[f] = v === "on";
-  }
+  const out = onOff(flags);
+  for (const f of ["pcid", "pti"] as const) if (out[f] === true && arch !== "x86-64") throw new FlushlabInputError(`--${f} on needs arch x86-64`);
   return Object.keys(out).length === 0 ? undefined : out;
 }
 

@@ -207,8 +207,8 @@ export function resolveRunSetup(ctx: CommandContext, workloadName: string | unde
   };
 }
 
-/** --pcid, --invpcid, --pti as machine options. */
-function onOff(flags: RunFlags): Partial<MachineOptions> {
+/** --pcid, --invpcid, --pti (on|off) as machine options; `run`, `compare` and `check` share them. */
+export function onOff(flags: Partial<Record<"pcid" | "invpcid" | "pti", string>>): { pcid?: boolean; invpcid?: boolean; pti?: boolean } {
   const out: { pcid?: boolean; invpcid?: boolean; pti?: boolean } = {};
   for (const f of ["pcid", "invpcid", "pti"] as const) {
     const v = flags[f];

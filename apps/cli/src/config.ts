@@ -6,7 +6,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { ARCH_NAMES, FlushlabInputError, validatePluginShape } from "@flushlab/core-mmu";
+import { ARCH_NAMES, FlushlabInputError, validateKernelVersion, validatePluginShape } from "@flushlab/core-mmu";
 import type { FlushlabConfig } from "@flushlab/core-mmu";
 
 export const CONFIG_FILE_NAMES = ["flushlab.config.ts", "flushlab.config.mjs", "flushlab.config.js"] as const;
@@ -80,7 +80,7 @@ export async function loadConfig(cwd: string): Promise<LoadedConfig | undefined>
   return { file, config: config as FlushlabConfig };
 }
 
-const KNOWN_FIELDS = ["plugins", "workloads", "machine", "profile", "seed"];
+const KNOWN_FIELDS = ["plugins", "workloads", "machine", "profile", "seed", "kernel"];
 const MACHINE_FIELDS = ["arch", "cpus", "sockets", "tlbEntries", "tlbWays", "memoryMiB", "la57", "pcid", "invpcid", "pti", "thp"];
 
 /** Shape checks; semantic checks (known profile, sockets dividing cpus) happen where the values are used. */
@@ -88,7 +88,8 @@ export function validateConfig(config: Record<string, unknown>, file: string): v
   for (const key of Object.keys(config)) {
     if (!KNOWN_FIELDS.includes(key)) throw new FlushlabInputError(`${file}: unknown field "${key}" (known: ${KNOWN_FIELDS.join(", ")})`);
   }
-  const { plugins, workloads, machine, profile, seed } = config;
+  const { plugins, workloads, machine, profile, seed, kernel } = config;
+  if (kernel !== undefined) validateKernelVersion(kernel, file);
   if (plugins !== undefined) {
     if (!Array.isArray(plugins)) throw new FlushlabInputError(`${file}: plugins must be an array of plugins`);
     plugins.forEach((p: unknown, i) => validatePluginShape(p, `${file}: plugins[${i}]`));

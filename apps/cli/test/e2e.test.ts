@@ -12,7 +12,7 @@ describe.each(["x86-64", "x86-32-pae"])("flushlab run tlb-flush2 --cpus 8 --seed
     expect(a.stderr).toBe("");
     expect(a.stdout).toBe(b.stdout);
     const j = JSON.parse(a.stdout);
-    expect(Object.keys(j).slice(0, 12)).toEqual(["workload", "arch", "cpus", "sockets", "profile", "seed", "plugins", "params", "counters", "interrupts", "metrics", "hazards"]);
+    expect(Object.keys(j).slice(0, 13)).toEqual(["workload", "arch", "cpus", "sockets", "profile", "kernel", "seed", "plugins", "params", "counters", "interrupts", "metrics", "hazards"]);
     expect(j.arch).toBe(arch);
     expect(j.counters.nr_tlb_remote_flush).toBeGreaterThan(0);
     expect(j.counters.nr_tlb_remote_flush_received).toBeGreaterThan(0);

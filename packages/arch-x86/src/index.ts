@@ -1,9 +1,11 @@
-import { ARCH_MM, ARCH_TLB, VMALLOC_SYNC, defaultPolicy, type ArchLayer, type MachineOptions } from "@flushlab/core-mmu";
+import { ARCH_MM, ARCH_TLB, KERNEL_CHANGES, VMALLOC_SYNC, defaultPolicy, kernelAtLeast, type ArchLayer, type MachineOptions } from "@flushlab/core-mmu";
 import { X86Mm } from "./pgtable.js";
 import { PROFILES } from "./profiles.js";
 import { X86Tlb } from "./tlb.js";
+import { X86TlbV42 } from "./tlb-v4.js";
 import { X86VmallocSync } from "./vmalloc-sync.js";
 
+export { X86TlbV42, type FlushTlbInfoV42 } from "./tlb-v4.js";
 export { X86Tlb, TLB_SINGLE_PAGE_FLUSH_CEILING, TLB_FLUSH_ALL, X86_CR3_PTI_PCID_USER_BIT, kernPcid, userPcid, type FlushTlbInfo } from "./tlb.js";
 export { X86Mm, pgdList, type PgdList } from "./pgtable.js";
 export { X86VmallocSync } from "./vmalloc-sync.js";
@@ -27,12 +29,13 @@ export const x86: ArchLayer = {
   profiles: PROFILES,
   defaultMachine: DEFAULT_MACHINE,
   defaults: [
-    defaultPolicy(ARCH_TLB, (kernel) => new X86Tlb(kernel)),
+    // The x86 flush layer of the run's kernel: v4.2's before the PCID and tlb_gen rework (v4.14), else v5.17's.
+    defaultPolicy(ARCH_TLB, (kernel) => (kernelAtLeast(kernel.version, KERNEL_CHANGES.x86Pcid) ? new X86Tlb(kernel) : new X86TlbV42(kernel))),
     defaultPolicy(ARCH_MM, (kernel) => new X86Mm(kernel)),
     defaultPolicy(VMALLOC_SYNC, (kernel) => new X86VmallocSync(kernel)),
   ],
   notes: [
-    "x86 flush paths mirror arch/x86/mm/tlb.c v5.17 (concurrent local/remote flush, tlb_single_page_flush_ceiling 33, lazy CPUs skipped unless page tables were freed)",
+    "x86 flush paths mirror arch/x86/mm/tlb.c of the run's kernel (see the kernel line): v4.2 before v4.14, else v5.17 with the older kernel's lazy-CPU and local-first rules; tlb_single_page_flush_ceiling 33",
     "vmalloc, kernel stacks and pgd sync mirror v5.4 with 3f8fd02b1bf1 (vmalloc_sync_all in __purge_vmap_area_lazy); x86-32 PAE has private kernel PMDs (!SHARED_KERNEL_PMD, as with PTI)",
   ],
 };

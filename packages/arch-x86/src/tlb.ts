@@ -10,7 +10,7 @@
  * (arch/x86/entry/calling.h SWITCH_TO_KERNEL_CR3 / SWITCH_TO_USER_CR3). Without PCID
  * every ASID is 0 and every switch to another mm flushes.
  */
-import { C, TLB_NR_DYN_ASIDS, type ArchTlb, type Cpu, type CpuTlbState, type KGen, type Kernel, type Machine, type MmStruct, type TlbFlushReason } from "@flushlab/core-mmu";
+import { C, KERNEL_CHANGES, TLB_NR_DYN_ASIDS, kernelAtLeast, type ArchTlb, type Cpu, type CpuTlbState, type KGen, type Kernel, type Machine, type MmStruct, type TlbFlushReason } from "@flushlab/core-mmu";
 
 /** X86_CR3_PTI_PCID_USER_BIT: the user PCID of an ASID is its kernel PCID with bit 11 set. */
 export const X86_CR3_PTI_PCID_USER_BIT = 11;
@@ -46,9 +46,16 @@ export class X86Tlb implements ArchTlb {
   protected readonly k: Kernel;
   protected readonly m: Machine;
 
+  /** Lazy CPUs are skipped by flush IPIs unless page tables were freed (v4.19+); before, every CPU in mm_cpumask gets one. */
+  protected readonly lazySkip: boolean;
+  /** The local flush overlaps the remote ones (v5.13+); before, flush_tlb_mm_range flushes locally first. */
+  protected readonly concurrent: boolean;
+
   constructor(kernel: Kernel) {
     this.k = kernel;
     this.m = kernel.machine;
+    this.lazySkip = kernelAtLeast(kernel.version, KERNEL_CHANGES.x86LazySkip);
+    this.concurrent = kernelAtLeast(kernel.version, KERNEL_CHANGES.concurrentLocalRemote);
   }
 
   private trace(cpu: Cpu, reason: TlbFlushReason, pages: number): void {
@@ -113,7 +120,7 @@ export class X86Tlb implements ArchTlb {
     const func = (target: Cpu): number => this.flushTlbFunc(target, info);
     // freed_tables: lazy CPUs too (a speculative walk could use a freed table);
     // otherwise skip lazy CPUs (tlb_is_not_lazy), which catch up at switch_mm.
-    const cond = info.freedTables ? null : (c: number) => !k.tlbstate[c]!.isLazy;
+    const cond = info.freedTables || !this.lazySkip ? null : (c: number) => !k.tlbstate[c]!.isLazy;
     return yield* k.smp.onEachCpuCondMask(cpu, cpumask, func, true, cond, pre);
   }
 
@@ -125,7 +132,15 @@ export class X86Tlb implements ArchTlb {
     }
     const newTlbGen = ++mm.tlbGen; // inc_mm_tlb_gen: atomic, a full barrier
     const info: FlushTlbInfo = { mm, start, end, strideShift, freedTables, newTlbGen, initiatingCpu: cpu.id };
-    if (anyBut(mm.cpumask, cpu.id)) {
+    if (!this.concurrent && anyBut(mm.cpumask, cpu.id)) {
+      // Before v5.13: flush_tlb_func_local, then flush_tlb_others to the rest of the mask.
+      let cost = this.m.costs.flushBookkeeping;
+      if (mm === this.k.tlbstate[cpu.id]!.loadedMm) cost += this.flushTlbFunc(cpu, info);
+      yield cost;
+      const others = mm.cpumask.slice();
+      others[cpu.id] = 0;
+      yield* this.nativeFlushTlbMulti(cpu, others, info);
+    } else if (anyBut(mm.cpumask, cpu.id)) {
       yield* this.nativeFlushTlbMulti(cpu, mm.cpumask, info, this.m.costs.flushBookkeeping);
     } else {
       let cost = this.m.costs.flushBookkeeping;

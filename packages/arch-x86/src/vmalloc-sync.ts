@@ -67,8 +67,17 @@ export class X86VmallocSync implements VmallocSync {
     }
   }
 
-  /** vmalloc_sync (32-bit): every PMD step of the vmalloc area × every pgd, pgd_lock per step. */
-  *vmallocSync(cpu: Cpu): KGen {
+  /**
+   * arch_sync_kernel_mappings (v5.8+, arch/x86/mm/fault.c): x86-32 syncs the PMD steps of
+   * [start, end) as vmalloc_sync does; x86-64's sync mask (P4D or PGD modified) is
+   * never set by a vunmap, so nothing.
+   */
+  archSyncKernelMappings(cpu: Cpu, start: number, end: number): KGen {
+    return this.m.format.topLoadedAtCr3 ? this.vmallocSync(cpu, start, end) : nothing();
+  }
+
+  /** vmalloc_sync (32-bit): every PMD step of the vmalloc area (or of [start, end)) × every pgd, pgd_lock per step. */
+  *vmallocSync(cpu: Cpu, start = this.k.vmalloc.start, end = this.k.vmalloc.end): KGen {
     const m = this.m;
     const k = this.k;
     const lock = this.list.lock;
@@ -76,7 +85,7 @@ export class X86VmallocSync implements VmallocSync {
     const pmdLevel = m.format.levels.length - 2;
     const step = 2 ** m.format.levels[pmdLevel]!.shift;
     const w = m.mem.words;
-    for (let addr = k.vmalloc.start - (k.vmalloc.start % step); addr < k.vmalloc.end; addr += step) {
+    for (let addr = start - (start % step); addr < end; addr += step) {
       if (!lock.tryLock(cpu)) yield* lock.lockSlow(cpu);
       const ref = k.pgtables.entryOffsetAt(k.initMm.pgd, addr, pmdLevel);
       let cost = m.costs.spinLockUncontended;
@@ -94,3 +103,5 @@ export class X86VmallocSync implements VmallocSync {
     }
   }
 }
+
+function* nothing(): KGen {}

@@ -28,6 +28,7 @@ export { ContextTracking, CONTEXT_WORK_TLBI } from "./kernel/context-tracking.js
 export { Entry, type VaRange } from "./kernel/entry.js";
 export { Fork, NR_CACHED_STACKS } from "./kernel/fork.js";
 export { KernelCore, PolicyTable } from "./kernel/core.js";
+export { KERNEL_VERSIONS, DEFAULT_KERNEL_VERSION, KERNEL_CHANGES, isKernelVersion, kernelAtLeast, describeKernelVersion, type KernelVersion } from "./kernel/version.js";
 export { Kernel } from "./kernel/kernel.js";
 // The mm.
 export * from "./mm/mm-types.js";

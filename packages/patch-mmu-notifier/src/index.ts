@@ -48,6 +48,7 @@ export const mmuNotifierOnlyEnd = definePlugin({
   policies: [policy(SECONDARY_TLB_NOTIFY, (_kernel, before) => new RangeOnlyEnd(before))],
   reproduction: {
     workload: "notifier-device",
+    kernel: "v4.15",
     params: { mix: "cow" },
     runs: 3,
     requireNoHazards: true,

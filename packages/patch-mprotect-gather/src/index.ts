@@ -65,6 +65,7 @@ export const mprotectGather = definePlugin({
   policies: [policy(PROTECTION_CHANGE_FLUSH, (kernel) => new MprotectGather(kernel))],
   reproduction: {
     workload: "mprotect-bench",
+    kernel: "v5.17",
     profile: "kvm-guest",
     runs: 3,
     requireNoHazards: true,

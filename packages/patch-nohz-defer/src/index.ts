@@ -38,6 +38,7 @@ export const nohzDefer = definePlugin({
   policies: [policy(KERNEL_RANGE_FLUSH, (kernel) => new DeferrableKernelRangeFlush(kernel))],
   reproduction: {
     workload: "nohz-isolation",
+    kernel: "v6.5",
     runs: 3,
     requireNoHazards: true,
     figures: [

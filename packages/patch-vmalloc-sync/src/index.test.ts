@@ -26,7 +26,7 @@ function purgeTwice(arch: (typeof ARCHES)[number], withPlugin: boolean): RunResu
     collect: () => ({}),
   });
   return simulate({
-    options: { workload: "purges", machine: { ...x86.defaultMachine, arch, cpus: 2, memoryMiB: 64 }, profile: "bare-metal", seed: 1, plugins: withPlugin ? ["vmalloc-sync"] : [], params: {} },
+    options: { workload: "purges", machine: { ...x86.defaultMachine, arch, cpus: 2, memoryMiB: 64 }, profile: "bare-metal", seed: 1, plugins: withPlugin ? ["vmalloc-sync"] : [], params: {}, kernel: "v5.4" },
     arch: x86,
     workload: w,
     plugins: withPlugin ? [vmallocSync] : [],
@@ -63,7 +63,7 @@ describe("vmalloc-sync: the split of vmalloc_sync_all()", () => {
   it.each(ARCHES)("reaim (%s, small): no hazards, patched never slower", (arch) => {
     const run = (p: boolean) =>
       simulate({
-        options: { workload: "reaim", machine: { ...x86.defaultMachine, arch, cpus: 4, memoryMiB: 256 }, profile: "bare-metal", seed: 2, plugins: p ? ["vmalloc-sync"] : [], params: { users: 200, jobs: 40 } },
+        options: { workload: "reaim", machine: { ...x86.defaultMachine, arch, cpus: 4, memoryMiB: 256 }, profile: "bare-metal", seed: 2, plugins: p ? ["vmalloc-sync"] : [], params: { users: 200, jobs: 40 }, kernel: "v5.4" },
         arch: x86,
         workload: reaim,
         plugins: p ? [vmallocSync] : [],

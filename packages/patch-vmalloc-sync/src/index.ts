@@ -37,6 +37,7 @@ export const vmallocSync = definePlugin({
   policies: [policy(VMALLOC_SYNC, (kernel, before) => new SplitVmallocSync(kernel, before))],
   reproduction: {
     workload: "reaim",
+    kernel: "v5.4",
     machine: { arch: "x86-64" },
     runs: 3,
     requireNoHazards: true,

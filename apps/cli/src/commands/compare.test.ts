@@ -32,7 +32,7 @@ async function compareJson(argv: string[], registry?: CliRegistry): Promise<Comp
 describe("flushlab compare --json", () => {
   it("has the documented shape", async () => {
     const json = await compareJson(["tlb-flush2", "--plugins", "lazy-flush,batch-ipi", "--runs", "4"]);
-    expect(Object.keys(json)).toEqual(["workload", "plugins", "runs", "metrics", "counters", "hazards"]);
+    expect(Object.keys(json)).toEqual(["workload", "kernel", "plugins", "runs", "metrics", "counters", "hazards"]);
     expect(json.workload).toBe("tlb-flush2");
     expect(json.plugins).toEqual(["lazy-flush", "batch-ipi"]);
     expect(json.runs).toBe(4);

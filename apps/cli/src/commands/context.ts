@@ -3,7 +3,7 @@
  * shared resolution of run options: workload, machine, profile, seed, params, plugins.
  * Precedence: flags > flushlab.config > registry defaults.
  */
-import { ARCH_NAMES, FlushlabInputError, resolveFeatures, resolveParams, validateMachine, validatePlugins, type EventStream } from "@flushlab/core-mmu";
+import { ARCH_NAMES, DEFAULT_KERNEL_VERSION, FlushlabInputError, KERNEL_VERSIONS, checkKernelFeatures, resolveFeatures, resolveParams, validateKernelVersion, validateMachine, validatePlugins, type EventStream } from "@flushlab/core-mmu";
 import type {
   ArchName,
   FlushlabPlugin,
@@ -74,6 +74,7 @@ export const RUN_OPTIONS = {
   pti: { type: "string", valueName: "on|off", description: "page-table isolation (x86-64; default: the profile's)" },
   thp: { type: "string", valueName: "always|never", description: "transparent_hugepage= boot setting (default never; a workload may enable THP itself, e.g. mprotect-bench thp=1)" },
   profile: { type: "string", valueName: "P", description: `cost profile (default ${DEFAULT_PROFILE}; see "flushlab list")` },
+  kernel: { type: "string", valueName: KERNEL_VERSIONS.join("|"), description: `kernel release modelled (default ${DEFAULT_KERNEL_VERSION}; a reproduction runs its patch's)` },
   seed: { type: "string", valueName: "N", description: `PRNG seed, non-negative integer (default ${DEFAULT_SEED})` },
   param: { type: "string", multiple: true, valueName: "k=v", description: "workload parameter; repeat for several" },
   json: { type: "boolean", description: "print one JSON object instead of the report" },
@@ -90,6 +91,7 @@ export interface RunFlags {
   readonly pti?: string;
   readonly thp?: string;
   readonly profile?: string;
+  readonly kernel?: string;
   readonly seed?: string;
   readonly param?: readonly string[];
 }
@@ -195,6 +197,8 @@ export function resolveRunSetup(ctx: CommandContext, workloadName: string | unde
   const seed = flags.seed !== undefined ? parseNonNegativeInt(flags.seed, "--seed") : (cfg?.seed ?? DEFAULT_SEED);
   const params = resolveParams(workload, parseParamFlags(workload, flags.param ?? []));
   const machine = withFeatures(registry, checkMachine({ ...machine0, ...onOff(flags) }), profile);
+  const kernel = flags.kernel !== undefined ? validateKernelVersion(flags.kernel, "--kernel") : validateKernelVersion(cfg?.kernel, config?.file);
+  checkKernelFeatures(machine, kernel);
 
   const pluginNames =
     flags.plugins !== undefined ? parseNameList(flags.plugins, "--plugins") : (cfg?.plugins ?? []).map((p) => p.name);
@@ -203,7 +207,7 @@ export function resolveRunSetup(ctx: CommandContext, workloadName: string | unde
   return {
     workload,
     plugins,
-    options: { workload: workload.name, machine, profile, seed, plugins: plugins.map((p) => p.name), params },
+    options: { workload: workload.name, machine, profile, seed, plugins: plugins.map((p) => p.name), params, kernel },
   };
 }
 

@@ -1,4 +1,4 @@
-import { FlushlabInputError, resolveParams, validatePlugins } from "@flushlab/core-mmu";
+import { FlushlabInputError, checkKernelFeatures, resolveParams, validateKernelVersion, validatePlugins } from "@flushlab/core-mmu";
 import type { FlushlabPlugin, PublishedFigure } from "@flushlab/core-mmu";
 import { HELP_OPTION, expectAtMostPositionals, parseNameList } from "../args.js";
 import type { CompareSummary, FigureOutcome, ReproductionOutcome, RunReport } from "../reporters/types.js";
@@ -46,6 +46,8 @@ function reproductionSetup(ctx: CommandContext, plugin: FlushlabPlugin): { setup
   const machine = withFeatures(ctx.registry, checkMachine({ ...ctx.registry.defaultMachine, ...r.machine }, where), profile);
   validatePlugins([plugin], machine.arch);
   const params = resolveParams(workload, r.params ?? {}, where);
+  const kernel = validateKernelVersion(r.kernel, where);
+  checkKernelFeatures(machine, kernel);
   const runs = r.runs ?? DEFAULT_RUNS;
   if (!Number.isSafeInteger(runs) || runs < 1 || runs > MAX_RUNS) {
     throw new FlushlabInputError(`${where}: runs must be an integer from 1 to ${MAX_RUNS} (got ${runs})`);
@@ -55,7 +57,7 @@ function reproductionSetup(ctx: CommandContext, plugin: FlushlabPlugin): { setup
     setup: {
       workload,
       plugins: [plugin],
-      options: { workload: workload.name, machine, profile, seed: DEFAULT_SEED, plugins: [plugin.name], params },
+      options: { workload: workload.name, machine, profile, seed: DEFAULT_SEED, plugins: [plugin.name], params, kernel },
     },
   };
 }

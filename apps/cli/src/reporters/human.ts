@@ -3,7 +3,7 @@
  * so a failing command leaves no half report on stdout. No timestamps, no wall-clock.
  */
 import type { HazardReport, MachineOptions, ParamValues } from "@flushlab/core-mmu";
-import { describeFeatures, overriddenPoints } from "@flushlab/core-mmu";
+import { DEFAULT_KERNEL_VERSION, describeFeatures, overriddenPoints } from "@flushlab/core-mmu";
 import { hazardCount } from "../hazards.js";
 import type { TextSink } from "../registry-types.js";
 import { changePct } from "../stats.js";
@@ -50,6 +50,7 @@ export function formatRunReport(report: RunReport): string[] {
       [
         ["machine", describeMachine(options.machine)],
         ["profile", result.profile],
+        ["kernel", result.kernel],
         ["seed", String(result.seed)],
         ["plugins", result.plugins.length === 0 ? "none (baseline)" : result.plugins.join(", ")],
         ["params", describeParams(options.params)],
@@ -136,6 +137,7 @@ export function formatCompare(summary: CompareSummary, title = `flushlab compare
       [
         ["machine", describeMachine(options.machine)],
         ["profile", options.profile],
+        ["kernel", options.kernel ?? DEFAULT_KERNEL_VERSION],
         ["runs", `${summary.runs} per side (${first === last ? `seed ${first}` : `seeds ${first}..${last}`})`],
         ["baseline", "no plugins"],
         ["patched", summary.plugins.map((p) => p.name).join(", ")],
@@ -201,6 +203,7 @@ export function formatReproduction(r: ReproductionOutcome): string[] {
         ["workload", `${compare.workload.name}  ${describeParams(compare.options.params)}`],
         ["machine", describeMachine(compare.options.machine)],
         ["profile", compare.options.profile],
+        ["kernel", compare.options.kernel ?? DEFAULT_KERNEL_VERSION],
         ["runs", `${compare.runs} per side (${compare.seeds.length === 1 ? "seed" : "seeds"} ${compare.seeds.join(", ")})`],
       ],
       ["left", "left"],

@@ -2,7 +2,7 @@
  * `--json`: every command prints exactly one JSON object (2-space indent, trailing newline).
  * Raw numbers; key order fixed by construction, so same inputs give the same bytes.
  */
-import { overriddenPoints } from "@flushlab/core-mmu";
+import { DEFAULT_KERNEL_VERSION, overriddenPoints } from "@flushlab/core-mmu";
 import type { TextSink } from "../registry-types.js";
 import type { CheckReport, CompareSummary, ListReport, Reporter, ReproduceSummary, ReproductionOutcome, RunReport } from "./types.js";
 
@@ -14,6 +14,7 @@ export function runJson(report: RunReport): Record<string, unknown> {
     cpus: result.cpus,
     sockets: result.sockets,
     profile: result.profile,
+    kernel: result.kernel,
     seed: result.seed,
     plugins: [...result.plugins],
     params: { ...options.params },
@@ -36,6 +37,7 @@ export function runJson(report: RunReport): Record<string, unknown> {
 export function compareJson(summary: CompareSummary): Record<string, unknown> {
   return {
     workload: summary.workload.name,
+    kernel: summary.options.kernel ?? DEFAULT_KERNEL_VERSION,
     plugins: summary.plugins.map((p) => p.name),
     runs: summary.runs,
     metrics: Object.fromEntries(

@@ -12,7 +12,7 @@
  * - `noop`        changes nothing (patched samples equal baseline samples);
  * - `pae-only`    applies only to x86-32-pae.
  */
-import { EventStream, FlushlabInputError, KERNEL_RANGE_FLUSH, MMU_GATHER_FLUSH, policy, validatePlugins } from "@flushlab/core-mmu";
+import { DEFAULT_KERNEL_VERSION, EventStream, FlushlabInputError, KERNEL_RANGE_FLUSH, MMU_GATHER_FLUSH, policy, validatePlugins } from "@flushlab/core-mmu";
 import type {
   FlushlabPlugin,
   HazardReport,
@@ -189,6 +189,7 @@ export function createTestRegistry(options: TestRegistryOptions = {}): CliRegist
         cpus,
         sockets: run.machine.sockets,
         profile: run.profile,
+        kernel: run.kernel ?? DEFAULT_KERNEL_VERSION,
         seed: run.seed,
         plugins: [...run.plugins],
         params: { ...run.params },

@@ -17,6 +17,7 @@ import { KernelImage } from "./image.js";
 import { CpuCurrent, CpuTlbState } from "./percpu.js";
 import { Sched } from "./sched.js";
 import { Smp } from "./smp.js";
+import { DEFAULT_KERNEL_VERSION, type KernelVersion } from "./version.js";
 
 /** kernel.policies: every extension point's implementation, set by the run's assembly before the kernel boots. */
 export class PolicyTable implements Policies {
@@ -36,6 +37,8 @@ export class PolicyTable implements Policies {
 
 export class KernelCore {
   readonly machine: Machine;
+  /** The kernel release this run models (a property of the run; see kernel/version.ts). */
+  readonly version: KernelVersion;
   readonly counters: Counters;
   /** this_cpu(cpu_tlbstate), by CPU id. */
   readonly tlbstate: readonly CpuTlbState[];
@@ -53,14 +56,15 @@ export class KernelCore {
   private nextMmId = 1;
   private _initMm: MmStruct | null = null;
 
-  constructor(machine: Machine) {
+  constructor(machine: Machine, version: KernelVersion = DEFAULT_KERNEL_VERSION) {
     this.machine = machine;
+    this.version = version;
     const n = machine.cpus.length;
     this.counters = new Counters(n);
     this.tlbstate = machine.cpus.map(() => new CpuTlbState());
     this.current = machine.cpus.map(() => new CpuCurrent());
     this.sched = new Sched(machine, this.counters);
-    this.smp = new Smp(machine, this.counters, this.sched);
+    this.smp = new Smp(machine, this.counters, this.sched, version);
     this.ct = new ContextTracking(machine, this.counters);
     this.pgtables = new PageTables(machine);
     this.image = new KernelImage(machine, this.pgtables);

@@ -29,6 +29,7 @@ import { Entry } from "./entry.js";
 import { Fork } from "./fork.js";
 import type { SchedHooks, TaskGen } from "./sched.js";
 import type { IrqEntryHooks } from "./smp.js";
+import { DEFAULT_KERNEL_VERSION, type KernelVersion } from "./version.js";
 
 export class Kernel extends KernelCore implements SchedHooks, IrqEntryHooks {
   readonly entry: Entry;
@@ -50,8 +51,8 @@ export class Kernel extends KernelCore implements SchedHooks, IrqEntryHooks {
   /** current->mm of the task a kernel thread interrupted, per CPU. */
   private readonly kthreadSavedMm: (MmStruct | null)[];
 
-  constructor(machine: Machine) {
-    super(machine);
+  constructor(machine: Machine, version: KernelVersion = DEFAULT_KERNEL_VERSION) {
+    super(machine, version);
     this.entry = new Entry(this);
     this.pageAlloc = new PageAlloc(machine.mem);
     this.lru = new Lru(machine.mem, machine.cpus.length, this.counters);

@@ -5,12 +5,21 @@
  * CPU is in the mask, then waits (csd_lock_wait) until every target has run it.
  * The condition function is evaluated on the sender, per target. The
  * CALL_FUNCTION interrupt runs every queued csd (generic_smp_call_function_single_interrupt).
+ *
+ * Two earlier behaviours follow the run's kernel (kernel/version.ts):
+ * - before v4.9, smp_call_function_many sends the CALL_FUNCTION IPI to every target in
+ *   the mask (arch_send_call_function_ipi_mask(cfd->cpumask)), whether or not its queue
+ *   already held a csd with an IPI on the way; the single-target path
+ *   (__smp_call_function_single_queue) checked llist_add's result already;
+ * - before v5.13, on_each_cpu_mask / on_each_cpu_cond_mask run the local call only after
+ *   smp_call_function_many has waited for the remote ones.
  */
 import { CpuMode, type Cpu } from "../hw/cpu.js";
 import type { Machine } from "../hw/machine.js";
 import { Completion, type KGen } from "../sim/process.js";
 import { C, type Counters } from "./counters.js";
 import type { Sched } from "./sched.js";
+import { KERNEL_CHANGES, kernelAtLeast, type KernelVersion } from "./version.js";
 
 /** The function a csd runs on a CPU: performs its work at `time`, returns its cycles. */
 export type SmpCallFunc = (cpu: Cpu, time: number) => number;
@@ -37,13 +46,20 @@ export class Smp {
   /** The longest single interruption of an isolated CPU (osnoise's max), in cycles. */
   maxIsolatedInterruption = 0;
   hooks: IrqEntryHooks | null = null;
+  /** smp_call_function_many sends an IPI to every target, queue empty or not (before v4.9). */
+  readonly ipiEveryTarget: boolean;
+  /** The local call overlaps the remote ones (v5.13+); before, it runs after the wait. */
+  readonly concurrentLocal: boolean;
 
   constructor(
     private readonly m: Machine,
     private readonly counters: Counters,
     private readonly sched: Sched,
+    version: KernelVersion,
   ) {
     this.queues = m.cpus.map(() => []);
+    this.ipiEveryTarget = !kernelAtLeast(version, KERNEL_CHANGES.smpCfdIpiOnlyIfQueueEmpty);
+    this.concurrentLocal = kernelAtLeast(version, KERNEL_CHANGES.concurrentLocalRemote);
     m.apic.onCallFunction = (cpu) => this.callFunctionInterrupt(cpu);
   }
 
@@ -51,12 +67,13 @@ export class Smp {
    * Queues `csd` on `target`'s call_single_queue at `time`. Like llist_add in
    * __smp_call_single_queue, an IPI is sent only if the queue was empty: requests
    * queued behind a pending IPI share its interrupt. Returns true if an IPI was sent.
+   * `always`: send it anyway (smp_call_function_many before v4.9).
    */
-  queueCsd(sender: Cpu, target: Cpu, csd: Csd, time: number): boolean {
+  queueCsd(sender: Cpu, target: Cpu, csd: Csd, time: number, always = false): boolean {
     this.counters.values[C.csd_queued]!++;
     const q = this.queues[target.id]!;
     q.push(csd);
-    if (q.length !== 1) return false;
+    if (q.length !== 1 && !always) return false;
     this.m.apic.send(sender, target, "CALL_FUNCTION", time);
     return true;
   }
@@ -126,17 +143,29 @@ export class Smp {
       covered[c] = 1;
       cost += m.costs.csdQueue;
       completion?.add();
-      if (this.queueCsd(self, m.cpus[c]!, { func, completion, sender: self.id }, start + cost)) cost += m.costs.ipiSend;
+      if (this.queueCsd(self, m.cpus[c]!, { func, completion, sender: self.id }, start + cost, this.ipiEveryTarget)) cost += m.costs.ipiSend;
     }
+    const local = (mask === null || mask[self.id] === 1) && (cond === null || cond(self.id));
+    if (local) covered[self.id] = 1;
     // The local call runs after the IPIs are sent, overlapping the remote work (v5.13+).
-    if ((mask === null || mask[self.id] === 1) && (cond === null || cond(self.id))) {
-      covered[self.id] = 1;
-      cost += func(self, start + cost);
-    }
+    if (local && this.concurrentLocal) cost += func(self, start + cost);
     if (cost > 0) yield cost;
     // csd_lock_wait: until every target has run func and its unlock reached us (a csd
     // taken while we were busy still completes at its doneAt).
     if (completion !== null && (completion.pending > 0 || completion.doneAt > m.now)) yield completion;
+    // Before v5.13: on_each_cpu_mask runs func locally once smp_call_function_many returned.
+    if (local && !this.concurrentLocal) {
+      const c = func(self, m.now);
+      if (c > 0) yield c;
+    }
     return covered;
+  }
+
+  /**
+   * smp_call_function_many(mask, func, info, wait): the CPUs of `mask` other than the
+   * caller; the caller itself does not run func.
+   */
+  *smpCallFunctionMany(self: Cpu, mask: Uint8Array, func: SmpCallFunc, wait: boolean): KGen<Uint8Array> {
+    return yield* this.onEachCpuCondMask(self, mask, func, wait, (c) => c !== self.id);
   }
 }

@@ -13,6 +13,7 @@ import { FrameState } from "../hw/memory.js";
 import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_GLOBAL, _PAGE_NX_HI, _PAGE_PCD, _PAGE_PRESENT, _PAGE_RW, pmdLeafLo, pteHi, pteHuge, pteLo, ptePresent } from "../hw/pte.js";
 import { C } from "../kernel/counters.js";
 import type { KernelCore } from "../kernel/core.js";
+import { KERNEL_CHANGES, kernelAtLeast } from "../kernel/version.js";
 import { Completion, type KGen } from "../sim/process.js";
 import type { VmapArea } from "./mm-types.js";
 
@@ -226,6 +227,13 @@ export class Vmalloc {
           m.mem.words[off + 1] = 0;
         }
       }
+      // vunmap_range_noflush (v5.8+): PGTBL_PMD_MODIFIED → arch_sync_kernel_mappings.
+      if (kernelAtLeast(this.k.version, KERNEL_CHANGES.noVmallocSync)) {
+        const sync = this.k.policies.vmallocSync;
+        yield cost;
+        cost = 0;
+        yield* sync.archSyncKernelMappings !== undefined ? sync.archSyncKernelMappings(cpu, area.start, dataEnd) : sync.vmallocSyncUnmappings(cpu);
+      }
     } else {
       for (let a = area.start; a < dataEnd; a += 4096) {
         const off = this.k.pgtables.pteOffset(this.k.initMm.pgd, a);
@@ -304,8 +312,12 @@ export class Vmalloc {
     this.purgeList = [];
     this.purges++;
     this.k.counters.values[C.vmalloc_purges]!++;
-    // First make sure the mappings are removed from all page tables before they are freed.
-    yield* this.k.policies.vmallocSync.vmallocSyncUnmappings(cpu);
+    // First make sure the mappings are removed from all page tables before they are freed
+    // (v5.3 to v5.7; v5.8 syncs at vunmap instead, arch_sync_kernel_mappings).
+    const v = this.k.version;
+    if (kernelAtLeast(v, KERNEL_CHANGES.vmallocSyncInPurge) && !kernelAtLeast(v, KERNEL_CHANGES.noVmallocSync)) {
+      yield* this.k.policies.vmallocSync.vmallocSyncUnmappings(cpu);
+    }
     let start = start0;
     let end = end0;
     for (const va of valist) {

@@ -9,6 +9,7 @@
  */
 import type { CostModel } from "../cost/cost-model.js";
 import type { Kernel } from "../kernel/kernel.js";
+import type { KernelVersion } from "../kernel/version.js";
 import type { ExtensionPoint, Policies, PolicySlot } from "./tokens.js";
 
 /** The arch modes the model implements. */
@@ -66,6 +67,8 @@ export interface PublishedFigure {
 /** The compare a plugin declares as its reproduction of the published result. */
 export interface Reproduction {
   readonly workload: string;
+  /** The kernel release of the patch's time, which both sides of the compare run (default v5.17). */
+  readonly kernel?: KernelVersion;
   readonly machine?: Partial<MachineOptions>;
   readonly profile?: string;
   readonly params?: ParamValues;

@@ -156,6 +156,12 @@ export interface ProtectionChangeFlush {
 export interface VmallocSync {
   vmallocSyncMappings(cpu: Cpu): KGen;
   vmallocSyncUnmappings(cpu: Cpu): KGen;
+  /**
+   * arch_sync_kernel_mappings(start, end) (v5.8+): vunmap changed a page-table level of
+   * [start, end) that the arch keeps per pgd (PGTBL_PMD_MODIFIED on x86-32 PAE). Absent:
+   * vmallocSyncUnmappings.
+   */
+  archSyncKernelMappings?(cpu: Cpu, start: number, end: number): KGen;
 }
 
 /**

@@ -3,6 +3,7 @@
  * defaults for the machine, profile and seed. Every field is optional; command-line
  * flags override the config.
  */
+import type { KernelVersion } from "../kernel/version.js";
 import type { FlushlabPlugin, MachineOptions } from "../plugin/define.js";
 import type { WorkloadDefinition } from "../workload/types.js";
 
@@ -14,6 +15,8 @@ export interface FlushlabConfig {
   readonly machine?: Partial<MachineOptions>;
   readonly profile?: string;
   readonly seed?: number;
+  /** The kernel release modelled (default v5.17; see KERNEL_VERSIONS). */
+  readonly kernel?: KernelVersion;
 }
 
 /** Identity helper for type inference: `export default defineConfig({ … })`. */

@@ -11,6 +11,7 @@ import { MMU_EVENTS } from "../hw/mmu.js";
 import { C, COUNTER_NAMES } from "../kernel/counters.js";
 import type { VaRange } from "../kernel/entry.js";
 import { Kernel } from "../kernel/kernel.js";
+import { KERNEL_CHANGES, describeKernelVersion, kernelAtLeast } from "../kernel/version.js";
 import type { AccessRun, TaskGen } from "../kernel/sched.js";
 import { SegmentationFault } from "../mm/filemap.js";
 import { PROT_EXEC, PROT_READ, PROT_WRITE } from "../mm/mmap.js";
@@ -81,7 +82,7 @@ export function simulate(input: SimulateInput): RunResult {
     run.profile.params,
   );
   // 2. The kernel, 3. its policies, 4. the oracle watching the machine; then the kernel boots.
-  const kernel = new Kernel(machine);
+  const kernel = new Kernel(machine, run.kernel);
   kernel.memory.huge.setBoot(machineOpts.thp ?? "never");
   const container = assemblePolicies(kernel, [...CORE_DEFAULTS, ...arch.defaults], run.plugins);
   const oracle = new Oracle(machine);
@@ -185,6 +186,7 @@ export function simulate(input: SimulateInput): RunResult {
     cpus: machineOpts.cpus,
     sockets: machineOpts.sockets,
     profile: options.profile,
+    kernel: run.kernel,
     seed: run.seed,
     plugins: run.plugins.map((p) => p.name),
     params: run.params,
@@ -194,7 +196,8 @@ export function simulate(input: SimulateInput): RunResult {
     hazards: oracle.hazards.slice(),
     notes: [
       `memory: ${machineOpts.memoryMiB} MiB simulated (${run.memoryFrames} frames of 4 KiB); ${machineOpts.cpus} CPUs on ${machineOpts.sockets} socket(s); TLB ${machineOpts.tlbEntries} entries ${machineOpts.tlbWays}-way per CPU`,
-      `TLB features: ${describeFeatures(machineOpts)} (arch/x86/mm/tlb.c v5.17: ${machineOpts.pcid ? "6 dynamic ASIDs per CPU" : "one ASID, every switch to another mm flushes"}${machineOpts.pti ? `; PTI: kernel and user PCIDs, ${machineOpts.pcid ? (machineOpts.invpcid ? "user addresses flushed by INVPCID" : "a user-address flush drops the whole user PCID at the next return to user") : "every kernel entry and exit flushes"}, kernel mappings not global` : ""})`,
+      describeKernelVersion(run.kernel),
+      `TLB features: ${describeFeatures(machineOpts)} (arch/x86/mm/tlb.c ${kernelAtLeast(run.kernel, KERNEL_CHANGES.x86Pcid) ? "v5.17" : "v4.2"}: ${machineOpts.pcid ? "6 dynamic ASIDs per CPU" : "one ASID, every switch to another mm flushes"}${machineOpts.pti ? `; PTI: kernel and user PCIDs, ${machineOpts.pcid ? (machineOpts.invpcid ? "user addresses flushed by INVPCID" : "a user-address flush drops the whole user PCID at the next return to user") : "every kernel entry and exit flushes"}, kernel mappings not global` : ""})`,
       `cost profile: ${run.profile.name} (${run.profile.description}); clock ${run.profile.params.freqHz / 1e9} GHz`,
       ...arch.notes,
       kernel.memory.huge.note(),

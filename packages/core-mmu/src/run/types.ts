@@ -4,6 +4,7 @@
  * reporters see only these.
  */
 import type { HazardReport } from "../oracle/hazard.js";
+import type { KernelVersion } from "../kernel/version.js";
 import type { MachineOptions, ParamValues } from "../plugin/define.js";
 
 /** A workload parameter: declared with its type and default so the CLI can validate `--param k=v`. */
@@ -41,6 +42,8 @@ export interface RunOptions {
   readonly seed: number;
   readonly plugins: readonly string[];
   readonly params: ParamValues;
+  /** The kernel release modelled (default v5.17); a reproduction runs its patch's. */
+  readonly kernel?: KernelVersion;
 }
 
 export interface RunResult {
@@ -49,6 +52,8 @@ export interface RunResult {
   readonly cpus: number;
   readonly sockets: number;
   readonly profile: string;
+  /** The kernel release modelled. */
+  readonly kernel: KernelVersion;
   readonly seed: number;
   readonly plugins: readonly string[];
   readonly params: ParamValues;

@@ -10,6 +10,7 @@ import { pagingFormatByName, type PagingFormat } from "../hw/paging-format.js";
 import { ARCH_NAMES, overriddenPoints, type ArchLayer, type FlushlabPlugin, type MachineOptions, type ParamValues } from "../plugin/define.js";
 import { FlushlabInputError } from "../plugin/errors.js";
 import { EXTENSION_POINTS } from "../plugin/tokens.js";
+import { DEFAULT_KERNEL_VERSION, KERNEL_CHANGES, KERNEL_VERSIONS, isKernelVersion, kernelAtLeast, type KernelVersion } from "../kernel/version.js";
 import type { ParamSpec, RunOptions, WorkloadDefinitionLike } from "./types.js";
 
 /** Sockets (NUMA nodes) a machine may have. */
@@ -25,6 +26,7 @@ export interface ValidRun {
   readonly seed: number;
   readonly params: ParamValues;
   readonly plugins: readonly FlushlabPlugin[];
+  readonly kernel: KernelVersion;
 }
 
 export interface RunToValidate {
@@ -211,5 +213,25 @@ export function validateRun(input: RunToValidate): ValidRun {
   }
   validatePlugins(input.plugins, options.machine.arch);
   const params = resolveParams(workload, options.params);
-  return { machine: resolveFeatures(options.machine, profile), format, memoryFrames, profile, seed: options.seed, params, plugins: input.plugins };
+  const kernel = validateKernelVersion(options.kernel);
+  const machine = resolveFeatures(options.machine, profile);
+  checkKernelFeatures(machine, kernel);
+  return { machine, format, memoryFrames, profile, seed: options.seed, params, plugins: input.plugins, kernel };
+}
+
+/** A run's kernel release: one of KERNEL_VERSIONS, v5.17 when absent. */
+export function validateKernelVersion(v: unknown, where?: string): KernelVersion {
+  if (v === undefined) return DEFAULT_KERNEL_VERSION;
+  if (isKernelVersion(v)) return v;
+  throw new FlushlabInputError(`${where === undefined ? "" : `${where}: `}unknown kernel "${String(v)}" (known: ${KERNEL_VERSIONS.join(", ")})`);
+}
+
+/** A kernel older than x86's use of PCID (v4.14) or than PTI (v4.15) cannot run with them on. */
+export function checkKernelFeatures(machine: Pick<MachineOptions, "pcid" | "pti">, kernel: KernelVersion): void {
+  if (machine.pcid === true && !kernelAtLeast(kernel, KERNEL_CHANGES.x86Pcid)) {
+    throw new FlushlabInputError(`kernel ${kernel} does not use PCID (x86 PCID support came in ${KERNEL_CHANGES.x86Pcid}): use --pcid off or a profile without it`);
+  }
+  if (machine.pti === true && !kernelAtLeast(kernel, KERNEL_CHANGES.x86Pti)) {
+    throw new FlushlabInputError(`kernel ${kernel} has no page-table isolation (PTI came in ${KERNEL_CHANGES.x86Pti}): use --pti off or a profile without it`);
+  }
 }

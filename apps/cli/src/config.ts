@@ -81,7 +81,7 @@ export async function loadConfig(cwd: string): Promise<LoadedConfig | undefined>
 }
 
 const KNOWN_FIELDS = ["plugins", "workloads", "machine", "profile", "seed", "kernel"];
-const MACHINE_FIELDS = ["arch", "cpus", "sockets", "tlbEntries", "tlbWays", "memoryMiB", "la57", "pcid", "invpcid", "pti", "thp"];
+const MACHINE_FIELDS = ["arch", "cpus", "sockets", "tlbEntries", "tlbWays", "tlb2mEntries", "pscEntries", "iotlbEntries", "memoryMiB", "la57", "pcid", "invpcid", "pti", "thp"];
 
 /** Shape checks; semantic checks (known profile, sockets dividing cpus) happen where the values are used. */
 export function validateConfig(config: Record<string, unknown>, file: string): void {
@@ -116,7 +116,7 @@ export function validateConfig(config: Record<string, unknown>, file: string): v
     if (m["arch"] !== undefined && !ARCH_NAMES.includes(m["arch"] as never)) {
       throw new FlushlabInputError(`${file}: machine.arch must be one of ${ARCH_NAMES.join(", ")} (got ${JSON.stringify(m["arch"])})`);
     }
-    for (const key of ["cpus", "sockets", "tlbEntries", "tlbWays", "memoryMiB"]) {
+    for (const key of ["cpus", "sockets", "tlbEntries", "tlbWays", "tlb2mEntries", "pscEntries", "iotlbEntries", "memoryMiB"]) {
       const v = m[key];
       if (v !== undefined && !(typeof v === "number" && Number.isSafeInteger(v) && v > 0)) {
         throw new FlushlabInputError(`${file}: machine.${key} must be a positive integer (got ${JSON.stringify(v)})`);

@@ -5,12 +5,14 @@
  */
 import type { Observable } from "rxjs";
 import type { CliEvent } from "./bus.js";
+import type { RegistryProfile } from "./reporters/types.js";
+
+export type { RegistryProfile } from "./reporters/types.js";
 import type {
   ArchLayer,
   EventStream,
   FlushlabPlugin,
   MachineOptions,
-  ProfileFeatures,
   RunOptions,
   RunResult,
   WorkloadDefinitionLike,
@@ -21,9 +23,11 @@ export interface CliRegistry {
   readonly plugins: readonly FlushlabPlugin[];
   readonly workloads: readonly WorkloadDefinitionLike[];
   /** Cost profiles, e.g. "bare-metal". */
-  readonly profiles: readonly { readonly name: string; readonly description: string; readonly features?: ProfileFeatures }[];
+  readonly profiles: readonly RegistryProfile[];
   /** The machine used when neither flushlab.config nor flags say otherwise (x86-64, 8 cpus, 1 socket, …). */
   readonly defaultMachine: MachineOptions;
+  /** Where each of the default machine's hardware sizes comes from (the arch layer's machineSources); optional for fake registries. */
+  readonly machineSources?: ArchLayer["machineSources"];
   /** The arch layer, for commands that assemble many small runs themselves (check); optional for fake registries. */
   readonly arch?: ArchLayer;
   /**

@@ -20,8 +20,9 @@ export const installedPlugins: readonly FlushlabPlugin[] = [vmallocSync, batched
 export const registry: CliRegistry = {
   plugins: installedPlugins,
   workloads: builtinWorkloads,
-  profiles: Object.values(x86.profiles).map((p) => ({ name: p.name, description: p.description, ...(p.features ? { features: p.features } : {}) })),
+  profiles: Object.values(x86.profiles).map((p) => ({ name: p.name, description: p.description, ...(p.features ? { features: p.features } : {}), params: p.params, sources: p.sources })),
   defaultMachine: x86.defaultMachine,
+  machineSources: x86.machineSources,
   arch: x86,
   simulate(options, { workload, plugins }, onEvents) {
     if (!isWorkloadDefinition(workload)) throw new FlushlabInputError(`workload "${workload.name}" cannot be simulated (it has no setup and collect)`);

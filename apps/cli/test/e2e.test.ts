@@ -1,5 +1,6 @@
 /** The real registry (core-mmu + arch-x86 + workloads) through the CLI, in-process. */
 import { describe, expect, it } from "vitest";
+import { x86 } from "@flushlab/arch-x86";
 import { registry } from "../src/registry.js";
 import { runCli } from "./support/test-io.js";
 
@@ -52,6 +53,35 @@ describe("flushlab list", () => {
     expect(JSON.stringify(p)).toMatch(/VmallocSync/);
     expect(j.workloads.map((w: { name: string }) => w.name)).toEqual(["tlb-flush2", "reaim", "lru-file-mmap-read", "mprotect-bench", "nohz-isolation", "notifier-device"]);
     expect(j.plugins.map((x: { name: string }) => x.name)).toContain("mmu-notifier");
+  });
+
+  it("shows the costs workload parameters default to, per profile, and the machine's sizes, each with its source", async () => {
+    const human = await runCli(["list"], { registry });
+    expect(human.stdout).toMatch(/read_cycles_per_page\s+int\s+default: profile's readPageSequential/);
+    expect(human.stdout).toMatch(/iotlb\s+int\s+default: machine's iotlbEntries/);
+    expect(human.stdout).toMatch(/\n  bare-metal: costs workload parameters default to \(cycles\):\n(    .*\n)*    readPageSequential 800  \[U\] usemem's pass/);
+    expect(human.stdout).toMatch(/\n  kvm-guest: costs workload parameters default to \(cycles\):\n(    .*\n)*    reaimComputeJob 100,000  \[D\] as bare metal/);
+    expect(human.stdout).toMatch(/syscall_interval's default: unsourced: /);
+    expect(human.stdout).toMatch(/\n    pscEntries 32  \[U\] Intel documents no paging-structure-cache sizes/);
+    const j = JSON.parse((await runCli(["list", "--json"], { registry })).stdout);
+    const bare = j.profiles.find((p: { name: string }) => p.name === "bare-metal");
+    expect(bare.costs.dmaInterval).toEqual({ value: 2000, source: expect.stringMatching(/^\[U\] device side/) });
+    expect(Object.keys(bare.costs)).toHaveLength(Object.keys(x86.profiles["bare-metal"]!.params).length);
+    expect(j.defaultMachine).toMatchObject({ tlbEntries: 1536, tlb2mEntries: 32, pscEntries: 32, iotlbEntries: 64 });
+    expect(j.machineSources.tlbEntries).toMatch(/Optimization Reference Manual/);
+    const lru = j.workloads.find((w: { name: string }) => w.name === "lru-file-mmap-read");
+    expect(lru.params.find((p: { name: string }) => p.name === "read_cycles_per_page")).toMatchObject({ defaultFrom: { cost: "readPageSequential" } });
+  });
+
+  it("run: a cost-defaulted parameter shows the profile's value, and an override is said to be one", async () => {
+    const base = ["run", "reaim", "--cpus", "2", "--param", "users=4", "--param", "jobs=5", "--json"];
+    const a = JSON.parse((await runCli(base, { registry })).stdout);
+    expect(a.params.compute_cycles).toBe(100000);
+    expect(a.notes).toContain(`parameter compute_cycles = 100000: the cost profile's reaimComputeJob (bare-metal: ${x86.profiles["bare-metal"]!.sources.reaimComputeJob})`);
+    const b = JSON.parse((await runCli([...base, "--param", "compute_cycles=5000"], { registry })).stdout);
+    expect(b.params.compute_cycles).toBe(5000);
+    expect(b.notes).toContain("parameter compute_cycles = 5000: set for this run (the cost profile's reaimComputeJob is 100000)");
+    expect(b.counters.cycles_user).toBeLessThan(a.counters.cycles_user);
   });
 
   it("notifier-device mix=thp with more huge pages than the memory holds says so, in one line, exit 2", async () => {

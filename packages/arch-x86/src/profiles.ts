@@ -61,6 +61,9 @@ export const bareMetal: CostModel = {
     iommuInvalidatePasid: 5200,
     atsTranslate: 2600,
     dmaAccess: 1300,
+    dmaInterval: 2000,
+    readPageSequential: 800,
+    reaimComputeJob: 100000,
   },
   sources: {
     freqHz: "[U] 2.6 GHz, the i5-3320M base clock of Dave Hansen's 2014 flush measurements",
@@ -108,6 +111,12 @@ export const bareMetal: CostModel = {
     iommuInvalidatePasid: "[U] amd_iommu_flush_tlb for the PASID: the same commands with the all-pages size, the same ~2 µs round trip; its cost is the refills afterwards",
     atsTranslate: "[U] device side: ATS translation request over PCIe and the IOMMU's walk, ~1 µs",
     dmaAccess: "[U] device side: one DMA read or write of a cache line, ~0.5 µs",
+    dmaInterval:
+      "[U] device side: ~0.77 µs of the device's own work between one DMA completing and its next request (with dmaAccess, one cache line every ~1.3 µs while its IOTLB hits); seed 004 names no device and no published rate was found",
+    readPageSequential:
+      "[U] usemem's pass over one 4 KiB page: 512 sequential 8-byte loads with the loop's add, compare and branch, ~1.5 cycles a word on a Haswell/Ivy Bridge core with the prefetchers streaming the page in; bounded below by L1 load throughput (2 loads a cycle: 256) and near one core streaming from DRAM (4 KiB at ~13 GB/s is 308 ns, 800 cycles at 2.6 GHz); no measurement of usemem found",
+    reaimComputeJob:
+      "[U] one AIM7 compute job (and one child's work before it exits), ~38 µs at 2.6 GHz: AIM7's 53 job kinds (arithmetic loops, sorts, string and memory work) each do a fixed amount of work, and no per-job time was published; the mix models them with this one size",
   },
   features: {
     pcid: false,
@@ -161,6 +170,9 @@ export const kvmGuest: CostModel = {
     ipiLatencySameSocket: `${KVM_EXIT}: the host delivers to the target vCPU (posted interrupt or kick); bare-metal latency 950 + 900`,
     ipiLatencyCrossSocket: `${KVM_EXIT}: as same-socket plus the bare-metal cross-socket difference`,
     irqEntryExit: `${KVM_EXIT}: the guest's EOI write exits (bare-metal entry/exit 1,050 + 1,000)`,
+    readPageSequential: "[D] as bare metal: the guest's loads through TLB hits run natively (EPT costs only the walks, in eptTranslate)",
+    reaimComputeJob: "[D] as bare metal: user computation runs natively in a guest (no exits)",
+    dmaInterval: "[U] as bare metal: the device's own pace does not depend on where the process it serves runs",
   },
   features: {
     pcid: true,

@@ -11,8 +11,8 @@
  * --read-again), loading every 8-byte word of a page in turn (step = sizeof(long)) and
  * never coming back to it. LKP's wrapper repeats the whole case only when given `size`,
  * and each repeat removes and re-creates the files, so no page-cache page is read by a
- * second pass either. A page's 512 loads are one access here, its cost in
- * read_cycles_per_page. Reclaim takes pages from the cold end of the LRU, long after
+ * second pass either. A page's 512 loads are one access here plus the cost
+ * profile's readPageSequential (the parameter read_cycles_per_page overrides it). Reclaim takes pages from the cold end of the LRU, long after
  * their reader moved on: a reclaim flush that never came is seen as a reader in user
  * mode still caching a freed page (class 1, or 4 when the flush reached other CPUs),
  * not as a later read through it.
@@ -34,7 +34,14 @@ export const lruFileMmapRead = defineWorkload({
   mirrors: "vm-scalability case-lru-file-mmap-read with usemem --readonly (teawater/vm-scalability)",
   params: [
     { name: "files_x_ram", description: "total file size as a multiple of RAM (the seed: 10)", type: "number", default: 10, min: 0.1, max: 100 },
-    { name: "read_cycles_per_page", description: "user cycles usemem spends reading one 4 KiB page (sequential loads)", type: "int", default: 800, min: 0, max: 1000000 },
+    {
+      name: "read_cycles_per_page",
+      description: "user cycles usemem spends reading one 4 KiB page (512 sequential loads); overrides the profile's readPageSequential",
+      type: "int",
+      defaultFrom: { cost: "readPageSequential" },
+      min: 0,
+      max: 1000000,
+    },
   ],
   metrics: [
     { name: "elapsed_s", description: "time until the last reader finished", unit: "s", better: "lower" },
@@ -99,7 +106,7 @@ export const lruFileMmapRead = defineWorkload({
     return [
       `lru-file-mmap-read: RAM scaled to ${mib} MiB in ${m.mem.nodes} node(s) (the seed: 64 GB in 4 nodes); files ${ctx.params["files_x_ram"]} × RAM over ${m.cpus.length} readers; watermarks from min_free_kbytes of the scaled RAM`,
       `split PTE locks scaled with RAM: one lock per ${ctx.kernel.ptl.span} PTE(s) (512 at 64 GB), so reclaim and a reader meet on a lock as rarely as at full size`,
-      "readers: one pass over a MAP_SHARED read-only mapping, each page read once (usemem -f --readonly: reps 1, no --read-again; its 512 word loads per page are one access plus read_cycles_per_page)",
+      `readers: one pass over a MAP_SHARED read-only mapping, each page read once (usemem -f --readonly: reps 1, no --read-again; its 512 word loads per page are one access plus read_cycles_per_page = ${ctx.params["read_cycles_per_page"]} cycles)`,
       "reclaim mirrors mm/vmscan.c v4.2 (file LRU only, no writeback); flushes use the v5.17 x86 paths of arch-x86 in place of v4.2's flush_tlb_page/flush_tlb_others",
     ];
   },

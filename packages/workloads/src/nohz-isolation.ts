@@ -15,6 +15,10 @@
  */
 import { defineWorkload, type KGen, type TaskApi, type TaskGen } from "@flushlab/core-mmu";
 
+/** Where syscall_interval's default comes from. */
+const SYSCALL_INTERVAL_SOURCE =
+  "unsourced: seed 002's isolated CPUs ran a user-space loop that stayed in user space, and rteval does not say what its measurement threads call; the default, a syscall every 500,000 cycles (~190 µs at 2.6 GHz), is about 200 kernel entries per isolated CPU in the default run. It is the task's behaviour, not a hardware cost, so it stays a workload parameter";
+
 export const nohzIsolation = defineWorkload({
   name: "nohz-isolation",
   description: "housekeeping CPUs churn vmalloc (and BPF-JIT-like vm_unmap_aliases); isolated nohz_full CPUs spin in user space with rare syscalls",
@@ -23,7 +27,15 @@ export const nohzIsolation = defineWorkload({
     { name: "isolated", description: "nohz_full CPUs (the last ones); the rest are housekeeping", type: "int", default: 4, min: 1, max: 255 },
     { name: "ops", description: "vmalloc/vfree pairs each housekeeping CPU runs (the run length)", type: "int", default: 4000, min: 1, max: 10000000 },
     { name: "jit_every", description: "every n-th op also does a BPF-JIT-like vm_unmap_aliases (set_memory_ro)", type: "int", default: 50, min: 1, max: 1000000 },
-    { name: "syscall_interval", description: "user cycles an isolated CPU spins between two syscalls", type: "int", default: 500000, min: 1000, max: 1e12 },
+    {
+      name: "syscall_interval",
+      description: "user cycles an isolated CPU spins between two syscalls (the measured task's behaviour, not a hardware cost)",
+      type: "int",
+      default: 500000,
+      defaultSource: SYSCALL_INTERVAL_SOURCE,
+      min: 1000,
+      max: 1e12,
+    },
     {
       name: "syscall_buffer",
       description: "bytes of the temporary kernel buffer an isolated CPU's syscall kvmallocs (vmalloc fallback), fills and frees; 0: the syscall touches no vmalloc memory",
@@ -104,11 +116,13 @@ export const nohzIsolation = defineWorkload({
   },
   notes(ctx) {
     const buffer = ctx.params["syscall_buffer"] as number;
+    const interval = ctx.params["syscall_interval"] as number;
     return [
       `nohz-isolation: ${ctx.params["isolated"]} nohz_full CPU(s); ${ctx.params["ops"]} vmalloc/vfree pairs per housekeeping CPU (seed 002 ran rteval for 30 minutes instead); context tracking and deferral mirror the RFC v2 series (v6.5-rc1 base)`,
       buffer > 0
         ? `isolated tasks: a syscall every ${ctx.params["syscall_interval"]} user cycles that kvmallocs a ${buffer}-byte buffer, fills it and kvfrees it (kvmalloc's vmalloc fallback always taken; the seed's isolated loop stayed in user space and rteval does not say what its measurement threads call); kernel stacks not modelled (never freed while the task lives)`
         : `isolated tasks: a syscall every ${ctx.params["syscall_interval"]} user cycles that touches no vmalloc memory (getppid); kernel stacks not modelled`,
+      interval === 500000 ? `syscall_interval ${interval}: the workload's default (${SYSCALL_INTERVAL_SOURCE})` : `syscall_interval ${interval}: set for this run (the workload's default is 500000)`,
     ];
   },
 });

@@ -39,9 +39,16 @@ export const notifierDevice = defineWorkload({
     { name: "mix", description: "what changes the page tables under the device: cow (fork + COW faults), thp (huge-PMD COW and THP splits), all (both)", type: "string", default: "cow", choices: ["cow", "thp", "all"] },
     { name: "pages", description: "4 KiB pages of the buffer the process shares with the device", type: "int", default: 64, min: 1, max: 4096 },
     { name: "forks", description: "fork / write / child-exit rounds", type: "int", default: 50, min: 1, max: 100000 },
-    { name: "dma_interval", description: "device cycles between DMA requests", type: "int", default: 2000, min: 100, max: 100000000 },
+    {
+      name: "dma_interval",
+      description: "device cycles between one DMA completing and the next request; overrides the profile's dmaInterval",
+      type: "int",
+      defaultFrom: { cost: "dmaInterval" },
+      min: 100,
+      max: 100000000,
+    },
     { name: "device_write_pct", description: "percentage of DMA requests that are writes", type: "int", default: 30, min: 0, max: 100 },
-    { name: "iotlb", description: "entries in the device's IOTLB (ATC)", type: "int", default: 64, min: 1, max: 4096 },
+    { name: "iotlb", description: "entries in the device's IOTLB (ATC); overrides the machine's iotlbEntries", type: "int", defaultFrom: { machine: "iotlbEntries" }, min: 1, max: 4096 },
     { name: "huge_pages", description: "mix=thp and all: 2 MiB transparent huge pages in the THP buffer", type: "int", default: 4, min: 1, max: 64 },
   ],
   metrics: [

@@ -23,7 +23,14 @@ export const reaim = defineWorkload({
     { name: "fork_pct", description: "percentage of jobs that start processes", type: "int", default: 60, min: 0, max: 100 },
     { name: "children", description: "processes a forking job starts before it waits (a pipeline)", type: "int", default: 4, min: 1, max: 64 },
     { name: "child_pages", description: "pages each child maps and writes (exec-like churn)", type: "int", default: 8, min: 0, max: 4096 },
-    { name: "compute_cycles", description: "user cycles of a compute job, and of each child's work", type: "int", default: 100000, min: 0, max: 1e9 },
+    {
+      name: "compute_cycles",
+      description: "user cycles of a compute job, and of each child's work; overrides the profile's reaimComputeJob",
+      type: "int",
+      defaultFrom: { cost: "reaimComputeJob" },
+      min: 0,
+      max: 1e9,
+    },
   ],
   metrics: [
     { name: "jobs_per_min", description: "jobs completed per simulated minute, all tasks", unit: "jobs/min", better: "higher" },

@@ -3,7 +3,7 @@
  * shared resolution of run options: workload, machine, profile, seed, params, plugins.
  * Precedence: flags > flushlab.config > registry defaults.
  */
-import { ARCH_NAMES, DEFAULT_KERNEL_VERSION, FlushlabInputError, KERNEL_VERSIONS, checkKernelFeatures, resolveFeatures, resolveParams, validateKernelVersion, validateMachine, validatePlugins, type EventStream } from "@flushlab/core-mmu";
+import { ARCH_NAMES, DEFAULT_KERNEL_VERSION, FlushlabInputError, KERNEL_VERSIONS, checkKernelFeatures, resolveFeatures, resolveParams, validateKernelVersion, validateMachine, validatePlugins, type EventStream, type ParamDefaults } from "@flushlab/core-mmu";
 import type {
   ArchName,
   FlushlabPlugin,
@@ -195,7 +195,7 @@ export function resolveRunSetup(ctx: CommandContext, workloadName: string | unde
         ? findProfile(registry, cfg.profile, config?.file)
         : defaultProfile(registry);
   const seed = flags.seed !== undefined ? parseNonNegativeInt(flags.seed, "--seed") : (cfg?.seed ?? DEFAULT_SEED);
-  const params = resolveParams(workload, parseParamFlags(workload, flags.param ?? []));
+  const params = resolveParams(workload, parseParamFlags(workload, flags.param ?? []), undefined, paramDefaults(registry, profile, machine0));
   const machine = withFeatures(registry, checkMachine({ ...machine0, ...onOff(flags) }), profile);
   const kernel = flags.kernel !== undefined ? validateKernelVersion(flags.kernel, "--kernel") : validateKernelVersion(cfg?.kernel, config?.file);
   checkKernelFeatures(machine, kernel);
@@ -221,6 +221,15 @@ export function onOff(flags: Partial<Record<"pcid" | "invpcid" | "pti", string>>
     out[f] = v === "on";
   }
   return out;
+}
+
+/**
+ * What workload parameters that default to a hardware cost or size take it from: the
+ * profile's costs and the machine (undefined when the registry's profile states no costs).
+ */
+export function paramDefaults(registry: CliRegistry, profile: string, machine: MachineOptions): ParamDefaults | undefined {
+  const costs = registry.profiles.find((p) => p.name === profile)?.params;
+  return costs === undefined ? undefined : { costs, machine };
 }
 
 /** The machine with its PCID, INVPCID and PTI settings resolved against the profile (what its line shows). */

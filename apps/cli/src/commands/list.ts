@@ -25,6 +25,7 @@ export const listCommand = defineCommand({
         profiles: ctx.registry.profiles,
         extensionPoints: EXTENSION_POINTS,
         defaultMachine: ctx.registry.defaultMachine,
+        ...(ctx.registry.machineSources ? { machineSources: ctx.registry.machineSources } : {}),
         configFile: ctx.config?.file,
       },
     });

@@ -11,6 +11,7 @@ import {
   defaultProfile,
   findPlugin,
   findProfile,
+  paramDefaults,
   withFeatures,
   findWorkload,
   resolveRunSetup,
@@ -45,7 +46,7 @@ function reproductionSetup(ctx: CommandContext, plugin: FlushlabPlugin): { setup
   const profile = r.profile === undefined ? defaultProfile(ctx.registry) : findProfile(ctx.registry, r.profile, where);
   const machine = withFeatures(ctx.registry, checkMachine({ ...ctx.registry.defaultMachine, ...r.machine }, where), profile);
   validatePlugins([plugin], machine.arch);
-  const params = resolveParams(workload, r.params ?? {}, where);
+  const params = resolveParams(workload, r.params ?? {}, where, paramDefaults(ctx.registry, profile, machine));
   const kernel = validateKernelVersion(r.kernel, where);
   checkKernelFeatures(machine, kernel);
   const runs = r.runs ?? DEFAULT_RUNS;

@@ -265,13 +265,15 @@ export function formatList(list: ListReport): string[] {
                 : p.min !== undefined || p.max !== undefined
                   ? `${p.min !== undefined ? formatNumber(p.min) : ""}..${p.max !== undefined ? formatNumber(p.max) : ""}`
                   : "";
-            return [p.name, p.type, `default ${String(p.default)}`, range, p.description];
+            const def = p.defaultFrom !== undefined ? `default: ${"cost" in p.defaultFrom ? `profile's ${p.defaultFrom.cost}` : `machine's ${p.defaultFrom.machine}`}` : `default ${String(p.default)}`;
+            return [p.name, p.type, def, range, p.description];
           }),
           ["left", "left", "left", "left", "left"],
           "      ",
         ),
       );
     }
+    for (const p of w.params) if (p.defaultSource !== undefined) lines.push(`    ${p.name}'s default: ${p.defaultSource}`);
     if (w.metrics.length > 0) {
       lines.push("    metrics:");
       lines.push(
@@ -286,8 +288,13 @@ export function formatList(list: ListReport): string[] {
   lines.push("", "Profiles");
   if (list.profiles.length === 0) lines.push("  (none)");
   lines.push(...table(list.profiles.map((p) => [p.name, p.description]), ["left", "left"]));
+  // The costs workload parameters default to (a --param overrides each for one run).
+  const workloadCosts = [...new Set(list.workloads.flatMap((w) => w.params.flatMap((p) => (p.defaultFrom !== undefined && "cost" in p.defaultFrom ? [p.defaultFrom.cost] : []))))];
   for (const p of list.profiles) {
     if (p.features !== undefined) lines.push(`  ${p.name}: ${describeFeatures(p.features)} by default (--pcid, --invpcid, --pti override)`);
+    if (p.params === undefined || workloadCosts.length === 0) continue;
+    lines.push(`  ${p.name}: costs workload parameters default to (cycles):`);
+    for (const c of workloadCosts) lines.push(`    ${c} ${formatNumber(p.params[c])}  ${p.sources?.[c] ?? "(no source given)"}`);
   }
   lines.push("", "Extension points (a plugin replaces one with policy(TOKEN, (kernel, replaced) => …))");
   for (const e of list.extensionPoints) {
@@ -295,6 +302,11 @@ export function formatList(list: ListReport): string[] {
     lines.push(`    ${e.description}`, `    called from: ${e.callSite}`);
   }
   lines.push("", `Default machine: ${describeMachine(list.defaultMachine)}`);
+  const m = list.defaultMachine;
+  lines.push(`  sizes: ${m.tlb2mEntries}-entry 2 MiB TLB, ${m.pscEntries}-entry paging-structure caches per level, ${m.iotlbEntries}-entry device IOTLB (set in flushlab.config machine: tlbEntries, tlbWays, tlb2mEntries, pscEntries, iotlbEntries)`);
+  if (list.machineSources !== undefined) {
+    for (const [k, v] of Object.entries(list.machineSources)) lines.push(`    ${k} ${String(m[k as keyof typeof m])}  ${v}`);
+  }
   return lines;
 }
 

@@ -112,16 +112,24 @@ export function listJson(list: ListReport): Record<string, unknown> {
         name: p.name,
         description: p.description,
         type: p.type,
-        default: p.default,
+        ...(p.default !== undefined ? { default: p.default } : {}),
+        ...(p.defaultFrom !== undefined ? { defaultFrom: { ...p.defaultFrom } } : {}),
+        ...(p.defaultSource !== undefined ? { defaultSource: p.defaultSource } : {}),
         ...(p.min !== undefined ? { min: p.min } : {}),
         ...(p.max !== undefined ? { max: p.max } : {}),
         ...(p.choices !== undefined ? { choices: [...p.choices] } : {}),
       })),
       metrics: w.metrics.map((m) => ({ name: m.name, description: m.description, unit: m.unit, better: m.better })),
     })),
-    profiles: list.profiles.map((p) => ({ name: p.name, description: p.description, ...(p.features ? { features: { pcid: p.features.pcid, invpcid: p.features.invpcid, pti: p.features.pti } } : {}) })),
+    profiles: list.profiles.map((p) => ({
+      name: p.name,
+      description: p.description,
+      ...(p.features ? { features: { pcid: p.features.pcid, invpcid: p.features.invpcid, pti: p.features.pti } } : {}),
+      ...(p.params ? { costs: Object.fromEntries(Object.entries(p.params).map(([k, v]) => [k, { value: v, source: (p.sources as Record<string, string> | undefined)?.[k] ?? null }])) } : {}),
+    })),
     extensionPoints: list.extensionPoints.map((e) => ({ name: e.name, slot: e.slot, description: e.description, callSite: e.callSite, kernel: e.kernel, defaultFrom: e.defaultFrom })),
     defaultMachine: { ...list.defaultMachine },
+    ...(list.machineSources ? { machineSources: { ...list.machineSources } } : {}),
   };
 }
 

@@ -15,7 +15,9 @@
  */
 import type { Case, Explored, TimelineEvent } from "@flushlab/check";
 import type {
+  ArchLayer,
   ArchName,
+  CostParams,
   ExtensionPoint,
   HazardReport,
   FlushlabEvent,
@@ -23,11 +25,21 @@ import type {
   FlushlabPlugin,
   MachineOptions,
   MetricSpec,
+  ProfileFeatures,
   PublishedFigure,
   RunOptions,
   RunResult,
   WorkloadDefinitionLike,
 } from "@flushlab/core-mmu";
+
+/** A cost profile as the CLI sees it: its costs and their sources (a fake registry may leave them out). */
+export interface RegistryProfile {
+  readonly name: string;
+  readonly description: string;
+  readonly features?: ProfileFeatures;
+  readonly params?: CostParams;
+  readonly sources?: { readonly [K in keyof CostParams]: string };
+}
 
 export interface ListedPlugin {
   readonly plugin: FlushlabPlugin;
@@ -38,9 +50,11 @@ export interface ListedPlugin {
 export interface ListReport {
   readonly plugins: readonly ListedPlugin[];
   readonly workloads: readonly WorkloadDefinitionLike[];
-  readonly profiles: readonly { readonly name: string; readonly description: string; readonly features?: { readonly pcid: boolean; readonly invpcid: boolean; readonly pti: boolean } }[];
+  readonly profiles: readonly RegistryProfile[];
   readonly extensionPoints: readonly ExtensionPoint[];
   readonly defaultMachine: MachineOptions;
+  /** Where each default machine size comes from, when the registry says. */
+  readonly machineSources?: ArchLayer["machineSources"];
   readonly configFile: string | undefined;
 }
 

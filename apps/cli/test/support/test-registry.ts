@@ -86,6 +86,9 @@ export const FAKE_DEFAULT_MACHINE: MachineOptions = {
   sockets: 1,
   tlbEntries: 1536,
   tlbWays: 12,
+  tlb2mEntries: 32,
+  pscEntries: 32,
+  iotlbEntries: 64,
   memoryMiB: 256,
   la57: false,
 };

@@ -102,9 +102,76 @@ export interface CostParams {
   readonly atsTranslate: number;
   /** Device side: one DMA read or write through a cached translation. */
   readonly dmaAccess: number;
+  /**
+   * Device side: the device's own time between one DMA completing and its next request
+   * (a device streaming through a buffer it shares with a process, as notifier-device's).
+   */
+  readonly dmaInterval: number;
+  /**
+   * User cycles to read one 4 KiB page with 512 sequential 8-byte loads (usemem
+   * --readonly's pass over a page: a load and the loop's bookkeeping per word), besides
+   * the access that translates the page (userAccess, the walk).
+   */
+  readonly readPageSequential: number;
+  /** User cycles of one compute job of the AIM7 mix (reaim), and of each short-lived child's own work. */
+  readonly reaimComputeJob: number;
 }
 
 export type CostParamName = Exclude<keyof CostParams, never>;
+
+/** Every cost parameter's name, for the checks that a profile names each one (a profile from JavaScript is not type-checked). */
+export const COST_PARAM_NAMES = Object.freeze(
+  Object.keys({
+    freqHz: 0,
+    userAccess: 0,
+    pageWalk: 0,
+    pageWalkPsc: 0,
+    eptTranslate: 0,
+    dirtyAssist: 0,
+    invlpg: 0,
+    cr3Flush: 0,
+    globalFlush: 0,
+    pageFaultHw: 0,
+    faultHandler: 0,
+    allocZeroPage: 0,
+    copyPage: 0,
+    ptAlloc: 0,
+    syscall: 0,
+    mmapRegion: 0,
+    unmapBase: 0,
+    zapPte: 0,
+    freePage: 0,
+    mprotectBase: 0,
+    changePte: 0,
+    flushBookkeeping: 0,
+    csdQueue: 0,
+    ipiSend: 0,
+    ipiLatencySameSocket: 0,
+    ipiLatencyCrossSocket: 0,
+    irqEntryExit: 0,
+    csdRun: 0,
+    ackLatencySameSocket: 0,
+    ackLatencyCrossSocket: 0,
+    switchMm: 0,
+    spinLockUncontended: 0,
+    vmapAreaAlloc: 0,
+    vmapPte: 0,
+    pgdListVisit: 0,
+    forkBase: 0,
+    execBase: 0,
+    exitBase: 0,
+    lruScanPage: 0,
+    writepage: 0,
+    copyPte: 0,
+    iommuInvalidatePage: 0,
+    iommuInvalidatePasid: 0,
+    atsTranslate: 0,
+    dmaAccess: 0,
+    dmaInterval: 0,
+    readPageSequential: 0,
+    reaimComputeJob: 0,
+  } satisfies Record<CostParamName, 0>) as CostParamName[],
+);
 
 /** A named set of costs; `sources` says where each number comes from. */
 export interface CostModel {
@@ -127,9 +194,14 @@ export interface ProfileFeatures {
   readonly sources: { readonly pcid: string; readonly invpcid: string; readonly pti: string };
 }
 
-/** Validates a profile: every parameter finite and non-negative, with a source. */
+/** Validates a profile: every parameter present, finite and non-negative, with a source; no parameter it does not know. */
 export function checkCostModel(m: CostModel): void {
-  for (const [k, v] of Object.entries(m.params)) {
+  const params = m.params as unknown as Record<string, unknown>;
+  for (const k of COST_PARAM_NAMES) {
+    if (!Object.hasOwn(params, k)) throw new Error(`cost profile ${m.name}: ${k} is missing`);
+  }
+  for (const [k, v] of Object.entries(params)) {
+    if (!(COST_PARAM_NAMES as readonly string[]).includes(k)) throw new Error(`cost profile ${m.name}: unknown parameter ${k}`);
     if (typeof v !== "number" || !Number.isFinite(v) || v < 0) throw new Error(`cost profile ${m.name}: ${k} must be a non-negative number`);
     if (!(m.sources as Record<string, string>)[k]) throw new Error(`cost profile ${m.name}: ${k} has no source`);
   }

@@ -21,9 +21,21 @@ export interface MachineOptions {
   readonly arch: ArchName;
   readonly cpus: number;
   readonly sockets: number;
-  /** 4 KiB TLB entries per CPU (unified STLB; set-associative). */
+  /** 4 KiB TLB entries per CPU (unified STLB; set-associative). The arch's default states its source (ArchLayer.machineSources). */
   readonly tlbEntries: number;
   readonly tlbWays: number;
+  /** 2 MiB TLB entries per CPU (at most 4-way: min(4, entries) ways); a power of two. */
+  readonly tlb2mEntries: number;
+  /**
+   * Paging-structure-cache entries per CPU and per cached level (PML4E, PDPTE, PDE
+   * caches, Intel SDM Vol. 3A §4.10.3), direct-mapped; a power of two.
+   */
+  readonly pscEntries: number;
+  /**
+   * Entries in the IOTLB (ATS translation cache) of a device a workload binds to a
+   * process's page tables (notifier-device's): fully associative, round-robin.
+   */
+  readonly iotlbEntries: number;
   /** Simulated physical memory in MiB (scaled down from the real machine; stated in output). */
   readonly memoryMiB: number;
   /** x86-64 only: 5-level paging (LA57). */
@@ -41,6 +53,10 @@ export interface MachineOptions {
    */
   readonly thp?: "always" | "never";
 }
+
+/** The machine's sizes whose arch default carries a source (`ArchLayer.machineSources`). */
+export type MachineSizeName = "tlbEntries" | "tlbWays" | "tlb2mEntries" | "pscEntries" | "iotlbEntries";
+export const MACHINE_SIZE_NAMES: readonly MachineSizeName[] = ["tlbEntries", "tlbWays", "tlb2mEntries", "pscEntries", "iotlbEntries"];
 
 export type ParamValues = Readonly<Record<string, number | boolean | string>>;
 
@@ -161,6 +177,8 @@ export interface ArchLayer {
   readonly name: string;
   readonly profiles: Readonly<Record<string, CostModel>>;
   readonly defaultMachine: MachineOptions;
+  /** Where each of the default machine's hardware sizes comes from ("[U] …" when unsourced). */
+  readonly machineSources: { readonly [K in MachineSizeName]: string };
   /** The pre-patch defaults of the arch's extension points (ArchTlb, ArchMm, VmallocSync). */
   readonly defaults: readonly AnyDefaultPolicy[];
   /** Kernel versions the arch layer mirrors, for the run's notes. */

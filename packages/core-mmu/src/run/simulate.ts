@@ -18,11 +18,11 @@ import { PROT_EXEC, PROT_READ, PROT_WRITE } from "../mm/mmap.js";
 import { Oracle } from "../oracle/oracle.js";
 import { assemblePolicies } from "../plugin/assemble.js";
 import { CORE_DEFAULTS } from "../plugin/defaults.js";
-import type { ArchLayer, FlushlabPlugin } from "../plugin/define.js";
+import { MACHINE_SIZE_NAMES, type ArchLayer, type FlushlabPlugin, type MachineOptions } from "../plugin/define.js";
 import { FlushlabInputError, PluginError } from "../plugin/errors.js";
 import type { TaskApi, WorkloadContext, WorkloadDefinition } from "../workload/types.js";
 import type { RunOptions, RunResult } from "./types.js";
-import { validateRun } from "./validate.js";
+import { defaultFromValue, describeDefaultFrom, validateRun, type ValidRun } from "./validate.js";
 
 export interface SimulateInput {
   readonly options: RunOptions;
@@ -72,8 +72,8 @@ export function simulate(input: SimulateInput): RunResult {
       sockets: machineOpts.sockets,
       tlbEntries: machineOpts.tlbEntries,
       tlbWays: machineOpts.tlbWays,
-      tlb2mEntries: 32,
-      pscEntries: 32,
+      tlb2mEntries: machineOpts.tlb2mEntries,
+      pscEntries: machineOpts.pscEntries,
       memoryFrames: run.memoryFrames,
       seed: run.seed,
       pteLeakErratum: false,
@@ -195,15 +195,50 @@ export function simulate(input: SimulateInput): RunResult {
     metrics,
     hazards: oracle.hazards.slice(),
     notes: [
-      `memory: ${machineOpts.memoryMiB} MiB simulated (${run.memoryFrames} frames of 4 KiB); ${machineOpts.cpus} CPUs on ${machineOpts.sockets} socket(s); TLB ${machineOpts.tlbEntries} entries ${machineOpts.tlbWays}-way per CPU`,
+      `memory: ${machineOpts.memoryMiB} MiB simulated (${run.memoryFrames} frames of 4 KiB); ${machineOpts.cpus} CPUs on ${machineOpts.sockets} socket(s)`,
+      ...machineSizeNotes(machineOpts, arch),
       describeKernelVersion(run.kernel),
       `TLB features: ${describeFeatures(machineOpts)} (arch/x86/mm/tlb.c ${kernelAtLeast(run.kernel, KERNEL_CHANGES.x86Pcid) ? "v5.17" : "v4.2"}: ${machineOpts.pcid ? "6 dynamic ASIDs per CPU" : "one ASID, every switch to another mm flushes"}${machineOpts.pti ? `; PTI: kernel and user PCIDs, ${machineOpts.pcid ? (machineOpts.invpcid ? "user addresses flushed by INVPCID" : "a user-address flush drops the whole user PCID at the next return to user") : "every kernel entry and exit flushes"}, kernel mappings not global` : ""})`,
       `cost profile: ${run.profile.name} (${run.profile.description}); clock ${run.profile.params.freqHz / 1e9} GHz`,
       ...arch.notes,
       kernel.memory.huge.note(),
       ...(workload.notes?.(ctx) ?? []),
+      ...hardwareParamNotes(workload, run, arch),
     ],
   };
+}
+
+/** The machine's hardware sizes, each with its source: the arch's, or "set for this run" when the run changed it. */
+function machineSizeNotes(m: MachineOptions, arch: ArchLayer): string[] {
+  const src = (k: (typeof MACHINE_SIZE_NAMES)[number]): string => (m[k] === arch.defaultMachine[k] ? arch.machineSources[k] : `set for this run (the ${arch.name} default is ${arch.defaultMachine[k]})`);
+  return [
+    `TLB sizes per CPU: 4 KiB TLB ${m.tlbEntries} entries ${m.tlbWays}-way (${src("tlbEntries")}); 2 MiB TLB ${m.tlb2mEntries} entries ${Math.min(4, m.tlb2mEntries)}-way (${src("tlb2mEntries")})`,
+    `paging-structure caches: ${m.pscEntries} entries per level per CPU (${src("pscEntries")})`,
+  ];
+}
+
+/** For each workload parameter that defaults to a cost or a machine size: its value and where it came from. */
+function hardwareParamNotes(workload: WorkloadDefinition, run: ValidRun, arch: ArchLayer): string[] {
+  const out: string[] = [];
+  const defaults = { costs: run.profile.params, machine: run.machine };
+  for (const spec of workload.params) {
+    const from = spec.defaultFrom;
+    if (from === undefined) continue;
+    const v = run.params[spec.name];
+    const d = defaultFromValue(from, defaults);
+    const source =
+      "cost" in from
+        ? `${run.profile.name}: ${run.profile.sources[from.cost]}`
+        : d === arch.defaultMachine[from.machine]
+          ? arch.machineSources[from.machine]
+          : `set for this run's machine (the ${arch.name} default is ${arch.defaultMachine[from.machine]})`;
+    out.push(
+      v === d
+        ? `parameter ${spec.name} = ${String(v)}: ${describeDefaultFrom(from)} (${source})`
+        : `parameter ${spec.name} = ${String(v)}: set for this run (${describeDefaultFrom(from)} is ${d})`,
+    );
+  }
+  return out;
 }
 
 /** "PCID on, INVPCID off, PTI on": a run's TLB features as its notes and machine line name them. */

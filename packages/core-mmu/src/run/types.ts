@@ -5,14 +5,26 @@
  */
 import type { HazardReport } from "../oracle/hazard.js";
 import type { KernelVersion } from "../kernel/version.js";
-import type { MachineOptions, ParamValues } from "../plugin/define.js";
+import type { CostParamName } from "../cost/cost-model.js";
+import type { MachineOptions, MachineSizeName, ParamValues } from "../plugin/define.js";
+
+/**
+ * Where a parameter's default comes from when it is hardware, not the workload's
+ * behaviour: a cost of the run's profile or a size of its machine, each with its
+ * source. The parameter then overrides that value for one run.
+ */
+export type ParamDefaultFrom = { readonly cost: CostParamName } | { readonly machine: MachineSizeName };
 
 /** A workload parameter: declared with its type and default so the CLI can validate `--param k=v`. */
 export interface ParamSpec {
   readonly name: string;
   readonly description: string;
   readonly type: "int" | "number" | "boolean" | "string";
-  readonly default: number | boolean | string;
+  /** The default; absent when `defaultFrom` names the profile's cost or the machine's size it comes from. */
+  readonly default?: number | boolean | string;
+  readonly defaultFrom?: ParamDefaultFrom;
+  /** Where a workload's own default comes from ("unsourced: …" when nothing measured it); stated by `list`. */
+  readonly defaultSource?: string;
   readonly min?: number;
   readonly max?: number;
   readonly choices?: readonly string[];

@@ -4,14 +4,14 @@
  * modes they apply to, and conflicts between them). The CLI calls it to resolve a run
  * and simulate() calls it again; every message is one line naming what is wrong.
  */
-import { checkCostModel, type CostModel } from "../cost/cost-model.js";
+import { checkCostModel, type CostModel, type CostParams } from "../cost/cost-model.js";
 import { MAX_CPUS, type CpuFeatures } from "../hw/machine.js";
 import { pagingFormatByName, type PagingFormat } from "../hw/paging-format.js";
 import { ARCH_NAMES, overriddenPoints, type ArchLayer, type FlushlabPlugin, type MachineOptions, type ParamValues } from "../plugin/define.js";
 import { FlushlabInputError } from "../plugin/errors.js";
 import { EXTENSION_POINTS } from "../plugin/tokens.js";
 import { DEFAULT_KERNEL_VERSION, KERNEL_CHANGES, KERNEL_VERSIONS, isKernelVersion, kernelAtLeast, type KernelVersion } from "../kernel/version.js";
-import type { ParamSpec, RunOptions, WorkloadDefinitionLike } from "./types.js";
+import type { ParamDefaultFrom, ParamSpec, RunOptions, WorkloadDefinitionLike } from "./types.js";
 
 /** Sockets (NUMA nodes) a machine may have. */
 export const MAX_SOCKETS = 16;
@@ -45,6 +45,29 @@ function isInt(v: unknown): v is number {
   return typeof v === "number" && Number.isSafeInteger(v);
 }
 
+function isPowerOfTwo(v: unknown): v is number {
+  return isInt(v) && v >= 1 && (v & (v - 1)) === 0 && v <= 1 << 20;
+}
+
+/** The largest device IOTLB a machine may have. */
+export const MAX_IOTLB_ENTRIES = 4096;
+
+/** What a parameter with `defaultFrom` takes its default from: the run's cost profile and machine. */
+export interface ParamDefaults {
+  readonly costs: CostParams;
+  readonly machine: MachineOptions;
+}
+
+/** "the cost profile's readPageSequential", "the machine's iotlbEntries". */
+export function describeDefaultFrom(from: ParamDefaultFrom): string {
+  return "cost" in from ? `the cost profile's ${from.cost}` : `the machine's ${from.machine}`;
+}
+
+/** The value `from` names in `defaults`. */
+export function defaultFromValue(from: ParamDefaultFrom, defaults: ParamDefaults): number {
+  return "cost" in from ? defaults.costs[from.cost] : defaults.machine[from.machine];
+}
+
 /** Checks a machine; `where` prefixes messages (e.g. a config file's name). */
 export function validateMachine(machine: MachineOptions, where?: string): { format: PagingFormat; memoryFrames: number } {
   const p = where === undefined ? "" : `${where}: `;
@@ -56,6 +79,11 @@ export function validateMachine(machine: MachineOptions, where?: string): { form
   const sets = machine.tlbEntries / machine.tlbWays;
   if (!isInt(machine.tlbEntries) || !isInt(machine.tlbWays) || machine.tlbWays < 1 || !Number.isInteger(sets) || sets < 1 || (sets & (sets - 1)) !== 0) {
     throw new FlushlabInputError(`${p}tlbEntries / tlbWays must be a power of two (got ${machine.tlbEntries} / ${machine.tlbWays})`);
+  }
+  if (!isPowerOfTwo(machine.tlb2mEntries)) throw new FlushlabInputError(`${p}tlb2mEntries must be a power of two (got ${machine.tlb2mEntries})`);
+  if (!isPowerOfTwo(machine.pscEntries)) throw new FlushlabInputError(`${p}pscEntries must be a power of two (got ${machine.pscEntries})`);
+  if (!isInt(machine.iotlbEntries) || machine.iotlbEntries < 1 || machine.iotlbEntries > MAX_IOTLB_ENTRIES) {
+    throw new FlushlabInputError(`${p}iotlbEntries must be an integer from 1 to ${MAX_IOTLB_ENTRIES} (got ${machine.iotlbEntries})`);
   }
   if (typeof machine.la57 !== "boolean") throw new FlushlabInputError(`${p}la57 must be true or false (got ${String(machine.la57)})`);
   for (const f of ["pcid", "invpcid", "pti"] as const) {
@@ -75,9 +103,11 @@ export function validateMachine(machine: MachineOptions, where?: string): { form
 /**
  * Checks `given` against the workload's ParamSpecs (type, min/max, choices) and fills in
  * defaults: the result has every declared parameter, in declaration order. `source`
- * names where the values came from in messages (e.g. `plugin "x" reproduction`).
+ * names where the values came from in messages (e.g. `plugin "x" reproduction`). A
+ * parameter whose default is a cost or a machine size (`defaultFrom`) takes it from
+ * `defaults`, the run's profile and machine.
  */
-export function resolveParams(workload: WorkloadDefinitionLike, given: ParamValues, source?: string): ParamValues {
+export function resolveParams(workload: WorkloadDefinitionLike, given: ParamValues, source?: string, defaults?: ParamDefaults): ParamValues {
   const prefix = source === undefined ? "" : `${source}: `;
   for (const key of Object.keys(given)) {
     if (!workload.params.some((p) => p.name === key)) {
@@ -86,7 +116,14 @@ export function resolveParams(workload: WorkloadDefinitionLike, given: ParamValu
   }
   const out: Record<string, number | boolean | string> = {};
   for (const spec of workload.params) {
-    const value = Object.hasOwn(given, spec.name) ? (given[spec.name] as number | boolean | string) : spec.default;
+    let value: number | boolean | string | undefined;
+    if (Object.hasOwn(given, spec.name)) value = given[spec.name] as number | boolean | string;
+    else if (spec.defaultFrom !== undefined) {
+      if (defaults === undefined) throw new FlushlabInputError(`${prefix}parameter "${spec.name}" takes its default from ${describeDefaultFrom(spec.defaultFrom)}, and no profile and machine were given`);
+      value = defaultFromValue(spec.defaultFrom, defaults);
+      if (typeof value !== "number") throw new FlushlabInputError(`${prefix}parameter "${spec.name}": ${describeDefaultFrom(spec.defaultFrom)} is not set`);
+    } else value = spec.default;
+    if (value === undefined) throw new FlushlabInputError(`${prefix}workload "${workload.name}" declares parameter "${spec.name}" with neither a default nor defaultFrom`);
     checkParam(spec, value, prefix);
     out[spec.name] = value;
   }
@@ -212,7 +249,7 @@ export function validateRun(input: RunToValidate): ValidRun {
     throw new FlushlabInputError(`the plugins given (${knownList(names)}) are not the ones named in the options (${knownList(options.plugins)})`);
   }
   validatePlugins(input.plugins, options.machine.arch);
-  const params = resolveParams(workload, options.params);
+  const params = resolveParams(workload, options.params, undefined, { costs: profile.params, machine: options.machine });
   const kernel = validateKernelVersion(options.kernel);
   const machine = resolveFeatures(options.machine, profile);
   checkKernelFeatures(machine, kernel);

@@ -29,6 +29,7 @@ import {
 import { classes, runScenario } from "./scenario.js";
 
 const PAGE = 4096;
+const HPAGE = 2 * 1024 * 1024;
 
 /** A notifier that records its calls relative to `base()`. */
 function spy(calls: string[], base: () => number) {
@@ -138,5 +139,64 @@ describe("reclaim under a device that walks the page tables", () => {
     expect(dma).toEqual(["translated", "hit", "hit"]);
     expect(classes(r)).toEqual([6]);
     expect(r.hazards[0]!.missing).toBe("invalidate_range before shrink_page_list (reclaim) freed the page");
+  });
+});
+
+describe.each(["x86-64", "x86-32-pae"] as const)("change_pmd_range's notifier range (v5.17) (%s)", (arch) => {
+  it("one range over the VMA's part of the PUD, from the first populated PMD; range_end calls invalidate_range", () => {
+    let a = -1;
+    const calls: string[] = [];
+    const r = runScenario("mprotect-notifier", [
+      function* (t: TaskApi): TaskGen {
+        // 4 MiB + 2 pages, touched only from the second 2 MiB boundary inside it on.
+        const base = yield* t.mmap(2 * HPAGE + 2 * HPAGE, PROT_READ | PROT_WRITE);
+        a = base + ((HPAGE - (base % HPAGE)) % HPAGE); // 2 MiB-aligned, 4 MiB left above it
+        const first = a + HPAGE;
+        yield t.touch(first, 2, PAGE, true);
+        mmuNotifierRegister(t.mm, spy(calls, () => a));
+        yield* t.mprotect(a, 2 * HPAGE, PROT_READ); // PMD at `a` unpopulated: the range starts at `first`
+        yield* t.mprotect(a, PAGE, PROT_READ | PROT_WRITE); // no populated PMD: no range
+      },
+    ], [], arch);
+    expect(calls).toEqual([`start ${HPAGE} ${2 * HPAGE}`, `range ${HPAGE} ${2 * HPAGE}`, `end ${HPAGE} ${2 * HPAGE}`]);
+    expect(r.counters["mmu_notifier_range_start"]).toBe(1);
+    expect(r.hazards).toEqual([]);
+  });
+});
+
+/**
+ * The device caches a writable translation of a page; mprotect(PROT_READ) returns; the
+ * device writes through its IOTLB unless range_end told it.
+ */
+function mprotectUnderDevice(plugins: readonly FlushlabPlugin[]) {
+  let ctx: WorkloadContext | undefined;
+  const dma: string[] = [];
+  const r = runScenario("mprotect-device", [
+    function* (t: TaskApi): TaskGen {
+      const a = yield* t.mmap(2 * PAGE, PROT_READ | PROT_WRITE);
+      yield t.touch(a, 2, PAGE, true);
+      const dev = device(ctx!.kernel, t);
+      dma.push(dev.dma(a, true)); // a writable translation
+      yield* t.mprotect(a, 2 * PAGE, PROT_READ);
+      dma.push(dev.dma(a, true)); // after mprotect returned
+    },
+  ], plugins, "x86-64", (c) => (ctx = c));
+  return { r, dma };
+}
+
+describe("mprotect under a device that walks the page tables", () => {
+  it("range_end's invalidate_range drops the writable translation: the device's write needs a page request", () => {
+    const { r, dma } = mprotectUnderDevice([]);
+    expect(dma).toEqual(["translated", "fault"]);
+    expect(r.counters["device_invalidations"]).toBe(1);
+    expect(r.hazards).toEqual([]);
+  });
+
+  it("unsafe: change_pmd_range ending with range_only_end: the device writes the read-only page (class 6)", () => {
+    const { r, dma } = mprotectUnderDevice([onlyEndAt("change_pmd_range")]);
+    expect(dma).toEqual(["translated", "hit"]);
+    expect(classes(r)).toEqual([6]);
+    expect(r.hazards[0]!.missing).toBe("invalidate_range before mprotect returned");
+    expect(r.hazards[0]!.detail).toMatch(/test-device wrote by DMA through a writable IOTLB entry .* after mprotect made it read-only/);
   });
 });

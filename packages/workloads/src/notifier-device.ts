@@ -15,7 +15,8 @@
  * (copy_huge_pmd write-protects each huge PMD), writes one byte of each huge page while
  * the child shares it (do_huge_pmd_wp_page: a 2 MiB copy, v4.15), lets the child run and
  * exit, then splits each huge page with mprotect(PROT_READ) of its last 4 KiB
- * (__split_huge_pmd: the same frames behind 512 PTEs) and restores the protection; the
+ * (__split_huge_pmd: the same frames behind 512 PTEs, inside mprotect's own notifier
+ * range, change_pmd_range's) and restores the protection; the
  * buffer is then unmapped and mapped again, so that the next round faults in huge pages
  * again (khugepaged is not modelled). mix=all runs the cow rounds' 4 KiB buffer and the
  * thp buffer together. THP migration (migrate_misplaced_transhuge_page) is left out: the
@@ -167,7 +168,7 @@ export const notifierDevice = defineWorkload({
     ];
     if (p["mix"] !== "cow") {
       out.push(
-        "THP rounds: per round fork's copy_page_range (range_end: one invalidate_range either way), each huge-PMD COW (two before seed 004, one after), each split (one before, none after), the unmap that makes room for fresh huge pages (zap_page_range's range_end and the gather's flush: two either way); mprotect's own notifier range (change_pmd_range, v4.15) is not modelled; THP migration is left out (no NUMA balancing in the model)",
+        "THP rounds: per round fork's copy_page_range (range_end: one invalidate_range either way), each huge-PMD COW (two before seed 004, one after), each split (one before, none after), each of the two mprotect calls per huge page (change_pmd_range's range_end over the 4 KiB, v5.17: one invalidate_range either way), the unmap that makes room for fresh huge pages (zap_page_range's range_end and the gather's flush: two either way); THP migration is left out (no NUMA balancing in the model)",
       );
     }
     return out;

@@ -44,6 +44,8 @@ export class AtsDevice {
   private readonly vpn: Float64Array;
   private readonly pfn: Int32Array;
   private readonly gen: Uint32Array;
+  /** The frame's write-protect generation at fill (PhysMem.wpGen). */
+  private readonly wpGen: Uint32Array;
   private readonly writable: Uint8Array;
   private used = 0;
   private nextSlot = 0;
@@ -69,6 +71,7 @@ export class AtsDevice {
     this.vpn = new Float64Array(n).fill(-1);
     this.pfn = new Int32Array(n);
     this.gen = new Uint32Array(n);
+    this.wpGen = new Uint32Array(n);
     this.writable = new Uint8Array(n);
     this.notifier = {
       name: `${name} (amd_iommu_v2 mn_invalidate_range)`,
@@ -150,7 +153,7 @@ export class AtsDevice {
     const i = this.lookup(vpn);
     const values = this.k.counters.values;
     if (i >= 0 && (!write || this.writable[i] === 1)) {
-      m.watch.iotlbUse(this.name, this.mm.pgd, va, this.pfn[i]!, this.gen[i]!, write);
+      m.watch.iotlbUse(this.name, this.mm.pgd, va, this.pfn[i]!, this.gen[i]!, write, this.wpGen[i]!);
       values[C.dma_accesses]!++;
       return "hit";
     }
@@ -184,6 +187,7 @@ export class AtsDevice {
     this.vpn[slot] = vpn;
     this.pfn[slot] = pfn;
     this.gen[slot] = mem.gen[pfn]!;
+    this.wpGen[slot] = mem.wpGen[pfn]!;
     this.writable[slot] = (lo & _PAGE_RW) !== 0 ? 1 : 0;
     this.m.watch.iotlbFill(this.name, this.mm.pgd, va, pfn);
     return true;

@@ -46,8 +46,11 @@ export interface HwWatch {
   // ---- devices that walk the CPU page tables (ATS) ----
   /** `device` cached `va` → `frame` from the page tables rooted at `root`. */
   iotlbFill(device: string, root: number, va: number, frame: number): void;
-  /** `device` accessed `va` by DMA through its cached translation to `frame`, filled when the frame's generation was `fillGen`. */
-  iotlbUse(device: string, root: number, va: number, frame: number, fillGen: number, write: boolean): void;
+  /**
+   * `device` accessed `va` by DMA through its cached translation to `frame`, filled when
+   * the frame's generation was `fillGen` and its write-protect generation `fillWpGen`.
+   */
+  iotlbUse(device: string, root: number, va: number, frame: number, fillGen: number, write: boolean, fillWpGen: number): void;
   // ---- page-table facts the memory model states ----
   /** A top-level table (a pgd) came into use; `reference` marks the kernel's own (swapper_pg_dir). Its free is a frameFreed. */
   pgdCreated(pgd: number, reference: boolean): void;

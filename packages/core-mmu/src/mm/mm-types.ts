@@ -257,8 +257,11 @@ export interface MmuNotifier {
 
 /**
  * The call sites of v4.15 that bracket a page-table change with range_start/range_end.
- * The first seven are the sites seed 004 converts to range_only_end; the model runs
- * wp_page_copy, copy_page_range (fork), zap_page_range and move_page_tables (mremap).
+ * The first seven are the sites seed 004 converts to range_only_end; of those the model
+ * runs wp_page_copy, do_huge_pmd_wp_page, do_huge_pmd_wp_page_fallback and
+ * __split_huge_pmd. The others keep range_end in v4.15: copy_page_range (fork),
+ * zap_page_range, move_page_tables (mremap), try_to_unmap_one (reclaim) and
+ * change_pmd_range (mprotect).
  */
 export const NOTIFIER_SITES = [
   "wp_page_copy",
@@ -271,6 +274,8 @@ export const NOTIFIER_SITES = [
   "copy_page_range",
   "zap_page_range",
   "move_page_tables",
+  "try_to_unmap_one",
+  "change_pmd_range",
 ] as const;
 export type NotifierSite = (typeof NOTIFIER_SITES)[number];
 

@@ -5,14 +5,16 @@
  * fault path (page_add_file_rmap, page_add_new_anon_rmap) and fork (page_dup_rmap),
  * removed by zap, COW and try_to_unmap (page_remove_rmap). page_referenced and
  * try_to_unmap_one walk them; try_to_unmap_one's flush goes through the UnmapFlush point,
- * and it discards or keeps MADV_FREE's lazyfree pages as v4.13 does.
+ * it discards or keeps MADV_FREE's lazyfree pages as v4.13 does, and its mmu_notifier
+ * calls (range_start/range_end around the walk, invalidate_range under the PTL for an
+ * anonymous page) are v4.15's.
  */
 import type { Cpu } from "../hw/cpu.js";
 import { _PAGE_ACCESSED, pteDirty, ptePfn, pteMapped, pteYoung } from "../hw/pte.js";
 import type { KernelCore } from "../kernel/core.js";
 import type { KGen } from "../sim/process.js";
 import type { MmStruct, TlbUbc } from "./mm-types.js";
-import { mmuNotifierInvalidateRange } from "./mmu-notifier.js";
+import { mmuNotifierInvalidateRange, mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart } from "./mmu-notifier.js";
 import type { PteLocks } from "./ptlock.js";
 
 export class Rmap {
@@ -124,28 +126,43 @@ export class Rmap {
   }
 
   /**
-   * try_to_unmap_one (v4.2 + the UnmapFlush point, with v4.13's MADV_FREE page check):
-   * under the PTE page's lock (page_check_address), clear the PTE; without deferral,
+   * try_to_unmap_one (v4.15 mm/rmap.c, the flush through the UnmapFlush point): the
+   * notifier range end = min(vma->vm_end, start + (PAGE_SIZE << compound_order(page)))
+   * opens before page_vma_mapped_walk (mmu_notifier_invalidate_range_start) and closes
+   * after it, the PTL dropped (mmu_notifier_invalidate_range_end). In between, under the
+   * PTE page's lock (page_vma_mapped_walk), clear the PTE; without deferral,
    * ptep_clear_flush (an immediate flush_tlb_page); move D to the page; drop the rmap.
    * Returns false when the mapping stays.
    */
   private *tryToUnmapOne(cpu: Cpu, pfn: number, mm: MmStruct, va: number, ubc: TlbUbc): KGen<boolean> {
     const k = this.k;
+    // The model reclaims 4 KiB pages only: compound_order(page) is 0.
+    const start = va;
+    const end = va + 4096;
+    const ns = mmuNotifierInvalidateRangeStart(k.counters, cpu, mm, start, end);
+    if (ns > 0) yield ns;
+    let ret = true;
     const off = k.pgtables.pteOffset(mm.pgd, va);
-    if (off < 0) return true;
-    if (!this.ptl.tryLock(cpu, off)) {
+    // A missing table or a PTE changed while this CPU spun: page_vma_mapped_walk finds nothing.
+    let locked = off >= 0;
+    if (locked && !this.ptl.tryLock(cpu, off)) {
       yield* this.ptl.lock(cpu, off);
-      // The page tables may have changed while this CPU spun.
       if (k.pgtables.pteOffset(mm.pgd, va) !== off) {
         this.ptl.unlock(cpu, off);
-        return true;
+        locked = false;
       }
     }
-    try {
-      return yield* this.unmapLocked(cpu, pfn, mm, va, off, ubc);
-    } finally {
-      this.ptl.unlock(cpu, off);
+    if (locked) {
+      try {
+        ret = yield* this.unmapLocked(cpu, pfn, mm, va, off, ubc);
+      } finally {
+        this.ptl.unlock(cpu, off);
+      }
     }
+    // Not converted by seed 004: range_end calls invalidate_range again (unless a policy says only_end).
+    const ne = mmuNotifierInvalidateRangeEnd(k.counters, cpu, mm, start, end, k.policies.secondaryTlbNotify.onlyEnd("try_to_unmap_one"));
+    if (ne > 0) yield ne;
+    return ret;
   }
 
   private *unmapLocked(cpu: Cpu, pfn: number, mm: MmStruct, va: number, off: number, ubc: TlbUbc): KGen<boolean> {
@@ -168,26 +185,31 @@ export class Rmap {
     }
     // Move the dirty bit to the page (set_page_dirty).
     if (dirty) mem.pageDirty[pfn] = 1;
-    if (mem.lazyfree[pfn] === 1 && mem.pageDirty[pfn] === 1) {
-      // MADV_FREE page check (v4.13): the page was written since MADV_FREE cleaned it. It
-      // cannot be discarded: put the PTE back (set_pte_at(pteval)) and make the page
-      // swap-backed again (SetPageSwapBacked); the walk stops (ret = false).
-      const w2 = mem.words;
-      w2[off] = lo;
-      w2[off + 1] = hi;
-      mem.lazyfree[pfn] = 0;
-      return false;
+    if (mem.lazyfree[pfn] === 1) {
+      // PageAnon && !PageSwapBacked: the MADV_FREE page check (v4.13).
+      if (mem.pageDirty[pfn] === 1) {
+        // The page was written since MADV_FREE cleaned it. It cannot be discarded: put
+        // the PTE back (set_pte_at(pteval)) and make the page swap-backed again
+        // (SetPageSwapBacked); the walk stops (ret = false).
+        w[off] = lo;
+        w[off + 1] = hi;
+        mem.lazyfree[pfn] = 0;
+        return false;
+      }
+      // A clean lazyfree page is discarded: "Invalidate as we cleared the pte" under the
+      // PTL, before the page can be freed (0f10851ea475, v4.15); dec_mm_counter; goto discard.
+      if (mm.notifiers.length > 0 && k.policies.secondaryTlbNotify.clearNotifies("try_to_unmap_one")) {
+        const c = mmuNotifierInvalidateRange(k.counters, cpu, mm, va, va + 4096);
+        if (c > 0) yield c;
+      }
     }
-    // A clean lazyfree page is discarded (dec_mm_counter, goto discard); any other page
-    // is unmapped (page_remove_rmap, put_page); then the secondary TLBs are told, before
-    // the page can be freed (mmu_notifier_invalidate_range at discard:, v4.15).
+    // Otherwise a file page (dec_mm_counter(mm_counter_file)): no invalidate_range under
+    // the PTL. The page is locked and stays in the page cache until range_end has called
+    // invalidate_range, so no thread can map a new page there meanwhile (v4.15).
+    // discard: page_remove_rmap, put_page.
     this.remove(pfn, mm, va);
     mem.mapcount[pfn]!--;
     mm.rss--;
-    if (mm.notifiers.length > 0) {
-      const c = mmuNotifierInvalidateRange(k.counters, cpu, mm, va, va + 4096);
-      if (c > 0) yield c;
-    }
     return true;
   }
 }

@@ -18,8 +18,9 @@
  *    freed while a CPU's paging-structure cache still points at it;
  * 5. a process pgd keeping a present kernel entry that the reference page table no
  *    longer has, when the kernel range is handed out again;
- * 6. a device using its IOTLB after the page was freed, or while the CPU page table
- *    maps another page there (COW ordering).
+ * 6. a device using its IOTLB after the page was freed, writing through it after the
+ *    kernel started relying on the page being write-protected, or using it while the CPU
+ *    page table maps another page there (COW ordering).
  *
  * Spurious faults, inaccurate A bits, extra flushes and redundant IPIs are cost, never
  * hazards. The safe path costs one compare per TLB hit and a few typed-array writes
@@ -531,12 +532,16 @@ export class Oracle implements HwWatch {
 
   /**
    * A DMA through a cached translation: the frame must not have been freed since the
-   * fill (case A), and the CPU page table must not map another page at that address
-   * (case B: the CPUs see the new page, the device the old one). Between a PTE clear and
-   * its invalidate_range the PTE is not present, so the window the kernel allows is not
-   * reported.
+   * fill (case A); a write must not go through a translation cached before the kernel
+   * started relying on the page being write-protected (fork's COW, mprotect, writeback)
+   * unless the page table grants it again now (the device's lost write, the analogue of
+   * class 2); and the CPU page table must not map another page at that address (case B:
+   * the CPUs see the new page, the device the old one). Between a PTE clear and its
+   * invalidate_range the PTE is not present, and the kernel relies on a write-protect
+   * only once the call that made it has ended its notifier range, so the windows the
+   * kernel allows are not reported.
    */
-  iotlbUse(device: string, root: number, va: number, frame: number, fillGen: number, write: boolean): void {
+  iotlbUse(device: string, root: number, va: number, frame: number, fillGen: number, write: boolean, fillWpGen: number): void {
     const mem = this.mem;
     const what = write ? "wrote" : "read";
     if (mem.gen[frame] !== fillGen) {
@@ -544,6 +549,19 @@ export class Oracle implements HwWatch {
       this.report(6, -1, va, frame, `invalidate_range before ${by} freed the page`,
         `${device} ${what} by DMA through its IOTLB to pfn ${frame}, freed at cycle ${mem.freedAt[frame]} by ${by} (use after free by DMA)`);
       return;
+    }
+    if (write && mem.wpGen[frame] !== fillWpGen) {
+      const leaf = this.m.mmu.leafOffset(root, va);
+      const lo = leaf >= 0 ? mem.words[leaf]! : 0;
+      const hi = leaf >= 0 ? mem.words[leaf + 1]! : 0;
+      const huge = leaf >= 0 && this.m.mmu.entryOffsetAt(root, va, this.m.format.levels.length - 1) !== leaf;
+      const mapped = huge ? pmdLeafPfn(lo, hi) + (Math.floor(va / 4096) % 512) : ptePfn(lo, hi);
+      if (!(ptePresent(lo, hi) && pteWrite(lo, hi) && mapped === frame)) {
+        const site = mem.sites[mem.wpSite[frame]!]!;
+        this.report(6, -1, va, frame, `invalidate_range before ${site} returned`,
+          `${device} wrote by DMA through a writable IOTLB entry to pfn ${frame} after ${site} made it read-only or unmapped it and relied on that (a lost write)`);
+        return;
+      }
     }
     const off = this.m.mmu.entryOffsetAt(root, va, this.m.format.levels.length - 1);
     if (off < 0) return;

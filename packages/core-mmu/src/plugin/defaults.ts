@@ -129,12 +129,15 @@ export class RunWorkFirst implements ContextTrackingEntry {
 
 /**
  * v4.15 before seed 004: the sites that replace a page clear it with the *_notify
- * helper; every site ends with mmu_notifier_invalidate_range_end, which calls
- * invalidate_range again for every notifier.
+ * helper, and try_to_unmap_one calls invalidate_range under the PTL for an anonymous
+ * page it discards ("mm/mmu_notifier: avoid double notification when it is useless",
+ * 0f10851ea475, v4.15); every site ends with mmu_notifier_invalidate_range_end, which
+ * calls invalidate_range again for every notifier. copy_page_range, zap_page_range,
+ * move_page_tables and change_pmd_range do not notify under the PTL.
  */
 export class RangeEndInvalidatesAgain implements SecondaryTlbNotify {
   clearNotifies(site: NotifierSite): boolean {
-    return site !== "copy_page_range" && site !== "zap_page_range" && site !== "move_page_tables";
+    return site !== "copy_page_range" && site !== "zap_page_range" && site !== "move_page_tables" && site !== "change_pmd_range";
   }
   onlyEnd(_site: NotifierSite): boolean {
     return false;

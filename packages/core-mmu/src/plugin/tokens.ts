@@ -211,11 +211,11 @@ export interface ContextTrackingEntry {
 }
 
 /**
- * How a call site that replaces or frees a page under a notifier range tells secondary
- * TLBs (mmu_notifier, v4.15): whether it clears with the *_clear_flush_notify helper
- * (invalidate_range under the PTL), and whether it ends with range_only_end (no second
- * invalidate_range). Default: the v4.15 helpers and range_end everywhere. Seed 004
- * (mmu_notifier_invalidate_range_only_end) overrides `onlyEnd`.
+ * How a call site that replaces, frees or write-protects pages under a notifier range
+ * tells secondary TLBs (mmu_notifier, v4.15): whether it clears with the
+ * *_clear_flush_notify helper (invalidate_range under the PTL), and whether it ends with
+ * range_only_end (no second invalidate_range). Default: the v4.15 helpers and range_end
+ * everywhere. Seed 004 (mmu_notifier_invalidate_range_only_end) overrides `onlyEnd`.
  */
 export interface SecondaryTlbNotify {
   clearNotifies(site: NotifierSite): boolean;
@@ -366,7 +366,7 @@ export const CONTEXT_TRACKING_ENTRY = point("contextTrackingEntry", "ContextTrac
 });
 export const SECONDARY_TLB_NOTIFY = point("secondaryTlbNotify", "SecondaryTlbNotify", {
   description: "how a notifier call site tells secondary TLBs: *_clear_flush_notify, range_end or range_only_end (mm/mmu_notifier.c)",
-  callSite: "wp_page_copy, copy_page_range, zap_page_range, move_page_tables, do_huge_pmd_wp_page(_fallback), __split_huge_pmd",
+  callSite: "wp_page_copy, copy_page_range, zap_page_range, move_page_tables, do_huge_pmd_wp_page(_fallback), __split_huge_pmd, try_to_unmap_one, change_pmd_range",
   kernel: "v4.15",
   defaultFrom: "core",
 });

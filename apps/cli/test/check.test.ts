@@ -17,7 +17,7 @@ describe("flushlab check", () => {
     const r = await runCli(["check", "--plugins", "bug-99baac21e458", "--budget", "8000"], { registry });
     expect(r.code).toBe(1);
     expect(r.stderr).toBe("");
-    expect(r.stdout).toMatch(/^flushlab check: plugins bug-99baac21e458, x86-64, 2\.\.4 CPUs, seed 1, budget 8,000 schedules$/m);
+    expect(r.stdout).toMatch(/^flushlab check: plugins bug-99baac21e458, x86-64, kernel v5.17, 2\.\.4 CPUs, seed 1, budget 8,000 schedules$/m);
     expect(r.stdout).toMatch(/^HAZARD FOUND; shrunk in \d+ runs from/m);
     expect(r.stdout).toMatch(/^hazard: class [27] \(/m);
     expect(r.stdout).toMatch(/madvise\(page 0, MADV_(FREE|DONTNEED)\)/);

@@ -26,6 +26,7 @@ import {
   type HwWatch,
   type KGen,
   type Kernel,
+  type KernelVersion,
   type Machine,
   type MachineOptions,
   type MmStruct,
@@ -44,6 +45,8 @@ export interface CheckTarget {
   readonly plugins: readonly FlushlabPlugin[];
   /** The machine's TLB features (default: none, as the bare-metal profile has it). */
   readonly features?: { readonly pcid?: boolean; readonly invpcid?: boolean; readonly pti?: boolean };
+  /** The kernel release the cases run (default v5.17). */
+  readonly kernel?: KernelVersion;
 }
 
 /** One line of a counterexample's timeline. */
@@ -351,7 +354,7 @@ export function runCase(c: Case, target: CheckTarget, record = false): CaseOutco
   };
   const workload = scenarioWorkload(s, st, push);
   const result = simulate({
-    options: { workload: workload.name, machine: checkMachine(target.arch, target.archName, cpus, target.features), profile: "bare-metal", seed: 1, plugins: target.plugins.map((p) => p.name), params: {} },
+    options: { workload: workload.name, machine: checkMachine(target.arch, target.archName, cpus, target.features), profile: "bare-metal", seed: 1, plugins: target.plugins.map((p) => p.name), params: {}, ...(target.kernel ? { kernel: target.kernel } : {}) },
     arch: target.arch,
     workload,
     plugins: target.plugins,

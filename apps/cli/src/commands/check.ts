@@ -1,5 +1,5 @@
 import { readFileSync, writeFileSync } from "node:fs";
-import { ARCH_NAMES, FlushlabInputError, type ArchName, type FlushlabPlugin } from "@flushlab/core-mmu";
+import { ARCH_NAMES, DEFAULT_KERNEL_VERSION, FlushlabInputError, KERNEL_VERSIONS, checkKernelFeatures, validateKernelVersion, type ArchName, type FlushlabPlugin, type KernelVersion } from "@flushlab/core-mmu";
 import { CaseSchema, OP_NAMES, check, checkCase, headline, runCase, type Case, type CheckTarget, type OpName } from "@flushlab/check";
 import { HELP_OPTION, expectAtMostPositionals, knownList, parseNameList, parseNonNegativeInt, parsePositiveInt } from "../args.js";
 import type { CheckReport } from "../reporters/types.js";
@@ -21,6 +21,7 @@ const CHECK_OPTIONS = {
   pcid: { type: "string", valueName: "on|off", description: "the machine has PCID (x86-64; default off)" },
   invpcid: { type: "string", valueName: "on|off", description: "the machine has INVPCID (default off)" },
   pti: { type: "string", valueName: "on|off", description: "page-table isolation (x86-64; default off)" },
+  kernel: { type: "string", valueName: KERNEL_VERSIONS.join("|"), description: `kernel release the cases run (default ${DEFAULT_KERNEL_VERSION})` },
   json: { type: "boolean", description: "print one JSON object instead of the report" },
 } as const;
 
@@ -31,6 +32,8 @@ export interface SavedCounterexample {
   readonly plugins: readonly string[];
   /** The machine's TLB features the case ran with (absent: none). */
   readonly features?: Features;
+  /** The kernel release the case ran (absent: v5.17). */
+  readonly kernel?: KernelVersion;
   readonly case: Case;
 }
 
@@ -58,10 +61,11 @@ function parseArch(ctx: CommandContext, text: string | undefined): ArchName {
   return text as ArchName;
 }
 
-function targetOf(ctx: CommandContext, arch: ArchName, plugins: readonly FlushlabPlugin[], features?: Features): CheckTarget {
+function targetOf(ctx: CommandContext, arch: ArchName, plugins: readonly FlushlabPlugin[], features?: Features, kernel?: KernelVersion): CheckTarget {
   const layer = ctx.registry.arch;
   if (layer === undefined) throw new FlushlabInputError("this flushlab has no arch layer to run check on");
-  return { arch: layer, archName: arch, plugins, ...(features ? { features } : {}) };
+  if (kernel !== undefined) checkKernelFeatures(features ?? {}, kernel);
+  return { arch: layer, archName: arch, plugins, ...(features ? { features } : {}), ...(kernel ? { kernel } : {}) };
 }
 
 /** Reads a counterexample: a --save file, or a whole --json report that carries one. */
@@ -96,7 +100,8 @@ function readSaved(file: string): SavedCounterexample {
   if (features !== undefined && (typeof features !== "object" || features === null || Object.entries(features).some(([k, v]) => !["pcid", "invpcid", "pti"].includes(k) || typeof v !== "boolean"))) {
     throw new FlushlabInputError(`${file}: features must be an object of pcid, invpcid, pti: true or false`);
   }
-  return { flushlab: "check-counterexample", arch: saved.arch as ArchName, plugins: saved.plugins, ...(features ? { features } : {}), case: parsed.data };
+  const kernel = saved.kernel === undefined ? undefined : validateKernelVersion(saved.kernel, file);
+  return { flushlab: "check-counterexample", arch: saved.arch as ArchName, plugins: saved.plugins, ...(features ? { features } : {}), ...(kernel ? { kernel } : {}), case: parsed.data };
 }
 
 function writeSaved(file: string, saved: SavedCounterexample): void {
@@ -110,7 +115,7 @@ function writeSaved(file: string, saved: SavedCounterexample): void {
 export const checkCommand = defineCommand({
   name: "check",
   summary: "search small scenarios and their interleavings for hazards; print a shrunk counterexample",
-  usage: "flushlab check [--plugins a,b] [--arch A] [--cpus M..N] [--budget N] [--seed N] [--ops a,b] [--pcid on|off] [--invpcid on|off] [--pti on|off] [--save FILE] [--json]\n       flushlab check --replay FILE [--json]",
+  usage: "flushlab check [--plugins a,b] [--arch A] [--cpus M..N] [--budget N] [--seed N] [--ops a,b] [--pcid on|off] [--invpcid on|off] [--pti on|off] [--kernel V] [--save FILE] [--json]\n       flushlab check --replay FILE [--json]",
   details: [
     "Generates small scenarios (one process's threads on 2 to 4 CPUs over a page or two: accesses,",
     "munmap, mprotect, madvise DONTNEED/FREE, mremap, fork, context switches, reclaim, vmalloc and",
@@ -127,17 +132,18 @@ export const checkCommand = defineCommand({
     expectAtMostPositionals(args.positionals, 0, "check");
     const flags = args.options;
     if (flags.replay !== undefined) {
-      for (const f of ["plugins", "arch", "cpus", "budget", "seed", "ops", "save", "pcid", "invpcid", "pti"] as const) {
+      for (const f of ["plugins", "arch", "cpus", "budget", "seed", "ops", "save", "pcid", "invpcid", "pti", "kernel"] as const) {
         if (flags[f] !== undefined) throw new FlushlabInputError(`--replay runs the saved case as it was: --${f} cannot be given with it`);
       }
       const replayFile = flags.replay;
       const saved = readSaved(replayFile);
       const plugins = resolvePlugins(ctx, saved.plugins, saved.arch);
-      const target = targetOf(ctx, saved.arch, plugins, saved.features);
+      const target = targetOf(ctx, saved.arch, plugins, saved.features, saved.kernel);
       ctx.bus.emit("cli:check_start", { arch: saved.arch, plugins: saved.plugins, cpus: null, budget: 0, seed: null, replay: replayFile });
       // A replay is one case, one schedule: what it found, or where the kernel stopped.
       const replayed = (rest: Pick<CheckReport, "stopped" | "counterexample">): CheckReport => ({
         arch: saved.arch,
+        kernel: saved.kernel ?? DEFAULT_KERNEL_VERSION,
         plugins: [...saved.plugins],
         seed: null,
         budget: 0,
@@ -177,20 +183,21 @@ export const checkCommand = defineCommand({
       ops = list as OpName[];
     }
     const features = parseFeatures(flags, arch);
-    const target = targetOf(ctx, arch, plugins, features);
+    const kernel = flags.kernel !== undefined ? validateKernelVersion(flags.kernel, "--kernel") : ctx.config?.config.kernel;
+    const target = targetOf(ctx, arch, plugins, features, kernel);
     ctx.bus.emit("cli:check_start", { arch, plugins: names, cpus, budget, seed, replay: null });
     const result = await check({ target, cpus, budget, seed, ops, onProgress: (explored) => ctx.bus.emit("cli:check_progress", { explored }) });
     const cx = result.counterexample;
     let counterexample: CheckReport["counterexample"] = null;
     if (cx !== null) {
-      const replay: SavedCounterexample = { flushlab: "check-counterexample", arch, plugins: names, ...(features ? { features } : {}), case: cx.case };
+      const replay: SavedCounterexample = { flushlab: "check-counterexample", arch, plugins: names, ...(features ? { features } : {}), ...(kernel ? { kernel } : {}), case: cx.case };
       const shown = runCase(cx.case, target, true);
       counterexample = { case: cx.case, found: cx.found, shrinkRuns: cx.shrinkRuns, hazard: cx.hazard, hazards: cx.hazards, timeline: shown.timeline ?? [], replay };
       if (flags.save !== undefined) writeSaved(flags.save, replay);
     }
-    if (result.stopped !== null && flags.save !== undefined) writeSaved(flags.save, { flushlab: "check-counterexample", arch, plugins: names, case: result.stopped.case });
+    if (result.stopped !== null && flags.save !== undefined) writeSaved(flags.save, { flushlab: "check-counterexample", arch, plugins: names, ...(features ? { features } : {}), ...(kernel ? { kernel } : {}), case: result.stopped.case });
     const saved = flags.save !== undefined && (cx !== null || result.stopped !== null) ? { saved: flags.save } : {};
-    const report: CheckReport = { arch, plugins: names, seed, budget, cpus, explored: result.explored, replay: null, counterexample, stopped: result.stopped, ...saved };
+    const report: CheckReport = { arch, kernel: kernel ?? DEFAULT_KERNEL_VERSION, plugins: names, seed, budget, cpus, explored: result.explored, replay: null, counterexample, stopped: result.stopped, ...saved };
     ctx.bus.emit("cli:check_end", { report });
     return cx === null && result.stopped === null ? 0 : 1;
   },

@@ -315,10 +315,10 @@ export function formatCheckReport(r: CheckReport): string[] {
   const lines: string[] = [];
   const plugins = r.plugins.length === 0 ? "no plugins" : `plugins ${r.plugins.join(", ")}`;
   if (r.replay !== null) {
-    lines.push(`flushlab check --replay ${r.replay}: ${plugins}, ${r.arch}`);
+    lines.push(`flushlab check --replay ${r.replay}: ${plugins}, ${r.arch}, kernel ${r.kernel}`);
   } else {
     const cpus = r.cpus === null ? "" : r.cpus.min === r.cpus.max ? `${r.cpus.min} CPUs` : `${r.cpus.min}..${r.cpus.max} CPUs`;
-    lines.push(`flushlab check: ${plugins}, ${r.arch}, ${cpus}, seed ${r.seed}, budget ${formatNumber(r.budget)} schedules`);
+    lines.push(`flushlab check: ${plugins}, ${r.arch}, kernel ${r.kernel}, ${cpus}, seed ${r.seed}, budget ${formatNumber(r.budget)} schedules`);
     const e = r.explored;
     lines.push(
       `explored: ${plural(e.scenarios, "scenario")} (${formatNumber(e.exhaustive)} with every single-delay schedule` +

@@ -163,6 +163,7 @@ export function checkJson(r: CheckReport): unknown {
   return {
     command: "check",
     arch: r.arch,
+    kernel: r.kernel,
     plugins: r.plugins,
     seed: r.seed,
     budget: r.budget,

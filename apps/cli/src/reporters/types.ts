@@ -184,6 +184,8 @@ export interface CheckCounterexample {
 
 export interface CheckReport {
   readonly arch: ArchName;
+  /** The kernel release the cases ran. */
+  readonly kernel: string;
   readonly plugins: readonly string[];
   readonly seed: number | null;
   readonly budget: number;

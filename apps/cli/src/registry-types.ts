@@ -10,6 +10,7 @@ import type {
   EventStream,
   FlushlabPlugin,
   MachineOptions,
+  MachinePreset,
   ProfileFeatures,
   RunOptions,
   RunResult,
@@ -24,6 +25,8 @@ export interface CliRegistry {
   readonly profiles: readonly { readonly name: string; readonly description: string; readonly features?: ProfileFeatures }[];
   /** The machine used when neither flushlab.config nor flags say otherwise (x86-64, 8 cpus, 1 socket, …). */
   readonly defaultMachine: MachineOptions;
+  /** Named machines for `--preset` (the arch layer's); optional for fake registries. */
+  readonly presets?: readonly MachinePreset[];
   /** The arch layer, for commands that assemble many small runs themselves (check); optional for fake registries. */
   readonly arch?: ArchLayer;
   /**

@@ -1,5 +1,6 @@
 import { ARCH_MM, ARCH_TLB, VMALLOC_SYNC, defaultPolicy, type ArchLayer, type MachineOptions } from "@flushlab/core-mmu";
 import { X86Mm } from "./pgtable.js";
+import { PRESETS } from "./presets.js";
 import { PROFILES } from "./profiles.js";
 import { X86Tlb } from "./tlb.js";
 import { X86VmallocSync } from "./vmalloc-sync.js";
@@ -9,6 +10,7 @@ export { X86Mm, pgdList, type PgdList } from "./pgtable.js";
 export { X86VmallocSync } from "./vmalloc-sync.js";
 export { pteNeedsFlush, PTE_FLUSH_ON_CLEAR_LO, PTE_FLUSH_ON_CHANGE_LO, PTE_FLUSH_ON_CHANGE_HI, PTE_SOFTWARE_LO, PTE_SOFTWARE_HI } from "./pte-needs-flush.js";
 export { PROFILES, bareMetal, kvmGuest } from "./profiles.js";
+export { PRESETS, lkpCsl2ap4 } from "./presets.js";
 
 /** The default machine: 8 CPUs on one socket, 1536-entry 12-way STLB (Haswell-class), 64 MiB of RAM (scaled down: every run states it). */
 export const DEFAULT_MACHINE: MachineOptions = {
@@ -26,6 +28,7 @@ export const x86: ArchLayer = {
   name: "x86",
   profiles: PROFILES,
   defaultMachine: DEFAULT_MACHINE,
+  presets: PRESETS,
   defaults: [
     defaultPolicy(ARCH_TLB, (kernel) => new X86Tlb(kernel)),
     defaultPolicy(ARCH_MM, (kernel) => new X86Mm(kernel)),

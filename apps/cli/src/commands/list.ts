@@ -4,7 +4,7 @@ import { defineCommand } from "./command.js";
 
 export const listCommand = defineCommand({
   name: "list",
-  summary: "list plugins, workloads (with parameters and metrics) and cost profiles",
+  summary: "list plugins, workloads (with parameters and metrics), cost profiles and machine presets",
   usage: "flushlab list [--json]",
   details: [
     "Plugins are the installed ones plus those defined in flushlab.config.{ts,js,mjs}",
@@ -25,6 +25,7 @@ export const listCommand = defineCommand({
         profiles: ctx.registry.profiles,
         extensionPoints: EXTENSION_POINTS,
         defaultMachine: ctx.registry.defaultMachine,
+        presets: ctx.registry.presets ?? [],
         configFile: ctx.config?.file,
       },
     });

@@ -29,6 +29,20 @@ export function describeMachine(m: MachineOptions): string {
   return parts.join(", ");
 }
 
+/** The machine of a run, after the preset it started from (if any). */
+export function describeMachineOf(options: { readonly machine: MachineOptions; readonly preset?: string }): string {
+  return `${options.preset === undefined ? "" : `preset ${options.preset}: `}${describeMachine(options.machine)}`;
+}
+
+/**
+ * A figure's result: "ok" in its band; a prediction outside it "not reproduced" (the
+ * published figure is not what the model gives); a calibration outside it "OUT".
+ */
+export function figureResult(f: { readonly ok: boolean; readonly figure: { readonly role?: "calibration" | "prediction" } }): string {
+  if (f.ok) return "ok";
+  return (f.figure.role ?? "prediction") === "prediction" ? "not reproduced" : "OUT";
+}
+
 export function describeParams(params: ParamValues): string {
   const entries = Object.entries(params);
   return entries.length === 0 ? "(none)" : entries.map(([k, v]) => `${k}=${String(v)}`).join(" ");
@@ -48,7 +62,7 @@ export function formatRunReport(report: RunReport): string[] {
   lines.push(
     ...table(
       [
-        ["machine", describeMachine(options.machine)],
+        ["machine", describeMachineOf(options)],
         ["profile", result.profile],
         ["seed", String(result.seed)],
         ["plugins", result.plugins.length === 0 ? "none (baseline)" : result.plugins.join(", ")],
@@ -134,7 +148,7 @@ export function formatCompare(summary: CompareSummary, title = `flushlab compare
   lines.push(
     ...table(
       [
-        ["machine", describeMachine(options.machine)],
+        ["machine", describeMachineOf(options)],
         ["profile", options.profile],
         ["runs", `${summary.runs} per side (${first === last ? `seed ${first}` : `seeds ${first}..${last}`})`],
         ["baseline", "no plugins"],
@@ -199,7 +213,7 @@ export function formatReproduction(r: ReproductionOutcome): string[] {
     ...table(
       [
         ["workload", `${compare.workload.name}  ${describeParams(compare.options.params)}`],
-        ["machine", describeMachine(compare.options.machine)],
+        ["machine", describeMachineOf(compare.options)],
         ["profile", compare.options.profile],
         ["runs", `${compare.runs} per side (${compare.seeds.length === 1 ? "seed" : "seeds"} ${compare.seeds.join(", ")})`],
       ],
@@ -217,7 +231,7 @@ export function formatReproduction(r: ReproductionOutcome): string[] {
       formatFigureValue(figure.kind, f.model),
       figure.published === null ? "none" : formatFigureValue(figure.kind, figure.published),
       `[${formatFigureValue(figure.kind, figure.accept.min)}, ${formatFigureValue(figure.kind, figure.accept.max)}]`,
-      f.ok ? "ok" : "OUT",
+      figureResult(f),
       figure.source,
     ]);
   }
@@ -285,6 +299,14 @@ export function formatList(list: ListReport): string[] {
   lines.push(...table(list.profiles.map((p) => [p.name, p.description]), ["left", "left"]));
   for (const p of list.profiles) {
     if (p.features !== undefined) lines.push(`  ${p.name}: ${describeFeatures(p.features)} by default (--pcid, --invpcid, --pti override)`);
+  }
+  lines.push("", "Machine presets (--preset NAME; the other machine flags and --profile override its fields)");
+  if (list.presets.length === 0) lines.push("  (none)");
+  for (const p of list.presets) {
+    lines.push(`  ${p.name}  ${p.description}`);
+    lines.push(`    machine: ${describeMachine({ ...list.defaultMachine, ...p.machine })}; profile ${p.profile}`);
+    lines.push(`    scaled down: ${p.scaled.length === 0 ? "nothing" : p.scaled.join("; ")}`);
+    for (const k of [...Object.keys(p.machine), "profile"]) lines.push(`    ${k}: ${p.sources[k] ?? "(no source)"}`);
   }
   lines.push("", "Extension points (a plugin replaces one with policy(TOKEN, (kernel, replaced) => …))");
   for (const e of list.extensionPoints) {

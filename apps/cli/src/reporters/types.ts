@@ -22,6 +22,7 @@ import type {
   FlushlabEventName,
   FlushlabPlugin,
   MachineOptions,
+  MachinePreset,
   MetricSpec,
   PublishedFigure,
   RunOptions,
@@ -41,6 +42,8 @@ export interface ListReport {
   readonly profiles: readonly { readonly name: string; readonly description: string; readonly features?: { readonly pcid: boolean; readonly invpcid: boolean; readonly pti: boolean } }[];
   readonly extensionPoints: readonly ExtensionPoint[];
   readonly defaultMachine: MachineOptions;
+  /** Machine presets (`--preset NAME`). */
+  readonly presets: readonly MachinePreset[];
   readonly configFile: string | undefined;
 }
 

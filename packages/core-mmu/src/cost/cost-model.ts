@@ -78,10 +78,12 @@ export interface CostParams {
   /** Setting or clearing one kernel PTE in vmap_page_range / vunmap_page_range. */
   readonly vmapPte: number;
   /**
-   * One pgd visited by sync_global_pgds / vmalloc_sync under pgd_lock: the mm's
-   * page_table_lock taken and released, the pgd entry read and compared (cold lines).
+   * A cache line no CPU's cache holds, read from the DRAM of the CPU's own node (a
+   * pgd_list walk's struct page, pgd entry and mm lines, visited once per walk).
    */
-  readonly pgdListVisit: number;
+  readonly memLatencyLocal: number;
+  /** The same from another node's DRAM (one socket-interconnect hop). */
+  readonly memLatencyRemote: number;
   /** copy_process besides the mm and the kernel stack (task struct, creds, files, signal). */
   readonly forkBase: number;
   /** exec-like set-up of a new address space besides page tables (bprm, mappings). */

@@ -41,6 +41,8 @@ export interface RunOptions {
   readonly seed: number;
   readonly plugins: readonly string[];
   readonly params: ParamValues;
+  /** The machine preset the machine and profile started from (named in the notes); absent: none. */
+  readonly preset?: string;
 }
 
 export interface RunResult {

@@ -7,7 +7,7 @@
 import { checkCostModel, type CostModel } from "../cost/cost-model.js";
 import { MAX_CPUS, type CpuFeatures } from "../hw/machine.js";
 import { pagingFormatByName, type PagingFormat } from "../hw/paging-format.js";
-import { ARCH_NAMES, overriddenPoints, type ArchLayer, type FlushlabPlugin, type MachineOptions, type ParamValues } from "../plugin/define.js";
+import { ARCH_NAMES, overriddenPoints, type ArchLayer, type FlushlabPlugin, type MachineOptions, type MachinePreset, type ParamValues } from "../plugin/define.js";
 import { FlushlabInputError } from "../plugin/errors.js";
 import { EXTENSION_POINTS } from "../plugin/tokens.js";
 import type { ParamSpec, RunOptions, WorkloadDefinitionLike } from "./types.js";
@@ -21,6 +21,8 @@ export interface ValidRun {
   readonly format: PagingFormat;
   /** Frames of simulated RAM: memoryMiB, split evenly across the sockets. */
   readonly memoryFrames: number;
+  /** The machine preset the run started from, if any. */
+  readonly preset?: MachinePreset;
   readonly profile: CostModel;
   readonly seed: number;
   readonly params: ParamValues;
@@ -211,5 +213,23 @@ export function validateRun(input: RunToValidate): ValidRun {
   }
   validatePlugins(input.plugins, options.machine.arch);
   const params = resolveParams(workload, options.params);
-  return { machine: resolveFeatures(options.machine, profile), format, memoryFrames, profile, seed: options.seed, params, plugins: input.plugins };
+  const preset = options.preset === undefined ? undefined : findPreset(arch.presets ?? {}, options.preset);
+  return { machine: resolveFeatures(options.machine, profile), format, memoryFrames, profile, seed: options.seed, params, plugins: input.plugins, ...(preset ? { preset } : {}) };
+}
+
+/** The preset named `name`, or a one-line error listing the valid names; `where` prefixes it. */
+export function findPreset(presets: Readonly<Record<string, MachinePreset>>, name: string, where?: string): MachinePreset {
+  const p = Object.hasOwn(presets, name) ? presets[name] : undefined;
+  if (p === undefined) throw new FlushlabInputError(`${where === undefined ? "" : `${where}: `}unknown preset "${name}" (known: ${knownList(Object.keys(presets))})`);
+  return p;
+}
+
+/** A preset's shape: a valid machine over `base`, a known profile, and a source for every field it sets. */
+export function checkPreset(preset: MachinePreset, base: MachineOptions, profiles: Readonly<Record<string, unknown>>): void {
+  const where = `preset "${preset.name}"`;
+  validateMachine({ ...base, ...preset.machine }, where);
+  if (!Object.hasOwn(profiles, preset.profile)) throw new FlushlabInputError(`${where}: unknown profile "${preset.profile}"`);
+  for (const k of [...Object.keys(preset.machine), "profile"]) {
+    if (!preset.sources[k]) throw new FlushlabInputError(`${where}: ${k} has no source`);
+  }
 }

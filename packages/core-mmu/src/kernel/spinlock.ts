@@ -110,7 +110,8 @@ export class SpinLock {
     const at = now + this.m.cacheLineLatency(cpu, next.cpu);
     this.owner = next.cpu.id;
     this.lineOwnerId = next.cpu.id;
-    this.heldSince = at;
+    // The lock is unavailable while its line travels to the next holder: counted as held.
+    this.heldSince = now;
     this.waitCycles += at - next.since;
     next.done.done(at);
   }

@@ -298,6 +298,7 @@ export class X86Mm implements ArchMm {
       pgd_lock_acquisitions: l.acquisitions,
       pgd_lock_contended: l.contended,
       pgd_list_visits: this.list.visits,
+      pgd_list_walk_steps: this.list.walkSteps,
     };
   }
 }

@@ -46,6 +46,7 @@ describe("reaim purges=N", () => {
     // The purge came after lazy_max_pages (fls(4) × 32 MiB) of stacks were vfreed.
     expect(r.counters["vfree_calls"]! * 5).toBeGreaterThan(3 * 8192);
     expect(r.metrics["sync_global_pgds_calls"]).toBe(1);
+    expect(r.metrics["sync_global_pgds_entries"]).toBe(2);
     // Two present PGD entries in the vmalloc area (the stacks at the bottom, percpu at the top): two walks of pgd_list.
     expect(r.metrics["sync_global_pgds_visits"]).toBeGreaterThanOrEqual(2 * 14);
   });

@@ -42,6 +42,21 @@ describe("flushlab.config", () => {
     policies: [policy(KERNEL_RANGE_FLUSH, (_kernel, before) => before)],
   })`;
 
+  it("names a machine preset; its machine fields and the flags override it", async () => {
+    const cwd = project({ "flushlab.config.mjs": `export default { preset: "big-box", machine: { cpus: 4 } };\n` });
+    const run = await runCli(["run", "tlb-flush2", "--json"], { cwd });
+    expect(run.stderr).toBe("");
+    expect(JSON.parse(run.stdout)).toMatchObject({ cpus: 4, sockets: 2, profile: "kvm-guest", preset: "big-box" });
+    const flags = await runCli(["run", "tlb-flush2", "--json", "--sockets", "1"], { cwd });
+    expect(JSON.parse(flags.stdout)).toMatchObject({ cpus: 4, sockets: 1, preset: "big-box" });
+    const bad = project({ "flushlab.config.mjs": `export default { preset: "nope" };\n` });
+    const r = await runCli(["run", "tlb-flush2"], { cwd: bad });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('flushlab: flushlab.config.mjs: unknown preset "nope" (known: big-box)\n');
+    const wrong = project({ "flushlab.config.mjs": `export default { preset: 3 };\n` });
+    expect((await runCli(["run", "tlb-flush2"], { cwd: wrong })).stderr).toBe("flushlab: flushlab.config.mjs: preset must be a preset name\n");
+  });
+
   it("adds its plugins (enabled by default) and sets machine, profile, seed; flags override", async () => {
     const cwd = project({
       "flushlab.config.mjs": `${configImports}export default { plugins: [${configPlugin}], machine: { cpus: 4, sockets: 2 }, profile: "kvm-guest", seed: 9 };\n`,

@@ -80,7 +80,7 @@ export async function loadConfig(cwd: string): Promise<LoadedConfig | undefined>
   return { file, config: config as FlushlabConfig };
 }
 
-const KNOWN_FIELDS = ["plugins", "workloads", "machine", "profile", "seed", "kernel"];
+const KNOWN_FIELDS = ["plugins", "workloads", "preset", "machine", "profile", "seed", "kernel"];
 const MACHINE_FIELDS = ["arch", "cpus", "sockets", "tlbEntries", "tlbWays", "tlb2mEntries", "pscEntries", "iotlbEntries", "memoryMiB", "la57", "pcid", "invpcid", "pti", "thp"];
 
 /** Shape checks; semantic checks (known profile, sockets dividing cpus) happen where the values are used. */
@@ -88,8 +88,9 @@ export function validateConfig(config: Record<string, unknown>, file: string): v
   for (const key of Object.keys(config)) {
     if (!KNOWN_FIELDS.includes(key)) throw new FlushlabInputError(`${file}: unknown field "${key}" (known: ${KNOWN_FIELDS.join(", ")})`);
   }
-  const { plugins, workloads, machine, profile, seed, kernel } = config;
+  const { plugins, workloads, preset, machine, profile, seed, kernel } = config;
   if (kernel !== undefined) validateKernelVersion(kernel, file);
+  if (preset !== undefined && (typeof preset !== "string" || preset === "")) throw new FlushlabInputError(`${file}: preset must be a preset name`);
   if (plugins !== undefined) {
     if (!Array.isArray(plugins)) throw new FlushlabInputError(`${file}: plugins must be an array of plugins`);
     plugins.forEach((p: unknown, i) => validatePluginShape(p, `${file}: plugins[${i}]`));

@@ -13,6 +13,8 @@ import type {
   EventStream,
   FlushlabPlugin,
   MachineOptions,
+  MachinePreset,
+  ProfileFeatures,
   RunOptions,
   RunResult,
   WorkloadDefinitionLike,
@@ -28,6 +30,8 @@ export interface CliRegistry {
   readonly defaultMachine: MachineOptions;
   /** Where each of the default machine's hardware sizes comes from (the arch layer's machineSources); optional for fake registries. */
   readonly machineSources?: ArchLayer["machineSources"];
+  /** Named machines for `--preset` (the arch layer's); optional for fake registries. */
+  readonly presets?: readonly MachinePreset[];
   /** The arch layer, for commands that assemble many small runs themselves (check); optional for fake registries. */
   readonly arch?: ArchLayer;
   /**

@@ -23,6 +23,7 @@ export const registry: CliRegistry = {
   profiles: Object.values(x86.profiles).map((p) => ({ name: p.name, description: p.description, ...(p.features ? { features: p.features } : {}), params: p.params, sources: p.sources })),
   defaultMachine: x86.defaultMachine,
   machineSources: x86.machineSources,
+  presets: Object.values(x86.presets ?? {}),
   arch: x86,
   simulate(options, { workload, plugins }, onEvents) {
     if (!isWorkloadDefinition(workload)) throw new FlushlabInputError(`workload "${workload.name}" cannot be simulated (it has no setup and collect)`);

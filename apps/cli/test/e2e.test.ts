@@ -60,7 +60,7 @@ describe("flushlab list", () => {
     expect(human.stdout).toMatch(/read_cycles_per_page\s+int\s+default: profile's readPageSequential/);
     expect(human.stdout).toMatch(/iotlb\s+int\s+default: machine's iotlbEntries/);
     expect(human.stdout).toMatch(/\n  bare-metal: costs workload parameters default to \(cycles\):\n(    .*\n)*    readPageSequential 800  \[U\] usemem's pass/);
-    expect(human.stdout).toMatch(/\n  kvm-guest: costs workload parameters default to \(cycles\):\n(    .*\n)*    reaimComputeJob 100,000  \[D\] as bare metal/);
+    expect(human.stdout).toMatch(/\n  kvm-guest: costs workload parameters default to \(cycles\):\n(    .*\n)*    reaimComputeJob 2,600,000  \[D\] as bare metal/);
     expect(human.stdout).toMatch(/syscall_interval's default: unsourced: /);
     expect(human.stdout).toMatch(/\n    pscEntries 32  \[U\] Intel documents no paging-structure-cache sizes/);
     const j = JSON.parse((await runCli(["list", "--json"], { registry })).stdout);
@@ -74,13 +74,13 @@ describe("flushlab list", () => {
   });
 
   it("run: a cost-defaulted parameter shows the profile's value, and an override is said to be one", async () => {
-    const base = ["run", "reaim", "--cpus", "2", "--param", "users=4", "--param", "jobs=5", "--json"];
+    const base = ["run", "reaim", "--cpus", "2", "--param", "system_processes=2", "--param", "purges=0", "--param", "jobs=5", "--json"];
     const a = JSON.parse((await runCli(base, { registry })).stdout);
-    expect(a.params.compute_cycles).toBe(100000);
-    expect(a.notes).toContain(`parameter compute_cycles = 100000: the cost profile's reaimComputeJob (bare-metal: ${x86.profiles["bare-metal"]!.sources.reaimComputeJob})`);
-    const b = JSON.parse((await runCli([...base, "--param", "compute_cycles=5000"], { registry })).stdout);
-    expect(b.params.compute_cycles).toBe(5000);
-    expect(b.notes).toContain("parameter compute_cycles = 5000: set for this run (the cost profile's reaimComputeJob is 100000)");
+    expect(a.params.test_cycles).toBe(2600000);
+    expect(a.notes).toContain(`parameter test_cycles = 2600000: the cost profile's reaimComputeJob (bare-metal: ${x86.profiles["bare-metal"]!.sources.reaimComputeJob})`);
+    const b = JSON.parse((await runCli([...base, "--param", "test_cycles=5000"], { registry })).stdout);
+    expect(b.params.test_cycles).toBe(5000);
+    expect(b.notes).toContain("parameter test_cycles = 5000: set for this run (the cost profile's reaimComputeJob is 2600000)");
     expect(b.counters.cycles_user).toBeLessThan(a.counters.cycles_user);
   });
 

@@ -1,5 +1,6 @@
 import { ARCH_MM, ARCH_TLB, KERNEL_CHANGES, VMALLOC_SYNC, defaultPolicy, kernelAtLeast, type ArchLayer, type MachineOptions } from "@flushlab/core-mmu";
 import { X86Mm } from "./pgtable.js";
+import { PRESETS } from "./presets.js";
 import { PROFILES } from "./profiles.js";
 import { X86Tlb } from "./tlb.js";
 import { X86TlbV42 } from "./tlb-v4.js";
@@ -11,6 +12,7 @@ export { X86Mm, pgdList, type PgdList } from "./pgtable.js";
 export { X86VmallocSync } from "./vmalloc-sync.js";
 export { pteNeedsFlush, PTE_FLUSH_ON_CLEAR_LO, PTE_FLUSH_ON_CHANGE_LO, PTE_FLUSH_ON_CHANGE_HI, PTE_SOFTWARE_LO, PTE_SOFTWARE_HI } from "./pte-needs-flush.js";
 export { PROFILES, bareMetal, kvmGuest } from "./profiles.js";
+export { PRESETS, lkpCsl2ap4 } from "./presets.js";
 
 /**
  * The default machine: 8 CPUs on one socket, a 1536-entry 12-way STLB, a 32-entry 2 MiB
@@ -51,6 +53,7 @@ export const x86: ArchLayer = {
   profiles: PROFILES,
   defaultMachine: DEFAULT_MACHINE,
   machineSources: MACHINE_SOURCES,
+  presets: PRESETS,
   defaults: [
     // The x86 flush layer of the run's kernel: v4.2's before the PCID and tlb_gen rework (v4.14), else v5.17's.
     defaultPolicy(ARCH_TLB, (kernel) => (kernelAtLeast(kernel.version, KERNEL_CHANGES.x86Pcid) ? new X86Tlb(kernel) : new X86TlbV42(kernel))),

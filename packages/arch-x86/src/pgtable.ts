@@ -36,10 +36,87 @@ import {
   pteLo,
 } from "@flushlab/core-mmu";
 
-/** pgd_list and pgd_lock: every process pgd, and the global spinlock that guards the list. */
-export interface PgdList {
-  readonly pgds: Set<number>;
+/**
+ * pgd_list and pgd_lock (arch/x86/mm/fault.c, v5.4: `DEFINE_SPINLOCK(pgd_lock);
+ * LIST_HEAD(pgd_list);`): every process pgd, and the global spinlock that guards the list,
+ * with the cache lines the walks and the list operations touch:
+ * - the lock word and the list head: one line (two adjacent definitions; [U] the
+ *   linker keeps them together), moved between CPUs by SpinLock.lockLine;
+ * - each listed pgd's struct page (lru links, pt_mm): list_add writes the first page's
+ *   lru.prev, last written by the CPU of the previous list_add; list_del writes the
+ *   neighbours' links;
+ * - in a walk, each pgd's struct page, its pgd entry and its mm's page_table_lock, lines
+ *   no cache holds any more ([U] a walk visits each once per purge, and a purge comes
+ *   after tens of thousands of vfrees): read from the DRAM of the pgd page's node.
+ */
+export class PgdList {
+  /** The listed pgds (pfns of the top-level pages), in list order. */
+  readonly pgds = new Set<number>();
   readonly lock: SpinLock;
+  /** Pgds visited by sync_global_pgds / vmalloc_sync walks (one per pgd per locked step). */
+  visits = 0;
+  /** Locked walk steps (pgd_lock taken for one entry: a present PGD entry on x86-64, a PMD step on PAE). */
+  walkSteps = 0;
+  /** The CPU of the last list_add (its write is in that CPU's cache); -1: none yet. */
+  private lastAdder = -1;
+  /** Per listed pgd, the CPU that added it (the last writer of its struct page's links). */
+  private readonly adder = new Map<number, number>();
+
+  constructor(private readonly m: Machine) {
+    this.lock = new SpinLock("pgd_lock", m);
+  }
+
+  /** One line nobody caches, from the DRAM of `pfn`'s node: local or remote to `cpu`. */
+  memoryLine(cpu: Cpu, pfn: number): number {
+    const c = this.m.costs;
+    return this.m.mem.nodeOf(pfn) === cpu.socket ? c.memLatencyLocal : c.memLatencyRemote;
+  }
+
+  /** A line last written by CPU `writer` (-1: nobody, memory of `pfn`'s node), read or written by `cpu`. */
+  private lineFrom(cpu: Cpu, writer: number, pfn: number): number {
+    if (writer === cpu.id) return 0;
+    if (writer < 0) return this.memoryLine(cpu, pfn);
+    return this.m.cacheLineLatency(this.m.cpus[writer]!, cpu);
+  }
+
+  /**
+   * pgd_list_add under pgd_lock (list_add at the head): the cycles of the line transfer
+   * of the first listed page's struct page (its lru.prev), from the previous adder.
+   */
+  add(cpu: Cpu | null, pgd: number): number {
+    const first = this.lastAdder;
+    const cost = cpu === null || first < 0 ? 0 : this.lineFrom(cpu, first, pgd);
+    this.pgds.add(pgd);
+    const id = cpu === null ? -1 : cpu.id;
+    this.adder.set(pgd, id);
+    if (cpu !== null) this.lastAdder = id;
+    return cost;
+  }
+
+  /**
+   * pgd_list_del under pgd_lock: the page's own links (from the cache of the CPU that
+   * added it, or this one), then the two neighbours' links, written in parallel, from
+   * memory ([U] they were added long before). Returns the cycles.
+   */
+  del(cpu: Cpu, pgd: number): number {
+    const own = this.lineFrom(cpu, this.adder.get(pgd) ?? -1, pgd);
+    this.adder.delete(pgd);
+    this.pgds.delete(pgd);
+    return own + this.memoryLine(cpu, pgd);
+  }
+
+  /**
+   * One pgd visited by a walk under pgd_lock (sync_global_pgds_l4 / vmalloc_sync, v5.4):
+   * the struct page (list_for_each_entry: lru.next, then pt_mm), then its mm's line for
+   * spin_lock(pgt_lock) in parallel with the pgd entry's line; PAE (`pmdLevel`) then
+   * reads the pgd's private PMD page through the pgd entry, a third dependent line. The
+   * page_table_lock is taken and released on the fetched line (spinLockUncontended).
+   */
+  visitCost(cpu: Cpu, pgd: number, pmdLevel: boolean): number {
+    this.visits++;
+    const line = this.memoryLine(cpu, pgd);
+    return (pmdLevel ? 3 : 2) * line + this.m.costs.spinLockUncontended;
+  }
 }
 
 const pgdLists = new WeakMap<Kernel, PgdList>();
@@ -47,7 +124,7 @@ const pgdLists = new WeakMap<Kernel, PgdList>();
 /** The kernel's pgd_list (arch state kept per kernel). */
 export function pgdList(kernel: Kernel): PgdList {
   let l = pgdLists.get(kernel);
-  if (l === undefined) pgdLists.set(kernel, (l = { pgds: new Set(), lock: new SpinLock("pgd_lock", kernel.machine) }));
+  if (l === undefined) pgdLists.set(kernel, (l = new PgdList(kernel.machine)));
   return l;
 }
 
@@ -77,9 +154,17 @@ export class X86Mm implements ArchMm {
    * PMD exists from boot on PAE.
    */
   pgdCreate(reference: number | null): number {
+    const pgd = this.pgdPages(reference, 0);
+    // pgd_list_add: swapper_pg_dir is the reference, not on the list.
+    if (reference !== null) this.list.add(null, pgd);
+    return pgd;
+  }
+
+  /** The pgd page (on `node`) and, on PAE, its PMD pages, filled from `reference` (pgd_ctor, pgd_prepopulate_pmd). */
+  private pgdPages(reference: number | null, node: number): number {
     const mem = this.m.mem;
     const fmt = this.m.format;
-    const pgd = mem.alloc(FrameState.PAGETABLE);
+    const pgd = mem.alloc(FrameState.PAGETABLE, node);
     const top = fmt.levels[0]!;
     const kernelFirst = Math.floor(fmt.kernelStart / 2 ** top.shift);
     if (reference !== null) {
@@ -91,7 +176,7 @@ export class X86Mm implements ArchMm {
           // !SHARED_KERNEL_PMD (PAE with PTI): a private copy of the kernel PMD page,
           // filled from swapper_pg_dir's.
           const refPmd = ptePfn(lo, mem.words[src + 1]!);
-          const pmd = mem.alloc(FrameState.PAGETABLE);
+          const pmd = mem.alloc(FrameState.PAGETABLE, node);
           mem.words.copyWithin(mem.entryOffset(pmd, 0), mem.entryOffset(refPmd, 0), mem.entryOffset(refPmd, 0) + 1024);
           mem.words[dst] = pteLo(pmd, _PAGE_PRESENT);
           mem.words[dst + 1] = pteHi(pmd, 0);
@@ -110,37 +195,42 @@ export class X86Mm implements ArchMm {
     }
     if (fmt.topLoadedAtCr3) {
       for (let i = 0; i < kernelFirst; i++) {
-        const pmd = mem.alloc(FrameState.PAGETABLE);
+        const pmd = mem.alloc(FrameState.PAGETABLE, node);
         const off = mem.entryOffset(pgd, i);
         mem.words[off] = pteLo(pmd, _PAGE_PRESENT);
         mem.words[off + 1] = pteHi(pmd, 0);
       }
     }
-    // pgd_list_add: swapper_pg_dir is the reference, not on the list.
-    if (reference !== null) this.list.pgds.add(pgd);
     this.m.watch.pgdCreated(pgd, reference === null);
     return pgd;
   }
 
-  /** pgd_alloc: the pgd pages, then pgd_ctor and pgd_list_add under pgd_lock. */
+  /**
+   * pgd_alloc (v5.4): the pgd pages (on the CPU's node), then under pgd_lock pgd_ctor
+   * and, on PAE, pgd_prepopulate_pmd: the kernel half is copied from swapper_pg_dir
+   * (clone_pgd_range of KERNEL_PGD_PTRS entries: 2 KiB on x86-64; PAE copies the kernel
+   * PMD page, 4 KiB) and pgd_list_add links the page at the head of pgd_list. The copy
+   * is charged as copyPage pro rata.
+   */
   *pgdAlloc(cpu: Cpu, reference: number): KGen<number> {
     const costs = this.m.costs;
     const lock = this.list.lock;
-    yield costs.ptAlloc * (this.m.format.topLoadedAtCr3 ? 5 : 1);
-    if (!lock.tryLock(cpu)) yield* lock.lockSlow(cpu);
-    const pgd = this.pgdCreate(reference);
-    yield costs.spinLockUncontended + costs.pgdListVisit;
+    const pae = this.m.format.topLoadedAtCr3;
+    yield costs.ptAlloc * (pae ? 5 : 1);
+    yield* lock.lockLine(cpu);
+    const pgd = this.pgdPages(reference, cpu.socket);
+    const copied = pae ? 4096 : 8 * (this.m.format.levels[0]!.entries - Math.floor(this.m.format.kernelStart / 2 ** this.m.format.levels[0]!.shift));
+    const listAdd = this.list.add(cpu, pgd);
+    yield (costs.copyPage * copied) / 4096 + listAdd;
     lock.unlock(cpu);
     return pgd;
   }
 
-  /** pgd_free: pgd_list_del under pgd_lock, then the pgd page and, on PAE, the PMD pages it owns. */
+  /** pgd_free (v5.4): pgd_dtor's pgd_list_del under pgd_lock, then the pgd page and, on PAE, the PMD pages it owns. */
   *pgdFree(cpu: Cpu, pgd: number): KGen {
-    const costs = this.m.costs;
     const lock = this.list.lock;
-    if (!lock.tryLock(cpu)) yield* lock.lockSlow(cpu);
-    this.list.pgds.delete(pgd);
-    yield costs.spinLockUncontended + costs.pgdListVisit;
+    yield* lock.lockLine(cpu);
+    yield this.list.del(cpu, pgd);
     lock.unlock(cpu);
     const mem = this.m.mem;
     if (this.m.format.topLoadedAtCr3) {
@@ -201,6 +291,14 @@ export class X86Mm implements ArchMm {
   }
 
   statistics(): Readonly<Record<string, number>> {
-    return { pgd_lock_wait_cycles: this.list.lock.waitCycles, pgd_lock_contended: this.list.lock.contended };
+    const l = this.list.lock;
+    return {
+      pgd_lock_wait_cycles: l.waitCycles,
+      pgd_lock_hold_cycles: l.holdCycles,
+      pgd_lock_acquisitions: l.acquisitions,
+      pgd_lock_contended: l.contended,
+      pgd_list_visits: this.list.visits,
+      pgd_list_walk_steps: this.list.walkSteps,
+    };
   }
 }

@@ -50,7 +50,8 @@ export const bareMetal: CostModel = {
     spinLockUncontended: 40,
     vmapAreaAlloc: 300,
     vmapPte: 20,
-    pgdListVisit: 200,
+    memLatencyLocal: 234,
+    memLatencyRemote: 364,
     forkBase: 30000,
     execBase: 50000,
     exitBase: 20000,
@@ -63,7 +64,7 @@ export const bareMetal: CostModel = {
     dmaAccess: 1300,
     dmaInterval: 2000,
     readPageSequential: 800,
-    reaimComputeJob: 100000,
+    reaimComputeJob: 2600000,
   },
   sources: {
     freqHz: "[U] 2.6 GHz, the i5-3320M base clock of Dave Hansen's 2014 flush measurements",
@@ -100,7 +101,8 @@ export const bareMetal: CostModel = {
     spinLockUncontended: "[U] a locked cmpxchg plus the release store on an owned cache line (~20 cycles each)",
     vmapAreaAlloc: "[U] augmented rbtree search/insert of a vmap_area plus list work",
     vmapPte: "[U] one set_pte_at / pte_clear in vmap_page_range / vunmap_page_range",
-    pgdListVisit: "[U] per pgd in sync_global_pgds: spin_lock/unlock of mm->page_table_lock and one pgd entry read, two cold cache lines (~100 cycles each from LLC)",
+    memLatencyLocal: "[U] ≈90 ns idle load-to-use latency of local DRAM on a Xeon of the Skylake-SP/Cascade Lake generation (Intel Memory Latency Checker figures as commonly published: 80-95 ns), at this profile's 2.6 GHz; no citable measurement stored",
+    memLatencyRemote: "[U] ≈140 ns from the other socket's DRAM (one UPI hop; Intel MLC figures as commonly published: 130-150 ns), at 2.6 GHz; no citable measurement stored",
     forkBase: "[U] copy_process without the address space and stack, ~10 µs",
     execBase: "[U] exec-like set-up of a new image besides page faults, ~20 µs",
     exitBase: "[U] do_exit and release_task besides exit_mmap and the stack, ~8 µs",
@@ -116,7 +118,7 @@ export const bareMetal: CostModel = {
     readPageSequential:
       "[U] usemem's pass over one 4 KiB page: 512 sequential 8-byte loads with the loop's add, compare and branch, ~1.5 cycles a word on a Haswell/Ivy Bridge core with the prefetchers streaming the page in; bounded below by L1 load throughput (2 loads a cycle: 256) and near one core streaming from DRAM (4 KiB at ~13 GB/s is 308 ns, 800 cycles at 2.6 GHz); no measurement of usemem found",
     reaimComputeJob:
-      "[U] one AIM7 compute job (and one child's work before it exits), ~38 µs at 2.6 GHz: AIM7's 53 job kinds (arithmetic loops, sorts, string and memory work) each do a fixed amount of work, and no per-job time was published; the mix models them with this one size",
+      "[U] one reaim test that creates no process, 1 ms at 2.6 GHz: reaim's 53 tests (arithmetic loops, sorts, string, memory, disk and pipe work) each do a fixed amount of work, and no per-test time was published; the model has no file system, pipes or sockets and gives every such test this one size",
   },
   features: {
     pcid: false,

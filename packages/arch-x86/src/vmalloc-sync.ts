@@ -40,7 +40,14 @@ export class X86VmallocSync implements VmallocSync {
     return this.vmallocSyncAll(cpu);
   }
 
-  /** sync_global_pgds(start, end), 4- or 5-level (sync_global_pgds_l4 / _l5). */
+  /**
+   * sync_global_pgds(start, end), 4- or 5-level (sync_global_pgds_l4 / _l5, v5.4): per
+   * PGDIR_SIZE step, init_mm's entry is read (pgd_offset_k: a line of swapper_pg_dir
+   * every CPU reads and caches, charged as one cache-hitting load, userAccess); only where it is
+   * present is pgd_lock taken and pgd_list walked (the visit costs the lines it touches:
+   * PgdList.visitCost). The vmalloc area's present entries are its bottom (vmalloc
+   * and the kernel stacks, lowest fit) and its top (percpu chunks, pcpu_get_vm_areas).
+   */
   *syncGlobalPgds(cpu: Cpu, start: number, end: number): KGen {
     const m = this.m;
     const k = this.k;
@@ -48,23 +55,30 @@ export class X86VmallocSync implements VmallocSync {
     k.counters.values[C.sync_global_pgds_calls]!++;
     const step = 2 ** m.format.pgdirShift;
     const w = m.mem.words;
+    let skipped = 0;
     for (let addr = start; addr < end; addr += step) {
-      yield m.costs.pgdListVisit / 4; // pgd_offset_k and the none check
       const ref = k.pgtables.entryOffsetAt(k.initMm.pgd, addr, 0);
-      if ((w[ref]! & _PAGE_PRESENT) === 0) continue;
-      if (!lock.tryLock(cpu)) yield* lock.lockSlow(cpu);
-      let cost = m.costs.spinLockUncontended;
+      if ((w[ref]! & _PAGE_PRESENT) === 0) {
+        skipped += m.costs.userAccess;
+        continue;
+      }
+      if (skipped > 0) yield skipped;
+      skipped = 0;
+      yield* lock.lockLine(cpu);
+      this.list.walkSteps++;
+      let cost = 0;
       for (const pgd of this.list.pgds) {
         const own = k.pgtables.entryOffsetAt(pgd, addr, 0);
         if ((w[own]! & _PAGE_PRESENT) === 0) {
           w[own] = w[ref]!;
           w[own + 1] = w[ref + 1]!;
         }
-        cost += m.costs.pgdListVisit;
+        cost += this.list.visitCost(cpu, pgd, false);
       }
       yield cost;
       lock.unlock(cpu);
     }
+    if (skipped > 0) yield skipped;
   }
 
   /**
@@ -76,7 +90,7 @@ export class X86VmallocSync implements VmallocSync {
     return this.m.format.topLoadedAtCr3 ? this.vmallocSync(cpu, start, end) : nothing();
   }
 
-  /** vmalloc_sync (32-bit): every PMD step of the vmalloc area (or of [start, end)) × every pgd, pgd_lock per step. */
+  /** vmalloc_sync (32-bit, v5.4): every PMD step of the vmalloc area (or of [start, end)) × every pgd, pgd_lock per step. */
   *vmallocSync(cpu: Cpu, start = this.k.vmalloc.start, end = this.k.vmalloc.end): KGen {
     const m = this.m;
     const k = this.k;
@@ -86,9 +100,10 @@ export class X86VmallocSync implements VmallocSync {
     const step = 2 ** m.format.levels[pmdLevel]!.shift;
     const w = m.mem.words;
     for (let addr = start - (start % step); addr < end; addr += step) {
-      if (!lock.tryLock(cpu)) yield* lock.lockSlow(cpu);
+      yield* lock.lockLine(cpu);
+      this.list.walkSteps++;
       const ref = k.pgtables.entryOffsetAt(k.initMm.pgd, addr, pmdLevel);
-      let cost = m.costs.spinLockUncontended;
+      let cost = 0;
       for (const pgd of this.list.pgds) {
         const own = k.pgtables.entryOffsetAt(pgd, addr, pmdLevel);
         // vmalloc_sync_one: copy whenever present-ness differs (8e998fc24de4).
@@ -96,7 +111,7 @@ export class X86VmallocSync implements VmallocSync {
           w[own] = w[ref]!;
           w[own + 1] = w[ref + 1]!;
         }
-        cost += m.costs.pgdListVisit;
+        cost += this.list.visitCost(cpu, pgd, true);
       }
       yield cost;
       lock.unlock(cpu);

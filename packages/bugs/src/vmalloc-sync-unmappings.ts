@@ -57,10 +57,10 @@ export class PreFixVmallocSync implements VmallocSync {
     const pmdLevel = m.format.levels.length - 2;
     const step = 2 ** m.format.levels[pmdLevel]!.shift;
     for (let addr = k.vmalloc.start - (k.vmalloc.start % step); addr < FIXADDR_TOP_X86_32; addr += step) {
-      if (!lock.tryLock(cpu)) yield* lock.lockSlow(cpu);
-      let cost = m.costs.spinLockUncontended;
+      yield* lock.lockLine(cpu);
+      let cost = 0;
       for (const pgd of pgdList(k).pgds) {
-        cost += m.costs.pgdListVisit;
+        cost += pgdList(k).visitCost(cpu, pgd, true);
         if (!this.vmallocSyncOne(pgd, addr, pmdLevel)) break; // if (!ret) break;
       }
       yield cost;

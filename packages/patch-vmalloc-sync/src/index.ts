@@ -38,8 +38,13 @@ export const vmallocSync = definePlugin({
   reproduction: {
     workload: "reaim",
     kernel: "v5.4",
+    // The kernel test robot's class of machine: 192 CPUs on 4 nodes (RAM scaled down, as
+    // the preset states). The run spans the first vmalloc purge cycle from boot (purges: 1)
+    // instead of LKP's 300 s; one seed per side keeps it to a few seconds of CPU.
+    preset: "lkp-csl-2ap4",
     machine: { arch: "x86-64" },
-    runs: 3,
+    params: { workfile: "shared", purges: 1 },
+    runs: 1,
     requireNoHazards: true,
     figures: [
       {
@@ -48,7 +53,7 @@ export const vmallocSync = definePlugin({
         published: 0.2,
         accept: { min: 0, max: 0.4 },
         source:
-          "kernel test robot (LKP), reported by Shile Zhang and cited in the patch (seed 000): an 80% reaim throughput regression on x86-64 from the unconditional vmalloc_sync_all, i.e. baseline/patched = 0.2; accepted: patched >= 2.5x baseline",
+          "kernel test robot (LKP), reported by Shile Zhang and cited in the patch (seed 000): an 80% reaim throughput regression on x86-64 from the unconditional vmalloc_sync_all, i.e. baseline/patched = 0.2; the report names neither the machine nor the workfile (the reproduction uses the robot's lkp-csl-2ap4 class and workfile.shared); accepted: patched >= 2.5x baseline",
       },
     ],
   },

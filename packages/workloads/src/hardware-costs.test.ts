@@ -26,20 +26,22 @@ function run(workload: WorkloadDefinition, arch: ArchLayer, machine: Partial<Mac
 }
 
 describe("costs a workload takes from the cost profile", () => {
-  it("reaim: a compute job costs the profile's reaimComputeJob", () => {
+  it("reaim: a test that creates no process costs the profile's reaimComputeJob", () => {
     const machine = { cpus: 2, memoryMiB: 64 };
-    const params = { users: 4, jobs: 20, fork_pct: 0 };
+    const params = { workfile: "shared", nr_task_pct: 100, system_processes: 2, jobs: 20, purges: 0 };
     const a = run(reaim, x86, machine, params);
-    const b = run(reaim, archWith({ reaimComputeJob: 300_000 }), machine, params);
-    expect(a.params["compute_cycles"]).toBe(100_000);
-    expect(b.params["compute_cycles"]).toBe(300_000);
-    // 2 CPUs × 20 compute jobs, each 200,000 user cycles longer.
-    expect(b.counters["cycles_user"]! - a.counters["cycles_user"]!).toBe(2 * 20 * 200_000);
-    expect(b.notes).toContain(`parameter compute_cycles = 300000: the cost profile's reaimComputeJob (bare-metal: ${bareMetal.sources.reaimComputeJob})`);
+    const b = run(reaim, archWith({ reaimComputeJob: 3_000_000 }), machine, params);
+    expect(a.params["test_cycles"]).toBe(2_600_000);
+    expect(b.params["test_cycles"]).toBe(3_000_000);
+    // The same tests run (one seed): each that creates no process is 400,000 user cycles longer.
+    const delta = b.counters["cycles_user"]! - a.counters["cycles_user"]!;
+    expect(delta).toBeGreaterThan(0);
+    expect(delta % 400_000).toBe(0);
+    expect(b.notes).toContain(`parameter test_cycles = 3000000: the cost profile's reaimComputeJob (bare-metal: ${bareMetal.sources.reaimComputeJob})`);
     // The parameter still overrides the profile.
-    const c = run(reaim, archWith({ reaimComputeJob: 300_000 }), machine, { ...params, compute_cycles: 100_000 });
+    const c = run(reaim, archWith({ reaimComputeJob: 3_000_000 }), machine, { ...params, test_cycles: 2_600_000 });
     expect(c.counters["cycles_user"]).toBe(a.counters["cycles_user"]);
-    expect(c.notes).toContain("parameter compute_cycles = 100000: set for this run (the cost profile's reaimComputeJob is 300000)");
+    expect(c.notes).toContain("parameter test_cycles = 2600000: set for this run (the cost profile's reaimComputeJob is 3000000)");
   });
 
   it("lru-file-mmap-read: reading a page costs the profile's readPageSequential", () => {

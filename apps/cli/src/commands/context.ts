@@ -3,7 +3,7 @@
  * shared resolution of run options: workload, machine, profile, seed, params, plugins.
  * Precedence: flags > flushlab.config > registry defaults.
  */
-import { ARCH_NAMES, DEFAULT_KERNEL_VERSION, FlushlabInputError, KERNEL_VERSIONS, checkKernelFeatures, resolveFeatures, resolveParams, validateKernelVersion, validateMachine, validatePlugins, type EventStream, type ParamDefaults } from "@flushlab/core-mmu";
+import { ARCH_NAMES, DEFAULT_KERNEL_VERSION, FlushlabInputError, KERNEL_VERSIONS, checkKernelFeatures, findPreset, resolveFeatures, resolveParams, validateKernelVersion, validateMachine, validatePlugins, type EventStream, type MachinePreset, type ParamDefaults } from "@flushlab/core-mmu";
 import type {
   ArchName,
   FlushlabPlugin,
@@ -64,6 +64,7 @@ export const DEFAULT_SEED = 1;
 
 /** The run flags `run` and `compare` share. */
 export const RUN_OPTIONS = {
+  preset: { type: "string", valueName: "NAME", description: "machine preset to start from (see \"flushlab list\"); the other machine flags and --profile override its fields" },
   plugins: { type: "string", valueName: "a,b", description: "plugins to enable, comma-separated (\"\" for none)" },
   arch: { type: "string", valueName: ARCH_NAMES.join("|"), description: "arch mode of the simulated machine" },
   cpus: { type: "string", valueName: "N", description: "number of CPUs (positive integer)" },
@@ -81,6 +82,7 @@ export const RUN_OPTIONS = {
 } as const satisfies OptionSpecs;
 
 export interface RunFlags {
+  readonly preset?: string;
   readonly plugins?: string;
   readonly arch?: string;
   readonly cpus?: string;
@@ -171,7 +173,9 @@ export function resolveRunSetup(ctx: CommandContext, workloadName: string | unde
   const workload = findWorkload(ctx, workloadName);
   const cfg = config?.config;
 
-  let arch: ArchName = cfg?.machine?.arch ?? registry.defaultMachine.arch;
+  const preset =
+    flags.preset !== undefined ? findCliPreset(registry, flags.preset) : cfg?.preset !== undefined ? findCliPreset(registry, cfg.preset, config?.file) : undefined;
+  let arch: ArchName = cfg?.machine?.arch ?? preset?.machine.arch ?? registry.defaultMachine.arch;
   if (flags.arch !== undefined) {
     if (!ARCH_NAMES.includes(flags.arch as ArchName)) {
       throw new FlushlabInputError(`unknown arch "${flags.arch}" (known: ${ARCH_NAMES.join(", ")})`);
@@ -180,6 +184,7 @@ export function resolveRunSetup(ctx: CommandContext, workloadName: string | unde
   }
   const machine0 = checkMachine({
     ...registry.defaultMachine,
+    ...preset?.machine,
     ...cfg?.machine,
     arch,
     ...(flags.cpus !== undefined ? { cpus: parsePositiveInt(flags.cpus, "--cpus") } : {}),
@@ -193,7 +198,9 @@ export function resolveRunSetup(ctx: CommandContext, workloadName: string | unde
       ? findProfile(registry, flags.profile)
       : cfg?.profile !== undefined
         ? findProfile(registry, cfg.profile, config?.file)
-        : defaultProfile(registry);
+        : preset !== undefined
+          ? findProfile(registry, preset.profile, `preset "${preset.name}"`)
+          : defaultProfile(registry);
   const seed = flags.seed !== undefined ? parseNonNegativeInt(flags.seed, "--seed") : (cfg?.seed ?? DEFAULT_SEED);
   const params = resolveParams(workload, parseParamFlags(workload, flags.param ?? []), undefined, paramDefaults(registry, profile, machine0));
   const machine = withFeatures(registry, checkMachine({ ...machine0, ...onOff(flags) }), profile);
@@ -207,8 +214,17 @@ export function resolveRunSetup(ctx: CommandContext, workloadName: string | unde
   return {
     workload,
     plugins,
-    options: { workload: workload.name, machine, profile, seed, plugins: plugins.map((p) => p.name), params, kernel },
+    options: { workload: workload.name, machine, profile, seed, plugins: plugins.map((p) => p.name), params, kernel, ...(preset ? { preset: preset.name } : {}) },
   };
+}
+
+/**
+ * The registry's preset `name`, or a one-line error listing the valid ones. A preset
+ * sets the machine and the profile a run starts from: the registry's default machine,
+ * then the preset, then the config's machine fields and profile, then the flags.
+ */
+export function findCliPreset(registry: CliRegistry, name: string, source?: string): MachinePreset {
+  return findPreset(Object.fromEntries((registry.presets ?? []).map((p) => [p.name, p])), name, source);
 }
 
 /** --pcid, --invpcid, --pti (on|off) as machine options; `run`, `compare` and `check` share them. */

@@ -29,7 +29,7 @@ describe("flushlab list", () => {
       workloads: { name: string; params: { name: string; default: unknown }[]; metrics: { name: string }[] }[];
       profiles: { name: string }[];
     };
-    expect(Object.keys(json)).toEqual(["plugins", "workloads", "profiles", "extensionPoints", "defaultMachine"]);
+    expect(Object.keys(json)).toEqual(["plugins", "workloads", "profiles", "extensionPoints", "defaultMachine", "presets"]);
     expect(json.plugins.map((p) => p.name)).toEqual(["lazy-flush", "skip-flush", "batch-ipi", "noop", "pae-only"]);
     expect(json.plugins[0]).toMatchObject({ package: "@flushlab/test-lazy-flush", source: "installed", overrides: ["MmuGatherFlush"] });
     expect(json.workloads[0]?.params.map((p) => [p.name, p.default])).toEqual([
@@ -40,5 +40,23 @@ describe("flushlab list", () => {
       ["scale", 1],
     ]);
     expect(json.profiles.map((p) => p.name)).toEqual(["bare-metal", "kvm-guest"]);
+    expect((json as unknown as { presets: unknown[] }).presets).toEqual([
+      {
+        name: "big-box",
+        description: "fake 2-socket server",
+        machine: { cpus: 16, sockets: 2, memoryMiB: 128, tlbEntries: 1536, tlbWays: 12 },
+        profile: "kvm-guest",
+        sources: { cpus: "test", sockets: "test", memoryMiB: "test", tlbEntries: "test", tlbWays: "test", profile: "test" },
+        scaled: ["RAM 1 TB → 128 MiB"],
+      },
+    ]);
+  });
+  it("shows the machine presets with the source of each field", async () => {
+    const r = await runCli(["list"]);
+    expect(r.stdout).toContain("Machine presets (--preset NAME; the other machine flags and --profile override its fields)");
+    expect(r.stdout).toContain("  big-box  fake 2-socket server");
+    expect(r.stdout).toMatch(/machine: x86-64, 16 CPUs, 2 sockets, 1,536-entry 12-way TLB, 128 MiB; profile kvm-guest/);
+    expect(r.stdout).toContain("scaled down: RAM 1 TB → 128 MiB");
+    expect(r.stdout).toContain("    cpus: test");
   });
 });

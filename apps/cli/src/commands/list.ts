@@ -4,7 +4,7 @@ import { defineCommand } from "./command.js";
 
 export const listCommand = defineCommand({
   name: "list",
-  summary: "list plugins, workloads (with parameters and metrics) and cost profiles",
+  summary: "list plugins, workloads (with parameters and metrics), cost profiles and machine presets",
   usage: "flushlab list [--json]",
   details: [
     "Plugins are the installed ones plus those defined in flushlab.config.{ts,js,mjs}",
@@ -26,6 +26,7 @@ export const listCommand = defineCommand({
         extensionPoints: EXTENSION_POINTS,
         defaultMachine: ctx.registry.defaultMachine,
         ...(ctx.registry.machineSources ? { machineSources: ctx.registry.machineSources } : {}),
+        presets: ctx.registry.presets ?? [],
         configFile: ctx.config?.file,
       },
     });

@@ -65,7 +65,9 @@ describe("flushlab reproduce", () => {
     const lazy = json.reproductions[0]!;
     expect(Object.keys(lazy)).toEqual(["plugin", "workload", "figures", "hazards", "ok"]);
     expect(lazy.workload).toBe("tlb-flush2");
-    for (const f of lazy.figures) expect(Object.keys(f)).toEqual(["metric", "kind", "role", "model", "published", "accept", "source", "ok"]);
+    for (const f of lazy.figures) expect(Object.keys(f)).toEqual(["metric", "kind", "role", "model", "published", "accept", "source", "ok", "result"]);
+    // A prediction outside its band is labelled "not reproduced".
+    for (const f of lazy.figures as { ok: boolean; role: string; result: string }[]) expect(f.result).toBe(f.ok ? "ok" : f.role === "prediction" ? "not reproduced" : "OUT");
     const [pct, ratio, counter, cycles, missing] = lazy.figures;
     expect(pct).toMatchObject({ metric: "ops_per_sec", kind: "change_pct", published: 25, ok: true, source: "commit message, table 1" });
     expect(pct!.model).toBeGreaterThan(20);
@@ -105,8 +107,8 @@ describe("flushlab reproduce", () => {
     expect(out).toContain("Reproduction: lazy-flush");
     expect(out).toMatch(/metric\s+kind\s+role\s+model\s+published\s+accept/);
     expect(out).toMatch(/ops_per_sec\s+change_pct\s+prediction\s+\+2\d\.\d\d%\s+\+25\.00%\s+\[\+20\.00%, \+30\.00%\]\s+ok\s+commit message, table 1/);
-    expect(out).toMatch(/cycles_per_op\s+change_pct\s+prediction\s+-\d+\.\d\d%.*OUT/);
-    expect(out).toMatch(/no_such_metric\s+baseline\s+prediction\s+n\/a.*OUT/);
+    expect(out).toMatch(/cycles_per_op\s+change_pct\s+prediction\s+-\d+\.\d\d%.*not reproduced/);
+    expect(out).toMatch(/no_such_metric\s+baseline\s+prediction\s+n\/a.*not reproduced/);
     expect(out).toContain("hazards: baseline 0, patched 0 (required: none)  ok");
     expect(out).toMatch(/hazards: baseline 0, patched \d+ \(required: none\)  OUT/);
     expect(out).toContain("NOT reproduced");

@@ -9,6 +9,7 @@ import {
   DEFAULT_SEED,
   checkMachine,
   defaultProfile,
+  findCliPreset,
   findPlugin,
   findProfile,
   paramDefaults,
@@ -43,8 +44,14 @@ function reproductionSetup(ctx: CommandContext, plugin: FlushlabPlugin): { setup
   if (r === undefined) throw new Error(`plugin "${plugin.name}" declares no reproduction`);
   const where = `plugin "${plugin.name}" reproduction`;
   const workload = findWorkload(ctx, r.workload, where);
-  const profile = r.profile === undefined ? defaultProfile(ctx.registry) : findProfile(ctx.registry, r.profile, where);
-  const machine = withFeatures(ctx.registry, checkMachine({ ...ctx.registry.defaultMachine, ...r.machine }, where), profile);
+  const preset = r.preset === undefined ? undefined : findCliPreset(ctx.registry, r.preset, where);
+  const profile =
+    r.profile !== undefined
+      ? findProfile(ctx.registry, r.profile, where)
+      : preset !== undefined
+        ? findProfile(ctx.registry, preset.profile, where)
+        : defaultProfile(ctx.registry);
+  const machine = withFeatures(ctx.registry, checkMachine({ ...ctx.registry.defaultMachine, ...preset?.machine, ...r.machine }, where), profile);
   validatePlugins([plugin], machine.arch);
   const params = resolveParams(workload, r.params ?? {}, where, paramDefaults(ctx.registry, profile, machine));
   const kernel = validateKernelVersion(r.kernel, where);
@@ -58,7 +65,7 @@ function reproductionSetup(ctx: CommandContext, plugin: FlushlabPlugin): { setup
     setup: {
       workload,
       plugins: [plugin],
-      options: { workload: workload.name, machine, profile, seed: DEFAULT_SEED, plugins: [plugin.name], params, kernel },
+      options: { workload: workload.name, machine, profile, seed: DEFAULT_SEED, plugins: [plugin.name], params, kernel, ...(preset ? { preset: preset.name } : {}) },
     },
   };
 }

@@ -103,6 +103,25 @@ describe("flushlab run --json", () => {
   });
 });
 
+describe("flushlab run --preset", () => {
+  it("starts from the preset's machine and profile, named in the output", async () => {
+    const json = await runJson(["tlb-flush2", "--preset", "big-box"]);
+    expect(json).toMatchObject({ cpus: 16, sockets: 2, preset: "big-box", profile: "kvm-guest" });
+    const human = await runCli(["run", "tlb-flush2", "--preset", "big-box"]);
+    expect(human.stdout).toMatch(/machine\s+preset big-box: x86-64, 16 CPUs, 2 sockets/);
+  });
+  it("explicit flags override the preset's fields", async () => {
+    const json = await runJson(["tlb-flush2", "--preset=big-box", "--cpus", "8", "--profile", "bare-metal"]);
+    expect(json).toMatchObject({ cpus: 8, sockets: 2, preset: "big-box", profile: "bare-metal" });
+  });
+  it("an unknown preset is one line listing the valid names, exit 2", async () => {
+    const r = await runCli(["run", "tlb-flush2", "--preset", "huge-box"]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toBe('flushlab: unknown preset "huge-box" (known: big-box)\n');
+  });
+});
+
 describe("flushlab run: determinism", () => {
   it("same args twice give byte-identical stdout (JSON and human)", async () => {
     for (const extra of [["--json"], []]) {

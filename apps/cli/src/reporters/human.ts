@@ -29,6 +29,20 @@ export function describeMachine(m: MachineOptions): string {
   return parts.join(", ");
 }
 
+/** The machine of a run, after the preset it started from (if any). */
+export function describeMachineOf(options: { readonly machine: MachineOptions; readonly preset?: string }): string {
+  return `${options.preset === undefined ? "" : `preset ${options.preset}: `}${describeMachine(options.machine)}`;
+}
+
+/**
+ * A figure's result: "ok" in its band; a prediction outside it "not reproduced" (the
+ * published figure is not what the model gives); a calibration outside it "OUT".
+ */
+export function figureResult(f: { readonly ok: boolean; readonly figure: { readonly role?: "calibration" | "prediction" } }): string {
+  if (f.ok) return "ok";
+  return (f.figure.role ?? "prediction") === "prediction" ? "not reproduced" : "OUT";
+}
+
 export function describeParams(params: ParamValues): string {
   const entries = Object.entries(params);
   return entries.length === 0 ? "(none)" : entries.map(([k, v]) => `${k}=${String(v)}`).join(" ");
@@ -48,7 +62,7 @@ export function formatRunReport(report: RunReport): string[] {
   lines.push(
     ...table(
       [
-        ["machine", describeMachine(options.machine)],
+        ["machine", describeMachineOf(options)],
         ["profile", result.profile],
         ["kernel", result.kernel],
         ["seed", String(result.seed)],
@@ -135,7 +149,7 @@ export function formatCompare(summary: CompareSummary, title = `flushlab compare
   lines.push(
     ...table(
       [
-        ["machine", describeMachine(options.machine)],
+        ["machine", describeMachineOf(options)],
         ["profile", options.profile],
         ["kernel", options.kernel ?? DEFAULT_KERNEL_VERSION],
         ["runs", `${summary.runs} per side (${first === last ? `seed ${first}` : `seeds ${first}..${last}`})`],
@@ -201,7 +215,7 @@ export function formatReproduction(r: ReproductionOutcome): string[] {
     ...table(
       [
         ["workload", `${compare.workload.name}  ${describeParams(compare.options.params)}`],
-        ["machine", describeMachine(compare.options.machine)],
+        ["machine", describeMachineOf(compare.options)],
         ["profile", compare.options.profile],
         ["kernel", compare.options.kernel ?? DEFAULT_KERNEL_VERSION],
         ["runs", `${compare.runs} per side (${compare.seeds.length === 1 ? "seed" : "seeds"} ${compare.seeds.join(", ")})`],
@@ -220,7 +234,7 @@ export function formatReproduction(r: ReproductionOutcome): string[] {
       formatFigureValue(figure.kind, f.model),
       figure.published === null ? "none" : formatFigureValue(figure.kind, figure.published),
       `[${formatFigureValue(figure.kind, figure.accept.min)}, ${formatFigureValue(figure.kind, figure.accept.max)}]`,
-      f.ok ? "ok" : "OUT",
+      figureResult(f),
       figure.source,
     ]);
   }
@@ -295,6 +309,14 @@ export function formatList(list: ListReport): string[] {
     if (p.params === undefined || workloadCosts.length === 0) continue;
     lines.push(`  ${p.name}: costs workload parameters default to (cycles):`);
     for (const c of workloadCosts) lines.push(`    ${c} ${formatNumber(p.params[c])}  ${p.sources?.[c] ?? "(no source given)"}`);
+  }
+  lines.push("", "Machine presets (--preset NAME; the other machine flags and --profile override its fields)");
+  if (list.presets.length === 0) lines.push("  (none)");
+  for (const p of list.presets) {
+    lines.push(`  ${p.name}  ${p.description}`);
+    lines.push(`    machine: ${describeMachine({ ...list.defaultMachine, ...p.machine })}; profile ${p.profile}`);
+    lines.push(`    scaled down: ${p.scaled.length === 0 ? "nothing" : p.scaled.join("; ")}`);
+    for (const k of [...Object.keys(p.machine), "profile"]) lines.push(`    ${k}: ${p.sources[k] ?? "(no source)"}`);
   }
   lines.push("", "Extension points (a plugin replaces one with policy(TOKEN, (kernel, replaced) => …))");
   for (const e of list.extensionPoints) {

@@ -3,6 +3,7 @@
  * Raw numbers; key order fixed by construction, so same inputs give the same bytes.
  */
 import { DEFAULT_KERNEL_VERSION, overriddenPoints } from "@flushlab/core-mmu";
+import { figureResult } from "./human.js";
 import type { TextSink } from "../registry-types.js";
 import type { CheckReport, CompareSummary, ListReport, Reporter, ReproduceSummary, ReproductionOutcome, RunReport } from "./types.js";
 
@@ -13,6 +14,7 @@ export function runJson(report: RunReport): Record<string, unknown> {
     arch: result.arch,
     cpus: result.cpus,
     sockets: result.sockets,
+    ...(options.preset !== undefined ? { preset: options.preset } : {}),
     profile: result.profile,
     kernel: result.kernel,
     seed: result.seed,
@@ -39,6 +41,7 @@ export function compareJson(summary: CompareSummary): Record<string, unknown> {
     workload: summary.workload.name,
     kernel: summary.options.kernel ?? DEFAULT_KERNEL_VERSION,
     plugins: summary.plugins.map((p) => p.name),
+    ...(summary.options.preset !== undefined ? { preset: summary.options.preset } : {}),
     runs: summary.runs,
     metrics: Object.fromEntries(
       summary.metrics.map((m) => [
@@ -71,6 +74,7 @@ function reproductionJson(r: ReproductionOutcome): Record<string, unknown> {
       accept: { min: f.figure.accept.min, max: f.figure.accept.max },
       source: f.figure.source,
       ok: f.ok,
+      result: figureResult(f),
     })),
     hazards: { baseline: r.compare.hazards.baseline, patched: r.compare.hazards.patched },
     ok: r.ok,
@@ -130,6 +134,14 @@ export function listJson(list: ListReport): Record<string, unknown> {
     extensionPoints: list.extensionPoints.map((e) => ({ name: e.name, slot: e.slot, description: e.description, callSite: e.callSite, kernel: e.kernel, defaultFrom: e.defaultFrom })),
     defaultMachine: { ...list.defaultMachine },
     ...(list.machineSources ? { machineSources: { ...list.machineSources } } : {}),
+    presets: list.presets.map((p) => ({
+      name: p.name,
+      description: p.description,
+      machine: { ...p.machine },
+      profile: p.profile,
+      sources: { ...p.sources },
+      scaled: [...p.scaled],
+    })),
   };
 }
 

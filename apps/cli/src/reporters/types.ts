@@ -24,6 +24,7 @@ import type {
   FlushlabEventName,
   FlushlabPlugin,
   MachineOptions,
+  MachinePreset,
   MetricSpec,
   ProfileFeatures,
   PublishedFigure,
@@ -55,6 +56,8 @@ export interface ListReport {
   readonly defaultMachine: MachineOptions;
   /** Where each default machine size comes from, when the registry says. */
   readonly machineSources?: ArchLayer["machineSources"];
+  /** Machine presets (`--preset NAME`). */
+  readonly presets: readonly MachinePreset[];
   readonly configFile: string | undefined;
 }
 

@@ -14,6 +14,7 @@
  */
 import { DEFAULT_KERNEL_VERSION, EventStream, FlushlabInputError, KERNEL_RANGE_FLUSH, MMU_GATHER_FLUSH, policy, validatePlugins } from "@flushlab/core-mmu";
 import type {
+  MachinePreset,
   FlushlabPlugin,
   HazardReport,
   MachineOptions,
@@ -80,6 +81,18 @@ export const FAKE_PROFILES: readonly { name: string; description: string }[] = [
   { name: "kvm-guest", description: "fake KVM guest costs (IPIs exit to the host)" },
 ];
 
+/** One machine preset: 16 CPUs on 2 sockets with the kvm-guest profile. */
+export const FAKE_PRESETS: readonly MachinePreset[] = [
+  {
+    name: "big-box",
+    description: "fake 2-socket server",
+    machine: { cpus: 16, sockets: 2, memoryMiB: 128, tlbEntries: 1536, tlbWays: 12 },
+    profile: "kvm-guest",
+    sources: { cpus: "test", sockets: "test", memoryMiB: "test", tlbEntries: "test", tlbWays: "test", profile: "test" },
+    scaled: ["RAM 1 TB → 128 MiB"],
+  },
+];
+
 export const FAKE_DEFAULT_MACHINE: MachineOptions = {
   arch: "x86-64",
   cpus: 8,
@@ -125,6 +138,7 @@ export function createTestRegistry(options: TestRegistryOptions = {}): CliRegist
     workloads: options.workloads ?? FAKE_WORKLOADS,
     profiles: FAKE_PROFILES,
     defaultMachine: FAKE_DEFAULT_MACHINE,
+    presets: FAKE_PRESETS,
     simulate(run: RunOptions, resolved, onEvents): RunResult {
       const workload = resolved.workload;
       if (!registry.profiles.some((p) => p.name === run.profile)) throw new FlushlabInputError(`unknown profile "${run.profile}"`);

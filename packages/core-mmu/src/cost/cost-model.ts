@@ -78,10 +78,12 @@ export interface CostParams {
   /** Setting or clearing one kernel PTE in vmap_page_range / vunmap_page_range. */
   readonly vmapPte: number;
   /**
-   * One pgd visited by sync_global_pgds / vmalloc_sync under pgd_lock: the mm's
-   * page_table_lock taken and released, the pgd entry read and compared (cold lines).
+   * A cache line no CPU's cache holds, read from the DRAM of the CPU's own node (a
+   * pgd_list walk's struct page, pgd entry and mm lines, visited once per walk).
    */
-  readonly pgdListVisit: number;
+  readonly memLatencyLocal: number;
+  /** The same from another node's DRAM (one socket-interconnect hop). */
+  readonly memLatencyRemote: number;
   /** copy_process besides the mm and the kernel stack (task struct, creds, files, signal). */
   readonly forkBase: number;
   /** exec-like set-up of a new address space besides page tables (bprm, mappings). */
@@ -113,7 +115,7 @@ export interface CostParams {
    * the access that translates the page (userAccess, the walk).
    */
   readonly readPageSequential: number;
-  /** User cycles of one compute job of the AIM7 mix (reaim), and of each short-lived child's own work. */
+  /** User cycles of one reaim test that creates no process (the model's stand-in for reaim's compute, disk and pipe tests). */
   readonly reaimComputeJob: number;
 }
 
@@ -156,7 +158,8 @@ export const COST_PARAM_NAMES = Object.freeze(
     spinLockUncontended: 0,
     vmapAreaAlloc: 0,
     vmapPte: 0,
-    pgdListVisit: 0,
+    memLatencyLocal: 0,
+    memLatencyRemote: 0,
     forkBase: 0,
     execBase: 0,
     exitBase: 0,

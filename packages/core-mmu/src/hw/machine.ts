@@ -62,6 +62,8 @@ export class Machine {
   readonly apic: Apic;
   readonly costs: CostParams;
   readonly features: CpuFeatures;
+  /** Per page-table frame, the CPUs whose paging-structure caches hold a slot pointing at it. */
+  readonly pscHolders = new Map<number, Set<number>>();
   /** The run's coarse event stream (phases, flushes, IPIs, hazards). */
   readonly events = new EventStream();
 
@@ -85,6 +87,7 @@ export class Machine {
       );
     }
     this.cpus = cpus;
+    for (const cpu of cpus) cpu.psc.attach(this.pscHolders, cpu.id);
     this.mmu = new Mmu(params.format, this.mem, costs, params.pteLeakErratum);
     this.apic = new Apic(this.engine, cpus, costs, this.events);
   }

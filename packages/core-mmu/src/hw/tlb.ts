@@ -257,6 +257,14 @@ export class PagingStructureCache {
   private pcidEpoch = new Uint32Array(PCID_INITIAL);
   /** 0 only while nothing was ever cached since the last full flush (a fast-path hint). */
   live = 0;
+  /**
+   * Occupied slots (valid, whatever their PCID's epoch) per table they point at: lets a
+   * watcher skip a cache that cannot hold a table (`mayHold`) without scanning it.
+   */
+  private readonly slotsOf = new Map<number, number>();
+  /** Machine-wide: per table, the CPUs whose cache has a slot pointing at it (see `attach`). */
+  private holders: Map<number, Set<number>> | null = null;
+  private cpuId = -1;
 
   constructor(size: number) {
     if ((size & (size - 1)) !== 0 || size < 1) throw new RangeError(`paging-structure cache size must be a power of two, got ${size}`);
@@ -285,18 +293,60 @@ export class PagingStructureCache {
       e.set(this.pcidEpoch);
       this.pcidEpoch = e;
     }
+    if (this.valid[i] === 1) this.release(this.table[i]!);
     this.valid[i] = 1;
     this.epoch[i] = this.pcidEpoch[pcid]!;
     this.live = 1;
     this.key[i] = key;
     this.pcid[i] = pcid;
     this.table[i] = table;
+    const n = this.slotsOf.get(table) ?? 0;
+    this.slotsOf.set(table, n + 1);
+    if (n === 0 && this.holders !== null) {
+      let set = this.holders.get(table);
+      if (set === undefined) this.holders.set(table, (set = new Set()));
+      set.add(this.cpuId);
+    }
     this.tableGen[i] = tableGen;
     this.rights[i] = rights;
   }
 
   drop(i: number): void {
+    if (this.valid[i] !== 1) return;
     this.valid[i] = 0;
+    this.release(this.table[i]!);
+  }
+
+  private release(table: number): void {
+    const n = this.slotsOf.get(table)!;
+    if (n > 1) {
+      this.slotsOf.set(table, n - 1);
+      return;
+    }
+    this.slotsOf.delete(table);
+    this.forget(table);
+  }
+
+  private forget(table: number): void {
+    if (this.holders === null) return;
+    const set = this.holders.get(table);
+    if (set === undefined) return;
+    set.delete(this.cpuId);
+    if (set.size === 0) this.holders.delete(table);
+  }
+
+  /** Whether some occupied slot points at `table` (usable or not: a watcher then looks closer). */
+  mayHold(table: number): boolean {
+    return this.slotsOf.has(table);
+  }
+
+  /**
+   * Joins the machine-wide index of which CPUs' caches hold a slot pointing at a table
+   * (the machine keeps it, so that a watcher of a freed table looks at those CPUs only).
+   */
+  attach(holders: Map<number, Set<number>>, cpuId: number): void {
+    this.holders = holders;
+    this.cpuId = cpuId;
   }
 
   /** INVLPG / CR3 write: all entries of `pcid`, whatever their address (SDM §4.10.4.1). O(1). */
@@ -308,6 +358,8 @@ export class PagingStructureCache {
   flushAll(): void {
     if (this.live === 0) return;
     this.valid.fill(0);
+    for (const t of this.slotsOf.keys()) this.forget(t);
+    this.slotsOf.clear();
     this.live = 0;
   }
 }

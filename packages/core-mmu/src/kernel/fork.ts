@@ -140,8 +140,11 @@ export class Fork {
     cpu.mode = prev;
   }
 
-  /** do_exit of `task` running on `cpu`, then the parent (`parentMm`) runs again. */
-  *exitTask(cpu: Cpu, task: TaskStruct, parentMm: MmStruct): KGen {
+  /**
+   * do_exit of `task` running on `cpu`, then the parent (`parentMm`) runs again. The
+   * stack goes back to `stackCpu`'s cache (the CPU the task last ran on; default `cpu`).
+   */
+  *exitTask(cpu: Cpu, task: TaskStruct, parentMm: MmStruct, stackCpu: Cpu = cpu): KGen {
     const k = this.k;
     const m = k.machine;
     const arch = k.policies.archTlb;
@@ -161,6 +164,6 @@ export class Fork {
     cur.mm = parentMm;
     k.sched.charge(cpu, arch.switchMmIrqsOff(cpu, parentMm));
     cpu.mode = CpuMode.KERNEL;
-    yield* this.freeThreadStack(cpu, task.stack);
+    yield* this.freeThreadStack(stackCpu, task.stack);
   }
 }

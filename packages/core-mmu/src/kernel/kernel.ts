@@ -81,6 +81,8 @@ export class Kernel extends KernelCore implements SchedHooks, IrqEntryHooks {
     const initMm = new MmStruct(0, pgd, m.cpus.length, 0, m, true);
     this.setInitMm(initMm);
     this.image.map(initMm);
+    // setup_per_cpu_areas and later chunks: the top of the vmalloc area is mapped (pcpu_get_vm_areas).
+    this.vmalloc.pcpuGetVmAreas();
     const arch = this.policies.archTlb;
     for (const cpu of m.cpus) {
       arch.initializeTlbstateAndFlush(cpu, initMm);

@@ -47,6 +47,8 @@ export class Vmalloc {
   readonly start: number;
   readonly end: number;
   purges = 0;
+  /** __purge_vmap_area_lazy runs that have finished (the areas handed back). */
+  purgesCompleted = 0;
 
   constructor(private readonly k: KernelCore) {
     this.start = k.machine.format.vmallocStart;
@@ -162,6 +164,31 @@ export class Vmalloc {
     const area: VmapArea = { start, end: start + (pagesNeeded + 1) * 4096, pages, kind: "vmalloc", huge: false };
     this.busy.set(start, area);
     yield cost;
+    return area;
+  }
+
+  /**
+   * A percpu chunk's areas (pcpu_get_vm_areas, mm/vmalloc.c v5.4): "to avoid interacting
+   * with regular vmallocs, these areas are allocated from top" of the vmalloc area. The
+   * model makes one page-sized area at the very top at boot, at no cost in time: a
+   * machine under load has percpu chunks beyond the embedded first one, and what the
+   * model needs of them is that init_mm maps the top of the vmalloc area (x86-64:
+   * sync_global_pgds finds that PGD entry present and walks pgd_list for it too).
+   */
+  pcpuGetVmAreas(): VmapArea {
+    const m = this.k.machine;
+    const last = this.free[this.free.length - 1];
+    if (last === undefined || last[1] - last[0] < 4096) throw new Error("vmalloc: no room at the top for a percpu chunk");
+    const start = last[1] - 4096;
+    last[1] = start;
+    if (last[1] === last[0]) this.free.pop();
+    this.hints.clear();
+    const pfn = m.mem.alloc(FrameState.VMALLOC);
+    const off = this.k.pgtables.pteOffsetAlloc(this.k.initMm, start, true);
+    m.mem.words[off] = pteLo(pfn, PAGE_KERNEL_LO & this.kernelPteMask);
+    m.mem.words[off + 1] = pteHi(pfn, _PAGE_NX_HI);
+    const area: VmapArea = { start, end: start + 4096, pages: [pfn], kind: "vmalloc", huge: false };
+    this.busy.set(start, area);
     return area;
   }
 
@@ -336,5 +363,6 @@ export class Vmalloc {
     }
     this.freeVaBatch(valist.map((va) => [va.start, va.end]));
     yield cost;
+    this.purgesCompleted++;
   }
 }

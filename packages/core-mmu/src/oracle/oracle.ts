@@ -368,9 +368,14 @@ export class Oracle implements HwWatch {
   private tableFreed(table: number): void {
     if (this.roots.delete(table) && table === this.referenceRoot) this.referenceRoot = -1;
     const site = this.freedBy(table);
-    for (const cpu of this.m.cpus) {
+    // Only the CPUs whose caches hold a slot pointing at the table, in CPU order.
+    const holders = this.m.pscHolders.get(table);
+    if (holders === undefined) return;
+    const ids = [...holders].sort((a, b) => a - b);
+    for (const id of ids) {
+      const cpu = this.m.cpus[id]!;
       const psc = cpu.psc;
-      if (psc.live === 0) continue;
+      if (psc.live === 0 || !psc.mayHold(table)) continue;
       for (let i = 0; i < psc.valid.length; i++) {
         if (psc.valid[i] !== 1 || psc.table[i] !== table) continue;
         const level = Math.floor(i / psc.size);
@@ -507,18 +512,34 @@ export class Oracle implements HwWatch {
     const level = m.format.topLoadedAtCr3 ? lv.length - 2 : 0;
     const span = 2 ** lv[level]!.shift;
     const w = this.mem.words;
-    for (const pgd of this.roots) {
-      for (let a = start - (start % span); a < end; a += span) {
+    // One purge recycles many areas in one instant, most of them under the same entry
+    // (x86-64: one PGD entry spans 512 GiB): an entry found clean in this instant is
+    // not walked over every pgd again (nothing changes page tables within the instant's
+    // loop). An entry that was not clean is checked, and reported, again.
+    if (this.recycledAt !== m.now) {
+      this.recycledAt = m.now;
+      this.recycledClean.clear();
+    }
+    for (let a = start - (start % span); a < end; a += span) {
+      if (this.recycledClean.has(a)) continue;
+      const ref = m.mmu.entryOffsetAt(this.referenceRoot, a, level);
+      let clean = true;
+      for (const pgd of this.roots) {
         const own = m.mmu.entryOffsetAt(pgd, a, level);
-        const ref = m.mmu.entryOffsetAt(this.referenceRoot, a, level);
         if (own < 0 || !ptePresent(w[own]!, w[own + 1]!)) continue;
         if (ref >= 0 && w[ref] === w[own] && w[ref + 1] === w[own + 1]) continue;
+        clean = false;
         const pfn = pteHuge(w[own]!, w[own + 1]!) ? pmdLeafPfn(w[own]!, w[own + 1]!) : ptePfn(w[own]!, w[own + 1]!);
         this.report(5, -1, a, pfn, `vmalloc_sync_unmappings() before ${site} freed the range for reuse`,
           `the pgd at pfn ${pgd} keeps a present kernel ${level === 0 ? "PGD" : "PMD"} entry for ${this.formatVa(a)}, ${formatPte(w[own]!, w[own + 1]!, level > 0)}, that init_mm no longer has`);
       }
+      if (clean) this.recycledClean.add(a);
     }
   }
+
+  /** The instant of the last kernelRangeRecycled, and the entries found clean in it. */
+  private recycledAt = -1;
+  private readonly recycledClean = new Set<number>();
 
   // ---- devices ----
 

@@ -80,11 +80,37 @@ export interface PublishedFigure {
   readonly role?: "calibration" | "prediction";
 }
 
+/**
+ * A named machine (`--preset NAME`, a config's `preset`, a reproduction's `preset`): the
+ * machine fields it sets and its cost profile, each with its source, and what it scales
+ * down from the real machine (stated in every run's notes). Explicit flags, a config's
+ * machine fields and a reproduction's `machine` override its fields.
+ */
+export interface MachinePreset {
+  readonly name: string;
+  readonly description: string;
+  readonly machine: {
+    readonly cpus: number;
+    readonly sockets: number;
+    /** Scaled down from the real machine's RAM (the preset says by how much). */
+    readonly memoryMiB: number;
+    readonly tlbEntries: number;
+    readonly tlbWays: number;
+  } & Partial<MachineOptions>;
+  readonly profile: string;
+  /** The source of every machine field the preset sets, and of "profile". */
+  readonly sources: Readonly<Record<string, string>>;
+  /** What is scaled down from the real machine, one sentence each. */
+  readonly scaled: readonly string[];
+}
+
 /** The compare a plugin declares as its reproduction of the published result. */
 export interface Reproduction {
   readonly workload: string;
   /** The kernel release of the patch's time, which both sides of the compare run (default v5.17). */
   readonly kernel?: KernelVersion;
+  /** A machine preset of the arch layer the reproduction runs on; `machine` overrides its fields. */
+  readonly preset?: string;
   readonly machine?: Partial<MachineOptions>;
   readonly profile?: string;
   readonly params?: ParamValues;
@@ -179,6 +205,8 @@ export interface ArchLayer {
   readonly defaultMachine: MachineOptions;
   /** Where each of the default machine's hardware sizes comes from ("[U] …" when unsourced). */
   readonly machineSources: { readonly [K in MachineSizeName]: string };
+  /** Named machines (`--preset`), by name. */
+  readonly presets?: Readonly<Record<string, MachinePreset>>;
   /** The pre-patch defaults of the arch's extension points (ArchTlb, ArchMm, VmallocSync). */
   readonly defaults: readonly AnyDefaultPolicy[];
   /** Kernel versions the arch layer mirrors, for the run's notes. */

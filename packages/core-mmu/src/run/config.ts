@@ -12,6 +12,8 @@ export interface FlushlabConfig {
   readonly plugins?: readonly FlushlabPlugin[];
   /** Workloads added to the built-in ones (defineWorkload). */
   readonly workloads?: readonly WorkloadDefinition[];
+  /** A machine preset (`flushlab list` shows them); `machine` and flags override its fields. */
+  readonly preset?: string;
   readonly machine?: Partial<MachineOptions>;
   readonly profile?: string;
   readonly seed?: number;

@@ -132,7 +132,7 @@ export function simulate(input: SimulateInput): RunResult {
         fork: () => entry.syscall(cpu, "fork", fork.forkChild(cpu)),
         forkCow: () => entry.syscall(cpu, "fork", fork.forkCow(cpu)),
         switchTo: (child) => fork.switchToTask(cpu, child),
-        exit: (child) => entry.syscall(cpu, "exit", fork.exitTask(cpu, child, mm)),
+        exit: (child, stackCpu) => entry.syscall(cpu, "exit", fork.exitTask(cpu, child, mm, stackCpu === undefined ? cpu : machine.cpus[stackCpu]!)),
         touch(va, count, stride, write) {
           access.va = va;
           access.count = count;
@@ -199,6 +199,7 @@ export function simulate(input: SimulateInput): RunResult {
       ...machineSizeNotes(machineOpts, arch),
       describeKernelVersion(run.kernel),
       `TLB features: ${describeFeatures(machineOpts)} (arch/x86/mm/tlb.c ${kernelAtLeast(run.kernel, KERNEL_CHANGES.x86Pcid) ? "v5.17" : "v4.2"}: ${machineOpts.pcid ? "6 dynamic ASIDs per CPU" : "one ASID, every switch to another mm flushes"}${machineOpts.pti ? `; PTI: kernel and user PCIDs, ${machineOpts.pcid ? (machineOpts.invpcid ? "user addresses flushed by INVPCID" : "a user-address flush drops the whole user PCID at the next return to user") : "every kernel entry and exit flushes"}, kernel mappings not global` : ""})`,
+      ...(run.preset ? [`machine preset ${run.preset.name}: ${run.preset.description}; scaled down: ${run.preset.scaled.join("; ")}`] : []),
       `cost profile: ${run.profile.name} (${run.profile.description}); clock ${run.profile.params.freqHz / 1e9} GHz`,
       ...arch.notes,
       kernel.memory.huge.note(),

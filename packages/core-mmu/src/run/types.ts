@@ -56,6 +56,8 @@ export interface RunOptions {
   readonly params: ParamValues;
   /** The kernel release modelled (default v5.17); a reproduction runs its patch's. */
   readonly kernel?: KernelVersion;
+  /** The machine preset the machine and profile started from (named in the notes); absent: none. */
+  readonly preset?: string;
 }
 
 export interface RunResult {

@@ -7,7 +7,7 @@
 import { checkCostModel, type CostModel, type CostParams } from "../cost/cost-model.js";
 import { MAX_CPUS, type CpuFeatures } from "../hw/machine.js";
 import { pagingFormatByName, type PagingFormat } from "../hw/paging-format.js";
-import { ARCH_NAMES, overriddenPoints, type ArchLayer, type FlushlabPlugin, type MachineOptions, type ParamValues } from "../plugin/define.js";
+import { ARCH_NAMES, overriddenPoints, type ArchLayer, type FlushlabPlugin, type MachineOptions, type MachinePreset, type ParamValues } from "../plugin/define.js";
 import { FlushlabInputError } from "../plugin/errors.js";
 import { EXTENSION_POINTS } from "../plugin/tokens.js";
 import { DEFAULT_KERNEL_VERSION, KERNEL_CHANGES, KERNEL_VERSIONS, isKernelVersion, kernelAtLeast, type KernelVersion } from "../kernel/version.js";
@@ -22,6 +22,8 @@ export interface ValidRun {
   readonly format: PagingFormat;
   /** Frames of simulated RAM: memoryMiB, split evenly across the sockets. */
   readonly memoryFrames: number;
+  /** The machine preset the run started from, if any. */
+  readonly preset?: MachinePreset;
   readonly profile: CostModel;
   readonly seed: number;
   readonly params: ParamValues;
@@ -253,7 +255,8 @@ export function validateRun(input: RunToValidate): ValidRun {
   const kernel = validateKernelVersion(options.kernel);
   const machine = resolveFeatures(options.machine, profile);
   checkKernelFeatures(machine, kernel);
-  return { machine, format, memoryFrames, profile, seed: options.seed, params, plugins: input.plugins, kernel };
+  const preset = options.preset === undefined ? undefined : findPreset(arch.presets ?? {}, options.preset);
+  return { machine, format, memoryFrames, profile, seed: options.seed, params, plugins: input.plugins, kernel, ...(preset ? { preset } : {}) };
 }
 
 /** A run's kernel release: one of KERNEL_VERSIONS, v5.17 when absent. */
@@ -270,5 +273,22 @@ export function checkKernelFeatures(machine: Pick<MachineOptions, "pcid" | "pti"
   }
   if (machine.pti === true && !kernelAtLeast(kernel, KERNEL_CHANGES.x86Pti)) {
     throw new FlushlabInputError(`kernel ${kernel} has no page-table isolation (PTI came in ${KERNEL_CHANGES.x86Pti}): use --pti off or a profile without it`);
+  }
+}
+
+/** The preset named `name`, or a one-line error listing the valid names; `where` prefixes it. */
+export function findPreset(presets: Readonly<Record<string, MachinePreset>>, name: string, where?: string): MachinePreset {
+  const p = Object.hasOwn(presets, name) ? presets[name] : undefined;
+  if (p === undefined) throw new FlushlabInputError(`${where === undefined ? "" : `${where}: `}unknown preset "${name}" (known: ${knownList(Object.keys(presets))})`);
+  return p;
+}
+
+/** A preset's shape: a valid machine over `base`, a known profile, and a source for every field it sets. */
+export function checkPreset(preset: MachinePreset, base: MachineOptions, profiles: Readonly<Record<string, unknown>>): void {
+  const where = `preset "${preset.name}"`;
+  validateMachine({ ...base, ...preset.machine }, where);
+  if (!Object.hasOwn(profiles, preset.profile)) throw new FlushlabInputError(`${where}: unknown profile "${preset.profile}"`);
+  for (const k of [...Object.keys(preset.machine), "profile"]) {
+    if (!preset.sources[k]) throw new FlushlabInputError(`${where}: ${k} has no source`);
   }
 }

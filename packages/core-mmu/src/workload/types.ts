@@ -52,8 +52,13 @@ export interface TaskApi {
   forkCow(): KGen<TaskStruct>;
   /** The scheduler runs `child` on this CPU (its mm becomes current). */
   switchTo(child: TaskStruct): void;
-  /** The running child exits; this task runs again. */
-  exit(child: TaskStruct): KGen;
+  /**
+   * The running child exits; this task runs again. `stackCpu`: the CPU whose cached
+   * stacks take the child's stack back (free_thread_stack runs where the dead task last
+   * ran: a workload whose children fork balancing placed elsewhere names that CPU; the
+   * exit's cycles are still charged here). Default: this CPU.
+   */
+  exit(child: TaskStruct, stackCpu?: number): KGen;
   /** `count` user accesses from `va`, `stride` bytes apart (reuses one object: yield it at once). */
   touch(va: number, count: number, stride: number, write: boolean): AccessRun;
 }

@@ -99,6 +99,28 @@ describe("flushlab list", () => {
   });
 });
 
+describe("the kernel a run models (--kernel)", () => {
+  it("defaults to v5.17, to the release an enabled plugin was written for, and --kernel wins", async () => {
+    const base = ["run", "tlb-flush2", "--cpus", "2", "--param", "regions=1", "--param", "memory_kib=64", "--json"];
+    expect(JSON.parse((await runCli(base, { registry })).stdout).kernel).toBe("v5.17");
+    const patched = JSON.parse((await runCli([...base, "--plugins", "batched-unmap"], { registry })).stdout);
+    expect(patched.kernel).toBe("v4.2");
+    expect(patched.notes.some((n: string) => n.startsWith("kernel: v4.2 (an IPI to every target"))).toBe(true);
+    expect(JSON.parse((await runCli([...base, "--plugins", "batched-unmap", "--kernel", "v5.17"], { registry })).stdout).kernel).toBe("v5.17");
+  });
+  it("bad or inconsistent kernels get one line and exit 2", async () => {
+    const bad = await runCli(["run", "tlb-flush2", "--kernel", "v3.10"], { registry });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe('flushlab: --kernel: unknown kernel "v3.10" (known: v4.2, v4.15, v5.4, v5.17, v6.5)\n');
+    const mixed = await runCli(["run", "tlb-flush2", "--plugins", "batched-unmap,mmu-notifier"], { registry });
+    expect(mixed.code).toBe(2);
+    expect(mixed.stderr).toBe("flushlab: plugins batched-unmap (v4.2), mmu-notifier (v4.15) were written for different kernels: choose one with --kernel\n");
+    const pcid = await runCli(["run", "tlb-flush2", "--kernel", "v4.2", "--pcid", "on"], { registry });
+    expect(pcid.code).toBe(2);
+    expect(pcid.stderr).toMatch(/^flushlab: kernel v4\.2 does not use PCID \(x86 PCID support came in v4\.14\)/);
+  });
+});
+
 describe("flushlab reproduce", () => {
   it("with no plugin declaring a reproduction, prints the demo run", async () => {
     const r = await runCli(["reproduce"], { registry: { ...registry, plugins: [] } });

@@ -3,7 +3,7 @@
  * shared resolution of run options: workload, machine, profile, seed, params, plugins.
  * Precedence: flags > flushlab.config > registry defaults.
  */
-import { ARCH_NAMES, DEFAULT_KERNEL_VERSION, FlushlabInputError, KERNEL_VERSIONS, checkKernelFeatures, findPreset, resolveFeatures, resolveParams, validateKernelVersion, validateMachine, validatePlugins, type EventStream, type MachinePreset, type ParamDefaults } from "@flushlab/core-mmu";
+import { ARCH_NAMES, DEFAULT_KERNEL_VERSION, FlushlabInputError, KERNEL_VERSIONS, checkKernelFeatures, findPreset, resolveFeatures, resolveParams, validateKernelVersion, validateMachine, validatePlugins, type EventStream, type KernelVersion, type MachinePreset, type ParamDefaults } from "@flushlab/core-mmu";
 import type {
   ArchName,
   FlushlabPlugin,
@@ -204,12 +204,17 @@ export function resolveRunSetup(ctx: CommandContext, workloadName: string | unde
   const seed = flags.seed !== undefined ? parseNonNegativeInt(flags.seed, "--seed") : (cfg?.seed ?? DEFAULT_SEED);
   const params = resolveParams(workload, parseParamFlags(workload, flags.param ?? []), undefined, paramDefaults(registry, profile, machine0));
   const machine = withFeatures(registry, checkMachine({ ...machine0, ...onOff(flags) }), profile);
-  const kernel = flags.kernel !== undefined ? validateKernelVersion(flags.kernel, "--kernel") : validateKernelVersion(cfg?.kernel, config?.file);
-  checkKernelFeatures(machine, kernel);
 
   const pluginNames =
     flags.plugins !== undefined ? parseNameList(flags.plugins, "--plugins") : (cfg?.plugins ?? []).map((p) => p.name);
   const plugins = resolvePlugins(ctx, pluginNames, machine.arch);
+  const kernel =
+    flags.kernel !== undefined
+      ? validateKernelVersion(flags.kernel, "--kernel")
+      : cfg?.kernel !== undefined
+        ? validateKernelVersion(cfg.kernel, config?.file)
+        : pluginsKernel(plugins);
+  checkKernelFeatures(machine, kernel);
 
   return {
     workload,
@@ -276,4 +281,18 @@ export function simulate(ctx: CommandContext, setup: RunSetup, which: Simulation
   const wanted = bus.wantedModelEvents();
   const onEvents = wanted.length === 0 ? undefined : (events: EventStream) => void events.select(...wanted).subscribe((e) => bus.forward(e));
   return ctx.registry.simulate(setup.options, { workload: setup.workload, plugins: setup.plugins }, onEvents);
+}
+
+/**
+ * The kernel a run takes when neither --kernel nor the config names one: the release the
+ * enabled plugins' reproductions declare (a patch applies to the kernel of its time), else
+ * the default. Plugins written for different releases need --kernel.
+ */
+export function pluginsKernel(plugins: readonly FlushlabPlugin[]): KernelVersion {
+  const declared = plugins.filter((p) => p.reproduction?.kernel !== undefined);
+  const kernels = [...new Set(declared.map((p) => p.reproduction!.kernel!))];
+  if (kernels.length > 1) {
+    throw new FlushlabInputError(`plugins ${declared.map((p) => `${p.name} (${p.reproduction!.kernel})`).join(", ")} were written for different kernels: choose one with --kernel`);
+  }
+  return kernels[0] ?? DEFAULT_KERNEL_VERSION;
 }

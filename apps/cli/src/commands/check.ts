@@ -4,7 +4,7 @@ import { CaseSchema, OP_NAMES, check, checkCase, headline, runCase, type Case, t
 import { HELP_OPTION, expectAtMostPositionals, knownList, parseNameList, parseNonNegativeInt, parsePositiveInt } from "../args.js";
 import type { CheckReport } from "../reporters/types.js";
 import { defineCommand } from "./command.js";
-import { DEFAULT_SEED, onOff, resolvePlugins, type CommandContext } from "./context.js";
+import { DEFAULT_SEED, onOff, pluginsKernel, resolvePlugins, type CommandContext } from "./context.js";
 
 /** The default search budget, in schedules: about 40 s on a 2-core machine when nothing is found. */
 export const DEFAULT_BUDGET = 50_000;
@@ -183,7 +183,7 @@ export const checkCommand = defineCommand({
       ops = list as OpName[];
     }
     const features = parseFeatures(flags, arch);
-    const kernel = flags.kernel !== undefined ? validateKernelVersion(flags.kernel, "--kernel") : ctx.config?.config.kernel;
+    const kernel = flags.kernel !== undefined ? validateKernelVersion(flags.kernel, "--kernel") : ctx.config?.config.kernel !== undefined ? validateKernelVersion(ctx.config.config.kernel, ctx.config.file) : pluginsKernel(plugins);
     const target = targetOf(ctx, arch, plugins, features, kernel);
     ctx.bus.emit("cli:check_start", { arch, plugins: names, cpus, budget, seed, replay: null });
     const result = await check({ target, cpus, budget, seed, ops, onProgress: (explored) => ctx.bus.emit("cli:check_progress", { explored }) });

@@ -14,7 +14,7 @@ import {
   type WorkloadContext,
   C,
 } from "@flushlab/core-mmu";
-import { classes, runScenario } from "./scenario.js";
+import { classes, lazyThenUnmap, runScenario } from "./scenario.js";
 import { freeBeforeFlush, localOnly, noProtFlush, skipLazy, skipPromotionFlush } from "./unsafe-policies.js";
 
 const ARCHES = ["x86-64", "x86-32-pae"] as const;
@@ -160,24 +160,6 @@ describe.each(ARCHES)("class 7: a translation used after the call that removed o
   });
 });
 
-/** CPU1 touches a region and exits (lazy); CPU0 unmaps it, freeing its page tables. */
-function lazyThenUnmap() {
-  let addr = -1;
-  let touched = false;
-  return [
-    function* (t: TaskApi) {
-      addr = yield* t.mmap(64 * 4096, PROT_READ | PROT_WRITE);
-      while (!touched) yield 1000;
-      yield 10_000;
-      yield* t.munmap(addr, 64 * 4096);
-    },
-    function* (t: TaskApi) {
-      while (addr < 0) yield 1000;
-      yield t.touch(addr, 64, 4096, true);
-      touched = true;
-    },
-  ];
-}
 
 describe.each(ARCHES)("class 4: a flush that skipped a CPU that could hold entries (%s)", (arch) => {
   it("unsafe: flush_tlb_mm_range that ignores mm_cpumask", () => {

@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { MADV_DONTNEED, PROT_READ, PROT_WRITE, definePlugin, policy, ARCH_TLB, VMALLOC_SYNC, type Cpu, type KGen, type Kernel, type TaskApi, type TaskGen, type WorkloadContext } from "@flushlab/core-mmu";
 import { X86TlbV42, type FlushTlbInfoV42 } from "../src/index.js";
-import { classes, runScenario } from "./scenario.js";
+import { classes, hugeIoremapScenario, lazyThenUnmap, runScenario } from "./scenario.js";
 
 const ARCHES = ["x86-64", "x86-32-pae"] as const;
 const testPatch = { title: "test policy", commit: "none", kernel: "none", author: "flushlab tests" };
@@ -39,24 +39,6 @@ describe("smp_call_function_many: an IPI per target before v4.9, only to an empt
   });
 });
 
-/** CPU 1 touches the mapping and its task ends (lazy on the mm); CPU 0 then unmaps it. */
-function lazyThenUnmap() {
-  let addr = -1;
-  let touched = false;
-  return [
-    function* (t: TaskApi): TaskGen {
-      addr = yield* t.mmap(64 * 4096, PROT_READ | PROT_WRITE);
-      while (!touched) yield 1000;
-      yield 10_000;
-      yield* t.munmap(addr, 64 * 4096);
-    },
-    function* (t: TaskApi): TaskGen {
-      while (addr < 0) yield 1000;
-      yield t.touch(addr, 64, 4096, true);
-      touched = true;
-    },
-  ];
-}
 
 /** Unsafe on v4.2: flush_tlb_others that leaves lazy CPUs out, as v4.19 may (v4.2 has no tlb_gen to catch them up). */
 class SkipLazyV42 extends X86TlbV42 {
@@ -87,31 +69,6 @@ describe.each(ARCHES)("v4.2's lazy TLB: a lazy CPU stays in mm_cpumask, gets the
   });
 });
 
-/** A huge ioremap that CPU 1's process faults into its page table, then iounmap, a purge, and the range reused. */
-function hugeIoremap(getK: () => Kernel) {
-  let addr = -1;
-  let phase = 0;
-  return [
-    function* (t: TaskApi): TaskGen {
-      const k = getK();
-      yield* t.syscall((function* (): KGen {
-        const io = yield* k.vmalloc.ioremap(t.cpu, k.machine.mem.nframes - 1024, 2 * 1024 * 1024);
-        expect(io.huge).toBe(true);
-        addr = io.start;
-        while (phase < 1) yield 1000;
-        yield* k.vmalloc.vfree(t.cpu, io);
-        yield* k.vmalloc.purgeVmapAreaLazy(t.cpu);
-        expect((yield* k.vmalloc.vmalloc(t.cpu, 4096)).start).toBe(io.start);
-      })());
-    },
-    function* (t: TaskApi): TaskGen {
-      const k = getK();
-      while (addr < 0) yield 500;
-      yield* t.syscall(k.entry.kernelAccess(t.cpu, addr, false));
-      phase = 1;
-    },
-  ];
-}
 
 /** Unsafe on v5.8+: arch_sync_kernel_mappings as a no-op. */
 const noArchSync = definePlugin({
@@ -125,7 +82,7 @@ const noArchSync = definePlugin({
 describe("the purge's vmalloc sync by era, on x86-32 PAE's private kernel PMDs (class 5)", () => {
   const run = (kernel: "v4.15" | "v5.4" | "v5.17", plugins = [] as (typeof noArchSync)[]) => {
     let ctx: WorkloadContext | undefined;
-    return runScenario("huge-io", hugeIoremap(() => ctx!.kernel), plugins, "x86-32-pae", (c) => (ctx = c), 1, undefined, kernel);
+    return runScenario("huge-io", hugeIoremapScenario(() => ctx!.kernel, { start: 0 }), plugins, "x86-32-pae", (c) => (ctx = c), 1, undefined, kernel);
   };
   it("v4.15, before 3f8fd02b1bf1 (v5.3): nothing syncs the unmapping, and the reused range is stale in the other pgd", () => {
     expect(classes(run("v4.15"))).toEqual([5]);

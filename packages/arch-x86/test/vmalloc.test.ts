@@ -6,7 +6,7 @@ import {
   type TaskGen,
   type WorkloadContext,
 } from "@flushlab/core-mmu";
-import { classes, runScenario } from "./scenario.js";
+import { classes, hugeIoremapScenario, runScenario } from "./scenario.js";
 import { noKernelFlush, noUnmapSync } from "./unsafe-policies.js";
 
 const ARCHES = ["x86-64", "x86-32-pae"] as const;
@@ -92,37 +92,6 @@ describe.each(ARCHES)("stale kernel translations (%s)", (arch) => {
   });
 });
 
-/**
- * A huge ioremap (a 2 MiB PMD leaf in init_mm) that CPU 1's process faults into its
- * own page table, then iounmap, a purge, and the range reused by vmalloc.
- */
-function hugeIoremapScenario(getK: () => Kernel, seen: { start: number }) {
-  let addr = -1;
-  let phase = 0;
-  return [
-    function* (t: TaskApi): TaskGen {
-      const k = getK();
-      yield* t.syscall((function* (): KGen {
-        const devPfn = k.machine.mem.nframes - 1024; // 512-aligned frames the allocator has not reached
-        const io = yield* k.vmalloc.ioremap(t.cpu, devPfn, 2 * 1024 * 1024);
-        expect(io.huge).toBe(true);
-        addr = io.start;
-        seen.start = io.start;
-        while (phase < 1) yield 1000;
-        yield* k.vmalloc.vfree(t.cpu, io); // iounmap
-        yield* k.vmalloc.purgeVmapAreaLazy(t.cpu); // vm_unmap_aliases-like
-        const again = yield* k.vmalloc.vmalloc(t.cpu, 4096);
-        expect(again.start).toBe(io.start);
-      })());
-    },
-    function* (t: TaskApi): TaskGen {
-      const k = getK();
-      while (addr < 0) yield 500;
-      yield* t.syscall(k.entry.kernelAccess(t.cpu, addr, false)); // vmalloc_fault copies the entry
-      phase = 1;
-    },
-  ];
-}
 
 describe("class 5: stale present kernel PMD (x86-32 PAE, private kernel PMDs)", () => {
   it("unsafe on PAE: vmalloc_sync_unmappings as a no-op leaves the process PMD present after iounmap", () => {

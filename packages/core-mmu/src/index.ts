@@ -46,7 +46,7 @@ export { PageAlloc, type KswapdWaker } from "./mm/page-alloc.js";
 export { PageCache, SegmentationFault } from "./mm/filemap.js";
 export { Lru, PAGEVEC_SIZE, LRU_ACTIVE_FILE, LRU_INACTIVE_FILE, NOT_ISOLATED, ISOLATED, ISOLATED_GATHERED, ISOLATED_RELEASED } from "./mm/swap.js";
 export { Rmap } from "./mm/rmap.js";
-export { Reclaim, SWAP_CLUSTER_MAX } from "./mm/vmscan.js";
+export { Reclaim, SWAP_CLUSTER_MAX, DEF_PRIORITY, scanTarget } from "./mm/vmscan.js";
 export { Vmalloc, fls } from "./mm/vmalloc.js";
 // The device.
 export { AtsDevice, type AtsDeviceParams } from "./device/ats-device.js";

@@ -1,6 +1,7 @@
 /**
  * Page reclaim, after mm/vmscan.c of v4.2 (just before seed 003), the file LRU only:
- * kswapd per node and direct reclaim (try_to_free_pages); shrink_lruvec →
+ * kswapd per node and direct reclaim (try_to_free_pages, with do_try_to_free_pages'
+ * priority passes from DEF_PRIORITY down); shrink_lruvec →
  * shrink_inactive_list isolating up to SWAP_CLUSTER_MAX pages → shrink_page_list
  * (page_check_references, try_to_unmap, __remove_mapping) with the pages freed only
  * after the list is processed and try_to_unmap_flush has run; shrink_active_list
@@ -22,6 +23,20 @@ import { ISOLATED, ISOLATED_GATHERED, LRU_ACTIVE_FILE, LRU_INACTIVE_FILE, NOT_IS
 
 /** SWAP_CLUSTER_MAX: pages isolated per shrink_inactive_list pass (32 in v4.2 and v4.3). */
 export const SWAP_CLUSTER_MAX = 32;
+
+/** DEF_PRIORITY: a reclaim pass at priority p scans each LRU list's size >> p (v4.2). */
+export const DEF_PRIORITY = 12;
+
+/**
+ * get_scan_count's target for a list of `size` pages at `priority`: size >> priority, but
+ * at least SWAP_CLUSTER_MAX (or the whole list). Scaled: the model's RAM is scaled down
+ * (each run states by how much), and at the sizes the kernel's lists have on the
+ * machines it mirrors (512 MiB or more per node) size >> DEF_PRIORITY is already 32 pages
+ * or more; without the floor a scaled-down list would be scanned a page or two at a time.
+ */
+export function scanTarget(size: number, priority: number): number {
+  return Math.max(Math.floor(size / 2 ** priority), Math.min(size, SWAP_CLUSTER_MAX));
+}
 
 /** page_check_references outcomes (v4.2). */
 type PageRef = "PAGEREF_RECLAIM" | "PAGEREF_RECLAIM_CLEAN" | "PAGEREF_KEEP" | "PAGEREF_ACTIVATE";
@@ -108,13 +123,50 @@ export class Reclaim implements KswapdWaker {
     }
   }
 
-  /** try_to_free_pages: the allocating task reclaims, local node first, until SWAP_CLUSTER_MAX pages are freed. */
+  /**
+   * try_to_free_pages → do_try_to_free_pages (v4.2): passes from DEF_PRIORITY down to 0,
+   * each shrink_zones over the nodes, local first, each scanning its file lists' size >>
+   * priority, until SWAP_CLUSTER_MAX pages are reclaimed. A list whose pages are all
+   * young is aged by the early passes and reclaimed by a later one, within one call.
+   */
   *tryToFreePages(cpu: Cpu): KGen<number> {
     let freed = 0;
-    for (let i = 0; i < this.nodes && freed < SWAP_CLUSTER_MAX; i++) {
-      freed += yield* this.shrinkLruvec(cpu, (cpu.socket + i) % this.nodes, this.directUbc[cpu.id]!);
+    for (let priority = DEF_PRIORITY; priority >= 0 && freed < SWAP_CLUSTER_MAX; priority--) {
+      for (let i = 0; i < this.nodes && freed < SWAP_CLUSTER_MAX; i++) {
+        freed += yield* this.shrinkLruvecDirect(cpu, (cpu.socket + i) % this.nodes, this.directUbc[cpu.id]!, priority);
+      }
     }
     return freed;
+  }
+
+  /**
+   * shrink_lruvec for direct reclaim at `priority` (v4.2, file lists only): get_scan_count's
+   * targets are each list's size >> priority; the inactive list is shrunk and the active
+   * one refills it (when the inactive is the smaller) SWAP_CLUSTER_MAX at a time, until the
+   * targets are scanned or, below DEF_PRIORITY (scan_adjusted), SWAP_CLUSTER_MAX pages
+   * are reclaimed.
+   */
+  private *shrinkLruvecDirect(cpu: Cpu, node: number, ubc: TlbUbc, priority: number): KGen<number> {
+    ubc.flushRequired = false;
+    let nrInactive = scanTarget(this.lru.size(node, LRU_INACTIVE_FILE), priority);
+    let nrActive = scanTarget(this.lru.size(node, LRU_ACTIVE_FILE), priority);
+    const scanAdjusted = priority === DEF_PRIORITY;
+    let reclaimed = 0;
+    while (nrInactive > 0 || nrActive > 0) {
+      if (nrInactive > 0) {
+        const n = Math.min(nrInactive, SWAP_CLUSTER_MAX);
+        nrInactive -= n;
+        reclaimed += yield* this.shrinkInactiveList(cpu, node, ubc, n);
+      }
+      if (nrActive > 0) {
+        const n = Math.min(nrActive, SWAP_CLUSTER_MAX);
+        nrActive -= n;
+        // shrink_list on an active list: only when inactive_list_is_low.
+        if (this.lru.size(node, LRU_INACTIVE_FILE) < this.lru.size(node, LRU_ACTIVE_FILE)) yield* this.shrinkActiveList(cpu, node, n);
+      }
+      if (reclaimed >= SWAP_CLUSTER_MAX && !scanAdjusted) break;
+    }
+    return reclaimed;
   }
 
   /**
@@ -128,10 +180,10 @@ export class Reclaim implements KswapdWaker {
     return yield* this.shrinkInactiveList(cpu, node, ubc);
   }
 
-  /** shrink_active_list: move up to SWAP_CLUSTER_MAX pages from the active tail to the inactive list. */
-  private *shrinkActiveList(cpu: Cpu, node: number): KGen {
+  /** shrink_active_list: move up to `nrToScan` pages from the active tail to the inactive list. */
+  private *shrinkActiveList(cpu: Cpu, node: number, nrToScan = SWAP_CLUSTER_MAX): KGen {
     let cost = 0;
-    for (let i = 0; i < SWAP_CLUSTER_MAX; i++) {
+    for (let i = 0; i < nrToScan; i++) {
       const pfn = this.lru.tail(node, LRU_ACTIVE_FILE);
       if (pfn < 0) break;
       this.lru.del(pfn, node);
@@ -145,10 +197,10 @@ export class Reclaim implements KswapdWaker {
   }
 
   /** shrink_inactive_list: isolate up to SWAP_CLUSTER_MAX pages from the inactive tail, shrink them. */
-  private *shrinkInactiveList(cpu: Cpu, node: number, ubc: TlbUbc): KGen<number> {
+  private *shrinkInactiveList(cpu: Cpu, node: number, ubc: TlbUbc, nrToScan = SWAP_CLUSTER_MAX): KGen<number> {
     this.lru.lruAddDrain(cpu);
     const isolated: number[] = [];
-    for (let i = 0; i < SWAP_CLUSTER_MAX; i++) {
+    for (let i = 0; i < nrToScan; i++) {
       const pfn = this.lru.tail(node, LRU_INACTIVE_FILE);
       if (pfn < 0) break;
       this.lru.del(pfn, node);

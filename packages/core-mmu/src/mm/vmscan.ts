@@ -148,6 +148,9 @@ export class Reclaim implements KswapdWaker {
    */
   private *shrinkLruvecDirect(cpu: Cpu, node: number, ubc: TlbUbc, priority: number): KGen<number> {
     ubc.flushRequired = false;
+    // lru_add_drain, which shrink_inactive_list runs first, before the targets are read: on
+    // a scaled-down list the pages still in this CPU's pagevec can be all there is.
+    this.lru.lruAddDrain(cpu);
     let nrInactive = scanTarget(this.lru.size(node, LRU_INACTIVE_FILE), priority);
     let nrActive = scanTarget(this.lru.size(node, LRU_ACTIVE_FILE), priority);
     const scanAdjusted = priority === DEF_PRIORITY;

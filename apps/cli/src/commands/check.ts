@@ -21,7 +21,7 @@ const CHECK_OPTIONS = {
   pcid: { type: "string", valueName: "on|off", description: "the machine has PCID (x86-64; default off)" },
   invpcid: { type: "string", valueName: "on|off", description: "the machine has INVPCID (default off)" },
   pti: { type: "string", valueName: "on|off", description: "page-table isolation (x86-64; default off)" },
-  kernel: { type: "string", valueName: KERNEL_VERSIONS.join("|"), description: `kernel release the cases run (default ${DEFAULT_KERNEL_VERSION})` },
+  kernel: { type: "string", valueName: KERNEL_VERSIONS.join("|"), description: `kernel release the cases run (default: the one the plugins were written for, else ${DEFAULT_KERNEL_VERSION})` },
   json: { type: "boolean", description: "print one JSON object instead of the report" },
 } as const;
 

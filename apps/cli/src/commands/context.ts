@@ -75,7 +75,7 @@ export const RUN_OPTIONS = {
   pti: { type: "string", valueName: "on|off", description: "page-table isolation (x86-64; default: the profile's)" },
   thp: { type: "string", valueName: "always|never", description: "transparent_hugepage= boot setting (default never; a workload may enable THP itself, e.g. mprotect-bench thp=1)" },
   profile: { type: "string", valueName: "P", description: `cost profile (default ${DEFAULT_PROFILE}; see "flushlab list")` },
-  kernel: { type: "string", valueName: KERNEL_VERSIONS.join("|"), description: `kernel release modelled (default ${DEFAULT_KERNEL_VERSION}; a reproduction runs its patch's)` },
+  kernel: { type: "string", valueName: KERNEL_VERSIONS.join("|"), description: `kernel release modelled (default: the one the enabled plugins were written for, else ${DEFAULT_KERNEL_VERSION})` },
   seed: { type: "string", valueName: "N", description: `PRNG seed, non-negative integer (default ${DEFAULT_SEED})` },
   param: { type: "string", multiple: true, valueName: "k=v", description: "workload parameter; repeat for several" },
   json: { type: "boolean", description: "print one JSON object instead of the report" },

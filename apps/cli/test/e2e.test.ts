@@ -111,7 +111,7 @@ describe("the kernel a run models (--kernel)", () => {
   it("bad or inconsistent kernels get one line and exit 2", async () => {
     const bad = await runCli(["run", "tlb-flush2", "--kernel", "v3.10"], { registry });
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toBe('flushlab: --kernel: unknown kernel "v3.10" (known: v4.2, v4.15, v5.4, v5.17, v6.5)\n');
+    expect(bad.stderr).toBe('flushlab: --kernel: unknown kernel "v3.10" (known: v4.2, v4.15, v5.2, v5.4, v5.17, v6.5)\n');
     const mixed = await runCli(["run", "tlb-flush2", "--plugins", "batched-unmap,mmu-notifier"], { registry });
     expect(mixed.code).toBe(2);
     expect(mixed.stderr).toBe("flushlab: plugins batched-unmap (v4.2), mmu-notifier (v4.15) were written for different kernels: choose one with --kernel\n");

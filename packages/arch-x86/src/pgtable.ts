@@ -14,6 +14,8 @@
 import {
   C,
   FrameState,
+  KERNEL_CHANGES,
+  kernelAtLeast,
   SpinLock,
   VM_EXEC,
   VM_READ,
@@ -134,12 +136,15 @@ export class X86Mm implements ArchMm {
   private readonly list: PgdList;
   readonly threadSize: number;
   readonly mmapBase: number;
+  /** SHARED_KERNEL_PMD: PAE before v4.19's x86-32 PTI shares swapper_pg_dir's kernel PMDs. */
+  readonly sharedKernelPmd: boolean;
 
   constructor(kernel: Kernel) {
     this.k = kernel;
     this.m = kernel.machine;
     this.list = pgdList(kernel);
     const pae = this.m.format.name === "x86-32-pae";
+    this.sharedKernelPmd = pae && !kernelAtLeast(kernel.version, KERNEL_CHANGES.x86_32PrivateKernelPmds);
     // THREAD_SIZE: 16 KiB on x86-64 (THREAD_SIZE_ORDER 2), 8 KiB on x86-32 (order 1).
     this.threadSize = pae ? 8192 : 16384;
     // Top-down mmap base below the stack: TASK_SIZE minus the stack gap, rounded.
@@ -149,7 +154,8 @@ export class X86Mm implements ArchMm {
   /**
    * A new top-level table. The kernel half is shared with `reference`: on x86-64 the
    * top-level kernel entries are copied (pgd_ctor, clone_pgd_range); on PAE each pgd
-   * gets a private copy of the kernel PMD and preallocated user PMDs
+   * gets a private copy of the kernel PMD (v4.19+; before, the PDPTE points at
+   * swapper_pg_dir's own kernel PMD) and preallocated user PMDs
    * (pgd_prepopulate_pmd). With `reference` null, this is swapper_pg_dir: the kernel
    * PMD exists from boot on PAE.
    */
@@ -172,7 +178,7 @@ export class X86Mm implements ArchMm {
         const src = mem.entryOffset(reference, i);
         const dst = mem.entryOffset(pgd, i);
         const lo = mem.words[src]!;
-        if (fmt.topLoadedAtCr3 && (lo & _PAGE_PRESENT) !== 0) {
+        if (fmt.topLoadedAtCr3 && !this.sharedKernelPmd && (lo & _PAGE_PRESENT) !== 0) {
           // !SHARED_KERNEL_PMD (PAE with PTI): a private copy of the kernel PMD page,
           // filled from swapper_pg_dir's.
           const refPmd = ptePfn(lo, mem.words[src + 1]!);
@@ -219,7 +225,7 @@ export class X86Mm implements ArchMm {
     yield costs.ptAlloc * (pae ? 5 : 1);
     yield* lock.lockLine(cpu);
     const pgd = this.pgdPages(reference, cpu.socket);
-    const copied = pae ? 4096 : 8 * (this.m.format.levels[0]!.entries - Math.floor(this.m.format.kernelStart / 2 ** this.m.format.levels[0]!.shift));
+    const copied = pae && !this.sharedKernelPmd ? 4096 : 8 * (this.m.format.levels[0]!.entries - Math.floor(this.m.format.kernelStart / 2 ** this.m.format.levels[0]!.shift));
     const listAdd = this.list.add(cpu, pgd);
     yield (costs.copyPage * copied) / 4096 + listAdd;
     lock.unlock(cpu);
@@ -234,7 +240,9 @@ export class X86Mm implements ArchMm {
     lock.unlock(cpu);
     const mem = this.m.mem;
     if (this.m.format.topLoadedAtCr3) {
-      for (let i = 0; i < 4; i++) {
+      // The kernel PMDs are swapper_pg_dir's own when shared (SHARED_KERNEL_PMD).
+      const owned = this.sharedKernelPmd ? Math.floor(this.m.format.kernelStart / 2 ** this.m.format.levels[0]!.shift) : 4;
+      for (let i = 0; i < owned; i++) {
         const off = mem.entryOffset(pgd, i);
         if ((mem.words[off]! & _PAGE_PRESENT) === 0) continue;
         mem.free(ptePfn(mem.words[off]!, mem.words[off + 1]!), "pgd_free", this.m.now);

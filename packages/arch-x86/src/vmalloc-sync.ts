@@ -12,7 +12,7 @@
  * The pre-patch default makes both vmalloc_sync_mappings and vmalloc_sync_unmappings
  * vmalloc_sync_all.
  */
-import { C, _PAGE_PRESENT, type Cpu, type KGen, type Kernel, type Machine, type VmallocSync } from "@flushlab/core-mmu";
+import { C, KERNEL_CHANGES, _PAGE_PRESENT, kernelAtLeast, type Cpu, type KGen, type Kernel, type Machine, type VmallocSync } from "@flushlab/core-mmu";
 import { pgdList, type PgdList } from "./pgtable.js";
 
 export class X86VmallocSync implements VmallocSync {
@@ -95,6 +95,8 @@ export class X86VmallocSync implements VmallocSync {
     const m = this.m;
     const k = this.k;
     const lock = this.list.lock;
+    // vmalloc_sync_all (32-bit, before v4.19): if (SHARED_KERNEL_PMD) return.
+    if (!kernelAtLeast(k.version, KERNEL_CHANGES.x86_32PrivateKernelPmds)) return;
     k.counters.values[C.vmalloc_sync_calls]!++;
     const pmdLevel = m.format.levels.length - 2;
     const step = 2 ** m.format.levels[pmdLevel]!.shift;

@@ -6,8 +6,8 @@
  * brought it, so a reader can check the claim against that release's source.
  */
 
-/** The releases the model has been checked against (the eras of the five seeds, and the default). */
-export const KERNEL_VERSIONS = ["v4.2", "v4.15", "v5.4", "v5.17", "v6.5"] as const;
+/** The releases the model has been checked against (the eras of the five seeds, v5.2 just before 3f8fd02b1bf1, and the default). */
+export const KERNEL_VERSIONS = ["v4.2", "v4.15", "v5.2", "v5.4", "v5.17", "v6.5"] as const;
 export type KernelVersion = (typeof KERNEL_VERSIONS)[number];
 export const DEFAULT_KERNEL_VERSION: KernelVersion = "v5.17";
 
@@ -42,6 +42,12 @@ export const KERNEL_CHANGES = {
   x86Pcid: "v4.14",
   /** Page-table isolation: v4.15 (and the v4.14.11 backport). */
   x86Pti: "v4.15",
+  /**
+   * PTI for x86-32 (Joerg Roedel, v4.19): with it, SHARED_KERNEL_PMD is 0 and each PAE pgd
+   * has private kernel PMDs. Before, native PAE shared the kernel PMDs of swapper_pg_dir
+   * (vmalloc_sync_all returned at once), so nothing in a process pgd could go stale.
+   */
+  x86_32PrivateKernelPmds: "v4.19",
   /**
    * "x86/mm/tlb: Only send page table free TLB flush to lazy TLB CPUs" and the lazy-TLB
    * rework (Rik van Riel, v4.19): lazy CPUs are skipped unless page tables were freed.
@@ -80,5 +86,6 @@ export function describeKernelVersion(v: KernelVersion): string {
     : kernelAtLeast(v, KERNEL_CHANGES.vmallocSyncInPurge)
       ? "vmalloc_sync_all in __purge_vmap_area_lazy (v5.3-v5.7)"
       : "no vmalloc sync in __purge_vmap_area_lazy (before v5.3)";
-  return `kernel: ${v} (${ipi}; ${tlb}; ${sync})`;
+  const pmds = kernelAtLeast(v, KERNEL_CHANGES.x86_32PrivateKernelPmds) ? "x86-32 PAE: private kernel PMDs per pgd (as with PTI, v4.19+)" : "x86-32 PAE: kernel PMDs shared with swapper_pg_dir (SHARED_KERNEL_PMD, before v4.19)";
+  return `kernel: ${v} (${ipi}; ${tlb}; ${sync}; ${pmds})`;
 }

@@ -15,7 +15,7 @@
  * PTI did not exist (v4.15); validation refuses PCID or PTI with this kernel.
  */
 import { C, type ArchTlb, type Cpu, type KGen, type Kernel, type Machine, type MmStruct, type TlbFlushReason } from "@flushlab/core-mmu";
-import { TLB_FLUSH_ALL, TLB_SINGLE_PAGE_FLUSH_CEILING } from "./tlb.js";
+import { REASON_COUNTER, TLB_FLUSH_ALL, TLB_SINGLE_PAGE_FLUSH_CEILING, anyBut } from "./tlb.js";
 
 /** struct flush_tlb_info (v4.2): flush_mm null flushes whatever mm the target has loaded. */
 export interface FlushTlbInfoV42 {
@@ -193,17 +193,4 @@ export class X86TlbV42 implements ArchTlb {
   ptiSwitchCr3(): void {
     throw new Error("page-table isolation does not exist in v4.2 (validation refuses --pti with this kernel)");
   }
-}
-
-const REASON_COUNTER: Readonly<Record<TlbFlushReason, number>> = {
-  TLB_FLUSH_ON_TASK_SWITCH: C.tlb_flush_TLB_FLUSH_ON_TASK_SWITCH,
-  TLB_REMOTE_SHOOTDOWN: C.tlb_flush_TLB_REMOTE_SHOOTDOWN,
-  TLB_LOCAL_SHOOTDOWN: C.tlb_flush_TLB_LOCAL_SHOOTDOWN,
-  TLB_LOCAL_MM_SHOOTDOWN: C.tlb_flush_TLB_LOCAL_MM_SHOOTDOWN,
-  TLB_REMOTE_SEND_IPI: C.tlb_flush_TLB_REMOTE_SEND_IPI,
-};
-
-function anyBut(mask: Uint8Array, cpu: number): boolean {
-  for (let i = 0; i < mask.length; i++) if (mask[i] === 1 && i !== cpu) return true;
-  return false;
 }

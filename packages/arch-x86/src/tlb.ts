@@ -348,7 +348,7 @@ export class X86Tlb implements ArchTlb {
 }
 
 /** trace_tlb_flush reason → counter index, resolved once. */
-const REASON_COUNTER: Readonly<Record<TlbFlushReason, number>> = {
+export const REASON_COUNTER: Readonly<Record<TlbFlushReason, number>> = {
   TLB_FLUSH_ON_TASK_SWITCH: C.tlb_flush_TLB_FLUSH_ON_TASK_SWITCH,
   TLB_REMOTE_SHOOTDOWN: C.tlb_flush_TLB_REMOTE_SHOOTDOWN,
   TLB_LOCAL_SHOOTDOWN: C.tlb_flush_TLB_LOCAL_SHOOTDOWN,
@@ -356,7 +356,8 @@ const REASON_COUNTER: Readonly<Record<TlbFlushReason, number>> = {
   TLB_REMOTE_SEND_IPI: C.tlb_flush_TLB_REMOTE_SEND_IPI,
 };
 
-function anyBut(mask: Uint8Array, cpu: number): boolean {
+/** cpumask_any_but(mask, cpu) < nr_cpu_ids */
+export function anyBut(mask: Uint8Array, cpu: number): boolean {
   for (let i = 0; i < mask.length; i++) if (mask[i] === 1 && i !== cpu) return true;
   return false;
 }

@@ -38,7 +38,7 @@ import type { KernelCore } from "../kernel/core.js";
 import type { ProtectionChange } from "../plugin/tokens.js";
 import type { KGen } from "../sim/process.js";
 import { SegmentationFault } from "./filemap.js";
-import { VM_WRITE, type MmStruct, type MmuGather, type Vma } from "./mm-types.js";
+import { VM_WRITE, type MmStruct, type MmuGather, type NotifierSite, type Vma } from "./mm-types.js";
 import { mmuNotifierInvalidateRange, mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart } from "./mmu-notifier.js";
 import type { PageAlloc } from "./page-alloc.js";
 import { _PAGE_TABLE } from "./pgtable.js";
@@ -188,6 +188,23 @@ export class HugeMemory {
     return this.hugeCopy(cpu, mm, vma, haddr, pmdOff, cost, old, page);
   }
 
+  /**
+   * pmdp_huge_clear_flush_notify (v4.15): clear the PMD, flush_pmd_tlb_range
+   * (flush_tlb_range on x86: PAGE_SHIFT stride), then invalidate_range unless the call
+   * site's notifier policy leaves it to range_end.
+   */
+  private *pmdpHugeClearFlushNotify(cpu: Cpu, mm: MmStruct, haddr: number, pmdOff: number, site: NotifierSite): KGen {
+    const k = this.k;
+    const w = k.machine.mem.words;
+    w[pmdOff] = 0;
+    w[pmdOff + 1] = 0;
+    yield* k.policies.archTlb.flushTlbMmRange(cpu, mm, haddr, haddr + HPAGE_PMD_SIZE, 12, false);
+    if (k.policies.secondaryTlbNotify.clearNotifies(site)) {
+      const c = mmuNotifierInvalidateRange(k.counters, cpu, mm, haddr, haddr + HPAGE_PMD_SIZE);
+      if (c > 0) yield c;
+    }
+  }
+
   /** do_huge_pmd_wp_page's copy (v4.15): copy_user_huge_page, then the PMD replaced under one notifier range. */
   private *hugeCopy(cpu: Cpu, mm: MmStruct, vma: Vma, haddr: number, pmdOff: number, cost: number, old: number, page: number): KGen {
     const k = this.k;
@@ -213,15 +230,7 @@ export class HugeMemory {
       if (e > 0) yield e;
       return;
     }
-    // pmdp_huge_clear_flush_notify: clear, flush_pmd_tlb_range (flush_tlb_range on x86:
-    // PAGE_SHIFT stride), invalidate_range.
-    w1[pmdOff] = 0;
-    w1[pmdOff + 1] = 0;
-    yield* k.policies.archTlb.flushTlbMmRange(cpu, mm, haddr, haddr + HPAGE_PMD_SIZE, 12, false);
-    if (notify.clearNotifies("do_huge_pmd_wp_page")) {
-      const c = mmuNotifierInvalidateRange(k.counters, cpu, mm, haddr, haddr + HPAGE_PMD_SIZE);
-      if (c > 0) yield c;
-    }
+    yield* this.pmdpHugeClearFlushNotify(cpu, mm, haddr, pmdOff, "do_huge_pmd_wp_page");
     const w2 = mem.words;
     w2[pmdOff] = pmdLeafLo(page, vma.protLo | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED);
     w2[pmdOff + 1] = pteHi(page, vma.protHi);
@@ -276,13 +285,7 @@ export class HugeMemory {
       if (e > 0) yield e;
       return;
     }
-    w1[pmdOff] = 0;
-    w1[pmdOff + 1] = 0;
-    yield* k.policies.archTlb.flushTlbMmRange(cpu, mm, haddr, haddr + HPAGE_PMD_SIZE, 12, false);
-    if (notify.clearNotifies("do_huge_pmd_wp_page_fallback")) {
-      c = mmuNotifierInvalidateRange(k.counters, cpu, mm, haddr, haddr + HPAGE_PMD_SIZE);
-      if (c > 0) yield c;
-    }
+    yield* this.pmdpHugeClearFlushNotify(cpu, mm, haddr, pmdOff, "do_huge_pmd_wp_page_fallback");
     const pgtable = this.withdraw(pmdOff);
     const w = mem.words;
     for (let i = 0; i < HPAGE_NR; i++) {

@@ -1,10 +1,15 @@
 /**
- * Command-line parsing, by hand so that every mistake gets one precise line: option
- * specs per command, the parser, and the parsers for option values and `--param k=v`.
- * Every error is a FlushlabInputError (the CLI prints it as `flushlab: <message>`, exit 2).
+ * Command-line parsing on commander, with every value checked by its zod schema
+ * (./schemas.ts): option specs per command, the parser, and `--param k=v`. Commander does
+ * the syntax (long and short names, `--name=value`, `--`); its errors and the schemas'
+ * become one precise line each, a FlushlabInputError (the CLI prints it as
+ * `flushlab: <message>`, exit 2). Help is generated from the same specs (./help.ts).
  */
+import { Command as Commander, CommanderError } from "commander";
 import { FlushlabInputError } from "@flushlab/core-mmu";
 import type { ParamSpec, WorkloadDefinitionLike } from "@flushlab/core-mmu";
+import type { z } from "zod";
+import { nameListText, nonNegativeIntText, paramText, parseText, positiveIntText, type TextSchema } from "./schemas.js";
 
 export interface OptionSpec {
   readonly type: "string" | "boolean";
@@ -14,15 +19,19 @@ export interface OptionSpec {
   /** Shown in help, e.g. "N" for `--cpus N`. */
   readonly valueName?: string;
   readonly description: string;
+  /** String options: the schema the text (each text, when multiple) must pass; its output is the parsed value. */
+  readonly schema?: TextSchema<unknown>;
 }
 
 export type OptionSpecs = Readonly<Record<string, OptionSpec>>;
 
+type Scalar<O extends OptionSpec> = O extends { readonly schema: infer Z extends z.ZodType } ? z.output<Z> : string;
+
 type ValueOf<O extends OptionSpec> = O["type"] extends "boolean"
   ? boolean
   : O extends { readonly multiple: true }
-    ? readonly string[]
-    : string;
+    ? readonly Scalar<O>[]
+    : Scalar<O>;
 
 export type ParsedOptions<S extends OptionSpecs> = { -readonly [K in keyof S]?: ValueOf<S[K]> };
 
@@ -36,65 +45,76 @@ export const HELP_OPTION = {
   help: { type: "boolean", short: "h", description: "show this help" },
 } as const satisfies OptionSpecs;
 
+/** Common option value kinds, each with its schema. */
+export const positiveInt = (valueName: string, description: string) => ({ type: "string", valueName, description, schema: positiveIntText }) as const;
+export const nonNegativeInt = (valueName: string, description: string) => ({ type: "string", valueName, description, schema: nonNegativeIntText }) as const;
+export const nameList = (valueName: string, description: string) => ({ type: "string", valueName, description, schema: nameListText }) as const;
+
+/** The commander program for one command's specs: syntax only (values are checked by the schemas). */
+export function commanderFor(command: string, specs: OptionSpecs): Commander {
+  const program = new Commander(command)
+    .exitOverride()
+    .helpOption(false)
+    .configureOutput({ writeOut: () => undefined, writeErr: () => undefined, outputError: () => undefined })
+    .allowExcessArguments(true)
+    .argument("[args...]");
+  for (const [name, spec] of Object.entries(specs)) {
+    const flags = `${spec.short ? `-${spec.short}, ` : ""}--${name}${spec.type === "string" ? ` <${spec.valueName ?? "value"}>` : ""}`;
+    if (spec.type === "boolean") {
+      program.option(flags, spec.description);
+      continue;
+    }
+    program.option(flags, spec.description, (text: string, previous: unknown) => {
+      if (text.startsWith("--")) throw new FlushlabInputError(`option --${name} needs a value`);
+      const value = spec.schema === undefined ? text : parseText(spec.schema, text, `--${name}`);
+      if (spec.multiple) return [...((previous as unknown[] | undefined) ?? []), value];
+      if (previous !== undefined) throw new FlushlabInputError(`option --${name} given more than once`);
+      return value;
+    });
+  }
+  return program;
+}
+
+/** Commander's own errors, as one line naming the command. */
+function commanderMessage(error: CommanderError, command: string): string {
+  const seeHelp = `see "flushlab ${command} --help"`;
+  const text = error.message.replace(/^error: /, "");
+  const unknown = /^unknown option '([^']+)'/.exec(text);
+  if (unknown) {
+    const hint = /\(Did you mean (\S+)\?\)/.exec(text);
+    return `unknown option "${unknown[1]}" for ${command} (${hint ? `did you mean ${hint[1]}? ` : ""}${seeHelp})`;
+  }
+  const missing = /^option '(?:-\w, )?(--[\w-]+)[^']*' argument missing/.exec(text);
+  if (missing) return `option ${missing[1]} needs a value`;
+  return `${text} (${seeHelp})`;
+}
+
 /**
  * Parses `argv` (the words after the command name) against `specs`. Accepts `--name value`,
  * `--name=value`, short booleans (`-h`), and `--` before positionals that start with "-".
  */
 export function parseArgs<S extends OptionSpecs>(argv: readonly string[], specs: S, command: string): ParsedArgs<S> {
-  const positionals: string[] = [];
-  const values = new Map<string, boolean | string | string[]>();
-  const shortToLong = new Map<string, string>();
-  for (const [name, spec] of Object.entries(specs)) if (spec.short) shortToLong.set(spec.short, name);
-  const seeHelp = `see "flushlab ${command} --help"`;
-
-  let onlyPositionals = false;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    if (onlyPositionals || arg === "-" || !arg.startsWith("-")) {
-      positionals.push(arg);
-      continue;
-    }
-    if (arg === "--") {
-      onlyPositionals = true;
-      continue;
-    }
-    let name: string;
-    let inline: string | undefined;
-    if (arg.startsWith("--")) {
-      const eq = arg.indexOf("=");
-      name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
-      inline = eq === -1 ? undefined : arg.slice(eq + 1);
-    } else {
-      const long = arg.length === 2 ? shortToLong.get(arg.slice(1)) : undefined;
-      if (long === undefined) throw new FlushlabInputError(`unknown option "${arg}" for ${command} (${seeHelp})`);
-      name = long;
-    }
-    const spec = Object.hasOwn(specs, name) ? specs[name] : undefined;
-    if (spec === undefined || name === "") {
-      throw new FlushlabInputError(`unknown option "--${name}" for ${command} (${seeHelp})`);
-    }
-    if (spec.type === "boolean") {
-      if (inline !== undefined) throw new FlushlabInputError(`option --${name} takes no value (got "${inline}")`);
-      values.set(name, true);
-      continue;
-    }
-    let value = inline;
-    if (value === undefined) {
-      const next = argv[i + 1];
-      if (next === undefined || next.startsWith("--")) throw new FlushlabInputError(`option --${name} needs a value`);
-      value = next;
-      i++;
-    }
-    if (spec.multiple) {
-      const list = values.get(name);
-      if (Array.isArray(list)) list.push(value);
-      else values.set(name, [value]);
-    } else {
-      if (values.has(name)) throw new FlushlabInputError(`option --${name} given more than once`);
-      values.set(name, value);
-    }
+  // Commander reads `--flag=x` on a boolean as an unknown option; say what is wrong instead.
+  for (const arg of argv) {
+    if (arg === "--") break;
+    const m = /^--([^=]+)=(.*)$/s.exec(arg);
+    if (m && Object.hasOwn(specs, m[1]!) && specs[m[1]!]!.type === "boolean") throw new FlushlabInputError(`option --${m[1]} takes no value (got "${m[2]}")`);
   }
-  return { positionals, options: Object.fromEntries(values) as ParsedOptions<S> };
+  const program = commanderFor(command, specs);
+  try {
+    program.parse([...argv], { from: "user" });
+  } catch (error) {
+    if (error instanceof CommanderError) throw new FlushlabInputError(commanderMessage(error, command));
+    throw error;
+  }
+  const raw = program.opts();
+  const options: Record<string, unknown> = {};
+  for (const name of Object.keys(specs)) {
+    // commander camel-cases option names; the specs' names are the keys we promise.
+    const key = name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    if (raw[key] !== undefined) options[name] = raw[key];
+  }
+  return { positionals: program.processedArgs[0] as string[], options: options as ParsedOptions<S> };
 }
 
 /** Rejects positionals beyond `max`, naming the first extra one. */
@@ -103,34 +123,19 @@ export function expectAtMostPositionals(positionals: readonly string[], max: num
   if (extra !== undefined) throw new FlushlabInputError(`unexpected argument "${extra}" for ${command}`);
 }
 
-const INTEGER_RE = /^[+-]?\d+$/;
-const NUMBER_RE = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
-
 /** A positive safe integer from option text. */
 export function parsePositiveInt(text: string, what: string): number {
-  const n = INTEGER_RE.test(text.trim()) ? Number(text.trim()) : Number.NaN;
-  if (!Number.isSafeInteger(n) || n < 1) throw new FlushlabInputError(`${what} must be a positive integer (got "${text}")`);
-  return n;
+  return parseText(positiveIntText, text, what);
 }
 
 /** A non-negative safe integer from option text. */
 export function parseNonNegativeInt(text: string, what: string): number {
-  const n = INTEGER_RE.test(text.trim()) ? Number(text.trim()) : Number.NaN;
-  if (!Number.isSafeInteger(n) || n < 0) throw new FlushlabInputError(`${what} must be a non-negative integer (got "${text}")`);
-  return n;
+  return parseText(nonNegativeIntText, text, what);
 }
 
 /** `--plugins a,b` → ["a", "b"]; `--plugins ""` → [] (explicitly none). */
 export function parseNameList(text: string, what: string): string[] {
-  if (text.trim() === "") return [];
-  const names = text.split(",").map((s) => s.trim());
-  if (names.some((n) => n === "")) throw new FlushlabInputError(`${what} has an empty name (got "${text}")`);
-  const seen = new Set<string>();
-  for (const n of names) {
-    if (seen.has(n)) throw new FlushlabInputError(`${what} lists "${n}" twice`);
-    seen.add(n);
-  }
-  return names;
+  return parseText(nameListText, text, what);
 }
 
 /** Quoted, comma-separated list for "(known: …)" hints. */
@@ -164,25 +169,5 @@ function findParam(workload: WorkloadDefinitionLike, key: string): ParamSpec {
 }
 
 function parseParamText(spec: ParamSpec, text: string): number | boolean | string {
-  const t = text.trim();
-  switch (spec.type) {
-    case "int": {
-      const n = INTEGER_RE.test(t) ? Number(t) : Number.NaN;
-      if (!Number.isSafeInteger(n)) throw new FlushlabInputError(`parameter "${spec.name}" must be an integer (got "${text}")`);
-      return n;
-    }
-    case "number": {
-      const n = NUMBER_RE.test(t) ? Number(t) : Number.NaN;
-      if (!Number.isFinite(n)) throw new FlushlabInputError(`parameter "${spec.name}" must be a number (got "${text}")`);
-      return n;
-    }
-    case "boolean": {
-      const lower = t.toLowerCase();
-      if (lower === "true" || lower === "1" || lower === "yes" || lower === "on") return true;
-      if (lower === "false" || lower === "0" || lower === "no" || lower === "off") return false;
-      throw new FlushlabInputError(`parameter "${spec.name}" must be true or false (got "${text}")`);
-    }
-    case "string":
-      return text;
-  }
+  return parseText(paramText(spec), text, `parameter "${spec.name}"`);
 }

@@ -36,8 +36,8 @@ describe("help and version", () => {
       expect(r.stdout).toContain("--json");
       expect(await runCli(["help", c])).toEqual(r);
     }
-    expect((await runCli(["run", "--help"])).stdout).toContain("--param k=v");
-    expect((await runCli(["compare", "-h"])).stdout).toContain("--runs N");
+    expect((await runCli(["run", "--help"])).stdout).toContain("--param <k=v>");
+    expect((await runCli(["compare", "-h"])).stdout).toContain("--runs <N>");
   });
   it("help wins over a missing workload", async () => {
     expect((await runCli(["run", "-h"])).code).toBe(0);

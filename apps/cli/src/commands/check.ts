@@ -1,7 +1,9 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { ARCH_NAMES, DEFAULT_KERNEL_VERSION, FlushlabInputError, KERNEL_VERSIONS, checkKernelFeatures, validateKernelVersion, type ArchName, type FlushlabPlugin, type KernelVersion } from "@flushlab/core-mmu";
 import { CaseSchema, OP_NAMES, check, checkCase, headline, runCase, type Case, type CheckTarget, type OpName } from "@flushlab/check";
-import { HELP_OPTION, expectAtMostPositionals, knownList, parseNameList, parseNonNegativeInt, parsePositiveInt } from "../args.js";
+import { HELP_OPTION, expectAtMostPositionals, knownList, nameList, nonNegativeInt, positiveInt, type OptionSpecs } from "../args.js";
+import { z } from "zod";
+import { archText, nameListText, onOffText, type TextSchema } from "../schemas.js";
 import type { CheckReport } from "../reporters/types.js";
 import { defineCommand } from "./command.js";
 import { DEFAULT_SEED, onOff, pluginsKernel, resolvePlugins, type CommandContext } from "./context.js";
@@ -9,21 +11,33 @@ import { DEFAULT_SEED, onOff, pluginsKernel, resolvePlugins, type CommandContext
 /** The default search budget, in schedules: about 40 s on a 2-core machine when nothing is found. */
 export const DEFAULT_BUDGET = 50_000;
 
+/** --cpus N or M..N, 1 <= M <= N <= 4. */
+const cpuRangeText: TextSchema<{ min: number; max: number }> = z.string().transform((text, ctx) => {
+  const m = /^(\d+)(?:\.\.(\d+))?$/.exec(text.trim());
+  const min = m ? Number(m[1]) : NaN;
+  const max = m ? Number(m[2] ?? m[1]) : NaN;
+  if (!Number.isInteger(min) || !Number.isInteger(max) || min < 1 || max > 4 || min > max) {
+    ctx.addIssue({ code: "custom", message: "must be N or M..N with 1 <= M <= N <= 4" });
+    return z.NEVER;
+  }
+  return { min, max };
+});
+
 const CHECK_OPTIONS = {
-  plugins: { type: "string", valueName: "a,b", description: "plugins to enable, comma-separated (default: the config's; \"\" for none)" },
-  arch: { type: "string", valueName: ARCH_NAMES.join("|"), description: "arch mode of the simulated machine" },
-  cpus: { type: "string", valueName: "N|M..N", description: "CPUs per scenario, 1 to 4 (default 2..4)" },
-  budget: { type: "string", valueName: "N", description: `schedules to run in all (default ${DEFAULT_BUDGET.toLocaleString("en-US")}; shrinking comes on top)` },
-  seed: { type: "string", valueName: "N", description: `seed of the search (default ${DEFAULT_SEED}); the same seed explores the same cases` },
-  ops: { type: "string", valueName: "a,b", description: `operation kinds scenarios may use (default all: ${OP_NAMES.join(", ")})` },
+  plugins: nameList("a,b", "plugins to enable, comma-separated (default: the config's; \"\" for none)"),
+  arch: { type: "string", valueName: ARCH_NAMES.join("|"), description: "arch mode of the simulated machine", schema: archText },
+  cpus: { type: "string", valueName: "N|M..N", description: "CPUs per scenario, 1 to 4 (default 2..4)", schema: cpuRangeText },
+  budget: positiveInt("N", `schedules to run in all (default ${DEFAULT_BUDGET.toLocaleString("en-US")}; shrinking comes on top)`),
+  seed: nonNegativeInt("N", `seed of the search (default ${DEFAULT_SEED}); the same seed explores the same cases`),
+  ops: { type: "string", valueName: "a,b", schema: nameListText, description: `operation kinds scenarios may use (default all: ${OP_NAMES.join(", ")})` },
   save: { type: "string", valueName: "FILE", description: "write the counterexample (if any) to FILE, for --replay" },
   replay: { type: "string", valueName: "FILE", description: "run a saved counterexample (from --save or --json) again, exactly" },
-  pcid: { type: "string", valueName: "on|off", description: "the machine has PCID (x86-64; default off)" },
-  invpcid: { type: "string", valueName: "on|off", description: "the machine has INVPCID (default off)" },
-  pti: { type: "string", valueName: "on|off", description: "page-table isolation (x86-64; default off)" },
+  pcid: { type: "string", valueName: "on|off", description: "the machine has PCID (x86-64; default off)", schema: onOffText },
+  invpcid: { type: "string", valueName: "on|off", description: "the machine has INVPCID (default off)", schema: onOffText },
+  pti: { type: "string", valueName: "on|off", description: "page-table isolation (x86-64; default off)", schema: onOffText },
   kernel: { type: "string", valueName: KERNEL_VERSIONS.join("|"), description: `kernel release the cases run (default: the one the plugins were written for, else ${DEFAULT_KERNEL_VERSION})` },
   json: { type: "boolean", description: "print one JSON object instead of the report" },
-} as const;
+} as const satisfies OptionSpecs;
 
 /** What --save writes and --replay reads. */
 export interface SavedCounterexample {
@@ -39,26 +53,14 @@ export interface SavedCounterexample {
 
 type Features = { pcid?: boolean; invpcid?: boolean; pti?: boolean };
 
-function parseFeatures(flags: Partial<Record<"pcid" | "invpcid" | "pti", string>>, arch: ArchName): Features | undefined {
+function parseFeatures(flags: Partial<Record<"pcid" | "invpcid" | "pti", boolean>>, arch: ArchName): Features | undefined {
   const out = onOff(flags);
   for (const f of ["pcid", "pti"] as const) if (out[f] === true && arch !== "x86-64") throw new FlushlabInputError(`--${f} on needs arch x86-64`);
   return Object.keys(out).length === 0 ? undefined : out;
 }
 
-function parseCpus(text: string): { min: number; max: number } {
-  const m = /^(\d+)(?:\.\.(\d+))?$/.exec(text.trim());
-  const min = m ? Number(m[1]) : NaN;
-  const max = m ? Number(m[2] ?? m[1]) : NaN;
-  if (!Number.isInteger(min) || !Number.isInteger(max) || min < 1 || max > 4 || min > max) {
-    throw new FlushlabInputError(`--cpus must be N or M..N with 1 <= M <= N <= 4 (got "${text}")`);
-  }
-  return { min, max };
-}
-
-function parseArch(ctx: CommandContext, text: string | undefined): ArchName {
-  if (text === undefined) return ctx.config?.config.machine?.arch ?? ctx.registry.defaultMachine.arch;
-  if (!ARCH_NAMES.includes(text as ArchName)) throw new FlushlabInputError(`unknown arch "${text}" (known: ${ARCH_NAMES.join(", ")})`);
-  return text as ArchName;
+function archOf(ctx: CommandContext, flag: ArchName | undefined): ArchName {
+  return flag ?? ctx.config?.config.machine?.arch ?? ctx.registry.defaultMachine.arch;
 }
 
 function targetOf(ctx: CommandContext, arch: ArchName, plugins: readonly FlushlabPlugin[], features?: Features, kernel?: KernelVersion): CheckTarget {
@@ -115,7 +117,7 @@ function writeSaved(file: string, saved: SavedCounterexample): void {
 export const checkCommand = defineCommand({
   name: "check",
   summary: "search small scenarios and their interleavings for hazards; print a shrunk counterexample",
-  usage: "flushlab check [--plugins a,b] [--arch A] [--cpus M..N] [--budget N] [--seed N] [--ops a,b] [--pcid on|off] [--invpcid on|off] [--pti on|off] [--kernel V] [--save FILE] [--json]\n       flushlab check --replay FILE [--json]",
+  usage: "[options]  |  flushlab check --replay FILE [--json]",
   details: [
     "Generates small scenarios (one process's threads on 2 to 4 CPUs over a page or two: accesses,",
     "munmap, mprotect, madvise DONTNEED/FREE, mremap, fork, context switches, reclaim, vmalloc and",
@@ -169,15 +171,15 @@ export const checkCommand = defineCommand({
       ctx.bus.emit("cli:check_end", { report });
       return report.stopped !== null || report.counterexample !== null ? 1 : 0;
     }
-    const arch = parseArch(ctx, flags.arch);
-    const names = flags.plugins !== undefined ? parseNameList(flags.plugins, "--plugins") : (ctx.config?.config.plugins ?? []).map((p) => p.name);
+    const arch = archOf(ctx, flags.arch);
+    const names = flags.plugins ?? (ctx.config?.config.plugins ?? []).map((p) => p.name);
     const plugins = resolvePlugins(ctx, names, arch);
-    const cpus = flags.cpus !== undefined ? parseCpus(flags.cpus) : { min: 2, max: 4 };
-    const budget = flags.budget !== undefined ? parsePositiveInt(flags.budget, "--budget") : DEFAULT_BUDGET;
-    const seed = flags.seed !== undefined ? parseNonNegativeInt(flags.seed, "--seed") : (ctx.config?.config.seed ?? DEFAULT_SEED);
+    const cpus = flags.cpus ?? { min: 2, max: 4 };
+    const budget = flags.budget ?? DEFAULT_BUDGET;
+    const seed = flags.seed ?? ctx.config?.config.seed ?? DEFAULT_SEED;
     let ops: readonly OpName[] = OP_NAMES;
     if (flags.ops !== undefined) {
-      const list = parseNameList(flags.ops, "--ops");
+      const list = flags.ops;
       for (const o of list) if (!OP_NAMES.includes(o as OpName)) throw new FlushlabInputError(`unknown operation "${o}" in --ops (known: ${knownList(OP_NAMES)})`);
       if (list.length === 0) throw new FlushlabInputError("--ops needs at least one operation");
       ops = list as OpName[];

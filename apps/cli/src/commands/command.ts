@@ -6,7 +6,7 @@ export interface Command<S extends OptionSpecs = OptionSpecs> {
   readonly name: string;
   /** One line for the global help. */
   readonly summary: string;
-  /** e.g. "flushlab run <workload> [options]". */
+  /** What follows "flushlab <name>" in the usage line, e.g. "<workload> [options]"; the options are listed from the specs. */
   readonly usage: string;
   /** Paragraph lines for `--help`. */
   readonly details: readonly string[];

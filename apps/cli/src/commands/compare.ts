@@ -1,6 +1,6 @@
 import { FlushlabInputError } from "@flushlab/core-mmu";
 import type { RunResult } from "@flushlab/core-mmu";
-import { HELP_OPTION, expectAtMostPositionals, parsePositiveInt } from "../args.js";
+import { HELP_OPTION, expectAtMostPositionals, positiveInt } from "../args.js";
 import { hazardCount } from "../hazards.js";
 import type { CompareSummary, CounterComparison, MetricComparison } from "../reporters/types.js";
 import { changePct, mean, sampleStddev, welchTTest } from "../stats.js";
@@ -88,7 +88,7 @@ export function runCompare(ctx: CommandContext, setup: RunSetup, runs: number, l
 export const compareCommand = defineCommand({
   name: "compare",
   summary: "compare a workload without and with plugins over several seeds (mmtests-style)",
-  usage: "flushlab compare <workload> --plugins a[,b] [--runs N] [run options] [--json]",
+  usage: "<workload> --plugins a[,b] [options]",
   details: [
     "Runs <workload> N times without plugins (baseline) and N times with --plugins (patched),",
     "on seeds seed, seed+1, ..., and prints per metric the baseline and patched mean ± sample",
@@ -97,13 +97,13 @@ export const compareCommand = defineCommand({
   ],
   options: {
     ...RUN_OPTIONS,
-    runs: { type: "string", valueName: "N", description: `runs per side, positive integer (default ${DEFAULT_RUNS})` },
+    runs: positiveInt("N", `runs per side, positive integer (default ${DEFAULT_RUNS})`),
     ...HELP_OPTION,
   },
   async run(ctx, args) {
     expectAtMostPositionals(args.positionals, 1, "compare");
     const { runs: runsText, ...flags } = args.options;
-    const runs = runsText === undefined ? DEFAULT_RUNS : parsePositiveInt(runsText, "--runs");
+    const runs = runsText ?? DEFAULT_RUNS;
     if (runs > MAX_RUNS) throw new FlushlabInputError(`--runs must be at most ${MAX_RUNS} (got ${runs})`);
     const setup = resolveRunSetup(ctx, args.positionals[0], flags);
     if (setup.plugins.length === 0) {

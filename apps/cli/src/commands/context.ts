@@ -12,14 +12,9 @@ import type {
   RunResult,
   WorkloadDefinitionLike,
 } from "@flushlab/core-mmu";
-import {
-  knownList,
-  parseNameList,
-  parseNonNegativeInt,
-  parseParamFlags,
-  parsePositiveInt,
-} from "../args.js";
-import type { OptionSpecs } from "../args.js";
+import { knownList, nameList, nonNegativeInt, parseParamFlags, positiveInt } from "../args.js";
+import type { OptionSpecs, ParsedOptions } from "../args.js";
+import { archText, onOffText, thpText } from "../schemas.js";
 import type { LoadedConfig } from "../config.js";
 import type { CliRegistry } from "../registry-types.js";
 import type { ReportBus } from "../bus.js";
@@ -65,38 +60,24 @@ export const DEFAULT_SEED = 1;
 /** The run flags `run` and `compare` share. */
 export const RUN_OPTIONS = {
   preset: { type: "string", valueName: "NAME", description: "machine preset to start from (see \"flushlab list\"); the other machine flags and --profile override its fields" },
-  plugins: { type: "string", valueName: "a,b", description: "plugins to enable, comma-separated (\"\" for none)" },
-  arch: { type: "string", valueName: ARCH_NAMES.join("|"), description: "arch mode of the simulated machine" },
-  cpus: { type: "string", valueName: "N", description: "number of CPUs (positive integer)" },
-  sockets: { type: "string", valueName: "N", description: "number of sockets, each a NUMA node (must divide the CPU count)" },
-  memory: { type: "string", valueName: "MiB", description: "simulated RAM in MiB, split evenly across the nodes (scaled down; stated in the output)" },
-  pcid: { type: "string", valueName: "on|off", description: "the CPUs have PCID and the kernel uses it (x86-64; default: the profile's)" },
-  invpcid: { type: "string", valueName: "on|off", description: "the CPUs have INVPCID (default: the profile's)" },
-  pti: { type: "string", valueName: "on|off", description: "page-table isolation (x86-64; default: the profile's)" },
-  thp: { type: "string", valueName: "always|never", description: "transparent_hugepage= boot setting (default never; a workload may enable THP itself, e.g. mprotect-bench thp=1)" },
+  plugins: nameList("a,b", "plugins to enable, comma-separated (\"\" for none)"),
+  arch: { type: "string", valueName: ARCH_NAMES.join("|"), description: "arch mode of the simulated machine", schema: archText },
+  cpus: positiveInt("N", "number of CPUs (positive integer)"),
+  sockets: positiveInt("N", "number of sockets, each a NUMA node (must divide the CPU count)"),
+  memory: positiveInt("MiB", "simulated RAM in MiB, split evenly across the nodes (scaled down; stated in the output)"),
+  pcid: { type: "string", valueName: "on|off", description: "the CPUs have PCID and the kernel uses it (x86-64; default: the profile's)", schema: onOffText },
+  invpcid: { type: "string", valueName: "on|off", description: "the CPUs have INVPCID (default: the profile's)", schema: onOffText },
+  pti: { type: "string", valueName: "on|off", description: "page-table isolation (x86-64; default: the profile's)", schema: onOffText },
+  thp: { type: "string", valueName: "always|never", description: "transparent_hugepage= boot setting (default never; a workload may enable THP itself, e.g. mprotect-bench thp=1)", schema: thpText },
   profile: { type: "string", valueName: "P", description: `cost profile (default ${DEFAULT_PROFILE}; see "flushlab list")` },
   kernel: { type: "string", valueName: KERNEL_VERSIONS.join("|"), description: `kernel release modelled (default: the one the enabled plugins were written for, else ${DEFAULT_KERNEL_VERSION})` },
-  seed: { type: "string", valueName: "N", description: `PRNG seed, non-negative integer (default ${DEFAULT_SEED})` },
+  seed: nonNegativeInt("N", `PRNG seed, non-negative integer (default ${DEFAULT_SEED})`),
   param: { type: "string", multiple: true, valueName: "k=v", description: "workload parameter; repeat for several" },
   json: { type: "boolean", description: "print one JSON object instead of the report" },
 } as const satisfies OptionSpecs;
 
-export interface RunFlags {
-  readonly preset?: string;
-  readonly plugins?: string;
-  readonly arch?: string;
-  readonly cpus?: string;
-  readonly sockets?: string;
-  readonly memory?: string;
-  readonly pcid?: string;
-  readonly invpcid?: string;
-  readonly pti?: string;
-  readonly thp?: string;
-  readonly profile?: string;
-  readonly kernel?: string;
-  readonly seed?: string;
-  readonly param?: readonly string[];
-}
+/** The run flags as parsed (each value checked by its schema). */
+export type RunFlags = Omit<ParsedOptions<typeof RUN_OPTIONS>, "json">;
 
 /** A fully resolved run: options for `simulate`, plus the objects behind the names. */
 export interface RunSetup {
@@ -161,12 +142,6 @@ export function checkMachine(machine: MachineOptions, where?: string): MachineOp
   return machine;
 }
 
-/** --thp: the transparent_hugepage= boot setting. */
-function parseThp(text: string): "always" | "never" {
-  if (text !== "always" && text !== "never") throw new FlushlabInputError(`--thp must be "always" or "never" (got "${text}")`);
-  return text;
-}
-
 /** Resolves the shared run flags for `workloadName`; without --plugins the config's plugins are enabled. */
 export function resolveRunSetup(ctx: CommandContext, workloadName: string | undefined, flags: RunFlags): RunSetup {
   const { registry, config } = ctx;
@@ -175,22 +150,16 @@ export function resolveRunSetup(ctx: CommandContext, workloadName: string | unde
 
   const preset =
     flags.preset !== undefined ? findCliPreset(registry, flags.preset) : cfg?.preset !== undefined ? findCliPreset(registry, cfg.preset, config?.file) : undefined;
-  let arch: ArchName = cfg?.machine?.arch ?? preset?.machine.arch ?? registry.defaultMachine.arch;
-  if (flags.arch !== undefined) {
-    if (!ARCH_NAMES.includes(flags.arch as ArchName)) {
-      throw new FlushlabInputError(`unknown arch "${flags.arch}" (known: ${ARCH_NAMES.join(", ")})`);
-    }
-    arch = flags.arch as ArchName;
-  }
+  const arch: ArchName = flags.arch ?? cfg?.machine?.arch ?? preset?.machine.arch ?? registry.defaultMachine.arch;
   const machine0 = checkMachine({
     ...registry.defaultMachine,
     ...preset?.machine,
     ...cfg?.machine,
     arch,
-    ...(flags.cpus !== undefined ? { cpus: parsePositiveInt(flags.cpus, "--cpus") } : {}),
-    ...(flags.sockets !== undefined ? { sockets: parsePositiveInt(flags.sockets, "--sockets") } : {}),
-    ...(flags.memory !== undefined ? { memoryMiB: parsePositiveInt(flags.memory, "--memory") } : {}),
-    ...(flags.thp !== undefined ? { thp: parseThp(flags.thp) } : {}),
+    ...(flags.cpus !== undefined ? { cpus: flags.cpus } : {}),
+    ...(flags.sockets !== undefined ? { sockets: flags.sockets } : {}),
+    ...(flags.memory !== undefined ? { memoryMiB: flags.memory } : {}),
+    ...(flags.thp !== undefined ? { thp: flags.thp } : {}),
   });
 
   const profile =
@@ -201,12 +170,12 @@ export function resolveRunSetup(ctx: CommandContext, workloadName: string | unde
         : preset !== undefined
           ? findProfile(registry, preset.profile, `preset "${preset.name}"`)
           : defaultProfile(registry);
-  const seed = flags.seed !== undefined ? parseNonNegativeInt(flags.seed, "--seed") : (cfg?.seed ?? DEFAULT_SEED);
+  const seed = flags.seed ?? cfg?.seed ?? DEFAULT_SEED;
   const params = resolveParams(workload, parseParamFlags(workload, flags.param ?? []), undefined, paramDefaults(registry, profile, machine0));
   const machine = withFeatures(registry, checkMachine({ ...machine0, ...onOff(flags) }), profile);
 
   const pluginNames =
-    flags.plugins !== undefined ? parseNameList(flags.plugins, "--plugins") : (cfg?.plugins ?? []).map((p) => p.name);
+    flags.plugins ?? (cfg?.plugins ?? []).map((p) => p.name);
   const plugins = resolvePlugins(ctx, pluginNames, machine.arch);
   const kernel =
     flags.kernel !== undefined
@@ -232,15 +201,10 @@ export function findCliPreset(registry: CliRegistry, name: string, source?: stri
   return findPreset(Object.fromEntries((registry.presets ?? []).map((p) => [p.name, p])), name, source);
 }
 
-/** --pcid, --invpcid, --pti (on|off) as machine options; `run`, `compare` and `check` share them. */
-export function onOff(flags: Partial<Record<"pcid" | "invpcid" | "pti", string>>): { pcid?: boolean; invpcid?: boolean; pti?: boolean } {
+/** --pcid, --invpcid, --pti as machine options; `run`, `compare` and `check` share them. */
+export function onOff(flags: Partial<Record<"pcid" | "invpcid" | "pti", boolean>>): { pcid?: boolean; invpcid?: boolean; pti?: boolean } {
   const out: { pcid?: boolean; invpcid?: boolean; pti?: boolean } = {};
-  for (const f of ["pcid", "invpcid", "pti"] as const) {
-    const v = flags[f];
-    if (v === undefined) continue;
-    if (v !== "on" && v !== "off") throw new FlushlabInputError(`--${f} must be on or off (got "${v}")`);
-    out[f] = v === "on";
-  }
+  for (const f of ["pcid", "invpcid", "pti"] as const) if (flags[f] !== undefined) out[f] = flags[f];
   return out;
 }
 

@@ -5,7 +5,7 @@ import { defineCommand } from "./command.js";
 export const listCommand = defineCommand({
   name: "list",
   summary: "list plugins, workloads (with parameters and metrics), cost profiles and machine presets",
-  usage: "flushlab list [--json]",
+  usage: "[--json]",
   details: [
     "Plugins are the installed ones plus those defined in flushlab.config.{ts,js,mjs}",
     "in the current directory. Each shows its upstream patch (title, commit, kernel)",

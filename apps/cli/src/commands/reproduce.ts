@@ -1,6 +1,6 @@
 import { FlushlabInputError, checkKernelFeatures, resolveParams, validateKernelVersion, validatePlugins } from "@flushlab/core-mmu";
 import type { FlushlabPlugin, PublishedFigure } from "@flushlab/core-mmu";
-import { HELP_OPTION, expectAtMostPositionals, parseNameList } from "../args.js";
+import { HELP_OPTION, expectAtMostPositionals, nameList } from "../args.js";
 import type { CompareSummary, FigureOutcome, ReproductionOutcome, RunReport } from "../reporters/types.js";
 import { defineCommand } from "./command.js";
 import { changePct } from "../stats.js";
@@ -87,7 +87,7 @@ export function reproduce(ctx: CommandContext, plugin: FlushlabPlugin): Reproduc
 export const reproduceCommand = defineCommand({
   name: "reproduce",
   summary: "rerun each plugin's declared reproduction beside the published figures",
-  usage: "flushlab reproduce [--plugins a,b] [--strict] [--json]",
+  usage: "[options]",
   details: [
     "For every selected plugin (--plugins, default: all installed and configured plugins) that",
     "declares a reproduction, runs its compare (workload, machine, profile, params, runs; seeds",
@@ -99,7 +99,7 @@ export const reproduceCommand = defineCommand({
     "is outside its band.",
   ],
   options: {
-    plugins: { type: "string", valueName: "a,b", description: "plugins whose reproductions to run (default: all)" },
+    plugins: nameList("a,b", "plugins whose reproductions to run (default: all)"),
     json: { type: "boolean", description: "print one JSON object instead of the report" },
     strict: { type: "boolean", description: "exit 1 when any prediction is outside its band" },
     ...HELP_OPTION,
@@ -108,7 +108,7 @@ export const reproduceCommand = defineCommand({
     expectAtMostPositionals(args.positionals, 0, "reproduce");
     const selected =
       args.options.plugins !== undefined
-        ? parseNameList(args.options.plugins, "--plugins").map((name) => findPlugin(ctx, name))
+        ? args.options.plugins.map((name) => findPlugin(ctx, name))
         : ctx.catalog.map((e) => e.plugin);
     const declaring = selected.filter((p) => p.reproduction !== undefined);
     ctx.bus.emit("cli:reproduce_start", { plugins: declaring.map((p) => p.name) });

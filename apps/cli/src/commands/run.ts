@@ -5,7 +5,7 @@ import { RUN_OPTIONS, resolveRunSetup, simulate } from "./context.js";
 export const runCommand = defineCommand({
   name: "run",
   summary: "run one workload and report counters, interrupts, metrics and hazards",
-  usage: "flushlab run <workload> [--plugins a,b] [--arch A] [--cpus N] [--sockets N] [--memory MiB] [--thp always|never] [--profile P] [--seed N] [--param k=v]... [--json]",
+  usage: "<workload> [options]",
   details: [
     "Simulates <workload> once on the machine (registry default, then flushlab.config, then flags)",
     "with the given plugins enabled (default: the config's plugins, else none) and reports the",

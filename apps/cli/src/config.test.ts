@@ -54,7 +54,7 @@ describe("flushlab.config", () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toBe('flushlab: flushlab.config.mjs: unknown preset "nope" (known: big-box)\n');
     const wrong = project({ "flushlab.config.mjs": `export default { preset: 3 };\n` });
-    expect((await runCli(["run", "tlb-flush2"], { cwd: wrong })).stderr).toBe("flushlab: flushlab.config.mjs: preset must be a preset name\n");
+    expect((await runCli(["run", "tlb-flush2"], { cwd: wrong })).stderr).toBe("flushlab: flushlab.config.mjs: preset must be a preset name (got 3)\n");
   });
 
   it("adds its plugins (enabled by default) and sets machine, profile, seed; flags override", async () => {

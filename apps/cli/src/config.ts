@@ -1,6 +1,6 @@
 /**
  * flushlab.config.{ts,js,mjs}: found in the current directory, loaded, checked field by
- * field. `.mjs`/`.js` are loaded with a plain dynamic import; `.ts` through tsx's ESM API
+ * field against ConfigSchema (zod). `.mjs`/`.js` are loaded with a plain dynamic import; `.ts` through tsx's ESM API
  * (`tsImport`), so it works on any supported Node. Load failures become one line.
  */
 import { existsSync } from "node:fs";
@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { ARCH_NAMES, FlushlabInputError, validateKernelVersion, validatePluginShape } from "@flushlab/core-mmu";
 import type { FlushlabConfig } from "@flushlab/core-mmu";
+import { z } from "zod";
 
 export const CONFIG_FILE_NAMES = ["flushlab.config.ts", "flushlab.config.mjs", "flushlab.config.js"] as const;
 
@@ -80,56 +81,81 @@ export async function loadConfig(cwd: string): Promise<LoadedConfig | undefined>
   return { file, config: config as FlushlabConfig };
 }
 
-const KNOWN_FIELDS = ["plugins", "workloads", "preset", "machine", "profile", "seed", "kernel"];
-const MACHINE_FIELDS = ["arch", "cpus", "sockets", "tlbEntries", "tlbWays", "tlb2mEntries", "pscEntries", "iotlbEntries", "memoryMiB", "la57", "pcid", "invpcid", "pti", "thp"];
+const M_POSITIVE = "must be a positive integer";
+const positive = z.int({ error: M_POSITIVE }).min(1, { error: M_POSITIVE });
+const flag = z.boolean({ error: "must be true or false" });
 
-/** Shape checks; semantic checks (known profile, sockets dividing cpus) happen where the values are used. */
+/** The machine fields a config may set; core-mmu's validateMachine checks their ranges where they are used. */
+const MachineSchema = z.strictObject(
+  {
+    arch: z.enum(ARCH_NAMES, { error: `must be one of ${ARCH_NAMES.join(", ")}` }),
+    cpus: positive,
+    sockets: positive,
+    tlbEntries: positive,
+    tlbWays: positive,
+    tlb2mEntries: positive,
+    pscEntries: positive,
+    iotlbEntries: positive,
+    memoryMiB: positive,
+    la57: flag,
+    pcid: flag,
+    invpcid: flag,
+    pti: flag,
+    thp: z.enum(["always", "never"], { error: 'must be "always" or "never"' }),
+  },
+  { error: "must be an object" },
+).partial();
+
+/** A message printed as it is, not after the field's path. */
+const whole = (message: string) => ({ code: "custom" as const, message, params: { whole: true } });
+
+const WorkloadSchema = z.unknown().superRefine((w, ctx) => {
+  const wl = w as Record<string, unknown> | null;
+  if (wl === null || typeof wl !== "object" || typeof wl["name"] !== "string" || wl["name"] === "") return void ctx.addIssue({ code: "custom", message: "has no name" });
+  for (const field of ["setup", "collect"]) if (typeof wl[field] !== "function") return void ctx.addIssue(whole(`workload "${wl["name"]}" has no ${field} function`));
+  for (const field of ["params", "metrics"]) if (!Array.isArray(wl[field])) return void ctx.addIssue(whole(`workload "${wl["name"]}" has no ${field} array`));
+});
+
+/**
+ * The config file's shape, as one zod schema: the types come from FlushlabConfig, the
+ * one-line errors from the messages here. Semantic checks (a known profile or preset,
+ * sockets dividing cpus, a plugin's policies) happen where the values are used.
+ */
+export const ConfigSchema = z.strictObject({
+  plugins: z.array(z.unknown(), { error: "must be an array of plugins" }),
+  workloads: z.array(WorkloadSchema, { error: "must be an array of workloads (defineWorkload)" }),
+  preset: z.string({ error: "must be a preset name" }).min(1, { error: "must be a preset name" }),
+  machine: MachineSchema,
+  profile: z.string({ error: "must be a profile name" }).min(1, { error: "must be a profile name" }),
+  seed: z.int({ error: "must be a non-negative integer" }).min(0, { error: "must be a non-negative integer" }),
+  kernel: z.string({ error: "must be a kernel release" }),
+}).partial();
+
+function pathText(path: readonly PropertyKey[]): string {
+  return path.map((k, i) => (typeof k === "number" ? `[${k}]` : `${i === 0 ? "" : "."}${String(k)}`)).join("");
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let v = root;
+  for (const k of path) v = v !== null && typeof v === "object" ? (v as Record<PropertyKey, unknown>)[k] : undefined;
+  return v;
+}
+
+/** Shape checks by ConfigSchema; the first problem becomes one line naming the file and the field. */
 export function validateConfig(config: Record<string, unknown>, file: string): void {
-  for (const key of Object.keys(config)) {
-    if (!KNOWN_FIELDS.includes(key)) throw new FlushlabInputError(`${file}: unknown field "${key}" (known: ${KNOWN_FIELDS.join(", ")})`);
-  }
-  const { plugins, workloads, preset, machine, profile, seed, kernel } = config;
-  if (kernel !== undefined) validateKernelVersion(kernel, file);
-  if (preset !== undefined && (typeof preset !== "string" || preset === "")) throw new FlushlabInputError(`${file}: preset must be a preset name`);
-  if (plugins !== undefined) {
-    if (!Array.isArray(plugins)) throw new FlushlabInputError(`${file}: plugins must be an array of plugins`);
-    plugins.forEach((p: unknown, i) => validatePluginShape(p, `${file}: plugins[${i}]`));
-  }
-  if (workloads !== undefined) {
-    if (!Array.isArray(workloads)) throw new FlushlabInputError(`${file}: workloads must be an array of workloads (defineWorkload)`);
-    workloads.forEach((w: unknown, i) => {
-      const wl = w as Record<string, unknown> | null;
-      if (wl === null || typeof wl !== "object" || typeof wl["name"] !== "string" || wl["name"] === "") throw new FlushlabInputError(`${file}: workloads[${i}] has no name`);
-      for (const field of ["setup", "collect"]) {
-        if (typeof wl[field] !== "function") throw new FlushlabInputError(`${file}: workload "${wl["name"]}" has no ${field} function`);
-      }
-      for (const field of ["params", "metrics"]) {
-        if (!Array.isArray(wl[field])) throw new FlushlabInputError(`${file}: workload "${wl["name"]}" has no ${field} array`);
-      }
-    });
-  }
-  if (machine !== undefined) {
-    if (machine === null || typeof machine !== "object" || Array.isArray(machine)) throw new FlushlabInputError(`${file}: machine must be an object`);
-    const m = machine as Record<string, unknown>;
-    for (const key of Object.keys(m)) {
-      if (!MACHINE_FIELDS.includes(key)) throw new FlushlabInputError(`${file}: unknown field "machine.${key}" (known: ${MACHINE_FIELDS.join(", ")})`);
+  const r = ConfigSchema.safeParse(config);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    const where = pathText(issue.path);
+    if (issue.code === "unrecognized_keys") {
+      const known = Object.keys(issue.path.length === 0 ? ConfigSchema.shape : MachineSchema.shape);
+      throw new FlushlabInputError(`${file}: unknown field "${where === "" ? "" : `${where}.`}${issue.keys[0]}" (known: ${known.join(", ")})`);
     }
-    if (m["arch"] !== undefined && !ARCH_NAMES.includes(m["arch"] as never)) {
-      throw new FlushlabInputError(`${file}: machine.arch must be one of ${ARCH_NAMES.join(", ")} (got ${JSON.stringify(m["arch"])})`);
-    }
-    for (const key of ["cpus", "sockets", "tlbEntries", "tlbWays", "tlb2mEntries", "pscEntries", "iotlbEntries", "memoryMiB"]) {
-      const v = m[key];
-      if (v !== undefined && !(typeof v === "number" && Number.isSafeInteger(v) && v > 0)) {
-        throw new FlushlabInputError(`${file}: machine.${key} must be a positive integer (got ${JSON.stringify(v)})`);
-      }
-    }
-    for (const f of ["la57", "pcid", "invpcid", "pti"]) {
-      if (m[f] !== undefined && typeof m[f] !== "boolean") throw new FlushlabInputError(`${file}: machine.${f} must be true or false`);
-    }
-    if (m["thp"] !== undefined && m["thp"] !== "always" && m["thp"] !== "never") throw new FlushlabInputError(`${file}: machine.thp must be "always" or "never"`);
+    if ((issue as { params?: { whole?: boolean } }).params?.whole === true) throw new FlushlabInputError(`${file}: ${issue.message}`);
+    const value = valueAt(config, issue.path);
+    const got = value === undefined || (typeof value === "object" && value !== null) || typeof value === "function" ? "" : ` (got ${JSON.stringify(value)})`;
+    throw new FlushlabInputError(`${file}: ${where} ${issue.message}${got}`);
   }
-  if (profile !== undefined && (typeof profile !== "string" || profile === "")) throw new FlushlabInputError(`${file}: profile must be a profile name`);
-  if (seed !== undefined && !(typeof seed === "number" && Number.isSafeInteger(seed) && seed >= 0)) {
-    throw new FlushlabInputError(`${file}: seed must be a non-negative integer (got ${JSON.stringify(seed)})`);
-  }
+  if (r.data.kernel !== undefined) validateKernelVersion(r.data.kernel, file);
+  r.data.plugins?.forEach((p, i) => validatePluginShape(p, `${file}: plugins[${i}]`));
 }

@@ -221,3 +221,19 @@ describe("the progress line", () => {
     expect(r.stderr).toBe("");
   });
 });
+
+describe("the progress line's ETA", () => {
+  it("scales the wall time so far by the share of the work left", async () => {
+    const { ProgressReporter } = await import("../reporters/progress.js");
+    let text = "";
+    let t = 0;
+    const p = new ProgressReporter({ isTTY: true, write: (c: string) => ((text += c), true) }, () => t);
+    p.onSimulationStart({ index: 0, total: 4, label: "compare x: baseline, seed 1" });
+    t = 10_000; // 10 s for the first of four runs
+    p.onSimulationStart({ index: 1, total: 4, label: "compare x: baseline, seed 2" });
+    expect(text).toMatch(/\(2\/4\) 25% ETA 30s$/);
+    t = 40_000; // 40 s for three of four: 13.4 s left
+    p.onSimulationStart({ index: 3, total: 4, label: "compare x: patched, seed 2" });
+    expect(text).toMatch(/\(4\/4\) 75% ETA 14s$/);
+  });
+});

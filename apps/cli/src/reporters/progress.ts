@@ -2,7 +2,9 @@
  * The progress line on stderr, shown only when stderr is a terminal: which simulation of
  * the command is running and how far it has got (the model's `progress` events: the
  * share of the workload's tasks that are done). It is erased when the command's
- * report is printed, so stdout and a captured stderr never carry it.
+ * report is printed, so stdout and a captured stderr never carry it. The ETA comes from
+ * the wall clock of the CLI process (never the model's): the time so far, scaled by the
+ * share of the command's work still to do.
  */
 import type { FlushlabEvent, FlushlabEventName } from "@flushlab/core-mmu";
 import type { TextSink } from "../registry-types.js";
@@ -17,7 +19,21 @@ export class ProgressReporter implements Reporter {
   private fraction = 0;
   private shown = false;
 
-  constructor(private readonly err: TextSink) {}
+  private started: number | null = null;
+
+  constructor(
+    private readonly err: TextSink,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /** " ETA 12s" once some work is done, else "". */
+  private eta(done: number): string {
+    if (this.started === null) this.started = this.now();
+    if (done <= 0 || done >= 1) return "";
+    const left = ((this.now() - this.started) / done) * (1 - done);
+    const s = Math.ceil(left / 1000);
+    return ` ETA ${s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s` : `${s}s`}`;
+  }
 
   onSimulationStart(simulation: SimulationStart): void {
     this.simulation = simulation;
@@ -46,11 +62,13 @@ export class ProgressReporter implements Reporter {
 
   onCheckStart(start: CheckStart): void {
     if (start.replay !== null) return;
+    this.started = this.now();
     this.err.write(`${CLEAR}flushlab: check 0/${start.budget} schedules`);
     this.shown = true;
   }
   onCheckProgress(e: Explored): void {
-    this.err.write(`${CLEAR}flushlab: check ${e.schedules}/${e.budget} schedules, ${e.scenarios} scenarios (${Math.floor((e.schedules / Math.max(1, e.budget)) * 100)}%)`);
+    const done = e.schedules / Math.max(1, e.budget);
+    this.err.write(`${CLEAR}flushlab: check ${e.schedules}/${e.budget} schedules, ${e.scenarios} scenarios (${Math.floor(done * 100)}%)${this.eta(done)}`);
     this.shown = true;
   }
   onCheckEnd(): void {
@@ -60,13 +78,14 @@ export class ProgressReporter implements Reporter {
   private draw(): void {
     const s = this.simulation;
     if (s === null) return;
-    const pct = Math.floor(((s.index + this.fraction) / s.total) * 100);
-    this.err.write(`${CLEAR}flushlab: ${s.label} (${s.index + 1}/${s.total}) ${pct}%`);
+    const done = (s.index + this.fraction) / s.total;
+    this.err.write(`${CLEAR}flushlab: ${s.label} (${s.index + 1}/${s.total}) ${Math.floor(done * 100)}%${this.eta(done)}`);
     this.shown = true;
   }
 
   private clear(): void {
     if (this.shown) this.err.write(CLEAR);
     this.shown = false;
+    this.started = null;
   }
 }

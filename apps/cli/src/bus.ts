@@ -15,6 +15,8 @@ export interface CommandEventMap {
   "cli:list": { readonly report: ListReport };
   "cli:run_start": { readonly options: RunOptions };
   "cli:simulation": SimulationStart;
+  /** Independent runs went to a pool of worker threads. */
+  "cli:pool": { readonly workers: number; readonly runs: number };
   "cli:run_end": { readonly report: RunReport };
   "cli:compare_start": { readonly options: RunOptions; readonly runs: number };
   "cli:compare_end": { readonly summary: CompareSummary };
@@ -32,6 +34,7 @@ const COMMAND_EVENTS: readonly (keyof CommandEventMap)[] = [
   "cli:list",
   "cli:run_start",
   "cli:simulation",
+  "cli:pool",
   "cli:run_end",
   "cli:compare_start",
   "cli:compare_end",
@@ -63,6 +66,8 @@ export function attachReporter(bus: ReportBus, reporter: Reporter): Subscription
         return reporter.onRunStart?.(e.options);
       case "cli:simulation":
         return reporter.onSimulationStart?.(e);
+      case "cli:pool":
+        return reporter.onPool?.(e.workers, e.runs);
       case "cli:run_end":
         return reporter.onRunEnd?.(e.report);
       case "cli:compare_start":

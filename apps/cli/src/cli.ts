@@ -118,6 +118,8 @@ async function dispatch(argv: readonly string[], registry: CliRegistry, io: CliI
   const bus = new ReportBus();
   attachReporter(bus, flags["json"] === true ? new JsonReporter(io.stdout) : new HumanReporter(io.stdout));
   if (io.stderr.isTTY === true) attachReporter(bus, new ProgressReporter(io.stderr));
+  // One line on stderr when runs go to worker threads (stdout stays the same for every --jobs).
+  attachReporter(bus, { onPool: (workers, runs) => void io.stderr.write(`flushlab: ${runs} runs on ${workers} worker threads\n`) });
   io.onEvents?.(bus.events$);
   const ctx: CommandContext = {
     registry,
@@ -125,6 +127,7 @@ async function dispatch(argv: readonly string[], registry: CliRegistry, io: CliI
     catalog: buildCatalog(registry, config),
     workloads: buildWorkloads(registry, config),
     bus,
+    cwd: io.cwd ?? process.cwd(),
   };
   let status: void | number;
   try {

@@ -32,6 +32,11 @@ export interface CliRegistry {
   readonly machineSources?: ArchLayer["machineSources"];
   /** Named machines for `--preset` (the arch layer's); optional for fake registries. */
   readonly presets?: readonly MachinePreset[];
+  /**
+   * True when worker threads can rebuild this registry (src/pool/worker.ts imports the real
+   * one), so independent runs may go to the pool; fake registries leave it out.
+   */
+  readonly workers?: boolean;
   /** The arch layer, for commands that assemble many small runs themselves (check); optional for fake registries. */
   readonly arch?: ArchLayer;
   /**

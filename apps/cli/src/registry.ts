@@ -25,6 +25,7 @@ export const registry: CliRegistry = {
   machineSources: x86.machineSources,
   presets: Object.values(x86.presets ?? {}),
   arch: x86,
+  workers: true,
   simulate(options, { workload, plugins }, onEvents) {
     if (!isWorkloadDefinition(workload)) throw new FlushlabInputError(`workload "${workload.name}" cannot be simulated (it has no setup and collect)`);
     return simulate({ options, arch: x86, workload, plugins, ...(onEvents ? { onEvents } : {}) });

@@ -5,8 +5,8 @@ import { hazardCount } from "../hazards.js";
 import type { CompareSummary, CounterComparison, MetricComparison } from "../reporters/types.js";
 import { changePct, mean, sampleStddev, welchTTest } from "../stats.js";
 import { defineCommand } from "./command.js";
-import { RUN_OPTIONS, resolveRunSetup, simulate, withPlugins } from "./context.js";
-import type { CommandContext, RunSetup } from "./context.js";
+import { JOBS_OPTION, RUN_OPTIONS, resolveRunSetup, simulateAll, withPlugins } from "./context.js";
+import type { CommandContext, RunJob, RunSetup } from "./context.js";
 
 export const DEFAULT_RUNS = 5;
 export const MAX_RUNS = 1000;
@@ -28,19 +28,36 @@ function values(records: readonly Readonly<Record<string, number>>[], key: strin
   return out;
 }
 
-/**
- * Runs `setup.workload` `runs` times without plugins and `runs` times with `setup.plugins`,
- * on seeds seed, seed+1, …, and summarises metrics (mean, stddev, Welch's t-test),
- * counters (means) and hazards (sums).
- */
-export function runCompare(ctx: CommandContext, setup: RunSetup, runs: number, label = `compare ${setup.workload.name}`): CompareSummary {
+/** The runs of a compare: `runs` seeds from `setup.options.seed`, baseline then patched. */
+export function compareJobs(setup: RunSetup, runs: number, label: string): { seeds: number[]; jobs: RunJob[] } {
   const first = setup.options.seed;
   if (!Number.isSafeInteger(first + runs - 1)) throw new FlushlabInputError(`--seed ${first} plus ${runs} runs overflows the seed range`);
   const seeds = Array.from({ length: runs }, (_, i) => first + i);
-  const total = runs * 2;
-  const baseline: RunResult[] = seeds.map((seed, i) => simulate(ctx, withPlugins(setup, [], seed), { index: i, total, label: `${label}: baseline, seed ${seed}` }));
-  const patched: RunResult[] = seeds.map((seed, i) => simulate(ctx, withPlugins(setup, setup.plugins, seed), { index: runs + i, total, label: `${label}: patched, seed ${seed}` }));
+  return {
+    seeds,
+    jobs: [
+      ...seeds.map((seed) => ({ setup: withPlugins(setup, [], seed), label: `${label}: baseline, seed ${seed}` })),
+      ...seeds.map((seed) => ({ setup: withPlugins(setup, setup.plugins, seed), label: `${label}: patched, seed ${seed}` })),
+    ],
+  };
+}
 
+/**
+ * Runs `setup.workload` `runs` times without plugins and `runs` times with `setup.plugins`,
+ * on seeds seed, seed+1, …, and summarises metrics (mean, stddev, Welch's t-test),
+ * counters (means) and hazards (sums). `jobs` is the --jobs value.
+ */
+export async function runCompare(ctx: CommandContext, setup: RunSetup, runs: number, jobs?: number, label = `compare ${setup.workload.name}`): Promise<CompareSummary> {
+  const { seeds, jobs: list } = compareJobs(setup, runs, label);
+  return summarizeCompare(setup, seeds, await simulateAll(ctx, list, jobs, label));
+}
+
+/** The compare of `setup` from its runs' results (baseline seeds, then patched seeds, as compareJobs orders them). */
+export function summarizeCompare(setup: RunSetup, seeds: readonly number[], results: readonly RunResult[]): CompareSummary {
+  const runs = seeds.length;
+  const first = seeds[0] ?? setup.options.seed;
+  const baseline = results.slice(0, runs);
+  const patched = results.slice(runs, 2 * runs);
   const bm = baseline.map((r) => r.metrics);
   const pm = patched.map((r) => r.metrics);
   const metrics: MetricComparison[] = orderedKeys([...bm, ...pm], setup.workload.metrics.map((m) => m.name)).map((name) => {
@@ -77,7 +94,7 @@ export function runCompare(ctx: CommandContext, setup: RunSetup, runs: number, l
     workload: setup.workload,
     plugins: setup.plugins,
     runs,
-    seeds,
+    seeds: [...seeds],
     metrics,
     counters,
     hazards: { baseline: sum(baseline), patched: sum(patched) },
@@ -98,11 +115,12 @@ export const compareCommand = defineCommand({
   options: {
     ...RUN_OPTIONS,
     runs: positiveInt("N", `runs per side, positive integer (default ${DEFAULT_RUNS})`),
+    ...JOBS_OPTION,
     ...HELP_OPTION,
   },
   async run(ctx, args) {
     expectAtMostPositionals(args.positionals, 1, "compare");
-    const { runs: runsText, ...flags } = args.options;
+    const { runs: runsText, jobs, ...flags } = args.options;
     const runs = runsText ?? DEFAULT_RUNS;
     if (runs > MAX_RUNS) throw new FlushlabInputError(`--runs must be at most ${MAX_RUNS} (got ${runs})`);
     const setup = resolveRunSetup(ctx, args.positionals[0], flags);
@@ -110,7 +128,7 @@ export const compareCommand = defineCommand({
       throw new FlushlabInputError("compare needs --plugins a[,b] (the plugins to compare against the baseline)");
     }
     ctx.bus.emit("cli:compare_start", { options: setup.options, runs });
-    const summary = runCompare(ctx, setup, runs);
+    const summary = await runCompare(ctx, setup, runs, jobs);
     ctx.bus.emit("cli:compare_end", { summary });
   },
 });

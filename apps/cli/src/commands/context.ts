@@ -18,6 +18,7 @@ import { archText, onOffText, thpText } from "../schemas.js";
 import type { LoadedConfig } from "../config.js";
 import type { CliRegistry } from "../registry-types.js";
 import type { ReportBus } from "../bus.js";
+import { createRunPool, defaultJobs } from "../pool/pool.js";
 
 /** A plugin the CLI can enable, with where it came from. */
 export interface CatalogEntry {
@@ -35,6 +36,8 @@ export interface CommandContext {
   readonly workloads: readonly WorkloadDefinitionLike[];
   /** The command's event stream, which the reporters consume. */
   readonly bus: ReportBus;
+  /** The directory the config was looked for in (workers load it again from there). */
+  readonly cwd: string;
 }
 
 /** Builds the plugin catalogue; the same name from two different objects is an error. */
@@ -233,6 +236,53 @@ export interface SimulationLabel {
   readonly index: number;
   readonly total: number;
   readonly label: string;
+}
+
+/** One run of a command's many: what to run, and its label for the progress line. */
+export interface RunJob {
+  readonly setup: RunSetup;
+  readonly label: string;
+}
+
+/** --jobs: worker threads for runs that do not depend on each other. */
+export const JOBS_OPTION = {
+  jobs: positiveInt("N", `worker threads for independent runs (default: one per core, here ${defaultJobs()}); the output is the same for every N`),
+} as const satisfies OptionSpecs;
+
+/** Model events a worker cannot pass on (all but progress): a subscriber that wants them keeps the runs in this thread. */
+function wantsLiveEvents(ctx: CommandContext): boolean {
+  return ctx.bus.wantedModelEvents().some((t) => t !== "progress");
+}
+
+/**
+ * Runs `jobs` and returns their results in order. With more than one job and `jobs`
+ * (the --jobs value, default one per core) above 1, they go to a pool of worker threads
+ * when the registry can be rebuilt there (the real one) and nobody wants live model
+ * events; otherwise one after another in this thread. Either way the results are the
+ * same: a run is a function of its options.
+ */
+export async function simulateAll(ctx: CommandContext, jobs: readonly RunJob[], requested: number | undefined, what: string): Promise<RunResult[]> {
+  const size = Math.min(requested ?? defaultJobs(), jobs.length);
+  if (size <= 1 || ctx.registry.workers !== true || wantsLiveEvents(ctx)) {
+    return jobs.map((job, index) => simulate(ctx, job.setup, { index, total: jobs.length, label: job.label }));
+  }
+  const pool = createRunPool(size, ctx.cwd);
+  ctx.bus.emit("cli:pool", { workers: size, runs: jobs.length });
+  const label = `${what} on ${size} workers`;
+  let done = 0;
+  ctx.bus.emit("cli:simulation", { index: 0, total: jobs.length, label });
+  try {
+    return await Promise.all(
+      jobs.map(async (job) => {
+        const result = await pool.run(job.setup.options);
+        done++;
+        if (done < jobs.length) ctx.bus.emit("cli:simulation", { index: done, total: jobs.length, label });
+        return result;
+      }),
+    );
+  } finally {
+    await pool.destroy();
+  }
 }
 
 /**

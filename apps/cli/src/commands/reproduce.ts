@@ -4,9 +4,10 @@ import { HELP_OPTION, expectAtMostPositionals, nameList } from "../args.js";
 import type { CompareSummary, FigureOutcome, ReproductionOutcome, RunReport } from "../reporters/types.js";
 import { defineCommand } from "./command.js";
 import { changePct } from "../stats.js";
-import { DEFAULT_RUNS, MAX_RUNS, runCompare } from "./compare.js";
+import { DEFAULT_RUNS, MAX_RUNS, compareJobs, summarizeCompare } from "./compare.js";
 import {
   DEFAULT_SEED,
+  JOBS_OPTION,
   checkMachine,
   defaultProfile,
   findCliPreset,
@@ -17,6 +18,7 @@ import {
   findWorkload,
   resolveRunSetup,
   simulate,
+  simulateAll,
 } from "./context.js";
 import type { CommandContext, RunSetup } from "./context.js";
 
@@ -70,11 +72,10 @@ function reproductionSetup(ctx: CommandContext, plugin: FlushlabPlugin): { setup
   };
 }
 
-export function reproduce(ctx: CommandContext, plugin: FlushlabPlugin): ReproductionOutcome {
-  const { setup, runs } = reproductionSetup(ctx, plugin);
+/** Judges a reproduction's compare against its published figures. */
+function outcome(plugin: FlushlabPlugin, compare: CompareSummary): ReproductionOutcome {
   const r = plugin.reproduction;
   if (r === undefined) throw new Error(`plugin "${plugin.name}" declares no reproduction`);
-  const compare = runCompare(ctx, setup, runs, `reproduce ${plugin.name}`);
   const figures: FigureOutcome[] = r.figures.map((figure) => {
     const model = figureValue(compare, figure);
     return { figure, model, ok: model !== null && model >= figure.accept.min && model <= figure.accept.max };
@@ -82,6 +83,30 @@ export function reproduce(ctx: CommandContext, plugin: FlushlabPlugin): Reproduc
   const hazardsOk = !r.requireNoHazards || (compare.hazards.baseline === 0 && compare.hazards.patched === 0);
   const predictions = figures.filter((f) => (f.figure.role ?? "prediction") === "prediction");
   return { plugin, compare, figures, requireNoHazards: r.requireNoHazards, ok: hazardsOk && predictions.length > 0 && predictions.every((f) => f.ok) };
+}
+
+/**
+ * Runs the reproductions of `plugins`: all their runs in one batch (so a pool of `jobs`
+ * workers stays busy across plugins), then each compare and its figures.
+ */
+export async function reproduceAll(ctx: CommandContext, plugins: readonly FlushlabPlugin[], jobs?: number): Promise<ReproductionOutcome[]> {
+  const planned = plugins.map((plugin) => {
+    const { setup, runs } = reproductionSetup(ctx, plugin);
+    return { plugin, setup, ...compareJobs(setup, runs, `reproduce ${plugin.name}`) };
+  });
+  const results = await simulateAll(ctx, planned.flatMap((p) => p.jobs), jobs, `reproduce: ${planned.length} reproductions`);
+  let at = 0;
+  return planned.map((p) => {
+    const mine = results.slice(at, at + p.jobs.length);
+    at += p.jobs.length;
+    return outcome(p.plugin, summarizeCompare(p.setup, p.seeds, mine));
+  });
+}
+
+/** One plugin's reproduction. */
+export async function reproduce(ctx: CommandContext, plugin: FlushlabPlugin, jobs?: number): Promise<ReproductionOutcome> {
+  const [one] = await reproduceAll(ctx, [plugin], jobs);
+  return one!;
 }
 
 export const reproduceCommand = defineCommand({
@@ -102,6 +127,7 @@ export const reproduceCommand = defineCommand({
     plugins: nameList("a,b", "plugins whose reproductions to run (default: all)"),
     json: { type: "boolean", description: "print one JSON object instead of the report" },
     strict: { type: "boolean", description: "exit 1 when any prediction is outside its band" },
+    ...JOBS_OPTION,
     ...HELP_OPTION,
   },
   async run(ctx, args) {
@@ -112,7 +138,7 @@ export const reproduceCommand = defineCommand({
         : ctx.catalog.map((e) => e.plugin);
     const declaring = selected.filter((p) => p.reproduction !== undefined);
     ctx.bus.emit("cli:reproduce_start", { plugins: declaring.map((p) => p.name) });
-    const reproductions = declaring.map((p) => reproduce(ctx, p));
+    const reproductions = await reproduceAll(ctx, declaring, args.options.jobs);
     let demo: RunReport | undefined;
     if (reproductions.length === 0) {
       const first = ctx.workloads[0];

@@ -148,6 +148,8 @@ export interface Reporter {
   onListEnd?(list: ListReport): void;
   onRunStart?(options: RunOptions): void;
   onSimulationStart?(simulation: SimulationStart): void;
+  /** Independent runs went to `workers` worker threads. */
+  onPool?(workers: number, runs: number): void;
   /** An event of the running simulation, of a type in `modelEvents`. */
   onRunEvent?(event: FlushlabEvent): void;
   onRunEnd?(report: RunReport): void;

@@ -8,6 +8,7 @@
 import { EventStream, type EventOf, type FlushlabEventMap, type FlushlabEventName, type RunOptions } from "@flushlab/core-mmu";
 import type { Subscription } from "rxjs";
 import type { Explored } from "@flushlab/check";
+import type { SweepSummary } from "./commands/sweep.js";
 import type { CheckReport, CheckStart, CompareSummary, ListReport, Reporter, ReproduceSummary, RunReport, SimulationStart } from "./reporters/types.js";
 
 /** What commands publish, beside the model's events. */
@@ -22,6 +23,7 @@ export interface CommandEventMap {
   "cli:compare_end": { readonly summary: CompareSummary };
   "cli:reproduce_start": { readonly plugins: readonly string[] };
   "cli:reproduce_end": { readonly summary: ReproduceSummary };
+  "cli:sweep_end": { readonly summary: SweepSummary };
   "cli:check_start": CheckStart;
   "cli:check_progress": { readonly explored: Explored };
   "cli:check_end": { readonly report: CheckReport };
@@ -40,6 +42,7 @@ const COMMAND_EVENTS: readonly (keyof CommandEventMap)[] = [
   "cli:compare_end",
   "cli:reproduce_start",
   "cli:reproduce_end",
+  "cli:sweep_end",
   "cli:check_start",
   "cli:check_progress",
   "cli:check_end",
@@ -78,6 +81,8 @@ export function attachReporter(bus: ReportBus, reporter: Reporter): Subscription
         return reporter.onReproduceStart?.(e.plugins);
       case "cli:reproduce_end":
         return reporter.onReproduceEnd?.(e.summary);
+      case "cli:sweep_end":
+        return reporter.onSweepEnd?.(e.summary);
       case "cli:check_start":
         return reporter.onCheckStart?.(e);
       case "cli:check_progress":

@@ -18,6 +18,7 @@ import type { CommandContext } from "./commands/context.js";
 import { listCommand } from "./commands/list.js";
 import { reproduceCommand } from "./commands/reproduce.js";
 import { runCommand } from "./commands/run.js";
+import { sweepCommand } from "./commands/sweep.js";
 import { loadConfig } from "./config.js";
 import type { CliIo, CliRegistry } from "./registry-types.js";
 import { ReportBus, attachReporter } from "./bus.js";
@@ -25,7 +26,7 @@ import { HumanReporter } from "./reporters/human.js";
 import { JsonReporter } from "./reporters/json.js";
 import { ProgressReporter } from "./reporters/progress.js";
 
-export const COMMANDS: readonly Command[] = [listCommand, runCommand, compareCommand, reproduceCommand, checkCommand];
+export const COMMANDS: readonly Command[] = [listCommand, runCommand, compareCommand, reproduceCommand, checkCommand, sweepCommand];
 
 export function version(): string {
   try {

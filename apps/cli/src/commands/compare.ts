@@ -53,7 +53,7 @@ export async function runCompare(ctx: CommandContext, setup: RunSetup, runs: num
 }
 
 /** The compare of `setup` from its runs' results (baseline seeds, then patched seeds, as compareJobs orders them). */
-export function summarizeCompare(setup: RunSetup, seeds: readonly number[], results: readonly RunResult[]): CompareSummary {
+export function summarizeCompare(setup: RunSetup, seeds: readonly number[], results: readonly Pick<RunResult, "metrics" | "counters" | "hazards" | "notes">[]): CompareSummary {
   const runs = seeds.length;
   const first = seeds[0] ?? setup.options.seed;
   const baseline = results.slice(0, runs);
@@ -88,7 +88,7 @@ export function summarizeCompare(setup: RunSetup, seeds: readonly number[], resu
     patched: mean(pc.map((c) => c[name] ?? 0)),
   }));
 
-  const sum = (rs: readonly RunResult[]): number => rs.reduce((acc, r) => acc + hazardCount(r), 0);
+  const sum = (rs: readonly Pick<RunResult, "counters" | "hazards">[]): number => rs.reduce((acc, r) => acc + hazardCount(r), 0);
   return {
     options: withPlugins(setup, [], first).options,
     workload: setup.workload,

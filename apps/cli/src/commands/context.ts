@@ -261,10 +261,20 @@ function wantsLiveEvents(ctx: CommandContext): boolean {
  * events; otherwise one after another in this thread. Either way the results are the
  * same: a run is a function of its options.
  */
-export async function simulateAll(ctx: CommandContext, jobs: readonly RunJob[], requested: number | undefined, what: string): Promise<RunResult[]> {
+export async function simulateAll(
+  ctx: CommandContext,
+  jobs: readonly RunJob[],
+  requested: number | undefined,
+  what: string,
+  onResult?: (index: number, result: RunResult) => void,
+): Promise<RunResult[]> {
   const size = Math.min(requested ?? defaultJobs(), jobs.length);
   if (size <= 1 || ctx.registry.workers !== true || wantsLiveEvents(ctx)) {
-    return jobs.map((job, index) => simulate(ctx, job.setup, { index, total: jobs.length, label: job.label }));
+    return jobs.map((job, index) => {
+      const result = simulate(ctx, job.setup, { index, total: jobs.length, label: job.label });
+      onResult?.(index, result);
+      return result;
+    });
   }
   const pool = createRunPool(size, ctx.cwd);
   ctx.bus.emit("cli:pool", { workers: size, runs: jobs.length });
@@ -273,8 +283,9 @@ export async function simulateAll(ctx: CommandContext, jobs: readonly RunJob[], 
   ctx.bus.emit("cli:simulation", { index: 0, total: jobs.length, label });
   try {
     return await Promise.all(
-      jobs.map(async (job) => {
+      jobs.map(async (job, index) => {
         const result = await pool.run(job.setup.options);
+        onResult?.(index, result);
         done++;
         if (done < jobs.length) ctx.bus.emit("cli:simulation", { index: done, total: jobs.length, label });
         return result;

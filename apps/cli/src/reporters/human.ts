@@ -2,6 +2,7 @@
  * The human reporter: short, aligned reports. Prints only when an entity is complete,
  * so a failing command leaves no half report on stdout. No timestamps, no wall-clock.
  */
+import type { SweepSummary } from "../commands/sweep.js";
 import type { HazardReport, MachineOptions, ParamValues } from "@flushlab/core-mmu";
 import { DEFAULT_KERNEL_VERSION, describeFeatures, overriddenPoints } from "@flushlab/core-mmu";
 import { hazardCount } from "../hazards.js";
@@ -373,6 +374,47 @@ function emit(out: TextSink, lines: readonly string[]): void {
   out.write(`${lines.join("\n")}\n`);
 }
 
+/**
+ * The sweep as one compare table: a row per grid point and metric, the baseline's mean,
+ * then each plugin set's mean with its % change (* where Welch's t-test finds p < 0.05).
+ */
+export function formatSweep(s: SweepSummary): string[] {
+  const lines = [
+    `flushlab sweep ${s.workload}: ${plural(s.runs, "run")} in the grid; ${formatNumber(s.fromFile)} already in ${s.out}, ${formatNumber(s.ran)} run now`,
+  ];
+  if (!s.complete) {
+    lines.push(`${plural(s.runs - s.fromFile - s.ran, "run")} still to do: run the same command again to continue.`);
+    return lines;
+  }
+  const variants = s.cells[0]?.compares.map((c) => c.variant) ?? [];
+  if (variants.length === 0) {
+    lines.push("No --plugins set: the grid has the baseline only (its runs are the lines of the file).");
+    return lines;
+  }
+  const first = s.cells[0]!.compares[0]!.summary;
+  lines.push(`  ${first.options.machine.arch}, profile ${first.options.profile}, kernel ${first.options.kernel}; ${first.runs} seeds per grid point (the machine of each point: its JSON lines)`, "");
+  const rows: string[][] = [["grid point", "metric", "baseline", ...variants]];
+  for (const cell of s.cells) {
+    const names = cell.compares[0]?.summary.metrics.map((m) => m.name) ?? [];
+    names.forEach((name, i) => {
+      const base = cell.compares[0]!.summary.metrics.find((m) => m.name === name)!;
+      const unit = base.spec?.unit ? ` (${base.spec.unit})` : "";
+      rows.push([
+        i === 0 ? cell.cell : "",
+        `${name}${unit}`,
+        formatFixed2(base.baseline),
+        ...cell.compares.map((c) => {
+          const m = c.summary.metrics.find((x) => x.name === name);
+          return m === undefined ? "n/a" : `${formatFixed2(m.patched)} (${formatPct(m.changePct)}${m.significant ? "*" : " "})`;
+        }),
+      ]);
+    });
+  }
+  lines.push(...table(rows, ["left", "left", "right", ...variants.map(() => "right" as const)]));
+  lines.push("  * significant: Welch's two-sided t-test, p < 0.05");
+  return lines;
+}
+
 export const NO_REPRODUCTION_LINE = "No enabled plugin declares a reproduction yet; here is a demo run with defaults instead.";
 
 export class HumanReporter implements Reporter {
@@ -389,6 +431,9 @@ export class HumanReporter implements Reporter {
   }
   onCheckEnd(report: CheckReport): void {
     emit(this.out, formatCheckReport(report));
+  }
+  onSweepEnd(summary: SweepSummary): void {
+    emit(this.out, formatSweep(summary));
   }
 
   onReproduceEnd(summary: ReproduceSummary): void {

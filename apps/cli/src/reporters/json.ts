@@ -4,6 +4,7 @@
  */
 import { DEFAULT_KERNEL_VERSION, overriddenPoints } from "@flushlab/core-mmu";
 import { figureResult } from "./human.js";
+import type { SweepSummary } from "../commands/sweep.js";
 import type { TextSink } from "../registry-types.js";
 import type { CheckReport, CompareSummary, ListReport, Reporter, ReproduceSummary, ReproductionOutcome, RunReport } from "./types.js";
 
@@ -166,6 +167,10 @@ export class JsonReporter implements Reporter {
   }
   onCheckEnd(report: CheckReport): void {
     this.out.write(stringifyJson(checkJson(report)));
+  }
+  onSweepEnd(summary: SweepSummary): void {
+    const { cells, ...rest } = summary;
+    this.out.write(stringifyJson({ ...rest, cells: cells.map((c) => ({ cell: c.cell, compares: c.compares.map((x) => ({ variant: x.variant, ...compareJson(x.summary) })) })) }));
   }
 }
 

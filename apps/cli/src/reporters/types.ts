@@ -13,6 +13,7 @@
  * check      onCheckStart → onCheckProgress* → onCheckEnd
  * ```
  */
+import type { SweepSummary } from "../commands/sweep.js";
 import type { Case, Explored, TimelineEvent } from "@flushlab/check";
 import type {
   ArchLayer,
@@ -157,6 +158,7 @@ export interface Reporter {
   onCompareEnd?(summary: CompareSummary): void;
   onReproduceStart?(plugins: readonly string[]): void;
   onReproduceEnd?(summary: ReproduceSummary): void;
+  onSweepEnd?(summary: SweepSummary): void;
   onCheckStart?(start: CheckStart): void;
   onCheckProgress?(explored: Explored): void;
   onCheckEnd?(report: CheckReport): void;

@@ -49,6 +49,20 @@ describe("flushlab sweep", () => {
     expect(third.stdout.split("\n").slice(1)).toEqual(second.stdout.split("\n").slice(1));
   });
 
+  it("--shard K/N splits the grid into independent jobs whose files, concatenated, make the whole grid", async () => {
+    const d = tmp();
+    const a = await runCli([...grid(join(d, "1.jsonl")), "--shard", "1/2"]);
+    const b = await runCli([...grid(join(d, "2.jsonl")), "--shard", "2/2"]);
+    expect(a.stdout).toMatch(/shard 1\/2 \(12 runs\) is complete/);
+    expect(b.stdout).toMatch(/shard 2\/2 \(12 runs\) is complete/);
+    const all = join(d, "all.jsonl");
+    writeFileSync(all, readFileSync(join(d, "1.jsonl"), "utf8") + readFileSync(join(d, "2.jsonl"), "utf8"));
+    const merged = await runCli(grid(all));
+    expect(merged.stdout).toMatch(/24 already in .*, 0 run now/);
+    const whole = await runCli(grid(join(d, "whole.jsonl")));
+    expect(merged.stdout.split("\n").slice(1)).toEqual(whole.stdout.split("\n").slice(1));
+  });
+
   it("a last line cut short by an interrupt is run again; a bad line elsewhere is an error", async () => {
     const out = join(tmp(), "grid.jsonl");
     await runCli([...grid(out), "--max-runs", "5"]);

@@ -40,6 +40,18 @@ const intListText: TextSchema<number[]> = z.string().transform((text, ctx) => {
   return out;
 });
 
+/** "K/N", 1 <= K <= N. */
+const shardText: TextSchema<{ k: number; n: number }> = z.string().transform((text, ctx) => {
+  const m = /^(\d+)\/(\d+)$/.exec(text.trim());
+  const k = m ? Number(m[1]) : NaN;
+  const n = m ? Number(m[2]) : NaN;
+  if (!(Number.isSafeInteger(k) && Number.isSafeInteger(n) && k >= 1 && k <= n)) {
+    ctx.addIssue({ code: "custom", message: "must be K/N with 1 <= K <= N" });
+    return z.NEVER;
+  }
+  return { k, n };
+});
+
 const { cpus: _cpus, sockets: _sockets, plugins: _plugins, param: _param, json: _json, ...PASSED_ON } = RUN_OPTIONS;
 
 const SWEEP_OPTIONS = {
@@ -51,6 +63,7 @@ const SWEEP_OPTIONS = {
   seeds: positiveInt("N", `runs per grid point, seeds --seed, --seed+1, … (default ${DEFAULT_SWEEP_SEEDS})`),
   out: { type: "string", valueName: "FILE", description: "JSON lines, one per run; runs already in FILE are not run again (required)" },
   "max-runs": positiveInt("N", "stop after N new runs (the rest are run by the next sweep with the same --out)"),
+  shard: { type: "string", valueName: "K/N", description: "run only the grid's runs K, K+N, K+2N, … (K from 1): one of N independent jobs; concatenate their files to print the grid", schema: shardText },
   json: { type: "boolean", description: "print one JSON object instead of the tables" },
   ...JOBS_OPTION,
 } as const satisfies OptionSpecs;
@@ -78,8 +91,12 @@ export interface SweepSummary {
   readonly runs: number;
   readonly fromFile: number;
   readonly ran: number;
-  /** False when --max-runs stopped the sweep before the grid was complete. */
+  /** False when --max-runs stopped the sweep, or --shard ran a part, before the grid was complete. */
   readonly complete: boolean;
+  /** With --shard: which part, its runs, and whether they are all in the file. */
+  readonly shard?: string;
+  readonly shardRuns?: number;
+  readonly shardDone?: boolean;
   readonly cells: readonly SweepCell[];
 }
 
@@ -231,7 +248,9 @@ export const sweepCommand = defineCommand({
     }
 
     const done = readDone(f.out);
-    const todoAll = points.filter((p) => !done.has(p.key));
+    const shard = f.shard;
+    const mine = shard === undefined ? points : points.filter((_, i) => i % shard.n === shard.k - 1);
+    const todoAll = mine.filter((p) => !done.has(p.key));
     const todo = f["max-runs"] !== undefined ? todoAll.slice(0, f["max-runs"]) : todoAll;
     const jobs: RunJob[] = todo.map((p) => ({ setup: p.setup, label: `sweep ${p.cell} ${p.variant} seed ${p.seed}` }));
     // Write in grid order: a run that finishes early waits for those before it.
@@ -268,7 +287,16 @@ export const sweepCommand = defineCommand({
           };
         })
       : [];
-    const summary: SweepSummary = { workload: firstSetup.workload.name, out: f.out, runs: points.length, fromFile: points.length - todoAll.length, ran: todo.length, complete, cells: summaryCells };
+    const summary: SweepSummary = {
+      workload: firstSetup.workload.name,
+      out: f.out,
+      runs: points.length,
+      fromFile: points.filter((p) => done.has(p.key)).length - todo.length,
+      ran: todo.length,
+      complete,
+      cells: summaryCells,
+      ...(shard ? { shard: `${shard.k}/${shard.n}`, shardRuns: mine.length, shardDone: mine.every((p) => done.has(p.key)) } : {}),
+    };
     ctx.bus.emit("cli:sweep_end", { summary });
   },
 });

@@ -383,6 +383,14 @@ export function formatSweep(s: SweepSummary): string[] {
     `flushlab sweep ${s.workload}: ${plural(s.runs, "run")} in the grid; ${formatNumber(s.fromFile)} already in ${s.out}, ${formatNumber(s.ran)} run now`,
   ];
   if (!s.complete) {
+    if (s.shard !== undefined) {
+      lines.push(
+        s.shardDone
+          ? `shard ${s.shard} (${plural(s.shardRuns ?? 0, "run")}) is complete; concatenate the shards' files and run the sweep again without --shard to print the grid.`
+          : `shard ${s.shard} is not complete: run the same command again to continue.`,
+      );
+      return lines;
+    }
     lines.push(`${plural(s.runs - s.fromFile - s.ran, "run")} still to do: run the same command again to continue.`);
     return lines;
   }

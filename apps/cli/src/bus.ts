@@ -17,7 +17,7 @@ export interface CommandEventMap {
   "cli:run_start": { readonly options: RunOptions };
   "cli:simulation": SimulationStart;
   /** Independent runs went to a pool of worker threads. */
-  "cli:pool": { readonly workers: number; readonly runs: number };
+  "cli:pool": { readonly workers: number; readonly what: string };
   "cli:run_end": { readonly report: RunReport };
   "cli:compare_start": { readonly options: RunOptions; readonly runs: number };
   "cli:compare_end": { readonly summary: CompareSummary };
@@ -70,7 +70,7 @@ export function attachReporter(bus: ReportBus, reporter: Reporter): Subscription
       case "cli:simulation":
         return reporter.onSimulationStart?.(e);
       case "cli:pool":
-        return reporter.onPool?.(e.workers, e.runs);
+        return reporter.onPool?.(e.workers, e.what);
       case "cli:run_end":
         return reporter.onRunEnd?.(e.report);
       case "cli:compare_start":

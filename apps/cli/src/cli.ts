@@ -120,7 +120,7 @@ async function dispatch(argv: readonly string[], registry: CliRegistry, io: CliI
   attachReporter(bus, flags["json"] === true ? new JsonReporter(io.stdout) : new HumanReporter(io.stdout));
   if (io.stderr.isTTY === true) attachReporter(bus, new ProgressReporter(io.stderr));
   // One line on stderr when runs go to worker threads (stdout stays the same for every --jobs).
-  attachReporter(bus, { onPool: (workers, runs) => void io.stderr.write(`flushlab: ${runs} runs on ${workers} worker threads\n`) });
+  attachReporter(bus, { onPool: (workers, what) => void io.stderr.write(`flushlab: ${what} on ${workers} worker threads\n`) });
   io.onEvents?.(bus.events$);
   const ctx: CommandContext = {
     registry,

@@ -77,3 +77,24 @@ describe("--jobs: runs on worker threads", () => {
     expect(r.stderr).toBe('flushlab: --jobs must be a positive integer (got "0")\n');
   });
 });
+
+describe("check --jobs: the search's scenarios on worker threads", () => {
+  it("finds the same counterexample, shrunk the same way, with --jobs 1 and --jobs 2", { timeout: 300_000 }, async () => {
+    const argv = ["check", "--plugins", "bug-99baac21e458", "--budget", "8000", "--json"];
+    const one = await runCli([...argv, "--jobs", "1"], { registry });
+    const two = await runCli([...argv, "--jobs", "2"], { registry });
+    expect(one.code).toBe(1);
+    expect(two.stderr).toBe("flushlab: the search's scenarios on 2 worker threads\n");
+    expect(two.code).toBe(1);
+    expect(two.stdout).toBe(one.stdout);
+  });
+
+  it("explores the same schedules when it finds nothing", { timeout: 300_000 }, async () => {
+    const argv = ["check", "--plugins", "mprotect-gather", "--budget", "1500", "--json"];
+    const one = await runCli([...argv, "--jobs", "1"], { registry });
+    const two = await runCli([...argv, "--jobs", "2"], { registry });
+    expect(one.code).toBe(0);
+    expect(two.stdout).toBe(one.stdout);
+    expect(JSON.parse(two.stdout).explored.schedules).toBe(1500);
+  });
+});

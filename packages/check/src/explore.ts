@@ -200,9 +200,93 @@ function breathe(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-/** Searches for a hazard within the budget. */
-export async function check(opts: CheckOptions): Promise<CheckResult> {
-  const rng = new Prng(opts.seed);
+/**
+ * What the schedules of one scenario gave, computed on its own: the search's scenarios are
+ * independent (each is a function of the seed and its index), so a pool of workers can
+ * compute them ahead while the search takes them in order. `ran` schedules were run (the
+ * natural one first); the last of them found hazards or stopped with an error, or none did.
+ */
+export interface ScenarioWork {
+  readonly index: number;
+  readonly scenario: Scenario;
+  readonly ran: number;
+  readonly exhaustive: boolean;
+  /** The natural run never called the enabled plugins' policies (so nothing else was run). */
+  readonly skipped: boolean;
+  readonly last:
+    | null
+    | { readonly kind: "hazards"; readonly case: Case; readonly hazards: readonly HazardReport[] }
+    | { readonly kind: "error"; readonly case: Case; readonly name: string; readonly message: string };
+}
+
+/** What a scenario's computation needs besides the target. */
+export type ScenarioPlan = Pick<CheckOptions, "cpus" | "seed" | "ops">;
+
+/**
+ * Runs scenario `index` of the search for `plan`: its natural schedule, then its delayed
+ * schedules in order until one finds a hazard or stops, or `cap` schedules in all have run.
+ */
+export function exploreScenario(index: number, plan: ScenarioPlan, target: CheckTarget, cap: number): ScenarioWork {
+  const rng = new Prng(plan.seed);
+  const ops = plan.ops ?? OP_NAMES;
+  const swarms = swarmOrder(rng.fork(0x5a5a), ops);
+  // Every third scenario (index % 3 === 2) draws its swarm at random; the others take the
+  // next of `swarms` in turn: index - floor(index / 3) of them came before.
+  const swarm = index % 3 === 2 ? undefined : swarms[(index - Math.floor(index / 3)) % swarms.length];
+  const scenario = generateScenario(rng.fork(index), plan.cpus, ops, swarm);
+  const runOne = (c: Case): ScenarioWork["last"] | CaseOutcome => {
+    try {
+      const out = runCase(c, target);
+      return out.hazards.length > 0 ? { kind: "hazards", case: c, hazards: out.hazards } : out;
+    } catch (e) {
+      const err = new CaseError(c, e);
+      return { kind: "error", case: c, name: err.name, message: err.name === "CaseError" ? (e instanceof Error ? e.message : String(e)) : err.message };
+    }
+  };
+  const natural: Case = { scenario, delays: [] };
+  const first = runOne(natural);
+  const done = (ran: number, last: ScenarioWork["last"], exhaustive = false, skipped = false): ScenarioWork => ({ index, scenario, ran, exhaustive, skipped, last });
+  if (first === null || "kind" in first) return done(1, first);
+  // A scenario in which the kernel never calls the plugins' policies runs the code
+  // they leave alone: its schedules are the baseline's, not explored again here.
+  if (target.plugins.length > 0 && first.pluginCalls === 0) return done(1, null, false, true);
+  const points = first.points;
+  const from = first.firstPoint;
+  const singles: Delay[] = [];
+  for (let cpu = 0; cpu < points.length; cpu++) for (let point = from[cpu]!; point < points[cpu]!; point++) for (const cycles of DELAYS) singles.push({ cpu, point, cycles });
+  // Labelled by the count of scenarios drawn so far, this one included (as the search always has).
+  const srng = rng.fork(1_000_000 + index + 1);
+  let tried: Delay[][];
+  const exhaustive = singles.length <= EXHAUSTIVE_MAX;
+  if (exhaustive) {
+    tried = singles.map((d) => [d]);
+    tried.push(...windowPairs(first.flushPoints, from, points));
+  } else {
+    tried = [];
+    for (let i = 0; i < RANDOM_PER_SCENARIO; i++) tried.push(randomDelays(srng, points, from, 1 + srng.int(3)));
+  }
+  let ran = 1;
+  for (const delays of tried) {
+    if (ran >= cap) break;
+    const r = runOne({ scenario, delays });
+    ran++;
+    if (r !== null && "kind" in r) return done(ran, r, exhaustive);
+  }
+  return done(ran, null, exhaustive);
+}
+
+/** Computes scenario works, possibly ahead and elsewhere (a worker pool); the search takes them in order. */
+export interface ScenarioSource {
+  /** Scenarios computed ahead of the one the search is at (the pool's size, or more). */
+  readonly ahead: number;
+  compute(index: number, cap: number): Promise<ScenarioWork>;
+}
+
+/**
+ * Searches for a hazard within the budget. With `source`, scenarios are computed by it
+ * (ahead, on workers) and taken in order, so the result is the one the search gives alone.
+ */
+export async function check(opts: CheckOptions, source?: ScenarioSource): Promise<CheckResult> {
   let scenarios = 0;
   let schedules = 0;
   let exhaustive = 0;
@@ -231,76 +315,57 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
     return null;
   };
   // The kernel stopped in a case: a class 4 case found before is still the counterexample.
-  const stoppedAt = async (e: CaseError): Promise<CheckResult> => {
-    const kept = fallback as { c: Case; hazards: readonly HazardReport[] } | null;
-    if (kept !== null) return found(kept.c, kept.hazards);
-    return { explored: progress(), counterexample: null, stopped: { case: e.failing, message: e.cause instanceof Error ? e.cause.message : String(e.cause) } };
-  };
-  // A run that throws: bad input and a plugin that threw are reported as such (the CLI
-  // exits 2); anything else is the kernel stopping in that case.
-  const run = (c: Case): { out: CaseOutcome; hazards: readonly HazardReport[] } | CaseError => {
-    try {
-      return hazardsOf(c, opts.target);
-    } catch (e) {
-      if (e instanceof CaseError && e.name === "CaseError") return e;
+  // A plugin that threw, or bad input, is reported as such (the CLI exits 2).
+  const stoppedAt = async (last: Extract<ScenarioWork["last"], { kind: "error" }>): Promise<CheckResult> => {
+    if (last.name !== "CaseError") {
+      const e = new Error(last.message);
+      e.name = last.name;
       throw e;
     }
+    const kept = fallback as { c: Case; hazards: readonly HazardReport[] } | null;
+    if (kept !== null) return found(kept.c, kept.hazards);
+    return { explored: progress(), counterexample: null, stopped: { case: last.case, message: last.message } };
   };
 
-  const ops = opts.ops ?? OP_NAMES;
-  const swarms = swarmOrder(rng.fork(0x5a5a), ops);
-  let nextSwarm = 0;
-  while (schedules < opts.budget && (fallback === null || schedules < fallbackUntil)) {
-    const srng0 = rng.fork(scenarios);
-    const swarm = scenarios % 3 === 2 ? undefined : swarms[nextSwarm++ % swarms.length];
-    const scenario = generateScenario(srng0, opts.cpus, ops, swarm);
-    scenarios++;
-    const natural: Case = { scenario, delays: [] };
-    const first = run(natural);
-    schedules++;
-    if (first instanceof CaseError) return stoppedAt(first);
-    report();
-    await breathe();
-    if (first.hazards.length > 0) {
-      const done = await onHazards(natural, first.hazards);
-      if (done !== null) return done;
-      continue;
-    }
-    // A scenario in which the kernel never calls the plugins' policies runs the code
-    // they leave alone: its schedules are the baseline's, not explored again here.
-    if (opts.target.plugins.length > 0 && first.out.pluginCalls === 0) {
-      skipped++;
-      continue;
-    }
-    const points = first.out.points;
-    const from = first.out.firstPoint;
-    const singles: Delay[] = [];
-    for (let cpu = 0; cpu < points.length; cpu++) for (let point = from[cpu]!; point < points[cpu]!; point++) for (const cycles of DELAYS) singles.push({ cpu, point, cycles });
-    const srng = rng.fork(1_000_000 + scenarios);
-    let tried: Delay[][];
-    if (singles.length <= EXHAUSTIVE_MAX) {
-      exhaustive++;
-      tried = singles.map((d) => [d]);
-      tried.push(...windowPairs(first.out.flushPoints, from, points));
-    } else {
-      tried = [];
-      for (let i = 0; i < RANDOM_PER_SCENARIO; i++) tried.push(randomDelays(srng, points, from, 1 + srng.int(3)));
-    }
-    for (const delays of tried) {
-      if (schedules >= opts.budget) break;
-      const c: Case = { scenario, delays };
-      const r = run(c);
-      schedules++;
-      if (r instanceof CaseError) return stoppedAt(r);
-      report();
-      if (schedules % 16 === 0) await breathe();
-      if (r.hazards.length > 0) {
-        const done = await onHazards(c, r.hazards);
-        if (done !== null) return done;
-        break;
+  const plan: ScenarioPlan = { cpus: opts.cpus, seed: opts.seed, ...(opts.ops ? { ops: opts.ops } : {}) };
+  const pending = new Map<number, Promise<ScenarioWork>>();
+  const work = (index: number): Promise<ScenarioWork> => {
+    if (source === undefined) return Promise.resolve(exploreScenario(index, plan, opts.target, opts.budget - schedules));
+    // Keep the pool busy: ask for the next `ahead` scenarios; each may run up to the whole budget.
+    for (let i = index; i < index + source.ahead; i++) if (!pending.has(i)) pending.set(i, source.compute(i, opts.budget));
+    const w = pending.get(index)!;
+    pending.delete(index);
+    return w;
+  };
+
+  try {
+    while (schedules < opts.budget && (fallback === null || schedules < fallbackUntil)) {
+      const w = await work(scenarios);
+      scenarios++;
+      // Schedule 0 is the natural one; the serial search ran w.ran of them at most.
+      let stop = false;
+      for (let k = 0; k < w.ran && !stop; k++) {
+        if (k > 0 && schedules >= opts.budget) break;
+        schedules++;
+        const isLast = k === w.ran - 1;
+        if (isLast && w.last !== null) {
+          if (w.last.kind === "error") return await stoppedAt(w.last);
+          const done = await onHazards(w.last.case, w.last.hazards);
+          if (done !== null) return done;
+          stop = true;
+        }
+        report();
+        if (k === 0) {
+          if (w.skipped) skipped++;
+          else if (w.exhaustive) exhaustive++;
+        }
+        if (k > 0 && fallback !== null && schedules >= fallbackUntil) stop = true;
       }
-      if (fallback !== null && schedules >= fallbackUntil) break;
+      await breathe();
     }
+  } finally {
+    // Nothing computed ahead is waited for: the pool is torn down by its owner.
+    for (const p of pending.values()) p.catch(() => undefined);
   }
   opts.onProgress?.(progress());
   const kept = fallback as { c: Case; hazards: readonly HazardReport[] } | null;

@@ -3,7 +3,7 @@
  * for hazards the oracle reports, and shrinks what it finds to a counterexample that
  * prints as a per-CPU timeline.
  */
-export { check, shrink, headline, generateScenario, DELAYS, OP_NAMES, type CheckOptions, type CheckResult, type Counterexample, type Explored } from "./explore.js";
+export { check, exploreScenario, shrink, headline, generateScenario, DELAYS, OP_NAMES, type CheckOptions, type CheckResult, type Counterexample, type Explored, type ScenarioPlan, type ScenarioSource, type ScenarioWork } from "./explore.js";
 export { describeCase, describeDelays, describeHazard, describeShrink, formatTimeline } from "./timeline.js";
 export { runCase, CHECK_MEMORY_MIB, type CaseOutcome, type CheckTarget, type TimelineEvent } from "./runner.js";
 export * from "./scenario.js";

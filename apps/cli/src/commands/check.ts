@@ -6,7 +6,8 @@ import { z } from "zod";
 import { archText, nameListText, onOffText, type TextSchema } from "../schemas.js";
 import type { CheckReport } from "../reporters/types.js";
 import { defineCommand } from "./command.js";
-import { DEFAULT_SEED, onOff, pluginsKernel, resolvePlugins, type CommandContext } from "./context.js";
+import { createScenarioPool, defaultJobs } from "../pool/pool.js";
+import { DEFAULT_SEED, JOBS_OPTION, onOff, pluginsKernel, resolvePlugins, type CommandContext } from "./context.js";
 
 /** The default search budget, in schedules: about 40 s on a 2-core machine when nothing is found. */
 export const DEFAULT_BUDGET = 50_000;
@@ -36,6 +37,7 @@ const CHECK_OPTIONS = {
   invpcid: { type: "string", valueName: "on|off", description: "the machine has INVPCID (default off)", schema: onOffText },
   pti: { type: "string", valueName: "on|off", description: "page-table isolation (x86-64; default off)", schema: onOffText },
   kernel: { type: "string", valueName: KERNEL_VERSIONS.join("|"), description: `kernel release the cases run (default: the one the plugins were written for, else ${DEFAULT_KERNEL_VERSION})` },
+  ...JOBS_OPTION,
   json: { type: "boolean", description: "print one JSON object instead of the report" },
 } as const satisfies OptionSpecs;
 
@@ -134,7 +136,7 @@ export const checkCommand = defineCommand({
     expectAtMostPositionals(args.positionals, 0, "check");
     const flags = args.options;
     if (flags.replay !== undefined) {
-      for (const f of ["plugins", "arch", "cpus", "budget", "seed", "ops", "save", "pcid", "invpcid", "pti", "kernel"] as const) {
+      for (const f of ["plugins", "arch", "cpus", "budget", "seed", "ops", "save", "pcid", "invpcid", "pti", "kernel", "jobs"] as const) {
         if (flags[f] !== undefined) throw new FlushlabInputError(`--replay runs the saved case as it was: --${f} cannot be given with it`);
       }
       const replayFile = flags.replay;
@@ -188,7 +190,16 @@ export const checkCommand = defineCommand({
     const kernel = flags.kernel !== undefined ? validateKernelVersion(flags.kernel, "--kernel") : ctx.config?.config.kernel !== undefined ? validateKernelVersion(ctx.config.config.kernel, ctx.config.file) : pluginsKernel(plugins);
     const target = targetOf(ctx, arch, plugins, features, kernel);
     ctx.bus.emit("cli:check_start", { arch, plugins: names, cpus, budget, seed, replay: null });
-    const result = await check({ target, cpus, budget, seed, ops, onProgress: (explored) => ctx.bus.emit("cli:check_progress", { explored }) });
+    // The scenarios go to worker threads (--jobs, default one per core) when the registry can be rebuilt there.
+    const jobs = flags.jobs ?? defaultJobs();
+    const source = jobs > 1 && ctx.registry.workers === true ? createScenarioPool(jobs, { cwd: ctx.cwd, archName: arch, plugins: names, ...(features ? { features } : {}), ...(kernel ? { kernel } : {}), plan: { cpus, seed, ops } }) : undefined;
+    if (source !== undefined) ctx.bus.emit("cli:pool", { workers: jobs, what: "the search's scenarios" });
+    let result: Awaited<ReturnType<typeof check>>;
+    try {
+      result = await check({ target, cpus, budget, seed, ops, onProgress: (explored) => ctx.bus.emit("cli:check_progress", { explored }) }, source);
+    } finally {
+      await source?.destroy();
+    }
     const cx = result.counterexample;
     let counterexample: CheckReport["counterexample"] = null;
     if (cx !== null) {

@@ -277,7 +277,7 @@ export async function simulateAll(
     });
   }
   const pool = createRunPool(size, ctx.cwd);
-  ctx.bus.emit("cli:pool", { workers: size, runs: jobs.length });
+  ctx.bus.emit("cli:pool", { workers: size, what: `${jobs.length} runs` });
   const label = `${what} on ${size} workers`;
   let done = 0;
   ctx.bus.emit("cli:simulation", { index: 0, total: jobs.length, label });

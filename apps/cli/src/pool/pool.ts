@@ -10,6 +10,8 @@ import { Tinypool } from "tinypool";
 import { FlushlabInputError } from "@flushlab/core-mmu";
 import type { RunOptions, RunResult } from "@flushlab/core-mmu";
 import type { RunReply, RunTask } from "./worker.js";
+import type { ScenarioReply, ScenarioTask } from "./check-worker.js";
+import type { ScenarioSource } from "@flushlab/check";
 
 export interface RunPool {
   /** Worker threads. */
@@ -28,13 +30,18 @@ export function defaultJobs(): number {
  * vitest the CLI runs from its sources, and a worker thread cannot load TypeScript, so it
  * takes the built worker (turbo builds before it tests).
  */
-function workerModule(): string {
+function workerModule(name: "worker" | "check-worker"): string {
   const here = import.meta.url;
-  return fileURLToPath(new URL(here.endsWith(".ts") ? "../../dist/pool/worker.js" : "./worker.js", here));
+  return fileURLToPath(new URL(here.endsWith(".ts") ? `../../dist/pool/${name}.js` : `./${name}.js`, here));
+}
+
+function tinypool(size: number, name: "worker" | "check-worker"): Tinypool {
+  // execArgv: [] so that a test runner's flags (vitest's source conditions) do not reach the built worker.
+  return new Tinypool({ filename: workerModule(name), minThreads: size, maxThreads: size, isolateWorkers: false, execArgv: [] });
 }
 
 /** Rebuilds a worker's error as the main thread would have thrown it. */
-function rethrow(reply: Extract<RunReply, { ok: false }>): never {
+function rethrow(reply: { readonly name: string; readonly message: string; readonly stack?: string }): never {
   if (reply.name === "FlushlabInputError") throw new FlushlabInputError(reply.message);
   const e = new Error(reply.message);
   e.name = reply.name;
@@ -43,14 +50,34 @@ function rethrow(reply: Extract<RunReply, { ok: false }>): never {
 }
 
 export function createRunPool(size: number, cwd: string): RunPool {
-  // execArgv: [] so that a test runner's flags (vitest's source conditions) do not reach the built worker.
-  const pool = new Tinypool({ filename: workerModule(), minThreads: size, maxThreads: size, isolateWorkers: false, execArgv: [] });
+  const pool = tinypool(size, "worker");
   return {
     size,
     async run(options) {
       const reply = (await pool.run({ cwd, options } satisfies RunTask)) as RunReply;
       if (!reply.ok) rethrow(reply);
       return reply.result;
+    },
+    async destroy() {
+      await pool.destroy();
+    },
+  };
+}
+
+/** A pool computing the scenarios of `check`'s search ahead of it (see @flushlab/check's ScenarioSource). */
+export interface ScenarioPool extends ScenarioSource {
+  destroy(): Promise<void>;
+}
+
+export function createScenarioPool(size: number, task: Omit<ScenarioTask, "index" | "cap">): ScenarioPool {
+  const pool = tinypool(size, "check-worker");
+  return {
+    // Twice the workers, so that a worker never waits for the search to take a result.
+    ahead: 2 * size,
+    async compute(index, cap) {
+      const reply = (await pool.run({ ...task, index, cap } satisfies ScenarioTask)) as ScenarioReply;
+      if (!reply.ok) rethrow(reply);
+      return reply.work;
     },
     async destroy() {
       await pool.destroy();

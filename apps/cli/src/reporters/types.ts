@@ -150,7 +150,7 @@ export interface Reporter {
   onRunStart?(options: RunOptions): void;
   onSimulationStart?(simulation: SimulationStart): void;
   /** Independent runs went to `workers` worker threads. */
-  onPool?(workers: number, runs: number): void;
+  onPool?(workers: number, what: string): void;
   /** An event of the running simulation, of a type in `modelEvents`. */
   onRunEvent?(event: FlushlabEvent): void;
   onRunEnd?(report: RunReport): void;

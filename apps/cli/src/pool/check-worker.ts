@@ -1,0 +1,57 @@
+/**
+ * The worker-thread side of `check --jobs`: computes one scenario of the search (its
+ * natural schedule, then its delayed ones until a hazard). The target is rebuilt here by
+ * name, from the registry and the flushlab.config of the command's directory.
+ */
+import { exploreScenario, type CheckTarget, type ScenarioPlan, type ScenarioWork } from "@flushlab/check";
+import type { ArchName, KernelVersion } from "@flushlab/core-mmu";
+import { registry } from "../registry.js";
+import { loadConfig } from "../config.js";
+import { buildCatalog } from "../commands/context.js";
+import type { CatalogEntry } from "../commands/context.js";
+
+export interface ScenarioTask {
+  readonly cwd: string;
+  readonly archName: ArchName;
+  readonly plugins: readonly string[];
+  readonly features?: { pcid?: boolean; invpcid?: boolean; pti?: boolean };
+  readonly kernel?: KernelVersion;
+  readonly plan: ScenarioPlan;
+  readonly index: number;
+  readonly cap: number;
+}
+
+export type ScenarioReply = { readonly ok: true; readonly work: ScenarioWork } | { readonly ok: false; readonly name: string; readonly message: string };
+
+const catalogs = new Map<string, Promise<readonly CatalogEntry[]>>();
+const targets = new Map<string, CheckTarget>();
+
+async function targetOf(task: ScenarioTask): Promise<CheckTarget> {
+  const key = JSON.stringify([task.cwd, task.archName, task.plugins, task.features, task.kernel]);
+  const known = targets.get(key);
+  if (known !== undefined) return known;
+  let catalog = catalogs.get(task.cwd);
+  if (catalog === undefined) {
+    catalog = loadConfig(task.cwd).then((config) => buildCatalog(registry, config));
+    catalogs.set(task.cwd, catalog);
+  }
+  const entries = await catalog;
+  const plugins = task.plugins.map((name) => {
+    const e = entries.find((x) => x.plugin.name === name);
+    if (e === undefined) throw new Error(`worker: plugin "${name}" is not known here`);
+    return e.plugin;
+  });
+  if (registry.arch === undefined) throw new Error("worker: the registry has no arch layer");
+  const target: CheckTarget = { arch: registry.arch, archName: task.archName, plugins, ...(task.features ? { features: task.features } : {}), ...(task.kernel ? { kernel: task.kernel } : {}) };
+  targets.set(key, target);
+  return target;
+}
+
+export default async function runScenario(task: ScenarioTask): Promise<ScenarioReply> {
+  try {
+    return { ok: true, work: exploreScenario(task.index, task.plan, await targetOf(task), task.cap) };
+  } catch (error) {
+    const e = error instanceof Error ? error : new Error(String(error));
+    return { ok: false, name: e.name, message: e.message };
+  }
+}

@@ -3,6 +3,7 @@ import { ARCH_NAMES, DEFAULT_KERNEL_VERSION, FlushlabInputError, KERNEL_VERSIONS
 import { CaseSchema, OP_NAMES, check, checkCase, headline, runCase, type Case, type CheckTarget, type OpName } from "@flushlab/check";
 import { HELP_OPTION, expectAtMostPositionals, knownList, parseNameList, parseNonNegativeInt, parsePositiveInt } from "../args.js";
 import type { CheckReport } from "../reporters/types.js";
+import { HTML_OPTION, attachHtml } from "../reporters/html.js";
 import { defineCommand } from "./command.js";
 import { DEFAULT_SEED, onOff, pluginsKernel, resolvePlugins, type CommandContext } from "./context.js";
 
@@ -23,6 +24,7 @@ const CHECK_OPTIONS = {
   pti: { type: "string", valueName: "on|off", description: "page-table isolation (x86-64; default off)" },
   kernel: { type: "string", valueName: KERNEL_VERSIONS.join("|"), description: `kernel release the cases run (default: the one the plugins were written for, else ${DEFAULT_KERNEL_VERSION})` },
   json: { type: "boolean", description: "print one JSON object instead of the report" },
+  ...HTML_OPTION,
 } as const;
 
 /** What --save writes and --replay reads. */
@@ -115,7 +117,7 @@ function writeSaved(file: string, saved: SavedCounterexample): void {
 export const checkCommand = defineCommand({
   name: "check",
   summary: "search small scenarios and their interleavings for hazards; print a shrunk counterexample",
-  usage: "flushlab check [--plugins a,b] [--arch A] [--cpus M..N] [--budget N] [--seed N] [--ops a,b] [--pcid on|off] [--invpcid on|off] [--pti on|off] [--kernel V] [--save FILE] [--json]\n       flushlab check --replay FILE [--json]",
+  usage: "flushlab check [--plugins a,b] [--arch A] [--cpus M..N] [--budget N] [--seed N] [--ops a,b] [--pcid on|off] [--invpcid on|off] [--pti on|off] [--kernel V] [--save FILE] [--json] [--html FILE]\n       flushlab check --replay FILE [--json] [--html FILE]",
   details: [
     "Generates small scenarios (one process's threads on 2 to 4 CPUs over a page or two: accesses,",
     "munmap, mprotect, madvise DONTNEED/FREE, mremap, fork, context switches, reclaim, vmalloc and",
@@ -137,6 +139,7 @@ export const checkCommand = defineCommand({
       }
       const replayFile = flags.replay;
       const saved = readSaved(replayFile);
+      const html = attachHtml(ctx.bus, flags.html);
       const plugins = resolvePlugins(ctx, saved.plugins, saved.arch);
       const target = targetOf(ctx, saved.arch, plugins, saved.features, saved.kernel);
       ctx.bus.emit("cli:check_start", { arch: saved.arch, plugins: saved.plugins, cpus: null, budget: 0, seed: null, replay: replayFile });
@@ -167,6 +170,7 @@ export const checkCommand = defineCommand({
         report = replayed({ stopped: { case: saved.case, message: e instanceof Error ? e.message : String(e) }, counterexample: null });
       }
       ctx.bus.emit("cli:check_end", { report });
+      html?.finish();
       return report.stopped !== null || report.counterexample !== null ? 1 : 0;
     }
     const arch = parseArch(ctx, flags.arch);
@@ -185,6 +189,7 @@ export const checkCommand = defineCommand({
     const features = parseFeatures(flags, arch);
     const kernel = flags.kernel !== undefined ? validateKernelVersion(flags.kernel, "--kernel") : ctx.config?.config.kernel !== undefined ? validateKernelVersion(ctx.config.config.kernel, ctx.config.file) : pluginsKernel(plugins);
     const target = targetOf(ctx, arch, plugins, features, kernel);
+    const html = attachHtml(ctx.bus, flags.html);
     ctx.bus.emit("cli:check_start", { arch, plugins: names, cpus, budget, seed, replay: null });
     const result = await check({ target, cpus, budget, seed, ops, onProgress: (explored) => ctx.bus.emit("cli:check_progress", { explored }) });
     const cx = result.counterexample;
@@ -199,6 +204,7 @@ export const checkCommand = defineCommand({
     const saved = flags.save !== undefined && (cx !== null || result.stopped !== null) ? { saved: flags.save } : {};
     const report: CheckReport = { arch, kernel: kernel ?? DEFAULT_KERNEL_VERSION, plugins: names, seed, budget, cpus, explored: result.explored, replay: null, counterexample, stopped: result.stopped, ...saved };
     ctx.bus.emit("cli:check_end", { report });
+    html?.finish();
     return cx === null && result.stopped === null ? 0 : 1;
   },
 });

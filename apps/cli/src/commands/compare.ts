@@ -2,8 +2,9 @@ import { FlushlabInputError } from "@flushlab/core-mmu";
 import type { RunResult } from "@flushlab/core-mmu";
 import { HELP_OPTION, expectAtMostPositionals, parsePositiveInt } from "../args.js";
 import { hazardCount } from "../hazards.js";
-import type { CompareSummary, CounterComparison, MetricComparison } from "../reporters/types.js";
+import type { CompareSummary, CounterComparison, CpuInterrupts, MetricComparison } from "../reporters/types.js";
 import { changePct, mean, sampleStddev, welchTTest } from "../stats.js";
+import { HTML_OPTION, attachHtml } from "../reporters/html.js";
 import { defineCommand } from "./command.js";
 import { RUN_OPTIONS, resolveRunSetup, simulate, withPlugins } from "./context.js";
 import type { CommandContext, RunSetup } from "./context.js";
@@ -26,6 +27,15 @@ function values(records: readonly Readonly<Record<string, number>>[], key: strin
     if (v !== undefined) out.push(v);
   }
   return out;
+}
+
+/** The /proc/interrupts rows per CPU, mean over `runs` (all of one machine, so of one width). */
+function meanInterrupts(runs: readonly RunResult[]): CpuInterrupts {
+  const row = (pick: (r: RunResult) => readonly number[]): number[] => {
+    const width = Math.max(0, ...runs.map((r) => pick(r).length));
+    return Array.from({ length: width }, (_, cpu) => mean(runs.map((r) => pick(r)[cpu] ?? 0)));
+  };
+  return { TLB: row((r) => r.interrupts.TLB), CAL: row((r) => r.interrupts.CAL) };
 }
 
 /**
@@ -56,6 +66,8 @@ export function runCompare(ctx: CommandContext, setup: RunSetup, runs: number, l
       patched: pMean,
       baselineStddev: sampleStddev(b),
       patchedStddev: sampleStddev(p),
+      baselineRuns: b,
+      patchedRuns: p,
       changePct: changePct(bMean, pMean),
       significant: welch.significant,
       p: welch.p,
@@ -81,6 +93,7 @@ export function runCompare(ctx: CommandContext, setup: RunSetup, runs: number, l
     metrics,
     counters,
     hazards: { baseline: sum(baseline), patched: sum(patched) },
+    interrupts: { baseline: meanInterrupts(baseline), patched: meanInterrupts(patched) },
     notes: patched[0]?.notes ?? [],
   };
 }
@@ -88,7 +101,7 @@ export function runCompare(ctx: CommandContext, setup: RunSetup, runs: number, l
 export const compareCommand = defineCommand({
   name: "compare",
   summary: "compare a workload without and with plugins over several seeds (mmtests-style)",
-  usage: "flushlab compare <workload> --plugins a[,b] [--runs N] [run options] [--json]",
+  usage: "flushlab compare <workload> --plugins a[,b] [--runs N] [run options] [--json] [--html FILE]",
   details: [
     "Runs <workload> N times without plugins (baseline) and N times with --plugins (patched),",
     "on seeds seed, seed+1, ..., and prints per metric the baseline and patched mean ± sample",
@@ -98,19 +111,22 @@ export const compareCommand = defineCommand({
   options: {
     ...RUN_OPTIONS,
     runs: { type: "string", valueName: "N", description: `runs per side, positive integer (default ${DEFAULT_RUNS})` },
+    ...HTML_OPTION,
     ...HELP_OPTION,
   },
   async run(ctx, args) {
     expectAtMostPositionals(args.positionals, 1, "compare");
-    const { runs: runsText, ...flags } = args.options;
+    const { runs: runsText, html: htmlFile, ...flags } = args.options;
     const runs = runsText === undefined ? DEFAULT_RUNS : parsePositiveInt(runsText, "--runs");
     if (runs > MAX_RUNS) throw new FlushlabInputError(`--runs must be at most ${MAX_RUNS} (got ${runs})`);
     const setup = resolveRunSetup(ctx, args.positionals[0], flags);
     if (setup.plugins.length === 0) {
       throw new FlushlabInputError("compare needs --plugins a[,b] (the plugins to compare against the baseline)");
     }
+    const html = attachHtml(ctx.bus, htmlFile);
     ctx.bus.emit("cli:compare_start", { options: setup.options, runs });
     const summary = runCompare(ctx, setup, runs);
     ctx.bus.emit("cli:compare_end", { summary });
+    html?.finish();
   },
 });

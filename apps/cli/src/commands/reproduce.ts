@@ -2,6 +2,7 @@ import { FlushlabInputError, checkKernelFeatures, resolveParams, validateKernelV
 import type { FlushlabPlugin, PublishedFigure } from "@flushlab/core-mmu";
 import { HELP_OPTION, expectAtMostPositionals, parseNameList } from "../args.js";
 import type { CompareSummary, FigureOutcome, ReproductionOutcome, RunReport } from "../reporters/types.js";
+import { HTML_OPTION, attachHtml } from "../reporters/html.js";
 import { defineCommand } from "./command.js";
 import { changePct } from "../stats.js";
 import { DEFAULT_RUNS, MAX_RUNS, runCompare } from "./compare.js";
@@ -87,7 +88,7 @@ export function reproduce(ctx: CommandContext, plugin: FlushlabPlugin): Reproduc
 export const reproduceCommand = defineCommand({
   name: "reproduce",
   summary: "rerun each plugin's declared reproduction beside the published figures",
-  usage: "flushlab reproduce [--plugins a,b] [--strict] [--json]",
+  usage: "flushlab reproduce [--plugins a,b] [--strict] [--json] [--html FILE]",
   details: [
     "For every selected plugin (--plugins, default: all installed and configured plugins) that",
     "declares a reproduction, runs its compare (workload, machine, profile, params, runs; seeds",
@@ -102,6 +103,7 @@ export const reproduceCommand = defineCommand({
     plugins: { type: "string", valueName: "a,b", description: "plugins whose reproductions to run (default: all)" },
     json: { type: "boolean", description: "print one JSON object instead of the report" },
     strict: { type: "boolean", description: "exit 1 when any prediction is outside its band" },
+    ...HTML_OPTION,
     ...HELP_OPTION,
   },
   async run(ctx, args) {
@@ -111,6 +113,7 @@ export const reproduceCommand = defineCommand({
         ? parseNameList(args.options.plugins, "--plugins").map((name) => findPlugin(ctx, name))
         : ctx.catalog.map((e) => e.plugin);
     const declaring = selected.filter((p) => p.reproduction !== undefined);
+    const html = attachHtml(ctx.bus, args.options.html);
     ctx.bus.emit("cli:reproduce_start", { plugins: declaring.map((p) => p.name) });
     const reproductions = declaring.map((p) => reproduce(ctx, p));
     let demo: RunReport | undefined;
@@ -121,6 +124,7 @@ export const reproduceCommand = defineCommand({
       demo = { options: setup.options, workload: setup.workload, plugins: setup.plugins, result: simulate(ctx, setup, { index: 0, total: 1, label: `run ${first.name}` }) };
     }
     ctx.bus.emit("cli:reproduce_end", { summary: { reproductions, demo } });
+    html?.finish();
     const missed = reproductions.some((r) => r.figures.some((f) => (f.figure.role ?? "prediction") === "prediction" && !f.ok));
     return args.options.strict === true && missed ? 1 : 0;
   },

@@ -119,6 +119,14 @@ class Ids {
 
 // ---- sections ----
 
+const SIG4 = new Intl.NumberFormat("en-US", { maximumSignificantDigits: 4 });
+
+/** A mean or stddev: 2 decimals from 1,000 up (as the text report), else 4 significant digits (a 0.0042 s mean is not "0.00"). */
+function formatValue(x: number): string {
+  if (!Number.isFinite(x)) return formatFixed2(x);
+  return Math.abs(x) >= 1000 ? formatFixed2(x) : SIG4.format(x);
+}
+
 function seedLabels(summary: CompareSummary, count: number): string[] {
   // A run without the metric is left out of baselineRuns/patchedRuns, so seeds only label a full set.
   return count === summary.seeds.length ? summary.seeds.map((s) => `seed ${s}`) : Array.from({ length: count }, (_, i) => `run ${i + 1}`);
@@ -158,10 +166,10 @@ function compareSections(summary: CompareSummary, ids: Ids, charts: ChartSpec[],
       summary.metrics.map((m) => [
         esc(m.name),
         esc(m.spec?.unit ?? ""),
-        esc(formatFixed2(m.baseline)),
-        esc(formatFixed2(m.baselineStddev)),
-        esc(formatFixed2(m.patched)),
-        esc(formatFixed2(m.patchedStddev)),
+        esc(formatValue(m.baseline)),
+        esc(formatValue(m.baselineStddev)),
+        esc(formatValue(m.patched)),
+        esc(formatValue(m.patchedStddev)),
         esc(formatPct(m.changePct)),
         esc(Number.isFinite(m.p) ? m.p.toPrecision(3) : "n/a"),
         m.significant ? "*" : "",

@@ -70,10 +70,10 @@ if (!args.has("--install-only")) {
 
 if (!args.has("--lint-only")) {
   // A plugin package, installed from its tarball the way a user would, beside the
-  // packages it is used with; the workspace's other packages come from their tarballs too
+  // packages it is used with, and the CLI; the workspace's other packages come from their tarballs too
   // (they are not on the registry), third-party ones from the registry.
   const project = join(work, "project");
-  const need = ["@flushlab/core-mmu", "@flushlab/arch-x86", "@flushlab/workloads", "@flushlab/patch-batched-unmap"];
+  const need = ["@flushlab/core-mmu", "@flushlab/arch-x86", "@flushlab/workloads", "@flushlab/patch-batched-unmap", "@flushlab/cli"];
   const file = (name) => `file:${tarballs.get(name)}`;
   const overrides = Object.fromEntries([...tarballs.keys()].map((name) => [name, file(name)]));
   spawnSync("mkdir", ["-p", project]);
@@ -107,6 +107,11 @@ if (!(p.counters.ipi_sent < b.counters.ipi_sent / 2) || b.hazards.length + p.haz
   else {
     const smoke = run(process.execPath, ["smoke.mjs"], project);
     if (smoke.status !== 0) failed.push("the packed plugin's simulation");
+    // The packed CLI too, with its --html report (its assets and uPlot must come along).
+    const cli = run(join(project, "node_modules", ".bin", "flushlab"), ["compare", "tlb-flush2", "--plugins", "batched-unmap", "--runs", "1", "--cpus", "2", "--html", "report.html"], project, { quiet: true });
+    const html = existsSync(join(project, "report.html")) ? readFileSync(join(project, "report.html"), "utf8") : "";
+    if (cli.status !== 0 || !html.includes("uPlot") || !html.includes('id="flushlab-data"')) failed.push("the packed CLI's compare --html");
+    else console.log(`the packed CLI: compare tlb-flush2 --plugins batched-unmap --html wrote ${html.length.toLocaleString("en-US")} bytes`);
   }
 }
 

@@ -488,8 +488,10 @@ export class HtmlReporter implements Reporter {
   /** Writes the page (when the command reported one); a failed write is a one-line error. */
   finish(): void {
     if (this.page === undefined) return;
+    // Rendered first: a missing asset is an internal error, not a write error.
+    const html = renderHtml(this.page);
     try {
-      writeFileSync(this.path, renderHtml(this.page));
+      writeFileSync(this.path, html);
     } catch (e) {
       throw new FlushlabInputError(`--html ${this.path}: cannot write: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
     }

@@ -19,6 +19,8 @@ import { runCli } from "./support/test-io.js";
 
 const ARTIFACTS = fileURLToPath(new URL("../test-artifacts/", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "flushlab-browser-"));
+// The simulations take seconds alone and minutes on a loaded 2-core machine (reproduce-strict's timeout too).
+const SLOW = { timeout: 600_000 };
 /** The page's series colours (assets/html-report.js), to find the dots of each side on a metric chart. */
 const PROBES = { baseline: [0x1f, 0x5f, 0xbf], patched: [0xd2, 0x46, 0x1e], hazard: [0xd6, 0x28, 0x28] } as const;
 
@@ -48,12 +50,12 @@ describe.skipIf(SKIP_BROWSER)("--html reports in headless Chromium", () => {
   let browser: Browser;
   beforeAll(async () => {
     browser = await launch();
-  });
+  }, 120_000);
   afterAll(async () => {
     await browser?.close();
   });
 
-  it("compare tlb-flush2 --plugins batched-unmap: a chart per metric with both sides' dots and error bars, the interrupts heat map", async () => {
+  it("compare tlb-flush2 --plugins batched-unmap: a chart per metric with both sides' dots and error bars, the interrupts heat map", SLOW, async () => {
     const { file, code } = await generate(["compare", "tlb-flush2", "--plugins", "batched-unmap"], "report-compare");
     expect(code).toBe(0);
     const page = await openReport(browser, file, join(ARTIFACTS, "report-compare.png"), PROBES);
@@ -70,7 +72,7 @@ describe.skipIf(SKIP_BROWSER)("--html reports in headless Chromium", () => {
     expect(heat.map((c) => c.marks)).toEqual([4 * 8]); // TLB and CAL of both sides, 8 CPUs
   });
 
-  it("reproduce --plugins batched-unmap: each figure against its band, and its compare", async () => {
+  it("reproduce --plugins batched-unmap: each figure against its band, and its compare", SLOW, async () => {
     const { file, code } = await generate(["reproduce", "--plugins", "batched-unmap"], "report-reproduce");
     expect(code).toBe(0);
     const page = await openReport(browser, file, join(ARTIFACTS, "report-reproduce.png"), PROBES);
@@ -82,7 +84,7 @@ describe.skipIf(SKIP_BROWSER)("--html reports in headless Chromium", () => {
     expect(page.charts.filter((c) => c.id.startsWith("heatmap-")).map((c) => c.marks)).toEqual([4 * 48]);
   });
 
-  it("check --plugins bug-99baac21e458: the counterexample's timeline, ending at the hazard", async () => {
+  it("check --plugins bug-99baac21e458: the counterexample's timeline, ending at the hazard", SLOW, async () => {
     const { file, code, stdout } = await generate(["check", "--plugins", "bug-99baac21e458", "--budget", "8000"], "report-check");
     expect(code).toBe(1);
     expect(stdout).toMatch(/HAZARD FOUND/);

@@ -7,7 +7,7 @@
  * unless FLUSHLAB_SKIP_BROWSER=1 says to skip them.
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { pathToFileURL } from "node:url";
 import { chromium, type Browser } from "playwright-core";
@@ -15,7 +15,7 @@ import { chromium, type Browser } from "playwright-core";
 /** The chromium binary: $FLUSHLAB_CHROMIUM, else `chromium` or `chromium-browser` on PATH; undefined if none. */
 export function findChromium(): string | undefined {
   const env = process.env["FLUSHLAB_CHROMIUM"];
-  if (env !== undefined && env !== "") return env;
+  if (env !== undefined && env !== "") return existsSync(env) ? env : undefined;
   for (const name of ["chromium", "chromium-browser"]) {
     try {
       const path = execFileSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" }).trim();
@@ -30,7 +30,7 @@ export function findChromium(): string | undefined {
 export const SKIP_BROWSER = process.env["FLUSHLAB_SKIP_BROWSER"] === "1";
 
 export const NO_CHROMIUM =
-  "no chromium on PATH: the HTML report's browser test needs Debian's chromium (apt-get install chromium; .ci/run installs it), " +
+  "no chromium on PATH (or FLUSHLAB_CHROMIUM names no file): the HTML report's browser test needs Debian's chromium (apt-get install chromium; .ci/run installs it), " +
   "or FLUSHLAB_CHROMIUM=/path/to/chromium; set FLUSHLAB_SKIP_BROWSER=1 to skip it knowingly";
 
 export async function launch(): Promise<Browser> {

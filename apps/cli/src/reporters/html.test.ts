@@ -120,6 +120,22 @@ describe("flushlab reproduce --html", () => {
   });
 });
 
+describe("flushlab reproduce --html without a reproduction", () => {
+  it("shows the demo run with its interrupts per CPU", async () => {
+    const file = join(dir, "demo.html");
+    const r = await runCli(["reproduce", "--plugins", "noop", "--html", file], { registry });
+    expect(r.code).toBe(0);
+    const html = readFileSync(file, "utf8");
+    expect(html).toContain("No enabled plugin declares a reproduction");
+    const charts = chartsOf(html);
+    expect(charts.map((c) => c.type)).toEqual(["heatmap"]);
+    const heat = charts[0]!;
+    if (heat.type !== "heatmap") throw new Error("no heat map");
+    expect(heat.rows.map((row) => row.label)).toEqual(["TLB", "CAL"]);
+    expect(heat.rows[0]!.values.length).toBe(heat.cpus);
+  });
+});
+
 describe("--html FILE that cannot be written", () => {
   it.each([
     [["compare", "tlb-flush2", "--plugins", "lazy-flush"], "compare"],

@@ -5,6 +5,7 @@ import { HELP_OPTION, expectAtMostPositionals, knownList, nameList, nonNegativeI
 import { z } from "zod";
 import { archText, nameListText, onOffText, type TextSchema } from "../schemas.js";
 import type { CheckReport } from "../reporters/types.js";
+import { HTML_OPTION, attachHtml } from "../reporters/html.js";
 import { defineCommand } from "./command.js";
 import { createScenarioPool, defaultJobs } from "../pool/pool.js";
 import { DEFAULT_SEED, JOBS_OPTION, onOff, pluginsKernel, resolvePlugins, type CommandContext } from "./context.js";
@@ -39,6 +40,7 @@ const CHECK_OPTIONS = {
   kernel: { type: "string", valueName: KERNEL_VERSIONS.join("|"), description: `kernel release the cases run (default: the one the plugins were written for, else ${DEFAULT_KERNEL_VERSION})` },
   ...JOBS_OPTION,
   json: { type: "boolean", description: "print one JSON object instead of the report" },
+  ...HTML_OPTION,
 } as const satisfies OptionSpecs;
 
 /** What --save writes and --replay reads. */
@@ -119,7 +121,7 @@ function writeSaved(file: string, saved: SavedCounterexample): void {
 export const checkCommand = defineCommand({
   name: "check",
   summary: "search small scenarios and their interleavings for hazards; print a shrunk counterexample",
-  usage: "[options]  |  flushlab check --replay FILE [--json]",
+  usage: "[options]  |  flushlab check --replay FILE [--json] [--html FILE]",
   details: [
     "Generates small scenarios (one process's threads on 2 to 4 CPUs over a page or two: accesses,",
     "munmap, mprotect, madvise DONTNEED/FREE, mremap, fork, context switches, reclaim, vmalloc and",
@@ -141,6 +143,7 @@ export const checkCommand = defineCommand({
       }
       const replayFile = flags.replay;
       const saved = readSaved(replayFile);
+      const html = attachHtml(ctx.bus, flags.html);
       const plugins = resolvePlugins(ctx, saved.plugins, saved.arch);
       const target = targetOf(ctx, saved.arch, plugins, saved.features, saved.kernel);
       ctx.bus.emit("cli:check_start", { arch: saved.arch, plugins: saved.plugins, cpus: null, budget: 0, seed: null, replay: replayFile });
@@ -171,6 +174,7 @@ export const checkCommand = defineCommand({
         report = replayed({ stopped: { case: saved.case, message: e instanceof Error ? e.message : String(e) }, counterexample: null });
       }
       ctx.bus.emit("cli:check_end", { report });
+      html?.finish();
       return report.stopped !== null || report.counterexample !== null ? 1 : 0;
     }
     const arch = archOf(ctx, flags.arch);
@@ -189,6 +193,7 @@ export const checkCommand = defineCommand({
     const features = parseFeatures(flags, arch);
     const kernel = flags.kernel !== undefined ? validateKernelVersion(flags.kernel, "--kernel") : ctx.config?.config.kernel !== undefined ? validateKernelVersion(ctx.config.config.kernel, ctx.config.file) : pluginsKernel(plugins);
     const target = targetOf(ctx, arch, plugins, features, kernel);
+    const html = attachHtml(ctx.bus, flags.html);
     ctx.bus.emit("cli:check_start", { arch, plugins: names, cpus, budget, seed, replay: null });
     // The scenarios go to worker threads (--jobs, default one per core) when the registry can be rebuilt there.
     const jobs = flags.jobs ?? defaultJobs();
@@ -212,6 +217,7 @@ export const checkCommand = defineCommand({
     const saved = flags.save !== undefined && (cx !== null || result.stopped !== null) ? { saved: flags.save } : {};
     const report: CheckReport = { arch, kernel: kernel ?? DEFAULT_KERNEL_VERSION, plugins: names, seed, budget, cpus, explored: result.explored, replay: null, counterexample, stopped: result.stopped, ...saved };
     ctx.bus.emit("cli:check_end", { report });
+    html?.finish();
     return cx === null && result.stopped === null ? 0 : 1;
   },
 });

@@ -2,8 +2,9 @@ import { FlushlabInputError } from "@flushlab/core-mmu";
 import type { RunResult } from "@flushlab/core-mmu";
 import { HELP_OPTION, expectAtMostPositionals, positiveInt } from "../args.js";
 import { hazardCount } from "../hazards.js";
-import type { CompareSummary, CounterComparison, MetricComparison } from "../reporters/types.js";
+import type { CompareSummary, CounterComparison, CpuInterrupts, MetricComparison } from "../reporters/types.js";
 import { changePct, mean, sampleStddev, welchTTest } from "../stats.js";
+import { HTML_OPTION, attachHtml } from "../reporters/html.js";
 import { defineCommand } from "./command.js";
 import { JOBS_OPTION, RUN_OPTIONS, resolveRunSetup, simulateAll, withPlugins } from "./context.js";
 import type { CommandContext, RunJob, RunSetup } from "./context.js";
@@ -26,6 +27,15 @@ function values(records: readonly Readonly<Record<string, number>>[], key: strin
     if (v !== undefined) out.push(v);
   }
   return out;
+}
+
+/** The /proc/interrupts rows per CPU, mean over `runs` (all of one machine, so of one width). */
+function meanInterrupts(runs: readonly Pick<RunResult, "interrupts">[]): CpuInterrupts {
+  const row = (pick: (r: Pick<RunResult, "interrupts">) => readonly number[]): number[] => {
+    const width = Math.max(0, ...runs.map((r) => pick(r).length));
+    return Array.from({ length: width }, (_, cpu) => mean(runs.map((r) => pick(r)[cpu] ?? 0)));
+  };
+  return { TLB: row((r) => r.interrupts.TLB), CAL: row((r) => r.interrupts.CAL) };
 }
 
 /** The runs of a compare: `runs` seeds from `setup.options.seed`, baseline then patched. */
@@ -53,7 +63,7 @@ export async function runCompare(ctx: CommandContext, setup: RunSetup, runs: num
 }
 
 /** The compare of `setup` from its runs' results (baseline seeds, then patched seeds, as compareJobs orders them). */
-export function summarizeCompare(setup: RunSetup, seeds: readonly number[], results: readonly Pick<RunResult, "metrics" | "counters" | "hazards" | "notes">[]): CompareSummary {
+export function summarizeCompare(setup: RunSetup, seeds: readonly number[], results: readonly Pick<RunResult, "metrics" | "counters" | "hazards" | "notes" | "interrupts">[]): CompareSummary {
   const runs = seeds.length;
   const first = seeds[0] ?? setup.options.seed;
   const baseline = results.slice(0, runs);
@@ -73,6 +83,8 @@ export function summarizeCompare(setup: RunSetup, seeds: readonly number[], resu
       patched: pMean,
       baselineStddev: sampleStddev(b),
       patchedStddev: sampleStddev(p),
+      baselineRuns: b,
+      patchedRuns: p,
       changePct: changePct(bMean, pMean),
       significant: welch.significant,
       p: welch.p,
@@ -98,6 +110,7 @@ export function summarizeCompare(setup: RunSetup, seeds: readonly number[], resu
     metrics,
     counters,
     hazards: { baseline: sum(baseline), patched: sum(patched) },
+    interrupts: { baseline: meanInterrupts(baseline), patched: meanInterrupts(patched) },
     notes: patched[0]?.notes ?? [],
   };
 }
@@ -116,19 +129,22 @@ export const compareCommand = defineCommand({
     ...RUN_OPTIONS,
     runs: positiveInt("N", `runs per side, positive integer (default ${DEFAULT_RUNS})`),
     ...JOBS_OPTION,
+    ...HTML_OPTION,
     ...HELP_OPTION,
   },
   async run(ctx, args) {
     expectAtMostPositionals(args.positionals, 1, "compare");
-    const { runs: runsText, jobs, ...flags } = args.options;
+    const { runs: runsText, jobs, html: htmlFile, ...flags } = args.options;
     const runs = runsText ?? DEFAULT_RUNS;
     if (runs > MAX_RUNS) throw new FlushlabInputError(`--runs must be at most ${MAX_RUNS} (got ${runs})`);
     const setup = resolveRunSetup(ctx, args.positionals[0], flags);
     if (setup.plugins.length === 0) {
       throw new FlushlabInputError("compare needs --plugins a[,b] (the plugins to compare against the baseline)");
     }
+    const html = attachHtml(ctx.bus, htmlFile);
     ctx.bus.emit("cli:compare_start", { options: setup.options, runs });
     const summary = await runCompare(ctx, setup, runs, jobs);
     ctx.bus.emit("cli:compare_end", { summary });
+    html?.finish();
   },
 });

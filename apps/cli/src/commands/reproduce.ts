@@ -2,6 +2,7 @@ import { FlushlabInputError, checkKernelFeatures, resolveParams, validateKernelV
 import type { FlushlabPlugin, PublishedFigure } from "@flushlab/core-mmu";
 import { HELP_OPTION, expectAtMostPositionals, nameList } from "../args.js";
 import type { CompareSummary, FigureOutcome, ReproductionOutcome, RunReport } from "../reporters/types.js";
+import { HTML_OPTION, attachHtml } from "../reporters/html.js";
 import { defineCommand } from "./command.js";
 import { changePct } from "../stats.js";
 import { DEFAULT_RUNS, MAX_RUNS, compareJobs, summarizeCompare } from "./compare.js";
@@ -128,6 +129,7 @@ export const reproduceCommand = defineCommand({
     json: { type: "boolean", description: "print one JSON object instead of the report" },
     strict: { type: "boolean", description: "exit 1 when any prediction is outside its band" },
     ...JOBS_OPTION,
+    ...HTML_OPTION,
     ...HELP_OPTION,
   },
   async run(ctx, args) {
@@ -137,6 +139,7 @@ export const reproduceCommand = defineCommand({
         ? args.options.plugins.map((name) => findPlugin(ctx, name))
         : ctx.catalog.map((e) => e.plugin);
     const declaring = selected.filter((p) => p.reproduction !== undefined);
+    const html = attachHtml(ctx.bus, args.options.html);
     ctx.bus.emit("cli:reproduce_start", { plugins: declaring.map((p) => p.name) });
     const reproductions = await reproduceAll(ctx, declaring, args.options.jobs);
     let demo: RunReport | undefined;
@@ -147,6 +150,7 @@ export const reproduceCommand = defineCommand({
       demo = { options: setup.options, workload: setup.workload, plugins: setup.plugins, result: simulate(ctx, setup, { index: 0, total: 1, label: `run ${first.name}` }) };
     }
     ctx.bus.emit("cli:reproduce_end", { summary: { reproductions, demo } });
+    html?.finish();
     const missed = reproductions.some((r) => r.figures.some((f) => (f.figure.role ?? "prediction") === "prediction" && !f.ok));
     return args.options.strict === true && missed ? 1 : 0;
   },

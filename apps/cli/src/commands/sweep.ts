@@ -77,6 +77,8 @@ export interface SweepLine {
   readonly metrics: Readonly<Record<string, number>>;
   readonly counters: Readonly<Record<string, number>>;
   readonly hazards: number;
+  /** /proc/interrupts rows per CPU. */
+  readonly interrupts: RunResult["interrupts"];
 }
 
 export interface SweepCell {
@@ -164,8 +166,8 @@ function append(file: string, line: SweepLine): void {
 }
 
 /** A stored line as the part of a RunResult a compare reads (metrics, counters, the hazard count). */
-function asResult(line: SweepLine): Pick<RunResult, "metrics" | "counters" | "hazards" | "notes"> {
-  return { metrics: line.metrics, counters: { ...line.counters, hazards_total: line.hazards }, hazards: [], notes: [] };
+function asResult(line: SweepLine): Pick<RunResult, "metrics" | "counters" | "hazards" | "notes" | "interrupts"> {
+  return { metrics: line.metrics, counters: { ...line.counters, hazards_total: line.hazards }, hazards: [], notes: [], interrupts: line.interrupts ?? { TLB: [], CAL: [] } };
 }
 
 export const sweepCommand = defineCommand({
@@ -260,7 +262,7 @@ export const sweepCommand = defineCommand({
       for (let r = pending.get(next); r !== undefined; r = pending.get(next)) {
         pending.delete(next);
         const p = todo[next]!;
-        const line: SweepLine = { key: p.key, variant: p.variant, cell: p.cell, seed: p.seed, metrics: r.metrics, counters: r.counters, hazards: hazardCount(r) };
+        const line: SweepLine = { key: p.key, variant: p.variant, cell: p.cell, seed: p.seed, metrics: r.metrics, counters: r.counters, hazards: hazardCount(r), interrupts: r.interrupts };
         append(f.out!, line);
         done.set(p.key, line);
         next++;

@@ -201,7 +201,7 @@ export function formatCompare(summary: CompareSummary, title = `flushlab compare
   return lines;
 }
 
-function formatFigureValue(kind: string, x: number | null): string {
+export function formatFigureValue(kind: string, x: number | null): string {
   if (x === null) return "n/a";
   if (kind === "change_pct") return formatPct(x);
   if (kind === "ratio" || kind === "patched_ratio") return Number.isFinite(x) ? `${x.toFixed(3)}x` : "n/a";

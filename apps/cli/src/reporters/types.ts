@@ -78,11 +78,20 @@ export interface MetricComparison {
   readonly patched: number;
   readonly baselineStddev: number;
   readonly patchedStddev: number;
+  /** Each run's value, in seed order (`CompareSummary.seeds`); a run without the metric is left out. */
+  readonly baselineRuns: readonly number[];
+  readonly patchedRuns: readonly number[];
   /** (patched − baseline) / baseline × 100, rounded to 2 decimals; null when baseline is 0. */
   readonly changePct: number | null;
   /** Welch's two-sided t-test, p < 0.05. */
   readonly significant: boolean;
   readonly p: number;
+}
+
+/** /proc/interrupts rows, one number per CPU (RunResult.interrupts, or a mean of several). */
+export interface CpuInterrupts {
+  readonly TLB: readonly number[];
+  readonly CAL: readonly number[];
 }
 
 export interface CounterComparison {
@@ -102,6 +111,8 @@ export interface CompareSummary {
   readonly counters: readonly CounterComparison[];
   /** Hazards summed over all runs of each side. */
   readonly hazards: { readonly baseline: number; readonly patched: number };
+  /** The /proc/interrupts TLB and CAL rows per CPU, mean per run of each side. */
+  readonly interrupts: { readonly baseline: CpuInterrupts; readonly patched: CpuInterrupts };
   /** The notes of the first patched run. */
   readonly notes: readonly string[];
 }

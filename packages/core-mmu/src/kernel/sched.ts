@@ -80,6 +80,8 @@ class RunState {
   kthread: KGen<unknown> | null = null;
   pendingKthread: KGen<unknown> | null = null;
   kthreadSavedMode: CpuMode = CpuMode.IDLE;
+  /** The kernel path in `kgen` is a page fault's handler (page_fault_exit when it ends). */
+  kgenFault = false;
   /** Livelock guard: consecutive faults on one address. */
   lastFaultVa = -1;
   lastFaultRun = -1;
@@ -158,6 +160,7 @@ export class Sched {
     cpu.mode = CpuMode.USER;
     this.running++;
     this.tasksStarted++;
+    if (this.m.events.wants("cpu_task")) this.m.events.emit("cpu_task", { time: this.m.now, cpu: cpu.id, state: "user" });
     this.scheduleResume(cpu, this.m.now);
   }
 
@@ -220,6 +223,12 @@ export class Sched {
   }
 
   // ---- the executor ----
+
+  /** A page fault's handler returned at `time`. */
+  private faultExit(cpu: Cpu, time: number): void {
+    if (this.m.events.wants("page_fault_exit")) this.m.events.emit("page_fault_exit", { time, cpu: cpu.id });
+    this.m.sampleTlb(cpu, time);
+  }
 
   /** The CPU goes on at `time` after a step: a scheduling point, where a perturbation may delay it. */
   private stepResume(cpu: Cpu, time: number): void {
@@ -299,6 +308,7 @@ export class Sched {
         rq.pendingKthread = null;
         rq.kthreadSavedMode = cpu.mode;
         cpu.mode = CpuMode.KERNEL;
+        if (this.m.events.wants("kthread_enter")) this.m.events.emit("kthread_enter", { time: now, cpu: cpu.id });
         const c = hooks.kthreadEnter(cpu);
         this.charge(cpu, c);
         this.scheduleResume(cpu, now + c);
@@ -310,6 +320,7 @@ export class Sched {
           rq.kthread = null;
           const c = hooks.kthreadExit(cpu);
           this.charge(cpu, c);
+          if (this.m.events.wants("kthread_exit")) this.m.events.emit("kthread_exit", { time: now + c, cpu: cpu.id });
           cpu.mode = rq.kthreadSavedMode;
           if (cpu.mode !== CpuMode.IDLE || rq.task !== null) this.scheduleResume(cpu, now + c);
           return;
@@ -322,6 +333,10 @@ export class Sched {
         if (r.done === true) {
           rq.kgen = null;
           cpu.mode = rq.kgenReturnMode;
+          if (rq.kgenFault) {
+            rq.kgenFault = false;
+            this.faultExit(cpu, now);
+          }
           continue;
         }
         if (this.kernelStep(cpu, r.value, now)) return;
@@ -358,16 +373,21 @@ export class Sched {
             rq.lastFaultVa = rq.accessVa;
             rq.repeatFaults = 0;
           }
+          const events = this.m.events;
+          if (events.wants("page_fault_enter")) events.emit("page_fault_enter", { time: t, cpu: cpu.id, address: rq.accessVa, write: rq.accessWrite });
+          this.m.sampleTlb(cpu, t);
           const f = hooks.handleMmFault(cpu, rq.accessVa, rq.accessWrite);
           if (typeof f === "number") {
             // A fault that waits for nothing: kernel time, then the access is retried.
             cpu.mode = CpuMode.KERNEL;
             this.charge(cpu, f);
             cpu.mode = CpuMode.USER;
+            this.faultExit(cpu, t + f);
             this.scheduleResume(cpu, t + f);
             return;
           }
           this.runKernel(cpu, f, CpuMode.USER);
+          rq.kgenFault = true;
           if (t > now) {
             this.scheduleResume(cpu, t);
             return;
@@ -384,6 +404,7 @@ export class Sched {
         rq.task = null;
         rq.finished = true;
         cpu.mode = CpuMode.IDLE;
+        if (this.m.events.wants("cpu_task")) this.m.events.emit("cpu_task", { time: now, cpu: cpu.id, state: "idle" });
         this.running--;
         this.tasksDone++;
         hooks.taskExit(cpu);

@@ -24,6 +24,7 @@ import { ReportBus, attachReporter } from "./bus.js";
 import { HumanReporter } from "./reporters/human.js";
 import { JsonReporter } from "./reporters/json.js";
 import { ProgressReporter } from "./reporters/progress.js";
+import { describeTrace } from "./reporters/trace.js";
 
 export const COMMANDS: readonly Command[] = [listCommand, runCommand, compareCommand, reproduceCommand, checkCommand];
 
@@ -128,6 +129,7 @@ async function dispatch(argv: readonly string[], registry: CliRegistry, io: CliI
   const bus = new ReportBus();
   attachReporter(bus, flags["json"] === true ? new JsonReporter(io.stdout) : new HumanReporter(io.stdout));
   if (io.stderr.isTTY === true) attachReporter(bus, new ProgressReporter(io.stderr));
+  bus.select("cli:trace").subscribe((e) => io.stderr.write(`${describeTrace(e.trace)}\n`));
   io.onEvents?.(bus.events$);
   const ctx: CommandContext = {
     registry,

@@ -3,6 +3,7 @@ import { ARCH_NAMES, DEFAULT_KERNEL_VERSION, FlushlabInputError, KERNEL_VERSIONS
 import { CaseSchema, OP_NAMES, check, checkCase, headline, runCase, type Case, type CheckTarget, type OpName } from "@flushlab/check";
 import { HELP_OPTION, expectAtMostPositionals, knownList, parseNameList, parseNonNegativeInt, parsePositiveInt } from "../args.js";
 import type { CheckReport } from "../reporters/types.js";
+import { TRACE_OPTIONS, parseTraceOptions, recordTrace } from "../reporters/trace.js";
 import { defineCommand } from "./command.js";
 import { DEFAULT_SEED, onOff, pluginsKernel, resolvePlugins, type CommandContext } from "./context.js";
 
@@ -23,6 +24,7 @@ const CHECK_OPTIONS = {
   pti: { type: "string", valueName: "on|off", description: "page-table isolation (x86-64; default off)" },
   kernel: { type: "string", valueName: KERNEL_VERSIONS.join("|"), description: `kernel release the cases run (default: the one the plugins were written for, else ${DEFAULT_KERNEL_VERSION})` },
   json: { type: "boolean", description: "print one JSON object instead of the report" },
+  ...TRACE_OPTIONS,
 } as const;
 
 /** What --save writes and --replay reads. */
@@ -115,7 +117,7 @@ function writeSaved(file: string, saved: SavedCounterexample): void {
 export const checkCommand = defineCommand({
   name: "check",
   summary: "search small scenarios and their interleavings for hazards; print a shrunk counterexample",
-  usage: "flushlab check [--plugins a,b] [--arch A] [--cpus M..N] [--budget N] [--seed N] [--ops a,b] [--pcid on|off] [--invpcid on|off] [--pti on|off] [--kernel V] [--save FILE] [--json]\n       flushlab check --replay FILE [--json]",
+  usage: "flushlab check [--plugins a,b] [--arch A] [--cpus M..N] [--budget N] [--seed N] [--ops a,b] [--pcid on|off] [--invpcid on|off] [--pti on|off] [--kernel V] [--save FILE] [--json]\n       flushlab check --replay FILE [--trace FILE] [--json]",
   details: [
     "Generates small scenarios (one process's threads on 2 to 4 CPUs over a page or two: accesses,",
     "munmap, mprotect, madvise DONTNEED/FREE, mremap, fork, context switches, reclaim, vmalloc and",
@@ -131,6 +133,8 @@ export const checkCommand = defineCommand({
   async run(ctx, args) {
     expectAtMostPositionals(args.positionals, 0, "check");
     const flags = args.options;
+    if (flags.replay === undefined && flags.trace !== undefined) throw new FlushlabInputError("--trace traces one simulation: give it with --replay FILE");
+    const trace = parseTraceOptions(flags);
     if (flags.replay !== undefined) {
       for (const f of ["plugins", "arch", "cpus", "budget", "seed", "ops", "save", "pcid", "invpcid", "pti", "kernel"] as const) {
         if (flags[f] !== undefined) throw new FlushlabInputError(`--replay runs the saved case as it was: --${f} cannot be given with it`);
@@ -154,7 +158,14 @@ export const checkCommand = defineCommand({
       });
       let report: CheckReport;
       try {
-        const out = runCase(saved.case, target, true);
+        const bus = ctx.bus;
+        // With --trace, the replay's model events go to the bus (and the trace writer on it).
+        const replay = (): ReturnType<typeof runCase> =>
+          runCase(saved.case, target, true, (events) => {
+            const wanted = bus.wantedModelEvents();
+            if (wanted.length > 0) events.select(...wanted).subscribe((e) => bus.forward(e));
+          });
+        const out = trace === undefined ? runCase(saved.case, target, true) : recordTrace(bus, trace, trace.file, `check --replay ${replayFile}`, replay);
         report = replayed({
           stopped: null,
           counterexample:

@@ -4,6 +4,7 @@ import { HELP_OPTION, expectAtMostPositionals, parsePositiveInt } from "../args.
 import { hazardCount } from "../hazards.js";
 import type { CompareSummary, CounterComparison, MetricComparison } from "../reporters/types.js";
 import { changePct, mean, sampleStddev, welchTTest } from "../stats.js";
+import { TRACE_OPTIONS, parseTraceOptions, recordTrace, sideTraceFile, type TraceRequest } from "../reporters/trace.js";
 import { defineCommand } from "./command.js";
 import { RUN_OPTIONS, resolveRunSetup, simulate, withPlugins } from "./context.js";
 import type { CommandContext, RunSetup } from "./context.js";
@@ -33,13 +34,18 @@ function values(records: readonly Readonly<Record<string, number>>[], key: strin
  * on seeds seed, seed+1, …, and summarises metrics (mean, stddev, Welch's t-test),
  * counters (means) and hazards (sums).
  */
-export function runCompare(ctx: CommandContext, setup: RunSetup, runs: number, label = `compare ${setup.workload.name}`): CompareSummary {
+export function runCompare(ctx: CommandContext, setup: RunSetup, runs: number, label = `compare ${setup.workload.name}`, trace?: TraceRequest): CompareSummary {
   const first = setup.options.seed;
   if (!Number.isSafeInteger(first + runs - 1)) throw new FlushlabInputError(`--seed ${first} plus ${runs} runs overflows the seed range`);
   const seeds = Array.from({ length: runs }, (_, i) => first + i);
   const total = runs * 2;
-  const baseline: RunResult[] = seeds.map((seed, i) => simulate(ctx, withPlugins(setup, [], seed), { index: i, total, label: `${label}: baseline, seed ${seed}` }));
-  const patched: RunResult[] = seeds.map((seed, i) => simulate(ctx, withPlugins(setup, setup.plugins, seed), { index: runs + i, total, label: `${label}: patched, seed ${seed}` }));
+  // --trace: one file per side and seed (t.json → t.baseline.seed1.json, t.patched.seed1.json).
+  const run = (side: "baseline" | "patched", s: RunSetup, seed: number, index: number): RunResult => {
+    const which = { index, total, label: `${label}: ${side}, seed ${seed}` };
+    return trace === undefined ? simulate(ctx, s, which) : recordTrace(ctx.bus, trace, sideTraceFile(trace.file, side, seed), which.label, () => simulate(ctx, s, which));
+  };
+  const baseline: RunResult[] = seeds.map((seed, i) => run("baseline", withPlugins(setup, [], seed), seed, i));
+  const patched: RunResult[] = seeds.map((seed, i) => run("patched", withPlugins(setup, setup.plugins, seed), seed, runs + i));
 
   const bm = baseline.map((r) => r.metrics);
   const pm = patched.map((r) => r.metrics);
@@ -88,7 +94,7 @@ export function runCompare(ctx: CommandContext, setup: RunSetup, runs: number, l
 export const compareCommand = defineCommand({
   name: "compare",
   summary: "compare a workload without and with plugins over several seeds (mmtests-style)",
-  usage: "flushlab compare <workload> --plugins a[,b] [--runs N] [run options] [--json]",
+  usage: "flushlab compare <workload> --plugins a[,b] [--runs N] [run options] [--trace FILE] [--json]",
   details: [
     "Runs <workload> N times without plugins (baseline) and N times with --plugins (patched),",
     "on seeds seed, seed+1, ..., and prints per metric the baseline and patched mean ± sample",
@@ -98,11 +104,13 @@ export const compareCommand = defineCommand({
   options: {
     ...RUN_OPTIONS,
     runs: { type: "string", valueName: "N", description: `runs per side, positive integer (default ${DEFAULT_RUNS})` },
+    ...TRACE_OPTIONS,
     ...HELP_OPTION,
   },
   async run(ctx, args) {
     expectAtMostPositionals(args.positionals, 1, "compare");
-    const { runs: runsText, ...flags } = args.options;
+    const { runs: runsText, trace: traceFile, "trace-max-events": traceMax, ...flags } = args.options;
+    const trace = parseTraceOptions({ ...(traceFile !== undefined ? { trace: traceFile } : {}), ...(traceMax !== undefined ? { "trace-max-events": traceMax } : {}) });
     const runs = runsText === undefined ? DEFAULT_RUNS : parsePositiveInt(runsText, "--runs");
     if (runs > MAX_RUNS) throw new FlushlabInputError(`--runs must be at most ${MAX_RUNS} (got ${runs})`);
     const setup = resolveRunSetup(ctx, args.positionals[0], flags);
@@ -110,7 +118,7 @@ export const compareCommand = defineCommand({
       throw new FlushlabInputError("compare needs --plugins a[,b] (the plugins to compare against the baseline)");
     }
     ctx.bus.emit("cli:compare_start", { options: setup.options, runs });
-    const summary = runCompare(ctx, setup, runs);
+    const summary = runCompare(ctx, setup, runs, undefined, trace);
     ctx.bus.emit("cli:compare_end", { summary });
   },
 });

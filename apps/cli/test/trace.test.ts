@@ -36,6 +36,11 @@ describe("flushlab run tlb-flush2 --cpus 4 --trace", () => {
     expect(x.some((e) => e.name === "syscall munmap")).toBe(true);
     expect(x.some((e) => e.name === "page fault" && typeof e.args!["address"] === "string")).toBe(true);
     expectNested(t);
+    // Interrupts keep their length: none had to be clamped away (the model emits a fault's
+    // and a kernel thread's end when the CPU really goes on, after interrupts that took it).
+    const irqs = x.filter((e) => e.cat === "irq");
+    expect(irqs.length).toBeGreaterThan(0);
+    expect(irqs.filter((e) => e.dur! <= 0)).toEqual([]);
 
     // IPI flows: each start has one finish with its id, on another CPU, not earlier.
     const starts = new Map<number, TraceEvent>();

@@ -82,6 +82,12 @@ class RunState {
   kthreadSavedMode: CpuMode = CpuMode.IDLE;
   /** The kernel path in `kgen` is a page fault's handler (page_fault_exit when it ends). */
   kgenFault = false;
+  /**
+   * A page fault's handler (1) or a kernel thread (2) whose cycles were charged ahead
+   * ended: its exit event is emitted when the CPU resumes, at the time it really goes
+   * on (later than planned when an interrupt took the CPU meanwhile).
+   */
+  exitAtResume: 0 | 1 | 2 = 0;
   /** Livelock guard: consecutive faults on one address. */
   lastFaultVa = -1;
   lastFaultRun = -1;
@@ -302,6 +308,11 @@ export class Sched {
   private resumeSteps(cpu: Cpu, rq: RunState): void {
     const now = this.m.now;
     const hooks = this.hooks!;
+    if (rq.exitAtResume !== 0) {
+      if (rq.exitAtResume === 1) this.faultExit(cpu, now);
+      else if (this.m.events.wants("kthread_exit")) this.m.events.emit("kthread_exit", { time: now, cpu: cpu.id });
+      rq.exitAtResume = 0;
+    }
     for (;;) {
       if (rq.pendingKthread !== null && rq.kthread === null && rq.kgen === null && cpu.mode !== CpuMode.KERNEL) {
         rq.kthread = rq.pendingKthread;
@@ -320,9 +331,11 @@ export class Sched {
           rq.kthread = null;
           const c = hooks.kthreadExit(cpu);
           this.charge(cpu, c);
-          if (this.m.events.wants("kthread_exit")) this.m.events.emit("kthread_exit", { time: now + c, cpu: cpu.id });
           cpu.mode = rq.kthreadSavedMode;
-          if (cpu.mode !== CpuMode.IDLE || rq.task !== null) this.scheduleResume(cpu, now + c);
+          if (cpu.mode !== CpuMode.IDLE || rq.task !== null) {
+            rq.exitAtResume = 2;
+            this.scheduleResume(cpu, now + c);
+          } else if (this.m.events.wants("kthread_exit")) this.m.events.emit("kthread_exit", { time: now + c, cpu: cpu.id });
           return;
         }
         if (this.kernelStep(cpu, r.value, now)) return;
@@ -382,7 +395,7 @@ export class Sched {
             cpu.mode = CpuMode.KERNEL;
             this.charge(cpu, f);
             cpu.mode = CpuMode.USER;
-            this.faultExit(cpu, t + f);
+            rq.exitAtResume = 1;
             this.scheduleResume(cpu, t + f);
             return;
           }

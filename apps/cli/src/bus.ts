@@ -8,8 +8,7 @@
 import { EventStream, type EventOf, type FlushlabEventMap, type FlushlabEventName, type RunOptions } from "@flushlab/core-mmu";
 import type { Subscription } from "rxjs";
 import type { Explored } from "@flushlab/check";
-import type { TraceSummary } from "./reporters/trace.js";
-import type { CheckReport, CheckStart, CompareSummary, ListReport, Reporter, ReproduceSummary, RunReport, SimulationStart } from "./reporters/types.js";
+import type { CheckReport, CheckStart, CompareSummary, ListReport, Reporter, ReproduceSummary, RunReport, SimulationStart, TraceSummary } from "./reporters/types.js";
 
 /** What commands publish, beside the model's events. */
 export interface CommandEventMap {

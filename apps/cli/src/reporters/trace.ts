@@ -28,6 +28,7 @@ import { FlushlabInputError, type FlushlabEvent, type FlushlabEventName } from "
 import type { Subscription } from "rxjs";
 import { parsePositiveInt, type OptionSpecs } from "../args.js";
 import type { ReportBus } from "../bus.js";
+import type { TraceSummary } from "./types.js";
 
 /** The model events a trace is built from. */
 export const TRACE_MODEL_EVENTS = [
@@ -95,21 +96,6 @@ export function sideTraceFile(file: string, side: "baseline" | "patched", seed: 
   const ext = extname(file);
   const stem = ext === "" ? basename(file) : basename(file, ext);
   return join(dirname(file), `${stem}.${side}.seed${seed}${ext === "" ? ".json" : ext}`);
-}
-
-/** What a finished trace holds. */
-export interface TraceSummary {
-  readonly file: string;
-  /** What was simulated, e.g. "compare tlb-flush2: baseline, seed 1". */
-  readonly label: string;
-  readonly events: number;
-  readonly maxEvents: number;
-  /** Model events left out once the bound was reached. */
-  readonly dropped: number;
-  /** Simulated µs at which the trace was cut; null when it holds the whole run. */
-  readonly cutAtUs: number | null;
-  /** Simulated µs of the whole run (its last event). */
-  readonly endUs: number;
 }
 
 /** The line the CLI prints (on stderr) for a written trace. */

@@ -9,7 +9,7 @@ import { EventStream, type EventOf, type FlushlabEventMap, type FlushlabEventNam
 import type { Subscription } from "rxjs";
 import type { Explored } from "@flushlab/check";
 import type { SweepSummary } from "./commands/sweep.js";
-import type { CheckReport, CheckStart, CompareSummary, ListReport, Reporter, ReproduceSummary, RunReport, SimulationStart } from "./reporters/types.js";
+import type { CheckReport, CheckStart, CompareSummary, ListReport, Reporter, ReproduceSummary, RunReport, SimulationStart, TraceSummary } from "./reporters/types.js";
 
 /** What commands publish, beside the model's events. */
 export interface CommandEventMap {
@@ -27,6 +27,8 @@ export interface CommandEventMap {
   "cli:check_start": CheckStart;
   "cli:check_progress": { readonly explored: Explored };
   "cli:check_end": { readonly report: CheckReport };
+  /** A --trace file was written (the CLI names it on stderr). */
+  "cli:trace": { readonly trace: TraceSummary };
 }
 
 export type CliEventMap = FlushlabEventMap & CommandEventMap;
@@ -49,7 +51,24 @@ const COMMAND_EVENTS: readonly (keyof CommandEventMap)[] = [
 ];
 
 /** Every model event type a simulation can emit (the oracle's `hazard` included). */
-export const MODEL_EVENTS: readonly FlushlabEventName[] = ["phase", "progress", "hazard", "tlb_flush", "ipi_send", "ipi_recv", "syscall_enter", "syscall_exit"];
+export const MODEL_EVENTS: readonly FlushlabEventName[] = [
+  "phase",
+  "progress",
+  "hazard",
+  "tlb_flush",
+  "ipi_send",
+  "ipi_recv",
+  "csd_queue",
+  "syscall_enter",
+  "syscall_exit",
+  "page_fault_enter",
+  "page_fault_exit",
+  "cpu_task",
+  "kthread_enter",
+  "kthread_exit",
+  "tlb_occupancy",
+  "machine",
+];
 
 export class ReportBus extends EventStream<CliEventMap> {
   /** The model event types some subscriber wants now. */
@@ -89,6 +108,8 @@ export function attachReporter(bus: ReportBus, reporter: Reporter): Subscription
         return reporter.onCheckProgress?.(e.explored);
       case "cli:check_end":
         return reporter.onCheckEnd?.(e.report);
+      case "cli:trace":
+        return;
       default:
         return reporter.onRunEvent?.(e);
     }

@@ -25,6 +25,7 @@ import { ReportBus, attachReporter } from "./bus.js";
 import { HumanReporter } from "./reporters/human.js";
 import { JsonReporter } from "./reporters/json.js";
 import { ProgressReporter } from "./reporters/progress.js";
+import { describeTrace } from "./reporters/trace.js";
 
 export const COMMANDS: readonly Command[] = [listCommand, runCommand, compareCommand, reproduceCommand, checkCommand, sweepCommand];
 
@@ -121,6 +122,7 @@ async function dispatch(argv: readonly string[], registry: CliRegistry, io: CliI
   if (io.stderr.isTTY === true) attachReporter(bus, new ProgressReporter(io.stderr));
   // One line on stderr when runs go to worker threads (stdout stays the same for every --jobs).
   attachReporter(bus, { onPool: (workers, what) => void io.stderr.write(`flushlab: ${what} on ${workers} worker threads\n`) });
+  bus.select("cli:trace").subscribe((e) => io.stderr.write(`${describeTrace(e.trace)}\n`));
   io.onEvents?.(bus.events$);
   const ctx: CommandContext = {
     registry,

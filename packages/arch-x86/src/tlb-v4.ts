@@ -33,9 +33,12 @@ export class X86TlbV42 implements ArchTlb {
     this.m = kernel.machine;
   }
 
-  private trace(cpu: Cpu, reason: TlbFlushReason, pages: number): void {
+  /** trace_tlb_flush(reason, pages), with the flush's cycles and range for the event stream (a range only when the flush had one). */
+  private trace(cpu: Cpu, reason: TlbFlushReason, pages: number, cycles = 0, start = -1, end = -1): void {
     this.k.counters.values[REASON_COUNTER[reason]]!++;
-    if (this.m.events.wants("tlb_flush")) this.m.events.emit("tlb_flush", { time: this.m.now, cpu: cpu.id, reason, pages });
+    const events = this.m.events;
+    if (events.wants("tlb_flush")) events.emit("tlb_flush", start < 0 ? { time: this.m.now, cpu: cpu.id, reason, pages, cycles } : { time: this.m.now, cpu: cpu.id, reason, pages, cycles, start, end });
+    if (reason !== "TLB_REMOTE_SEND_IPI") this.m.sampleTlb(cpu);
   }
 
   /** local_flush_tlb / __flush_tlb(): rewrite CR3 (non-global entries dropped). */
@@ -52,7 +55,7 @@ export class X86TlbV42 implements ArchTlb {
     active.cpumask[cpu.id] = 0;
     this.k.counters.add("leave_mm");
     const cost = this.m.mmu.writeCr3(cpu, this.k.initMm.pgd, 0, false);
-    this.trace(cpu, "TLB_FLUSH_ON_TASK_SWITCH", -1);
+    this.trace(cpu, "TLB_FLUSH_ON_TASK_SWITCH", -1, cost);
     return cost;
   }
 
@@ -67,14 +70,14 @@ export class X86TlbV42 implements ArchTlb {
     let cost = 0;
     if (f.end === TLB_FLUSH_ALL) {
       cost += this.flushTlbLocal(cpu);
-      this.trace(cpu, "TLB_REMOTE_SHOOTDOWN", -1);
+      this.trace(cpu, "TLB_REMOTE_SHOOTDOWN", -1, cost, f.start, f.end);
     } else {
       let nr = 0;
       for (let addr = f.start; addr < f.end; addr += 4096) {
         cost += this.m.mmu.invlpg(cpu, addr);
         nr++;
       }
-      this.trace(cpu, "TLB_REMOTE_SHOOTDOWN", nr);
+      this.trace(cpu, "TLB_REMOTE_SHOOTDOWN", nr, cost, f.start, f.end);
     }
     return cost;
   }
@@ -82,7 +85,7 @@ export class X86TlbV42 implements ArchTlb {
   /** native_flush_tlb_others(cpumask, mm, start, end): smp_call_function_many, wait. */
   *flushTlbOthers(cpu: Cpu, cpumask: Uint8Array, info: FlushTlbInfoV42): KGen {
     this.k.counters.values[C.nr_tlb_remote_flush]!++;
-    this.trace(cpu, "TLB_REMOTE_SEND_IPI", info.end === TLB_FLUSH_ALL ? -1 : (info.end - info.start) / 4096);
+    this.trace(cpu, "TLB_REMOTE_SEND_IPI", info.end === TLB_FLUSH_ALL ? -1 : (info.end - info.start) / 4096, 0, info.start, info.end);
     yield* this.k.smp.smpCallFunctionMany(cpu, cpumask, (target) => this.flushTlbFunc(target, info), true);
   }
 
@@ -105,17 +108,20 @@ export class X86TlbV42 implements ArchTlb {
         // A kernel thread lazily on the mm (!current->mm): leave it rather than flush.
         cost += this.leaveMm(cpu);
       } else if (end === TLB_FLUSH_ALL) {
-        cost += this.flushTlbLocal(cpu);
+        const c = this.flushTlbLocal(cpu);
+        cost += c;
         values[C.nr_tlb_local_flush_all]!++;
-        this.trace(cpu, "TLB_LOCAL_MM_SHOOTDOWN", -1);
+        this.trace(cpu, "TLB_LOCAL_MM_SHOOTDOWN", -1, c, start, end);
       } else {
         let nr = 0;
+        let c = 0;
         for (let addr = start; addr < end; addr += 4096) {
-          cost += this.m.mmu.invlpg(cpu, addr);
+          c += this.m.mmu.invlpg(cpu, addr);
           nr++;
         }
+        cost += c;
         values[C.nr_tlb_local_flush_one]! += nr;
-        this.trace(cpu, "TLB_LOCAL_MM_SHOOTDOWN", nr);
+        this.trace(cpu, "TLB_LOCAL_MM_SHOOTDOWN", nr, c, start, end);
       }
     }
     yield cost;
@@ -162,14 +168,16 @@ export class X86TlbV42 implements ArchTlb {
     if (prev === nextMm) {
       if (nextMm.isInitMm || nextMm.cpumask[cpu.id] === 1) return cost;
       nextMm.cpumask[cpu.id] = 1;
-      cost += this.m.mmu.writeCr3(cpu, nextMm.pgd, 0, false);
-      this.trace(cpu, "TLB_FLUSH_ON_TASK_SWITCH", -1);
+      const c = this.m.mmu.writeCr3(cpu, nextMm.pgd, 0, false);
+      cost += c;
+      this.trace(cpu, "TLB_FLUSH_ON_TASK_SWITCH", -1, c);
       return cost;
     }
     if (!nextMm.isInitMm) nextMm.cpumask[cpu.id] = 1;
-    cost += this.m.mmu.writeCr3(cpu, nextMm.pgd, 0, false);
+    const c = this.m.mmu.writeCr3(cpu, nextMm.pgd, 0, false);
+    cost += c;
     if (prev !== null && !prev.isInitMm) prev.cpumask[cpu.id] = 0;
-    this.trace(cpu, "TLB_FLUSH_ON_TASK_SWITCH", -1);
+    this.trace(cpu, "TLB_FLUSH_ON_TASK_SWITCH", -1, c);
     ts.loadedMm = nextMm;
     ts.loadedMmAsid = 0;
     return cost;

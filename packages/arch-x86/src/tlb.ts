@@ -58,9 +58,12 @@ export class X86Tlb implements ArchTlb {
     this.concurrent = kernelAtLeast(kernel.version, KERNEL_CHANGES.concurrentLocalRemote);
   }
 
-  private trace(cpu: Cpu, reason: TlbFlushReason, pages: number): void {
+  /** trace_tlb_flush(reason, pages), with the flush's cycles and range for the event stream (a range only when the flush had one). */
+  private trace(cpu: Cpu, reason: TlbFlushReason, pages: number, cycles = 0, start = -1, end = -1): void {
     this.k.counters.values[REASON_COUNTER[reason]]!++;
-    if (this.m.events.wants("tlb_flush")) this.m.events.emit("tlb_flush", { time: this.m.now, cpu: cpu.id, reason, pages });
+    const events = this.m.events;
+    if (events.wants("tlb_flush")) events.emit("tlb_flush", start < 0 ? { time: this.m.now, cpu: cpu.id, reason, pages, cycles } : { time: this.m.now, cpu: cpu.id, reason, pages, cycles, start, end });
+    if (reason !== "TLB_REMOTE_SEND_IPI") this.m.sampleTlb(cpu);
   }
 
   /**
@@ -102,11 +105,11 @@ export class X86Tlb implements ArchTlb {
         nr++;
       }
       if (local) values[C.nr_tlb_local_flush_one]! += nr;
-      this.trace(cpu, reason, nr);
+      this.trace(cpu, reason, nr, cost, f.start, f.end);
     } else {
       cost += this.flushTlbLocal(cpu);
       if (local) values[C.nr_tlb_local_flush_all]!++;
-      this.trace(cpu, reason, -1);
+      this.trace(cpu, reason, -1, cost, f.start, f.end);
     }
     ts.ctxTlbGen = mmGen;
     return cost;
@@ -116,7 +119,7 @@ export class X86Tlb implements ArchTlb {
   *nativeFlushTlbMulti(cpu: Cpu, cpumask: Uint8Array, info: FlushTlbInfo, pre = 0): KGen<Uint8Array> {
     const k = this.k;
     k.counters.values[C.nr_tlb_remote_flush]!++;
-    this.trace(cpu, "TLB_REMOTE_SEND_IPI", info.end === TLB_FLUSH_ALL ? -1 : (info.end - info.start) / 4096);
+    this.trace(cpu, "TLB_REMOTE_SEND_IPI", info.end === TLB_FLUSH_ALL ? -1 : (info.end - info.start) / 4096, 0, info.start, info.end);
     const func = (target: Cpu): number => this.flushTlbFunc(target, info);
     // freed_tables: lazy CPUs too (a speculative walk could use a freed table);
     // otherwise skip lazy CPUs (tlb_is_not_lazy), which catch up at switch_mm.
@@ -213,8 +216,9 @@ export class X86Tlb implements ArchTlb {
       ts.ctxId[newAsid] = nextMm.ctxId;
       ts.ctxGen[newAsid] = nextTlbGen;
     }
-    cost += this.loadNewMmCr3(cpu, nextMm.pgd, newAsid, needFlush);
-    this.trace(cpu, "TLB_FLUSH_ON_TASK_SWITCH", needFlush ? -1 : 0);
+    const cr3 = this.loadNewMmCr3(cpu, nextMm.pgd, newAsid, needFlush);
+    cost += cr3;
+    this.trace(cpu, "TLB_FLUSH_ON_TASK_SWITCH", needFlush ? -1 : 0, cr3);
     ts.loadedMm = nextMm;
     ts.loadedMmAsid = newAsid;
     return cost;

@@ -69,6 +69,58 @@ describe("event stream", () => {
     expect(events.at(-1)).toMatchObject({ type: "phase", state: "end" });
   });
 
+  it("the trace's events: faults, csds, IPIs with ids, CPU states and TLB samples agree with the counters", () => {
+    const events: FlushlabEvent[] = [];
+    let addr = -1;
+    const bodies = [0, 1, 2, 3].map((i) =>
+      function* (t: TaskApi): TaskGen {
+        if (i === 0) addr = yield* t.mmap(16 * 4096, PROT_READ | PROT_WRITE);
+        while (addr < 0) yield 100;
+        yield t.touch(addr + i * 4096, 1, 4096, true);
+        yield 2000;
+        yield* t.madvise(addr + i * 4096, 4096, MADV_DONTNEED);
+        yield 5000;
+      },
+    );
+    const r = runScenario("trace-events", bodies, [], "x86-64", undefined, 1, (e$) => e$.subscribe((e) => events.push(e)));
+    const of = <K extends FlushlabEvent["type"]>(type: K) => events.filter((e): e is Extract<FlushlabEvent, { type: K }> => e.type === type);
+    expect(of("machine")).toEqual([expect.objectContaining({ time: 0, cpus: 4, sockets: 1 })]);
+    expect(of("machine")[0]!.freqHz).toBeGreaterThan(0);
+    // A fault's enter and exit pair up per CPU, one per pgfault.
+    expect(of("page_fault_enter")).toHaveLength(r.counters["pgfault"]!);
+    expect(of("page_fault_exit")).toHaveLength(r.counters["pgfault"]!);
+    for (const e of of("page_fault_enter")) expect(of("page_fault_exit").some((x) => x.cpu === e.cpu && x.time >= e.time)).toBe(true);
+    // Every csd queued is an event; one that found its queue non-empty sent no IPI (v5.17).
+    const csds = of("csd_queue");
+    expect(csds).toHaveLength(r.counters["csd_queued"]!);
+    expect(csds.filter((c) => !c.coalesced)).toHaveLength(r.counters["ipi_sent"]!);
+    for (const c of csds) expect(c.coalesced).toBe(c.pending > 1);
+    // IPI ids: 1, 2, … in send order; each interrupt names the IPI that raised it and lasts from start to end.
+    const sends = of("ipi_send");
+    expect(sends.map((s) => s.id)).toEqual(sends.map((_, i) => i + 1));
+    const recvs = of("ipi_recv");
+    expect(recvs.length).toBeGreaterThan(0);
+    for (const rv of recvs) {
+      const s = sends.find((x) => x.id === rv.id)!;
+      expect(s.to).toBe(rv.cpu);
+      expect(rv.start).toBeGreaterThanOrEqual(s.time);
+      expect(rv.end).toBeGreaterThan(rv.start);
+    }
+    // Each CPU starts its task and goes idle when it exits.
+    for (let c = 0; c < 4; c++) expect(of("cpu_task").filter((e) => e.cpu === c).map((e) => e.state)).toEqual(["user", "idle"]);
+    // Remote shootdowns carry their cycles and range; TLB samples stay within the TLB.
+    const remote = of("tlb_flush").filter((f) => f.reason === "TLB_REMOTE_SHOOTDOWN");
+    expect(remote.length).toBeGreaterThan(0);
+    for (const f of remote) {
+      expect(f.cycles).toBeGreaterThan(0);
+      expect(f.end! - f.start!).toBe(f.pages < 0 ? Infinity : f.pages * 4096);
+    }
+    const samples = of("tlb_occupancy");
+    expect(samples.length).toBeGreaterThan(0);
+    expect(samples.some((s) => s.entries > 0)).toBe(true);
+    for (const s of samples) expect(s.entries).toBeLessThanOrEqual(of("machine")[0]!.tlbEntries);
+  });
+
   it("nobody subscribed: the same run, byte for byte", () => {
     const run = (observe: boolean) => {
       let addr = -1;

@@ -21,6 +21,7 @@ import {
   type ArchLayer,
   type ArchName,
   type Cpu,
+  type EventStream,
   type FlushlabPlugin,
   type HazardReport,
   type HwWatch,
@@ -319,8 +320,11 @@ function pteText(k: Kernel, mm: MmStruct, va: number): string {
   return `pfn ${ptePfn(lo, hi)} ${pteWrite(lo, hi) ? "rw" : "ro"}${(lo & 0x40) !== 0 ? " D" : ""}`;
 }
 
-/** Runs one case. Throws FlushlabInputError for a case the model cannot run. */
-export function runCase(c: Case, target: CheckTarget, record = false): CaseOutcome {
+/**
+ * Runs one case. Throws FlushlabInputError for a case the model cannot run. `onEvents`
+ * gets the run's event stream before it starts, as simulate's does (a trace of a replay).
+ */
+export function runCase(c: Case, target: CheckTarget, record = false, onEvents?: (events: EventStream) => void): CaseOutcome {
   const s = c.scenario;
   const cpus = s.threads.length;
   const st: ScenarioState = { base: 0, bases: [], destinations: [], mm: null, device: null, firstPoint: s.threads.map(() => Number.MAX_SAFE_INTEGER), kernelRanges: [] };
@@ -396,6 +400,7 @@ export function runCase(c: Case, target: CheckTarget, record = false): CaseOutco
       }
     },
     onEvents(events) {
+      onEvents?.(events);
       if (push === null) return;
       events.select("tlb_flush", "ipi_send", "hazard").subscribe((e) => {
         const m = machineRef!;

@@ -6,6 +6,7 @@ import { z } from "zod";
 import { archText, nameListText, onOffText, type TextSchema } from "../schemas.js";
 import type { CheckReport } from "../reporters/types.js";
 import { HTML_OPTION, attachHtml } from "../reporters/html.js";
+import { TRACE_OPTIONS, parseTraceOptions, recordTrace } from "../reporters/trace.js";
 import { defineCommand } from "./command.js";
 import { createScenarioPool, defaultJobs } from "../pool/pool.js";
 import { DEFAULT_SEED, JOBS_OPTION, onOff, pluginsKernel, resolvePlugins, type CommandContext } from "./context.js";
@@ -41,6 +42,7 @@ const CHECK_OPTIONS = {
   ...JOBS_OPTION,
   json: { type: "boolean", description: "print one JSON object instead of the report" },
   ...HTML_OPTION,
+  ...TRACE_OPTIONS,
 } as const satisfies OptionSpecs;
 
 /** What --save writes and --replay reads. */
@@ -121,7 +123,7 @@ function writeSaved(file: string, saved: SavedCounterexample): void {
 export const checkCommand = defineCommand({
   name: "check",
   summary: "search small scenarios and their interleavings for hazards; print a shrunk counterexample",
-  usage: "[options]  |  flushlab check --replay FILE [--json] [--html FILE]",
+  usage: "[options]  |  flushlab check --replay FILE [--trace FILE] [--json] [--html FILE]",
   details: [
     "Generates small scenarios (one process's threads on 2 to 4 CPUs over a page or two: accesses,",
     "munmap, mprotect, madvise DONTNEED/FREE, mremap, fork, context switches, reclaim, vmalloc and",
@@ -137,6 +139,8 @@ export const checkCommand = defineCommand({
   async run(ctx, args) {
     expectAtMostPositionals(args.positionals, 0, "check");
     const flags = args.options;
+    if (flags.replay === undefined && flags.trace !== undefined) throw new FlushlabInputError("--trace traces one simulation: give it with --replay FILE");
+    const trace = parseTraceOptions(flags);
     if (flags.replay !== undefined) {
       for (const f of ["plugins", "arch", "cpus", "budget", "seed", "ops", "save", "pcid", "invpcid", "pti", "kernel", "jobs"] as const) {
         if (flags[f] !== undefined) throw new FlushlabInputError(`--replay runs the saved case as it was: --${f} cannot be given with it`);
@@ -161,7 +165,14 @@ export const checkCommand = defineCommand({
       });
       let report: CheckReport;
       try {
-        const out = runCase(saved.case, target, true);
+        const bus = ctx.bus;
+        // With --trace, the replay's model events go to the bus (and the trace writer on it).
+        const replay = (): ReturnType<typeof runCase> =>
+          runCase(saved.case, target, true, (events) => {
+            const wanted = bus.wantedModelEvents();
+            if (wanted.length > 0) events.select(...wanted).subscribe((e) => bus.forward(e));
+          });
+        const out = trace === undefined ? runCase(saved.case, target, true) : recordTrace(bus, trace, trace.file, `check --replay ${replayFile}`, replay);
         report = replayed({
           stopped: null,
           counterexample:

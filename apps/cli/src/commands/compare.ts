@@ -5,8 +5,9 @@ import { hazardCount } from "../hazards.js";
 import type { CompareSummary, CounterComparison, CpuInterrupts, MetricComparison } from "../reporters/types.js";
 import { changePct, mean, sampleStddev, welchTTest } from "../stats.js";
 import { HTML_OPTION, attachHtml } from "../reporters/html.js";
+import { TRACE_OPTIONS, parseTraceOptions, recordTrace, sideTraceFile, type TraceRequest } from "../reporters/trace.js";
 import { defineCommand } from "./command.js";
-import { JOBS_OPTION, RUN_OPTIONS, resolveRunSetup, simulateAll, withPlugins } from "./context.js";
+import { JOBS_OPTION, RUN_OPTIONS, resolveRunSetup, simulate, simulateAll, withPlugins } from "./context.js";
 import type { CommandContext, RunJob, RunSetup } from "./context.js";
 
 export const DEFAULT_RUNS = 5;
@@ -57,9 +58,24 @@ export function compareJobs(setup: RunSetup, runs: number, label: string): { see
  * on seeds seed, seed+1, …, and summarises metrics (mean, stddev, Welch's t-test),
  * counters (means) and hazards (sums). `jobs` is the --jobs value.
  */
-export async function runCompare(ctx: CommandContext, setup: RunSetup, runs: number, jobs?: number, label = `compare ${setup.workload.name}`): Promise<CompareSummary> {
+export async function runCompare(
+  ctx: CommandContext,
+  setup: RunSetup,
+  runs: number,
+  jobs?: number,
+  label = `compare ${setup.workload.name}`,
+  trace?: TraceRequest,
+): Promise<CompareSummary> {
   const { seeds, jobs: list } = compareJobs(setup, runs, label);
-  return summarizeCompare(setup, seeds, await simulateAll(ctx, list, jobs, label));
+  if (trace === undefined) return summarizeCompare(setup, seeds, await simulateAll(ctx, list, jobs, label));
+  // --trace: the runs stay in this thread (the model's events do not cross to workers),
+  // one file per side and seed (t.json → t.baseline.seed1.json, t.patched.seed1.json).
+  const results = list.map((job, index) => {
+    const which = { index, total: list.length, label: job.label };
+    const side = index < runs ? "baseline" : "patched";
+    return recordTrace(ctx.bus, trace, sideTraceFile(trace.file, side, seeds[index % runs]!), which.label, () => simulate(ctx, job.setup, which));
+  });
+  return summarizeCompare(setup, seeds, results);
 }
 
 /** The compare of `setup` from its runs' results (baseline seeds, then patched seeds, as compareJobs orders them). */
@@ -130,11 +146,13 @@ export const compareCommand = defineCommand({
     runs: positiveInt("N", `runs per side, positive integer (default ${DEFAULT_RUNS})`),
     ...JOBS_OPTION,
     ...HTML_OPTION,
+    ...TRACE_OPTIONS,
     ...HELP_OPTION,
   },
   async run(ctx, args) {
     expectAtMostPositionals(args.positionals, 1, "compare");
-    const { runs: runsText, jobs, html: htmlFile, ...flags } = args.options;
+    const { runs: runsText, jobs, html: htmlFile, trace: traceFile, "trace-max-events": traceMax, ...flags } = args.options;
+    const trace = parseTraceOptions({ ...(traceFile !== undefined ? { trace: traceFile } : {}), ...(traceMax !== undefined ? { "trace-max-events": traceMax } : {}) });
     const runs = runsText ?? DEFAULT_RUNS;
     if (runs > MAX_RUNS) throw new FlushlabInputError(`--runs must be at most ${MAX_RUNS} (got ${runs})`);
     const setup = resolveRunSetup(ctx, args.positionals[0], flags);
@@ -143,7 +161,7 @@ export const compareCommand = defineCommand({
     }
     const html = attachHtml(ctx.bus, htmlFile);
     ctx.bus.emit("cli:compare_start", { options: setup.options, runs });
-    const summary = await runCompare(ctx, setup, runs, jobs);
+    const summary = await runCompare(ctx, setup, runs, jobs, undefined, trace);
     ctx.bus.emit("cli:compare_end", { summary });
     html?.finish();
   },

@@ -1,4 +1,5 @@
 import { HELP_OPTION, expectAtMostPositionals } from "../args.js";
+import { TRACE_OPTIONS, parseTraceOptions, recordTrace } from "../reporters/trace.js";
 import { defineCommand } from "./command.js";
 import { RUN_OPTIONS, resolveRunSetup, simulate } from "./context.js";
 
@@ -12,12 +13,14 @@ export const runCommand = defineCommand({
     "kernel-named counters, the /proc/interrupts TLB and CAL rows, the workload's metrics and",
     "every hazard the oracle found. Parameters not given take their defaults (see flushlab list).",
   ],
-  options: { ...RUN_OPTIONS, ...HELP_OPTION },
+  options: { ...RUN_OPTIONS, ...TRACE_OPTIONS, ...HELP_OPTION },
   async run(ctx, args) {
     expectAtMostPositionals(args.positionals, 1, "run");
+    const trace = parseTraceOptions(args.options);
     const setup = resolveRunSetup(ctx, args.positionals[0], args.options);
     ctx.bus.emit("cli:run_start", { options: setup.options });
-    const result = simulate(ctx, setup, { index: 0, total: 1, label: `run ${setup.workload.name}` });
+    const which = { index: 0, total: 1, label: `run ${setup.workload.name}` };
+    const result = trace === undefined ? simulate(ctx, setup, which) : recordTrace(ctx.bus, trace, trace.file, `${which.label}, seed ${setup.options.seed}`, () => simulate(ctx, setup, which));
     ctx.bus.emit("cli:run_end", { report: { options: setup.options, workload: setup.workload, plugins: setup.plugins, result } });
   },
 });

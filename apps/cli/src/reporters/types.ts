@@ -216,3 +216,18 @@ export interface CheckReport {
   /** Where --save wrote the counterexample. */
   readonly saved?: string;
 }
+
+/** What a finished --trace file holds (reporters/trace.ts). */
+export interface TraceSummary {
+  readonly file: string;
+  /** What was simulated, e.g. "compare tlb-flush2: baseline, seed 1". */
+  readonly label: string;
+  readonly events: number;
+  readonly maxEvents: number;
+  /** Model events left out once the bound was reached. */
+  readonly dropped: number;
+  /** Simulated µs at which the trace was cut; null when it holds the whole run. */
+  readonly cutAtUs: number | null;
+  /** Simulated µs of the whole run (its last event). */
+  readonly endUs: number;
+}

@@ -24,15 +24,49 @@ export const TLB_FLUSH_REASONS: readonly TlbFlushReason[] = [
 ];
 
 export interface FlushlabEventMap {
-  /** trace_tlb_flush(reason, pages): pages = -1 for TLB_FLUSH_ALL. */
-  tlb_flush: { readonly time: number; readonly cpu: number; readonly reason: TlbFlushReason; readonly pages: number };
-  /** An IPI leaving the sender's APIC. */
-  ipi_send: { readonly time: number; readonly from: number; readonly to: number; readonly vector: "CALL_FUNCTION" };
-  /** An IPI taken by its target; `queued` csds are run by this one interrupt. */
-  ipi_recv: { readonly time: number; readonly cpu: number; readonly queued: number };
+  /**
+   * trace_tlb_flush(reason, pages): pages = -1 for TLB_FLUSH_ALL. The arch layer adds
+   * what the tracepoint lacks: the cycles the flush took, and the range it was asked to
+   * flush ([start, end), end = Infinity for TLB_FLUSH_ALL; absent for a task switch).
+   */
+  tlb_flush: {
+    readonly time: number;
+    readonly cpu: number;
+    readonly reason: TlbFlushReason;
+    readonly pages: number;
+    readonly cycles?: number;
+    readonly start?: number;
+    readonly end?: number;
+  };
+  /** An IPI leaving the sender's APIC; `id` numbers the run's IPIs from 1 (its ICR write). */
+  ipi_send: { readonly time: number; readonly from: number; readonly to: number; readonly vector: "CALL_FUNCTION"; readonly id: number };
+  /**
+   * An IPI taken by its target; `queued` csds are run by this one interrupt. The
+   * handler ran from `start` (later than `time` when an earlier handler was still
+   * running) to `end`; `id` is the ipi_send's that raised it (-1 when unknown).
+   */
+  ipi_recv: { readonly time: number; readonly cpu: number; readonly queued: number; readonly id: number; readonly start: number; readonly end: number };
+  /**
+   * A csd queued on `to`'s call_single_queue by `from` (llist_add in
+   * __smp_call_single_queue): `coalesced` when the queue already held `pending - 1`
+   * csds, so no IPI was sent for it and the pending IPI's interrupt will run it.
+   */
+  csd_queue: { readonly time: number; readonly from: number; readonly to: number; readonly pending: number; readonly coalesced: boolean };
   /** A system call entered and left, on `cpu`. */
   syscall_enter: { readonly time: number; readonly cpu: number; readonly name: string };
   syscall_exit: { readonly time: number; readonly cpu: number; readonly name: string };
+  /** A user page fault taken (exception entry, as trace_page_fault_user) and its handler returned (iret). */
+  page_fault_enter: { readonly time: number; readonly cpu: number; readonly address: number; readonly write: boolean };
+  page_fault_exit: { readonly time: number; readonly cpu: number };
+  /** What `cpu` executes outside system calls, faults and interrupts: a user task, or nothing (the idle loop). */
+  cpu_task: { readonly time: number; readonly cpu: number; readonly state: "user" | "idle" };
+  /** A kernel thread (kswapd, a device's worker) switched in on `cpu`, and switched out again at `time`. */
+  kthread_enter: { readonly time: number; readonly cpu: number };
+  kthread_exit: { readonly time: number; readonly cpu: number };
+  /** A sample of the live entries of `cpu`'s 4 KiB and 2 MiB TLBs (after a flush, at kernel entries and exits). */
+  tlb_occupancy: { readonly time: number; readonly cpu: number; readonly entries: number; readonly entries2m: number };
+  /** The machine a run simulates, emitted once before its workload starts. */
+  machine: { readonly time: number; readonly cpus: number; readonly sockets: number; readonly freqHz: number; readonly tlbEntries: number; readonly tlb2mEntries: number };
   /** The run's workload starts (time 0) or ends (the last task exited). */
   phase: { readonly time: number; readonly name: string; readonly state: "start" | "end" };
   /** Emitted each time a task of the workload exits: the fraction of its tasks that are done. */

@@ -21,6 +21,8 @@ export class Apic {
     throw new Error("CALL_FUNCTION interrupt with no handler installed");
   };
   private readonly deliver: (() => void)[];
+  /** While an interrupt is being delivered, the id of its IPI (ipi_send's); -1 otherwise or when nobody wants ipi_recv. */
+  delivering = -1;
 
   constructor(
     private readonly engine: Engine,
@@ -44,10 +46,26 @@ export class Apic {
    * (ipiSend) and reaches `to` after the topology's latency.
    */
   send(from: Cpu, to: Cpu, vector: IpiVector, time: number): void {
-    this.ipisSent++;
+    const id = ++this.ipisSent;
     const at = time + this.costs.ipiSend + this.latency(from, to);
     this.watch.ipiSent(from, to, at);
-    if (this.events.wants("ipi_send")) this.events.emit("ipi_send", { time, from: from.id, to: to.id, vector });
-    this.engine.at(at, this.deliver[to.id]!, Priority.INTERRUPT);
+    if (this.events.wants("ipi_send")) this.events.emit("ipi_send", { time, from: from.id, to: to.id, vector, id });
+    // Only while somebody wants ipi_recv does a delivery carry its IPI's id (a closure
+    // per IPI); the event at the same (time, priority, order) either way.
+    const deliver = this.deliver[to.id]!;
+    this.engine.at(
+      at,
+      this.events.wants("ipi_recv")
+        ? () => {
+            this.delivering = id;
+            try {
+              deliver();
+            } finally {
+              this.delivering = -1;
+            }
+          }
+        : deliver,
+      Priority.INTERRUPT,
+    );
   }
 }

@@ -96,6 +96,11 @@ export class Machine {
     return this.engine.now;
   }
 
+  /** A tlb_occupancy sample of `cpu` at `time` (default now), when somebody wants one. */
+  sampleTlb(cpu: Cpu, time = this.engine.now): void {
+    if (this.events.wants("tlb_occupancy")) this.events.emit("tlb_occupancy", { time, cpu: cpu.id, entries: cpu.tlb.live, entries2m: cpu.tlb2m.live });
+  }
+
   /** One cache line moving between two CPUs (a lock handed over, a csd unlock seen by its sender). */
   cacheLineLatency(from: Cpu, to: Cpu): number {
     return from.socket === to.socket ? this.costs.ackLatencySameSocket : this.costs.ackLatencyCrossSocket;

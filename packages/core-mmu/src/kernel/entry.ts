@@ -51,9 +51,11 @@ export class Entry {
     const events = m.events;
     const prev = cpu.mode;
     if (events.wants("syscall_enter")) events.emit("syscall_enter", { time: m.now, cpu: cpu.id, name });
+    m.sampleTlb(cpu);
     yield this.syscallEnter(cpu, name);
     const r = yield* body;
     if (events.wants("syscall_exit")) events.emit("syscall_exit", { time: m.now, cpu: cpu.id, name });
+    m.sampleTlb(cpu);
     if (restricts !== undefined) {
       if ("start" in restricts) this.returned(cpu, restricts, name);
       else for (const r of restricts) this.returned(cpu, r, name);

@@ -80,6 +80,14 @@ class RunState {
   kthread: KGen<unknown> | null = null;
   pendingKthread: KGen<unknown> | null = null;
   kthreadSavedMode: CpuMode = CpuMode.IDLE;
+  /** The kernel path in `kgen` is a page fault's handler (page_fault_exit when it ends). */
+  kgenFault = false;
+  /**
+   * A page fault's handler (1) or a kernel thread (2) whose cycles were charged ahead
+   * ended: its exit event is emitted when the CPU resumes, at the time it really goes
+   * on (later than planned when an interrupt took the CPU meanwhile).
+   */
+  exitAtResume: 0 | 1 | 2 = 0;
   /** Livelock guard: consecutive faults on one address. */
   lastFaultVa = -1;
   lastFaultRun = -1;
@@ -158,6 +166,7 @@ export class Sched {
     cpu.mode = CpuMode.USER;
     this.running++;
     this.tasksStarted++;
+    if (this.m.events.wants("cpu_task")) this.m.events.emit("cpu_task", { time: this.m.now, cpu: cpu.id, state: "user" });
     this.scheduleResume(cpu, this.m.now);
   }
 
@@ -220,6 +229,12 @@ export class Sched {
   }
 
   // ---- the executor ----
+
+  /** A page fault's handler returned at `time`. */
+  private faultExit(cpu: Cpu, time: number): void {
+    if (this.m.events.wants("page_fault_exit")) this.m.events.emit("page_fault_exit", { time, cpu: cpu.id });
+    this.m.sampleTlb(cpu, time);
+  }
 
   /** The CPU goes on at `time` after a step: a scheduling point, where a perturbation may delay it. */
   private stepResume(cpu: Cpu, time: number): void {
@@ -293,12 +308,18 @@ export class Sched {
   private resumeSteps(cpu: Cpu, rq: RunState): void {
     const now = this.m.now;
     const hooks = this.hooks!;
+    if (rq.exitAtResume !== 0) {
+      if (rq.exitAtResume === 1) this.faultExit(cpu, now);
+      else if (this.m.events.wants("kthread_exit")) this.m.events.emit("kthread_exit", { time: now, cpu: cpu.id });
+      rq.exitAtResume = 0;
+    }
     for (;;) {
       if (rq.pendingKthread !== null && rq.kthread === null && rq.kgen === null && cpu.mode !== CpuMode.KERNEL) {
         rq.kthread = rq.pendingKthread;
         rq.pendingKthread = null;
         rq.kthreadSavedMode = cpu.mode;
         cpu.mode = CpuMode.KERNEL;
+        if (this.m.events.wants("kthread_enter")) this.m.events.emit("kthread_enter", { time: now, cpu: cpu.id });
         const c = hooks.kthreadEnter(cpu);
         this.charge(cpu, c);
         this.scheduleResume(cpu, now + c);
@@ -311,7 +332,10 @@ export class Sched {
           const c = hooks.kthreadExit(cpu);
           this.charge(cpu, c);
           cpu.mode = rq.kthreadSavedMode;
-          if (cpu.mode !== CpuMode.IDLE || rq.task !== null) this.scheduleResume(cpu, now + c);
+          if (cpu.mode !== CpuMode.IDLE || rq.task !== null) {
+            rq.exitAtResume = 2;
+            this.scheduleResume(cpu, now + c);
+          } else if (this.m.events.wants("kthread_exit")) this.m.events.emit("kthread_exit", { time: now + c, cpu: cpu.id });
           return;
         }
         if (this.kernelStep(cpu, r.value, now)) return;
@@ -322,6 +346,10 @@ export class Sched {
         if (r.done === true) {
           rq.kgen = null;
           cpu.mode = rq.kgenReturnMode;
+          if (rq.kgenFault) {
+            rq.kgenFault = false;
+            this.faultExit(cpu, now);
+          }
           continue;
         }
         if (this.kernelStep(cpu, r.value, now)) return;
@@ -358,16 +386,21 @@ export class Sched {
             rq.lastFaultVa = rq.accessVa;
             rq.repeatFaults = 0;
           }
+          const events = this.m.events;
+          if (events.wants("page_fault_enter")) events.emit("page_fault_enter", { time: t, cpu: cpu.id, address: rq.accessVa, write: rq.accessWrite });
+          this.m.sampleTlb(cpu, t);
           const f = hooks.handleMmFault(cpu, rq.accessVa, rq.accessWrite);
           if (typeof f === "number") {
             // A fault that waits for nothing: kernel time, then the access is retried.
             cpu.mode = CpuMode.KERNEL;
             this.charge(cpu, f);
             cpu.mode = CpuMode.USER;
+            rq.exitAtResume = 1;
             this.scheduleResume(cpu, t + f);
             return;
           }
           this.runKernel(cpu, f, CpuMode.USER);
+          rq.kgenFault = true;
           if (t > now) {
             this.scheduleResume(cpu, t);
             return;
@@ -384,6 +417,7 @@ export class Sched {
         rq.task = null;
         rq.finished = true;
         cpu.mode = CpuMode.IDLE;
+        if (this.m.events.wants("cpu_task")) this.m.events.emit("cpu_task", { time: now, cpu: cpu.id, state: "idle" });
         this.running--;
         this.tasksDone++;
         hooks.taskExit(cpu);

@@ -73,7 +73,9 @@ export class Smp {
     this.counters.values[C.csd_queued]!++;
     const q = this.queues[target.id]!;
     q.push(csd);
-    if (q.length !== 1 && !always) return false;
+    const coalesced = q.length !== 1 && !always;
+    if (this.m.events.wants("csd_queue")) this.m.events.emit("csd_queue", { time, from: sender.id, to: target.id, pending: q.length, coalesced });
+    if (coalesced) return false;
     this.m.apic.send(sender, target, "CALL_FUNCTION", time);
     return true;
   }
@@ -85,7 +87,7 @@ export class Smp {
     const m = this.m;
     const costs = m.costs;
     this.counters.irqCall[cpu.id]!++;
-    if (m.events.wants("ipi_recv")) m.events.emit("ipi_recv", { time: m.now, cpu: cpu.id, queued: q.length });
+    const queued = q.length;
     const start = this.sched.irqEnter(cpu);
     let t = start + costs.irqEntryExit / 2;
     const prevMode = cpu.mode;
@@ -111,6 +113,8 @@ export class Smp {
       if (busy > this.maxIsolatedInterruption) this.maxIsolatedInterruption = busy;
     }
     this.sched.irqExit(cpu, start, t);
+    if (m.events.wants("ipi_recv")) m.events.emit("ipi_recv", { time: m.now, cpu: cpu.id, queued, id: m.apic.delivering, start, end: t });
+    m.sampleTlb(cpu, t);
   }
 
   /**

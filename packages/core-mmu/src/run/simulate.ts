@@ -154,6 +154,7 @@ export function simulate(input: SimulateInput): RunResult {
 
   input.onEvents?.(machine.events);
   machine.events.emit("phase", { time: 0, name: workload.name, state: "start" });
+  machine.events.emit("machine", { time: 0, cpus: machineOpts.cpus, sockets: machineOpts.sockets, freqHz: run.profile.params.freqHz, tlbEntries: machineOpts.tlbEntries, tlb2mEntries: machineOpts.tlb2mEntries });
   const maxCycles = input.maxCycles ?? 1e12;
   try {
     try {

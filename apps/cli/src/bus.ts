@@ -8,6 +8,7 @@
 import { EventStream, type EventOf, type FlushlabEventMap, type FlushlabEventName, type RunOptions } from "@flushlab/core-mmu";
 import type { Subscription } from "rxjs";
 import type { Explored } from "@flushlab/check";
+import type { CompareFormat } from "./reporters/compare-formats.js";
 import type { CheckReport, CheckStart, CompareSummary, ListReport, Reporter, ReproduceSummary, RunReport, SimulationStart } from "./reporters/types.js";
 
 /** What commands publish, beside the model's events. */
@@ -17,7 +18,7 @@ export interface CommandEventMap {
   "cli:simulation": SimulationStart;
   "cli:run_end": { readonly report: RunReport };
   "cli:compare_start": { readonly options: RunOptions; readonly runs: number };
-  "cli:compare_end": { readonly summary: CompareSummary };
+  "cli:compare_end": { readonly summary: CompareSummary; readonly format?: CompareFormat };
   "cli:reproduce_start": { readonly plugins: readonly string[] };
   "cli:reproduce_end": { readonly summary: ReproduceSummary };
   "cli:check_start": CheckStart;
@@ -68,7 +69,7 @@ export function attachReporter(bus: ReportBus, reporter: Reporter): Subscription
       case "cli:compare_start":
         return reporter.onCompareStart?.(e.options, e.runs);
       case "cli:compare_end":
-        return reporter.onCompareEnd?.(e.summary);
+        return reporter.onCompareEnd?.(e.summary, e.format);
       case "cli:reproduce_start":
         return reporter.onReproduceStart?.(e.plugins);
       case "cli:reproduce_end":

@@ -4,6 +4,7 @@ import { HELP_OPTION, expectAtMostPositionals, parsePositiveInt } from "../args.
 import { hazardCount } from "../hazards.js";
 import type { CompareSummary, CounterComparison, MetricComparison } from "../reporters/types.js";
 import { changePct, mean, sampleStddev, welchTTest } from "../stats.js";
+import { COMPARE_FORMATS, parseCompareFormat } from "../reporters/compare-formats.js";
 import { defineCommand } from "./command.js";
 import { RUN_OPTIONS, resolveRunSetup, simulate, withPlugins } from "./context.js";
 import type { CommandContext, RunSetup } from "./context.js";
@@ -59,17 +60,19 @@ export function runCompare(ctx: CommandContext, setup: RunSetup, runs: number, l
       changePct: changePct(bMean, pMean),
       significant: welch.significant,
       p: welch.p,
+      baselineValues: b,
+      patchedValues: p,
     };
   });
 
   const bc = baseline.map((r) => r.counters);
   const pc = patched.map((r) => r.counters);
   // A counter missing from a run counts as 0 there.
-  const counters: CounterComparison[] = orderedKeys([...bc, ...pc], []).map((name) => ({
-    name,
-    baseline: mean(bc.map((c) => c[name] ?? 0)),
-    patched: mean(pc.map((c) => c[name] ?? 0)),
-  }));
+  const counters: CounterComparison[] = orderedKeys([...bc, ...pc], []).map((name) => {
+    const baselineValues = bc.map((c) => c[name] ?? 0);
+    const patchedValues = pc.map((c) => c[name] ?? 0);
+    return { name, baseline: mean(baselineValues), patched: mean(patchedValues), baselineValues, patchedValues };
+  });
 
   const sum = (rs: readonly RunResult[]): number => rs.reduce((acc, r) => acc + hazardCount(r), 0);
   return {
@@ -98,11 +101,14 @@ export const compareCommand = defineCommand({
   options: {
     ...RUN_OPTIONS,
     runs: { type: "string", valueName: "N", description: `runs per side, positive integer (default ${DEFAULT_RUNS})` },
+    format: { type: "string", valueName: COMPARE_FORMATS.join("|"), description: "table layout: flushlab's (default), mmtests' compare-kernels, or the 0-day robot's" },
     ...HELP_OPTION,
   },
   async run(ctx, args) {
     expectAtMostPositionals(args.positionals, 1, "compare");
-    const { runs: runsText, ...flags } = args.options;
+    const { runs: runsText, format: formatText, ...flags } = args.options;
+    const format = formatText === undefined ? undefined : parseCompareFormat(formatText);
+    if (format !== undefined && flags.json === true) throw new FlushlabInputError("--format and --json do not go together (--json prints every figure)");
     const runs = runsText === undefined ? DEFAULT_RUNS : parsePositiveInt(runsText, "--runs");
     if (runs > MAX_RUNS) throw new FlushlabInputError(`--runs must be at most ${MAX_RUNS} (got ${runs})`);
     const setup = resolveRunSetup(ctx, args.positionals[0], flags);
@@ -111,6 +117,6 @@ export const compareCommand = defineCommand({
     }
     ctx.bus.emit("cli:compare_start", { options: setup.options, runs });
     const summary = runCompare(ctx, setup, runs);
-    ctx.bus.emit("cli:compare_end", { summary });
+    ctx.bus.emit("cli:compare_end", { summary, ...(format ? { format } : {}) });
   },
 });

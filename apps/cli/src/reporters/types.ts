@@ -13,6 +13,7 @@
  * check      onCheckStart → onCheckProgress* → onCheckEnd
  * ```
  */
+import type { CompareFormat } from "./compare-formats.js";
 import type { Case, Explored, TimelineEvent } from "@flushlab/check";
 import type {
   ArchLayer,
@@ -82,12 +83,18 @@ export interface MetricComparison {
   /** Welch's two-sided t-test, p < 0.05. */
   readonly significant: boolean;
   readonly p: number;
+  /** The per-run values, seed order (what --format mmtests and 0day summarise their own way). */
+  readonly baselineValues: readonly number[];
+  readonly patchedValues: readonly number[];
 }
 
 export interface CounterComparison {
   readonly name: string;
   readonly baseline: number;
   readonly patched: number;
+  /** The per-run values, seed order (0 where a run did not count it). */
+  readonly baselineValues: readonly number[];
+  readonly patchedValues: readonly number[];
 }
 
 export interface CompareSummary {
@@ -152,7 +159,8 @@ export interface Reporter {
   onRunEvent?(event: FlushlabEvent): void;
   onRunEnd?(report: RunReport): void;
   onCompareStart?(options: RunOptions, runs: number): void;
-  onCompareEnd?(summary: CompareSummary): void;
+  /** `format`: compare --format (undefined: the default table). */
+  onCompareEnd?(summary: CompareSummary, format?: CompareFormat): void;
   onReproduceStart?(plugins: readonly string[]): void;
   onReproduceEnd?(summary: ReproduceSummary): void;
   onCheckStart?(start: CheckStart): void;

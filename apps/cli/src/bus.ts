@@ -24,6 +24,8 @@ export interface CommandEventMap {
   "cli:check_start": CheckStart;
   "cli:check_progress": { readonly explored: Explored };
   "cli:check_end": { readonly report: CheckReport };
+  /** Lines a command prints as they are (new-plugin's summary). */
+  "cli:text": { readonly lines: readonly string[] };
 }
 
 export type CliEventMap = FlushlabEventMap & CommandEventMap;
@@ -41,6 +43,7 @@ const COMMAND_EVENTS: readonly (keyof CommandEventMap)[] = [
   "cli:check_start",
   "cli:check_progress",
   "cli:check_end",
+  "cli:text",
 ];
 
 /** Every model event type a simulation can emit (the oracle's `hazard` included). */
@@ -80,6 +83,8 @@ export function attachReporter(bus: ReportBus, reporter: Reporter): Subscription
         return reporter.onCheckProgress?.(e.explored);
       case "cli:check_end":
         return reporter.onCheckEnd?.(e.report);
+      case "cli:text":
+        return reporter.onText?.(e.lines);
       default:
         return reporter.onRunEvent?.(e);
     }

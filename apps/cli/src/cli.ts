@@ -16,16 +16,18 @@ import { compareCommand } from "./commands/compare.js";
 import { buildCatalog, buildWorkloads } from "./commands/context.js";
 import type { CommandContext } from "./commands/context.js";
 import { listCommand } from "./commands/list.js";
+import { newPluginCommand } from "./commands/new-plugin.js";
 import { reproduceCommand } from "./commands/reproduce.js";
 import { runCommand } from "./commands/run.js";
 import { loadConfig } from "./config.js";
+import { addPluginRefs } from "./plugin-refs.js";
 import type { CliIo, CliRegistry } from "./registry-types.js";
 import { ReportBus, attachReporter } from "./bus.js";
 import { HumanReporter } from "./reporters/human.js";
 import { JsonReporter } from "./reporters/json.js";
 import { ProgressReporter } from "./reporters/progress.js";
 
-export const COMMANDS: readonly Command[] = [listCommand, runCommand, compareCommand, reproduceCommand, checkCommand];
+export const COMMANDS: readonly Command[] = [listCommand, runCommand, compareCommand, reproduceCommand, checkCommand, newPluginCommand];
 
 export function version(): string {
   try {
@@ -122,7 +124,8 @@ async function dispatch(argv: readonly string[], registry: CliRegistry, io: CliI
     io.stdout.write(commandHelp(command));
     return 0;
   }
-  const config = await loadConfig(io.cwd ?? process.cwd());
+  const cwd = io.cwd ?? process.cwd();
+  const config = await loadConfig(cwd, registry.plugins);
   // The command's event stream and its consumers: the report on stdout, the progress
   // line on a terminal stderr, and whoever else subscribes.
   const bus = new ReportBus();
@@ -132,9 +135,10 @@ async function dispatch(argv: readonly string[], registry: CliRegistry, io: CliI
   const ctx: CommandContext = {
     registry,
     config,
-    catalog: buildCatalog(registry, config),
+    catalog: await addPluginRefs(buildCatalog(registry, config), flags["plugins"], cwd),
     workloads: buildWorkloads(registry, config),
     bus,
+    cwd,
   };
   let status: void | number;
   try {

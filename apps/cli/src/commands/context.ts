@@ -27,8 +27,10 @@ import type { ReportBus } from "../bus.js";
 /** A plugin the CLI can enable, with where it came from. */
 export interface CatalogEntry {
   readonly plugin: FlushlabPlugin;
-  /** "installed", or the config file name. */
+  /** "installed", the config file name, or the path or package it was loaded from. */
   readonly source: string;
+  /** The paths or package names (`--plugins ./x`) that name this plugin besides its name. */
+  readonly refs?: readonly string[];
 }
 
 export interface CommandContext {
@@ -40,6 +42,8 @@ export interface CommandContext {
   readonly workloads: readonly WorkloadDefinitionLike[];
   /** The command's event stream, which the reporters consume. */
   readonly bus: ReportBus;
+  /** The directory the command runs in (CliIo.cwd); relative paths are relative to it. */
+  readonly cwd?: string;
 }
 
 /** Builds the plugin catalogue; the same name from two different objects is an error. */
@@ -140,7 +144,7 @@ export function defaultProfile(registry: CliRegistry): string {
 
 /** Looks a plugin up by name in the catalogue. */
 export function findPlugin(ctx: CommandContext, name: string): FlushlabPlugin {
-  const entry = ctx.catalog.find((e) => e.plugin.name === name);
+  const entry = ctx.catalog.find((e) => e.plugin.name === name) ?? ctx.catalog.find((e) => e.refs?.includes(name));
   if (entry === undefined) {
     const known = ctx.catalog.map((e) => e.plugin.name);
     throw new FlushlabInputError(`unknown plugin "${name}" (${known.length === 0 ? "no plugins installed" : `known: ${known.join(", ")}`})`);

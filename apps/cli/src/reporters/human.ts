@@ -391,6 +391,9 @@ export class HumanReporter implements Reporter {
   onCheckEnd(report: CheckReport): void {
     emit(this.out, formatCheckReport(report));
   }
+  onText(lines: readonly string[]): void {
+    emit(this.out, lines);
+  }
 
   onReproduceEnd(summary: ReproduceSummary): void {
     if (summary.reproductions.length === 0) {

@@ -161,6 +161,8 @@ export interface Reporter {
   onCompareStart?(options: RunOptions, runs: number): void;
   /** `format`: compare --format (undefined: the default table). */
   onCompareEnd?(summary: CompareSummary, format?: CompareFormat): void;
+  /** Plain lines a command prints (new-plugin). */
+  onText?(lines: readonly string[]): void;
   onReproduceStart?(plugins: readonly string[]): void;
   onReproduceEnd?(summary: ReproduceSummary): void;
   onCheckStart?(start: CheckStart): void;

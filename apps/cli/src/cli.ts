@@ -54,6 +54,8 @@ export function globalHelp(): string {
     "",
     "Plugins come from installed packages and from flushlab.config.{ts,js,mjs} in the current",
     "directory (fields: plugins, workloads, machine, profile, seed); command-line flags override the config.",
+    "--plugins and the config's plugins also take a path to a plugin module or package (./my-policy)",
+    "or a package name found in node_modules; \"flushlab new-plugin <name>\" writes a plugin package.",
     "Exit status: 0 ok, 2 bad input, 1 internal error (FLUSHLAB_DEBUG=1 prints the stack); check: 1 when it found a hazard.",
     "",
   ].join("\n");

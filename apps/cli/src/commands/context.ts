@@ -69,7 +69,7 @@ export const DEFAULT_SEED = 1;
 /** The run flags `run` and `compare` share. */
 export const RUN_OPTIONS = {
   preset: { type: "string", valueName: "NAME", description: "machine preset to start from (see \"flushlab list\"); the other machine flags and --profile override its fields" },
-  plugins: { type: "string", valueName: "a,b", description: "plugins to enable, comma-separated (\"\" for none)" },
+  plugins: { type: "string", valueName: "a,b", description: "plugins to enable, comma-separated: installed names, paths (./my-policy) or packages in node_modules (\"\" for none)" },
   arch: { type: "string", valueName: ARCH_NAMES.join("|"), description: "arch mode of the simulated machine" },
   cpus: { type: "string", valueName: "N", description: "number of CPUs (positive integer)" },
   sockets: { type: "string", valueName: "N", description: "number of sockets, each a NUMA node (must divide the CPU count)" },

@@ -17,7 +17,13 @@ import { readFileSync, realpathSync, statSync } from "node:fs";
 import { dirname, extname, isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { FlushlabInputError, validatePluginShape, type FlushlabPlugin } from "@flushlab/core-mmu";
-import type { CatalogEntry } from "./commands/context.js";
+
+/** A catalogue entry (commands/context.ts CatalogEntry; structural here, so that this file imports no command code). */
+export interface RefCatalogEntry {
+  readonly plugin: FlushlabPlugin;
+  readonly source: string;
+  readonly refs?: readonly string[];
+}
 
 /** A reference that names a path rather than an installed plugin or a package. */
 export function isPathRef(ref: string): boolean {
@@ -238,7 +244,7 @@ function flagRefs(flag: unknown): string[] {
  * entry remembers the reference it was asked by, so `findPlugin` finds it under it.
  * A reference that is already a catalogue name is left alone (installed names first).
  */
-export async function addPluginRefs(catalog: readonly CatalogEntry[], pluginsFlag: unknown, cwd: string): Promise<CatalogEntry[]> {
+export async function addPluginRefs(catalog: readonly RefCatalogEntry[], pluginsFlag: unknown, cwd: string): Promise<RefCatalogEntry[]> {
   const entries = [...catalog];
   for (const ref of flagRefs(pluginsFlag)) {
     if (!isPathRef(ref) && entries.some((e) => e.plugin.name === ref)) continue;

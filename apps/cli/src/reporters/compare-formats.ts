@@ -6,10 +6,10 @@
 import { FlushlabInputError } from "@flushlab/core-mmu";
 import { formatMmtests } from "./mmtests.js";
 import { formatZeroday } from "./zeroday.js";
-import type { CompareSummary } from "./types.js";
+import type { CompareFormat, CompareSummary } from "./types.js";
 
-export const COMPARE_FORMATS = ["table", "mmtests", "0day"] as const;
-export type CompareFormat = (typeof COMPARE_FORMATS)[number];
+export type { CompareFormat } from "./types.js";
+export const COMPARE_FORMATS: readonly CompareFormat[] = ["table", "mmtests", "0day"];
 
 /** --format's value, or a one-line error naming the known ones. */
 export function parseCompareFormat(text: string): CompareFormat {

@@ -13,7 +13,6 @@
  * check      onCheckStart → onCheckProgress* → onCheckEnd
  * ```
  */
-import type { CompareFormat } from "./compare-formats.js";
 import type { Case, Explored, TimelineEvent } from "@flushlab/check";
 import type {
   ArchLayer,
@@ -96,6 +95,9 @@ export interface CounterComparison {
   readonly baselineValues: readonly number[];
   readonly patchedValues: readonly number[];
 }
+
+/** `compare --format`: flushlab's table, mmtests' compare-kernels table, or the 0-day robot's block. */
+export type CompareFormat = "table" | "mmtests" | "0day";
 
 export interface CompareSummary {
   /** The baseline options of the first run (seed = first seed, no plugins). */

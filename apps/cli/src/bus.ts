@@ -9,6 +9,7 @@ import { EventStream, type EventOf, type FlushlabEventMap, type FlushlabEventNam
 import type { Subscription } from "rxjs";
 import type { Explored } from "@flushlab/check";
 import type { SweepSummary } from "./commands/sweep.js";
+import type { CompareFormat } from "./reporters/compare-formats.js";
 import type { CheckReport, CheckStart, CompareSummary, ListReport, Reporter, ReproduceSummary, RunReport, SimulationStart, TraceSummary } from "./reporters/types.js";
 
 /** What commands publish, beside the model's events. */
@@ -20,7 +21,7 @@ export interface CommandEventMap {
   "cli:pool": { readonly workers: number; readonly what: string };
   "cli:run_end": { readonly report: RunReport };
   "cli:compare_start": { readonly options: RunOptions; readonly runs: number };
-  "cli:compare_end": { readonly summary: CompareSummary };
+  "cli:compare_end": { readonly summary: CompareSummary; readonly format?: CompareFormat };
   "cli:reproduce_start": { readonly plugins: readonly string[] };
   "cli:reproduce_end": { readonly summary: ReproduceSummary };
   "cli:sweep_end": { readonly summary: SweepSummary };
@@ -29,6 +30,8 @@ export interface CommandEventMap {
   "cli:check_end": { readonly report: CheckReport };
   /** A --trace file was written (the CLI names it on stderr). */
   "cli:trace": { readonly trace: TraceSummary };
+  /** Lines a command prints as they are (new-plugin's summary). */
+  "cli:text": { readonly lines: readonly string[] };
 }
 
 export type CliEventMap = FlushlabEventMap & CommandEventMap;
@@ -48,6 +51,7 @@ const COMMAND_EVENTS: readonly (keyof CommandEventMap)[] = [
   "cli:check_start",
   "cli:check_progress",
   "cli:check_end",
+  "cli:text",
 ];
 
 /** Every model event type a simulation can emit (the oracle's `hazard` included). */
@@ -95,7 +99,7 @@ export function attachReporter(bus: ReportBus, reporter: Reporter): Subscription
       case "cli:compare_start":
         return reporter.onCompareStart?.(e.options, e.runs);
       case "cli:compare_end":
-        return reporter.onCompareEnd?.(e.summary);
+        return reporter.onCompareEnd?.(e.summary, e.format);
       case "cli:reproduce_start":
         return reporter.onReproduceStart?.(e.plugins);
       case "cli:reproduce_end":
@@ -110,6 +114,8 @@ export function attachReporter(bus: ReportBus, reporter: Reporter): Subscription
         return reporter.onCheckEnd?.(e.report);
       case "cli:trace":
         return;
+      case "cli:text":
+        return reporter.onText?.(e.lines);
       default:
         return reporter.onRunEvent?.(e);
     }

@@ -52,7 +52,7 @@ describe("help and version", () => {
 describe("bad input: one line on stderr, exit 2", () => {
   const cases: [string[], string | RegExp][] = [
     [[], /missing command/],
-    [["frobnicate"], 'unknown command "frobnicate" (known: list, run, compare, reproduce, check, sweep)'],
+    [["frobnicate"], 'unknown command "frobnicate" (known: list, run, compare, reproduce, check, sweep, new-plugin)'],
     [["--bogus"], /unknown option "--bogus"/],
     [["help", "nope"], /unknown command "nope"/],
     [["list", "extra"], /unexpected argument "extra"/],

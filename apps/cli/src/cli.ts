@@ -16,10 +16,12 @@ import { compareCommand } from "./commands/compare.js";
 import { buildCatalog, buildWorkloads } from "./commands/context.js";
 import type { CommandContext } from "./commands/context.js";
 import { listCommand } from "./commands/list.js";
+import { newPluginCommand } from "./commands/new-plugin.js";
 import { reproduceCommand } from "./commands/reproduce.js";
 import { runCommand } from "./commands/run.js";
 import { sweepCommand } from "./commands/sweep.js";
 import { loadConfig } from "./config.js";
+import { addPluginRefs } from "./plugin-refs.js";
 import type { CliIo, CliRegistry } from "./registry-types.js";
 import { ReportBus, attachReporter } from "./bus.js";
 import { HumanReporter } from "./reporters/human.js";
@@ -27,7 +29,7 @@ import { JsonReporter } from "./reporters/json.js";
 import { ProgressReporter } from "./reporters/progress.js";
 import { describeTrace } from "./reporters/trace.js";
 
-export const COMMANDS: readonly Command[] = [listCommand, runCommand, compareCommand, reproduceCommand, checkCommand, sweepCommand];
+export const COMMANDS: readonly Command[] = [listCommand, runCommand, compareCommand, reproduceCommand, checkCommand, sweepCommand, newPluginCommand];
 
 export function version(): string {
   try {
@@ -55,6 +57,8 @@ export function globalHelp(): string {
     "",
     "Plugins come from installed packages and from flushlab.config.{ts,js,mjs} in the current",
     "directory (fields: plugins, workloads, machine, profile, seed); command-line flags override the config.",
+    "--plugins and the config's plugins also take a path to a plugin module or package (./my-policy)",
+    "or a package name found in node_modules; \"flushlab new-plugin <name>\" writes a plugin package.",
     "Exit status: 0 ok, 2 bad input, 1 internal error (FLUSHLAB_DEBUG=1 prints the stack); check: 1 when it found a hazard.",
     "",
   ].join("\n");
@@ -114,7 +118,8 @@ async function dispatch(argv: readonly string[], registry: CliRegistry, io: CliI
     io.stdout.write(commandHelp(command));
     return 0;
   }
-  const config = await loadConfig(io.cwd ?? process.cwd());
+  const cwd = io.cwd ?? process.cwd();
+  const config = await loadConfig(cwd, registry.plugins);
   // The command's event stream and its consumers: the report on stdout, the progress
   // line on a terminal stderr, and whoever else subscribes.
   const bus = new ReportBus();
@@ -127,10 +132,10 @@ async function dispatch(argv: readonly string[], registry: CliRegistry, io: CliI
   const ctx: CommandContext = {
     registry,
     config,
-    catalog: buildCatalog(registry, config),
+    catalog: await addPluginRefs(buildCatalog(registry, config), flags["plugins"], cwd),
     workloads: buildWorkloads(registry, config),
     bus,
-    cwd: io.cwd ?? process.cwd(),
+    cwd,
   };
   let status: void | number;
   try {

@@ -7,15 +7,17 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { ARCH_NAMES, FlushlabInputError, validateKernelVersion, validatePluginShape } from "@flushlab/core-mmu";
-import type { FlushlabConfig } from "@flushlab/core-mmu";
+import type { FlushlabConfig, FlushlabPlugin } from "@flushlab/core-mmu";
 import { z } from "zod";
+import { resolveConfigPluginRefs } from "./plugin-refs.js";
 
 export const CONFIG_FILE_NAMES = ["flushlab.config.ts", "flushlab.config.mjs", "flushlab.config.js"] as const;
 
 export interface LoadedConfig {
   /** File name (not path), for messages and `flushlab list`. */
   readonly file: string;
-  readonly config: FlushlabConfig;
+  /** The config with its plugin names, paths and packages resolved to plugins. */
+  readonly config: Omit<FlushlabConfig, "plugins"> & { readonly plugins?: readonly FlushlabPlugin[] };
 }
 
 /** Returns the config file name present in `cwd`, or undefined; two or more present is an error. */
@@ -63,7 +65,8 @@ function defaultExport(mod: unknown): unknown {
   return value;
 }
 
-export async function loadConfig(cwd: string): Promise<LoadedConfig | undefined> {
+/** Loads the config of `cwd`; its plugin entries that are strings name `installed` plugins, paths or packages. */
+export async function loadConfig(cwd: string, installed: readonly FlushlabPlugin[] = []): Promise<LoadedConfig | undefined> {
   const file = findConfigFile(cwd);
   if (file === undefined) return undefined;
   const path = join(cwd, file);
@@ -78,7 +81,9 @@ export async function loadConfig(cwd: string): Promise<LoadedConfig | undefined>
     throw new FlushlabInputError(`${file} must export default an object (use defineConfig({ … }))`);
   }
   validateConfig(config as Record<string, unknown>, file);
-  return { file, config: config as FlushlabConfig };
+  const { plugins, ...rest } = config as FlushlabConfig;
+  if (plugins === undefined) return { file, config: rest };
+  return { file, config: { ...rest, plugins: await resolveConfigPluginRefs(plugins, file, cwd, installed) } };
 }
 
 const M_POSITIVE = "must be a positive integer";
@@ -157,5 +162,10 @@ export function validateConfig(config: Record<string, unknown>, file: string): v
     throw new FlushlabInputError(`${file}: ${where} ${issue.message}${got}`);
   }
   if (r.data.kernel !== undefined) validateKernelVersion(r.data.kernel, file);
-  r.data.plugins?.forEach((p, i) => validatePluginShape(p, `${file}: plugins[${i}]`));
+  r.data.plugins?.forEach((p, i) => {
+    // A string names an installed plugin, a path or a package (resolved by loadConfig).
+    if (typeof p === "string") {
+      if (p.trim() === "") throw new FlushlabInputError(`${file}: plugins[${i}] is an empty name`);
+    } else validatePluginShape(p, `${file}: plugins[${i}]`);
+  });
 }

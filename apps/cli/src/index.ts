@@ -15,3 +15,4 @@ export { HumanReporter } from "./reporters/human.js";
 export { JsonReporter } from "./reporters/json.js";
 export { mean, sampleStddev, studentTCdf, studentTTwoSidedP, welchTTest, regularizedIncompleteBeta } from "./stats.js";
 export type { WelchResult } from "./stats.js";
+export { registry, installedPlugins } from "./registry.js";

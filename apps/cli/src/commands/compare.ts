@@ -6,6 +6,7 @@ import type { CompareSummary, CounterComparison, CpuInterrupts, MetricComparison
 import { changePct, mean, sampleStddev, welchTTest } from "../stats.js";
 import { HTML_OPTION, attachHtml } from "../reporters/html.js";
 import { TRACE_OPTIONS, parseTraceOptions, recordTrace, sideTraceFile, type TraceRequest } from "../reporters/trace.js";
+import { COMPARE_FORMATS, parseCompareFormat } from "../reporters/compare-formats.js";
 import { defineCommand } from "./command.js";
 import { JOBS_OPTION, RUN_OPTIONS, resolveRunSetup, simulate, simulateAll, withPlugins } from "./context.js";
 import type { CommandContext, RunJob, RunSetup } from "./context.js";
@@ -104,17 +105,19 @@ export function summarizeCompare(setup: RunSetup, seeds: readonly number[], resu
       changePct: changePct(bMean, pMean),
       significant: welch.significant,
       p: welch.p,
+      baselineValues: b,
+      patchedValues: p,
     };
   });
 
   const bc = baseline.map((r) => r.counters);
   const pc = patched.map((r) => r.counters);
   // A counter missing from a run counts as 0 there.
-  const counters: CounterComparison[] = orderedKeys([...bc, ...pc], []).map((name) => ({
-    name,
-    baseline: mean(bc.map((c) => c[name] ?? 0)),
-    patched: mean(pc.map((c) => c[name] ?? 0)),
-  }));
+  const counters: CounterComparison[] = orderedKeys([...bc, ...pc], []).map((name) => {
+    const baselineValues = bc.map((c) => c[name] ?? 0);
+    const patchedValues = pc.map((c) => c[name] ?? 0);
+    return { name, baseline: mean(baselineValues), patched: mean(patchedValues), baselineValues, patchedValues };
+  });
 
   const sum = (rs: readonly Pick<RunResult, "counters" | "hazards">[]): number => rs.reduce((acc, r) => acc + hazardCount(r), 0);
   return {
@@ -147,12 +150,15 @@ export const compareCommand = defineCommand({
     ...JOBS_OPTION,
     ...HTML_OPTION,
     ...TRACE_OPTIONS,
+    format: { type: "string", valueName: COMPARE_FORMATS.join("|"), description: "table layout: flushlab's (default), mmtests' compare-kernels, or the 0-day robot's" },
     ...HELP_OPTION,
   },
   async run(ctx, args) {
     expectAtMostPositionals(args.positionals, 1, "compare");
-    const { runs: runsText, jobs, html: htmlFile, trace: traceFile, "trace-max-events": traceMax, ...flags } = args.options;
+    const { runs: runsText, jobs, html: htmlFile, trace: traceFile, "trace-max-events": traceMax, format: formatText, ...flags } = args.options;
     const trace = parseTraceOptions({ ...(traceFile !== undefined ? { trace: traceFile } : {}), ...(traceMax !== undefined ? { "trace-max-events": traceMax } : {}) });
+    const format = formatText === undefined ? undefined : parseCompareFormat(formatText);
+    if (format !== undefined && flags.json === true) throw new FlushlabInputError("--format and --json do not go together (--json prints every figure)");
     const runs = runsText ?? DEFAULT_RUNS;
     if (runs > MAX_RUNS) throw new FlushlabInputError(`--runs must be at most ${MAX_RUNS} (got ${runs})`);
     const setup = resolveRunSetup(ctx, args.positionals[0], flags);
@@ -162,7 +168,7 @@ export const compareCommand = defineCommand({
     const html = attachHtml(ctx.bus, htmlFile);
     ctx.bus.emit("cli:compare_start", { options: setup.options, runs });
     const summary = await runCompare(ctx, setup, runs, jobs, undefined, trace);
-    ctx.bus.emit("cli:compare_end", { summary });
+    ctx.bus.emit("cli:compare_end", { summary, ...(format ? { format } : {}) });
     html?.finish();
   },
 });

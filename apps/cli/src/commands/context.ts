@@ -23,8 +23,10 @@ import { createRunPool, defaultJobs } from "../pool/pool.js";
 /** A plugin the CLI can enable, with where it came from. */
 export interface CatalogEntry {
   readonly plugin: FlushlabPlugin;
-  /** "installed", or the config file name. */
+  /** "installed", the config file name, or the path or package it was loaded from. */
   readonly source: string;
+  /** The paths or package names (`--plugins ./x`) that name this plugin besides its name. */
+  readonly refs?: readonly string[];
 }
 
 export interface CommandContext {
@@ -63,7 +65,7 @@ export const DEFAULT_SEED = 1;
 /** The run flags `run` and `compare` share. */
 export const RUN_OPTIONS = {
   preset: { type: "string", valueName: "NAME", description: "machine preset to start from (see \"flushlab list\"); the other machine flags and --profile override its fields" },
-  plugins: nameList("a,b", "plugins to enable, comma-separated (\"\" for none)"),
+  plugins: nameList("a,b", "plugins to enable, comma-separated: installed names, paths (./my-policy) or packages in node_modules (\"\" for none)"),
   arch: { type: "string", valueName: ARCH_NAMES.join("|"), description: "arch mode of the simulated machine", schema: archText },
   cpus: positiveInt("N", "number of CPUs (positive integer)"),
   sockets: positiveInt("N", "number of sockets, each a NUMA node (must divide the CPU count)"),
@@ -124,7 +126,7 @@ export function defaultProfile(registry: CliRegistry): string {
 
 /** Looks a plugin up by name in the catalogue. */
 export function findPlugin(ctx: CommandContext, name: string): FlushlabPlugin {
-  const entry = ctx.catalog.find((e) => e.plugin.name === name);
+  const entry = ctx.catalog.find((e) => e.plugin.name === name) ?? ctx.catalog.find((e) => e.refs?.includes(name));
   if (entry === undefined) {
     const known = ctx.catalog.map((e) => e.plugin.name);
     throw new FlushlabInputError(`unknown plugin "${name}" (${known.length === 0 ? "no plugins installed" : `known: ${known.join(", ")}`})`);

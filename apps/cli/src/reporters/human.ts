@@ -11,6 +11,7 @@ import { changePct } from "../stats.js";
 import { formatFixed2, formatNumber, formatPct, plural, table } from "./format.js";
 import type { Align } from "./format.js";
 import { describeCase, describeHazard, describeShrink, formatTimeline } from "@flushlab/check";
+import { formatCompareAs, type CompareFormat } from "./compare-formats.js";
 import type { CheckReport, CompareSummary, ListReport, Reporter, ReproduceSummary, ReproductionOutcome, RunReport } from "./types.js";
 
 /** Hazards listed one by one in a run report; the rest are counted. */
@@ -434,14 +435,17 @@ export class HumanReporter implements Reporter {
   onRunEnd(report: RunReport): void {
     emit(this.out, formatRunReport(report));
   }
-  onCompareEnd(summary: CompareSummary): void {
-    emit(this.out, formatCompare(summary));
+  onCompareEnd(summary: CompareSummary, format: CompareFormat = "table"): void {
+    emit(this.out, format === "table" ? formatCompare(summary) : formatCompareAs(summary, format));
   }
   onCheckEnd(report: CheckReport): void {
     emit(this.out, formatCheckReport(report));
   }
   onSweepEnd(summary: SweepSummary): void {
     emit(this.out, formatSweep(summary));
+  }
+  onText(lines: readonly string[]): void {
+    emit(this.out, lines);
   }
 
   onReproduceEnd(summary: ReproduceSummary): void {

@@ -86,6 +86,9 @@ export interface MetricComparison {
   /** Welch's two-sided t-test, p < 0.05. */
   readonly significant: boolean;
   readonly p: number;
+  /** The per-run values, seed order (what --format mmtests and 0day summarise their own way). */
+  readonly baselineValues: readonly number[];
+  readonly patchedValues: readonly number[];
 }
 
 /** /proc/interrupts rows, one number per CPU (RunResult.interrupts, or a mean of several). */
@@ -98,7 +101,13 @@ export interface CounterComparison {
   readonly name: string;
   readonly baseline: number;
   readonly patched: number;
+  /** The per-run values, seed order (0 where a run did not count it). */
+  readonly baselineValues: readonly number[];
+  readonly patchedValues: readonly number[];
 }
+
+/** `compare --format`: flushlab's table, mmtests' compare-kernels table, or the 0-day robot's block. */
+export type CompareFormat = "table" | "mmtests" | "0day";
 
 export interface CompareSummary {
   /** The baseline options of the first run (seed = first seed, no plugins). */
@@ -166,7 +175,10 @@ export interface Reporter {
   onRunEvent?(event: FlushlabEvent): void;
   onRunEnd?(report: RunReport): void;
   onCompareStart?(options: RunOptions, runs: number): void;
-  onCompareEnd?(summary: CompareSummary): void;
+  /** `format`: compare --format (undefined: the default table). */
+  onCompareEnd?(summary: CompareSummary, format?: CompareFormat): void;
+  /** Plain lines a command prints (new-plugin). */
+  onText?(lines: readonly string[]): void;
   onReproduceStart?(plugins: readonly string[]): void;
   onReproduceEnd?(summary: ReproduceSummary): void;
   onSweepEnd?(summary: SweepSummary): void;

@@ -8,8 +8,12 @@ import type { FlushlabPlugin, MachineOptions } from "../plugin/define.js";
 import type { WorkloadDefinition } from "../workload/types.js";
 
 export interface FlushlabConfig {
-  /** Plugins added to the installed ones; enabled by default when no --plugins flag is given. */
-  readonly plugins?: readonly FlushlabPlugin[];
+  /**
+   * Plugins added to the installed ones; enabled by default when no --plugins flag is given.
+   * A string names an installed plugin, a path to a plugin module or package (relative to
+   * the config's directory: "./my-policy"), or a package in node_modules.
+   */
+  readonly plugins?: readonly (FlushlabPlugin | string)[];
   /** Workloads added to the built-in ones (defineWorkload). */
   readonly workloads?: readonly WorkloadDefinition[];
   /** A machine preset (`flushlab list` shows them); `machine` and flags override its fields. */

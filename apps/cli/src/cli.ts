@@ -21,7 +21,7 @@ import { reproduceCommand } from "./commands/reproduce.js";
 import { runCommand } from "./commands/run.js";
 import { sweepCommand } from "./commands/sweep.js";
 import { loadConfig } from "./config.js";
-import { addPluginRefs } from "./plugin-refs.js";
+import { addPluginRefs, flagRefs } from "./plugin-refs.js";
 import type { CliIo, CliRegistry } from "./registry-types.js";
 import { ReportBus, attachReporter } from "./bus.js";
 import { HumanReporter } from "./reporters/human.js";
@@ -136,6 +136,7 @@ async function dispatch(argv: readonly string[], registry: CliRegistry, io: CliI
     workloads: buildWorkloads(registry, config),
     bus,
     cwd,
+    pluginRefs: flagRefs(flags["plugins"]),
   };
   let status: void | number;
   try {

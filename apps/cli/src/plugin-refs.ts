@@ -233,8 +233,12 @@ export async function resolveConfigPluginRefs(
   return out;
 }
 
-/** `--plugins a,b` split leniently (the command itself reports a malformed list). */
-function flagRefs(flag: unknown): string[] {
+/**
+ * The references of `--plugins`: as parsed (a list of names, or for a sweep a list of
+ * lists), or as text split leniently (the command itself reports a malformed list).
+ */
+export function flagRefs(flag: unknown): string[] {
+  if (Array.isArray(flag)) return flag.flatMap((f) => flagRefs(f));
   if (typeof flag !== "string") return [];
   return flag.split(",").map((s) => s.trim()).filter((s) => s !== "");
 }

@@ -60,6 +60,17 @@ describe("--jobs: runs on worker threads", () => {
     expect(two.stdout).toBe(one.stdout);
   });
 
+  it("a plugin given by path runs inside the workers as in this thread", { timeout: 120_000 }, async () => {
+    const cwd = join(dirname(fileURLToPath(import.meta.url)), "fixtures/plugins");
+    const argv = ["compare", "tlb-flush2", "--plugins", "./one-policy.mjs", "--runs", "2", "--json"];
+    const one = await runCli([...argv, "--jobs", "1"], { registry, cwd });
+    const two = await runCli([...argv, "--jobs", "2"], { registry, cwd });
+    expect(two.stderr).toBe("flushlab: 4 runs on 2 worker threads\n");
+    expect(two.code).toBe(0);
+    expect(JSON.parse(two.stdout).plugins).toEqual(["fixture-one"]);
+    expect(two.stdout).toBe(one.stdout);
+  });
+
   it("a plugin that throws in a worker gets the serial run's one line and exit 2", { timeout: 120_000 }, async () => {
     const cwd = project(plugin("cfg-throws", '() => { throw new Error("boom in factory"); }'));
     const argv = ["compare", "tlb-flush2", "--plugins", "cfg-throws", "--runs", "2"];

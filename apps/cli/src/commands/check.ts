@@ -208,7 +208,7 @@ export const checkCommand = defineCommand({
     ctx.bus.emit("cli:check_start", { arch, plugins: names, cpus, budget, seed, replay: null });
     // The scenarios go to worker threads (--jobs, default one per core) when the registry can be rebuilt there.
     const jobs = flags.jobs ?? defaultJobs();
-    const source = jobs > 1 && ctx.registry.workers === true ? createScenarioPool(jobs, { cwd: ctx.cwd, archName: arch, plugins: names, ...(features ? { features } : {}), ...(kernel ? { kernel } : {}), plan: { cpus, seed, ops } }) : undefined;
+    const source = jobs > 1 && ctx.registry.workers === true ? createScenarioPool(jobs, { cwd: ctx.cwd, refs: ctx.pluginRefs ?? [], archName: arch, plugins: names, ...(features ? { features } : {}), ...(kernel ? { kernel } : {}), plan: { cpus, seed, ops } }) : undefined;
     if (source !== undefined) ctx.bus.emit("cli:pool", { workers: jobs, what: "the search's scenarios" });
     let result: Awaited<ReturnType<typeof check>>;
     try {

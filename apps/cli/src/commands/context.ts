@@ -38,8 +38,10 @@ export interface CommandContext {
   readonly workloads: readonly WorkloadDefinitionLike[];
   /** The command's event stream, which the reporters consume. */
   readonly bus: ReportBus;
-  /** The directory the config was looked for in (workers load it again from there). */
+  /** The directory the config was looked for in (workers load it again from there); relative plugin paths are relative to it. */
   readonly cwd: string;
+  /** What --plugins named (names, paths, packages): workers load the same plugins. */
+  readonly pluginRefs?: readonly string[];
 }
 
 /** Builds the plugin catalogue; the same name from two different objects is an error. */
@@ -278,7 +280,7 @@ export async function simulateAll(
       return result;
     });
   }
-  const pool = createRunPool(size, ctx.cwd);
+  const pool = createRunPool(size, ctx.cwd, ctx.pluginRefs ?? []);
   ctx.bus.emit("cli:pool", { workers: size, what: `${jobs.length} runs` });
   const label = `${what} on ${size} workers`;
   let done = 0;

@@ -8,10 +8,13 @@ import type { ArchName, KernelVersion } from "@flushlab/core-mmu";
 import { registry } from "../registry.js";
 import { loadConfig } from "../config.js";
 import { buildCatalog } from "../commands/context.js";
+import { addPluginRefs } from "../plugin-refs.js";
 import type { CatalogEntry } from "../commands/context.js";
 
 export interface ScenarioTask {
   readonly cwd: string;
+  /** What --plugins named: paths and packages are loaded here too. */
+  readonly refs: readonly string[];
   readonly archName: ArchName;
   readonly plugins: readonly string[];
   readonly features?: { pcid?: boolean; invpcid?: boolean; pti?: boolean };
@@ -27,17 +30,18 @@ const catalogs = new Map<string, Promise<readonly CatalogEntry[]>>();
 const targets = new Map<string, CheckTarget>();
 
 async function targetOf(task: ScenarioTask): Promise<CheckTarget> {
-  const key = JSON.stringify([task.cwd, task.archName, task.plugins, task.features, task.kernel]);
+  const key = JSON.stringify([task.cwd, task.refs, task.archName, task.plugins, task.features, task.kernel]);
   const known = targets.get(key);
   if (known !== undefined) return known;
-  let catalog = catalogs.get(task.cwd);
+  const where = JSON.stringify([task.cwd, task.refs]);
+  let catalog = catalogs.get(where);
   if (catalog === undefined) {
-    catalog = loadConfig(task.cwd).then((config) => buildCatalog(registry, config));
-    catalogs.set(task.cwd, catalog);
+    catalog = loadConfig(task.cwd, registry.plugins).then((config) => addPluginRefs(buildCatalog(registry, config), [...task.refs], task.cwd));
+    catalogs.set(where, catalog);
   }
   const entries = await catalog;
   const plugins = task.plugins.map((name) => {
-    const e = entries.find((x) => x.plugin.name === name);
+    const e = entries.find((x) => x.plugin.name === name) ?? entries.find((x) => x.refs?.includes(name));
     if (e === undefined) throw new Error(`worker: plugin "${name}" is not known here`);
     return e.plugin;
   });

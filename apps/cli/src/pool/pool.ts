@@ -49,12 +49,12 @@ function rethrow(reply: { readonly name: string; readonly message: string; reado
   throw e;
 }
 
-export function createRunPool(size: number, cwd: string): RunPool {
+export function createRunPool(size: number, cwd: string, refs: readonly string[]): RunPool {
   const pool = tinypool(size, "worker");
   return {
     size,
     async run(options) {
-      const reply = (await pool.run({ cwd, options } satisfies RunTask)) as RunReply;
+      const reply = (await pool.run({ cwd, refs, options } satisfies RunTask)) as RunReply;
       if (!reply.ok) rethrow(reply);
       return reply.result;
     },

@@ -9,12 +9,15 @@ import type { RunOptions, RunResult } from "@flushlab/core-mmu";
 import { registry } from "../registry.js";
 import { loadConfig } from "../config.js";
 import { buildCatalog, buildWorkloads } from "../commands/context.js";
+import { addPluginRefs } from "../plugin-refs.js";
 import type { CatalogEntry } from "../commands/context.js";
 import type { WorkloadDefinitionLike } from "@flushlab/core-mmu";
 
 export interface RunTask {
   /** Where the command found (or would have found) its flushlab.config. */
   readonly cwd: string;
+  /** What --plugins named: paths and packages are loaded here too. */
+  readonly refs: readonly string[];
   readonly options: RunOptions;
 }
 
@@ -29,22 +32,23 @@ interface WorkerContext {
 
 const contexts = new Map<string, Promise<WorkerContext>>();
 
-function contextFor(cwd: string): Promise<WorkerContext> {
-  let ctx = contexts.get(cwd);
+function contextFor(cwd: string, refs: readonly string[]): Promise<WorkerContext> {
+  const key = JSON.stringify([cwd, refs]);
+  let ctx = contexts.get(key);
   if (ctx === undefined) {
-    ctx = loadConfig(cwd).then((config) => ({ catalog: buildCatalog(registry, config), workloads: buildWorkloads(registry, config) }));
-    contexts.set(cwd, ctx);
+    ctx = loadConfig(cwd, registry.plugins).then(async (config) => ({ catalog: await addPluginRefs(buildCatalog(registry, config), [...refs], cwd), workloads: buildWorkloads(registry, config) }));
+    contexts.set(key, ctx);
   }
   return ctx;
 }
 
 export default async function runTask(task: RunTask): Promise<RunReply> {
   try {
-    const { catalog, workloads } = await contextFor(task.cwd);
+    const { catalog, workloads } = await contextFor(task.cwd, task.refs);
     const workload = workloads.find((w) => w.name === task.options.workload);
     if (workload === undefined) throw new Error(`worker: workload "${task.options.workload}" is not known here`);
     const plugins = task.options.plugins.map((name) => {
-      const entry = catalog.find((e) => e.plugin.name === name);
+      const entry = catalog.find((e) => e.plugin.name === name) ?? catalog.find((e) => e.refs?.includes(name));
       if (entry === undefined) throw new Error(`worker: plugin "${name}" is not known here`);
       return entry.plugin;
     });

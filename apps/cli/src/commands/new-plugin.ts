@@ -251,7 +251,9 @@ import { describe, expect, it } from "vitest";
 import { main, registry, type CliRegistry } from "@flushlab/cli";
 import plugin from "./index.js";
 
-const withPlugin: CliRegistry = { ...registry, plugins: [...registry.plugins, plugin] };
+// The plugin joins the registry in this process only: worker threads rebuild the installed
+// registry, which does not have it, so the runs stay here (workers: false).
+const withPlugin: CliRegistry = { ...registry, plugins: [...registry.plugins, plugin], workers: false };
 
 async function flushlab(argv: string[], reg: CliRegistry = withPlugin): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = "";

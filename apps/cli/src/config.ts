@@ -81,7 +81,7 @@ export async function loadConfig(cwd: string): Promise<LoadedConfig | undefined>
 }
 
 const KNOWN_FIELDS = ["plugins", "workloads", "preset", "machine", "profile", "seed", "kernel"];
-const MACHINE_FIELDS = ["arch", "cpus", "sockets", "tlbEntries", "tlbWays", "tlb2mEntries", "pscEntries", "iotlbEntries", "memoryMiB", "la57", "pcid", "invpcid", "pti", "thp"];
+const MACHINE_FIELDS = ["arch", "cpus", "sockets", "tlbEntries", "tlbWays", "tlb2mEntries", "pscEntries", "iotlbEntries", "memoryMiB", "la57", "pcid", "invpcid", "pti", "thp", "watchdogThresh", "watchdogCycles"];
 
 /** Shape checks; semantic checks (known profile, sockets dividing cpus) happen where the values are used. */
 export function validateConfig(config: Record<string, unknown>, file: string): void {

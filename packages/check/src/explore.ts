@@ -38,6 +38,11 @@ export interface CheckOptions {
   readonly ops?: readonly OpName[];
   /** Called now and then with what has been explored. */
   readonly onProgress?: (p: Explored) => void;
+  /**
+   * Asked whenever the search lets the event loop run (between cases): true stops it
+   * there, with what was explored and `interrupted` set (the CLI's SIGINT).
+   */
+  readonly shouldStop?: () => boolean;
 }
 
 export interface Explored {
@@ -69,6 +74,8 @@ export interface CheckResult {
    * can cause as surely as a stale translation. The search stops there.
    */
   readonly stopped: { readonly case: Case; readonly message: string } | null;
+  /** The search was stopped by `shouldStop` before its budget was spent. */
+  readonly interrupted?: boolean;
 }
 
 /** A scenario with at most this many single-delay schedules is explored exhaustively at delay bound 1. */
@@ -261,6 +268,7 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
     if (first instanceof CaseError) return stoppedAt(first);
     report();
     await breathe();
+    if (opts.shouldStop?.() === true) return { explored: progress(), counterexample: null, stopped: null, interrupted: true };
     if (first.hazards.length > 0) {
       const done = await onHazards(natural, first.hazards);
       if (done !== null) return done;
@@ -293,7 +301,10 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
       schedules++;
       if (r instanceof CaseError) return stoppedAt(r);
       report();
-      if (schedules % 16 === 0) await breathe();
+      if (schedules % 16 === 0) {
+        await breathe();
+        if (opts.shouldStop?.() === true) return { explored: progress(), counterexample: null, stopped: null, interrupted: true };
+      }
       if (r.hazards.length > 0) {
         const done = await onHazards(c, r.hazards);
         if (done !== null) return done;

@@ -1,3 +1,4 @@
+import { SIGINT_EXIT, installInterrupt } from "../interrupt.js";
 import { readFileSync, writeFileSync } from "node:fs";
 import { ARCH_NAMES, DEFAULT_KERNEL_VERSION, FlushlabInputError, KERNEL_VERSIONS, checkKernelFeatures, validateKernelVersion, type ArchName, type FlushlabPlugin, type KernelVersion } from "@flushlab/core-mmu";
 import { CaseSchema, OP_NAMES, check, checkCase, headline, runCase, type Case, type CheckTarget, type OpName } from "@flushlab/check";
@@ -186,7 +187,13 @@ export const checkCommand = defineCommand({
     const kernel = flags.kernel !== undefined ? validateKernelVersion(flags.kernel, "--kernel") : ctx.config?.config.kernel !== undefined ? validateKernelVersion(ctx.config.config.kernel, ctx.config.file) : pluginsKernel(plugins);
     const target = targetOf(ctx, arch, plugins, features, kernel);
     ctx.bus.emit("cli:check_start", { arch, plugins: names, cpus, budget, seed, replay: null });
-    const result = await check({ target, cpus, budget, seed, ops, onProgress: (explored) => ctx.bus.emit("cli:check_progress", { explored }) });
+    const interrupt = installInterrupt();
+    let result: Awaited<ReturnType<typeof check>>;
+    try {
+      result = await check({ target, cpus, budget, seed, ops, onProgress: (explored) => ctx.bus.emit("cli:check_progress", { explored }), shouldStop: () => interrupt.requested });
+    } finally {
+      interrupt.dispose();
+    }
     const cx = result.counterexample;
     let counterexample: CheckReport["counterexample"] = null;
     if (cx !== null) {
@@ -197,8 +204,10 @@ export const checkCommand = defineCommand({
     }
     if (result.stopped !== null && flags.save !== undefined) writeSaved(flags.save, { flushlab: "check-counterexample", arch, plugins: names, ...(features ? { features } : {}), ...(kernel ? { kernel } : {}), case: result.stopped.case });
     const saved = flags.save !== undefined && (cx !== null || result.stopped !== null) ? { saved: flags.save } : {};
-    const report: CheckReport = { arch, kernel: kernel ?? DEFAULT_KERNEL_VERSION, plugins: names, seed, budget, cpus, explored: result.explored, replay: null, counterexample, stopped: result.stopped, ...saved };
+    const partial = result.interrupted === true ? { partial: { finished: result.explored.schedules, total: budget } } : {};
+    const report: CheckReport = { arch, kernel: kernel ?? DEFAULT_KERNEL_VERSION, plugins: names, seed, budget, cpus, explored: result.explored, replay: null, counterexample, stopped: result.stopped, ...saved, ...partial };
     ctx.bus.emit("cli:check_end", { report });
+    if (result.interrupted === true) return SIGINT_EXIT;
     return cx === null && result.stopped === null ? 0 : 1;
   },
 });

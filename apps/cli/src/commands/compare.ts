@@ -4,6 +4,7 @@ import { HELP_OPTION, expectAtMostPositionals, parsePositiveInt } from "../args.
 import { hazardCount } from "../hazards.js";
 import type { CompareSummary, CounterComparison, MetricComparison } from "../reporters/types.js";
 import { changePct, mean, sampleStddev, welchTTest } from "../stats.js";
+import { NO_INTERRUPT, SIGINT_EXIT, installInterrupt, type Interrupt } from "../interrupt.js";
 import { defineCommand } from "./command.js";
 import { RUN_OPTIONS, resolveRunSetup, simulate, withPlugins } from "./context.js";
 import type { CommandContext, RunSetup } from "./context.js";
@@ -31,15 +32,25 @@ function values(records: readonly Readonly<Record<string, number>>[], key: strin
 /**
  * Runs `setup.workload` `runs` times without plugins and `runs` times with `setup.plugins`,
  * on seeds seed, seed+1, …, and summarises metrics (mean, stddev, Welch's t-test),
- * counters (means) and hazards (sums).
+ * counters (means) and hazards (sums). Each seed's baseline then patched run, so that a
+ * SIGINT (`interrupt`, checked between runs) leaves pairs: the summary then covers the
+ * runs that finished and says so (`partial`).
  */
-export function runCompare(ctx: CommandContext, setup: RunSetup, runs: number, label = `compare ${setup.workload.name}`): CompareSummary {
+export async function runCompare(ctx: CommandContext, setup: RunSetup, runs: number, label = `compare ${setup.workload.name}`, interrupt: Interrupt = NO_INTERRUPT): Promise<CompareSummary> {
   const first = setup.options.seed;
   if (!Number.isSafeInteger(first + runs - 1)) throw new FlushlabInputError(`--seed ${first} plus ${runs} runs overflows the seed range`);
-  const seeds = Array.from({ length: runs }, (_, i) => first + i);
+  const allSeeds = Array.from({ length: runs }, (_, i) => first + i);
   const total = runs * 2;
-  const baseline: RunResult[] = seeds.map((seed, i) => simulate(ctx, withPlugins(setup, [], seed), { index: i, total, label: `${label}: baseline, seed ${seed}` }));
-  const patched: RunResult[] = seeds.map((seed, i) => simulate(ctx, withPlugins(setup, setup.plugins, seed), { index: runs + i, total, label: `${label}: patched, seed ${seed}` }));
+  const baseline: RunResult[] = [];
+  const patched: RunResult[] = [];
+  for (const [i, seed] of allSeeds.entries()) {
+    if (await interrupt.checkpoint()) break;
+    baseline.push(simulate(ctx, withPlugins(setup, [], seed), { index: 2 * i, total, label: `${label}: baseline, seed ${seed}` }));
+    if (await interrupt.checkpoint()) break;
+    patched.push(simulate(ctx, withPlugins(setup, setup.plugins, seed), { index: 2 * i + 1, total, label: `${label}: patched, seed ${seed}` }));
+  }
+  const finished = baseline.length + patched.length;
+  const seeds = allSeeds.slice(0, baseline.length);
 
   const bm = baseline.map((r) => r.metrics);
   const pm = patched.map((r) => r.metrics);
@@ -82,6 +93,7 @@ export function runCompare(ctx: CommandContext, setup: RunSetup, runs: number, l
     counters,
     hazards: { baseline: sum(baseline), patched: sum(patched) },
     notes: patched[0]?.notes ?? [],
+    ...(finished < total ? { partial: { finished, total } } : {}),
   };
 }
 
@@ -110,7 +122,13 @@ export const compareCommand = defineCommand({
       throw new FlushlabInputError("compare needs --plugins a[,b] (the plugins to compare against the baseline)");
     }
     ctx.bus.emit("cli:compare_start", { options: setup.options, runs });
-    const summary = runCompare(ctx, setup, runs);
-    ctx.bus.emit("cli:compare_end", { summary });
+    const interrupt = installInterrupt();
+    try {
+      const summary = await runCompare(ctx, setup, runs, undefined, interrupt);
+      ctx.bus.emit("cli:compare_end", { summary });
+      return summary.partial === undefined ? 0 : SIGINT_EXIT;
+    } finally {
+      interrupt.dispose();
+    }
   },
 });

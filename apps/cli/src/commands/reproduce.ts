@@ -4,6 +4,7 @@ import { HELP_OPTION, expectAtMostPositionals, parseNameList } from "../args.js"
 import type { CompareSummary, FigureOutcome, ReproductionOutcome, RunReport } from "../reporters/types.js";
 import { defineCommand } from "./command.js";
 import { changePct } from "../stats.js";
+import { NO_INTERRUPT, SIGINT_EXIT, installInterrupt, type Interrupt } from "../interrupt.js";
 import { DEFAULT_RUNS, MAX_RUNS, runCompare } from "./compare.js";
 import {
   DEFAULT_SEED,
@@ -70,11 +71,11 @@ function reproductionSetup(ctx: CommandContext, plugin: FlushlabPlugin): { setup
   };
 }
 
-export function reproduce(ctx: CommandContext, plugin: FlushlabPlugin): ReproductionOutcome {
+export async function reproduce(ctx: CommandContext, plugin: FlushlabPlugin, interrupt: Interrupt = NO_INTERRUPT): Promise<ReproductionOutcome> {
   const { setup, runs } = reproductionSetup(ctx, plugin);
   const r = plugin.reproduction;
   if (r === undefined) throw new Error(`plugin "${plugin.name}" declares no reproduction`);
-  const compare = runCompare(ctx, setup, runs, `reproduce ${plugin.name}`);
+  const compare = await runCompare(ctx, setup, runs, `reproduce ${plugin.name}`, interrupt);
   const figures: FigureOutcome[] = r.figures.map((figure) => {
     const model = figureValue(compare, figure);
     return { figure, model, ok: model !== null && model >= figure.accept.min && model <= figure.accept.max };
@@ -112,7 +113,24 @@ export const reproduceCommand = defineCommand({
         : ctx.catalog.map((e) => e.plugin);
     const declaring = selected.filter((p) => p.reproduction !== undefined);
     ctx.bus.emit("cli:reproduce_start", { plugins: declaring.map((p) => p.name) });
-    const reproductions = declaring.map((p) => reproduce(ctx, p));
+    // Every reproduction's setup is checked before the first runs; a SIGINT between runs
+    // keeps the reproductions that finished and the one in progress, marked partial.
+    const total = declaring.reduce((n, p) => n + 2 * reproductionSetup(ctx, p).runs, 0);
+    const reproductions: ReproductionOutcome[] = [];
+    const interrupt = installInterrupt();
+    try {
+      for (const p of declaring) {
+        if (interrupt.requested) break;
+        reproductions.push(await reproduce(ctx, p, interrupt));
+      }
+    } finally {
+      interrupt.dispose();
+    }
+    if (interrupt.requested) {
+      const finished = reproductions.reduce((n, r) => n + (r.compare.partial?.finished ?? 2 * r.compare.runs), 0);
+      ctx.bus.emit("cli:reproduce_end", { summary: { reproductions, demo: undefined, partial: { finished, total } } });
+      return SIGINT_EXIT;
+    }
     let demo: RunReport | undefined;
     if (reproductions.length === 0) {
       const first = ctx.workloads[0];

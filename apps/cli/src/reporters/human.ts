@@ -10,6 +10,7 @@ import { changePct } from "../stats.js";
 import { formatFixed2, formatNumber, formatPct, plural, table } from "./format.js";
 import type { Align } from "./format.js";
 import { describeCase, describeHazard, describeShrink, formatTimeline } from "@flushlab/check";
+import { partialLine, type PartialResults } from "../interrupt.js";
 import type { CheckReport, CompareSummary, ListReport, Reporter, ReproduceSummary, ReproductionOutcome, RunReport } from "./types.js";
 
 /** Hazards listed one by one in a run report; the rest are counted. */
@@ -385,18 +386,23 @@ export class HumanReporter implements Reporter {
     emit(this.out, formatRunReport(report));
   }
   onCompareEnd(summary: CompareSummary): void {
-    emit(this.out, formatCompare(summary));
+    emit(this.out, [...partialHead(summary.partial), ...formatCompare(summary)]);
   }
   onCheckEnd(report: CheckReport): void {
-    emit(this.out, formatCheckReport(report));
+    emit(this.out, [...partialHead(report.partial, "schedules"), ...formatCheckReport(report)]);
   }
 
   onReproduceEnd(summary: ReproduceSummary): void {
+    const head = partialHead(summary.partial);
+    if (head.length > 0 && summary.reproductions.length === 0) {
+      emit(this.out, head);
+      return;
+    }
     if (summary.reproductions.length === 0) {
       emit(this.out, [NO_REPRODUCTION_LINE, "", ...(summary.demo ? formatRunReport(summary.demo) : [])]);
       return;
     }
-    const lines: string[] = [];
+    const lines: string[] = [...head];
     summary.reproductions.forEach((r, i) => {
       if (i > 0) lines.push("");
       lines.push(...formatReproduction(r));
@@ -407,4 +413,9 @@ export class HumanReporter implements Reporter {
         : `${bad} of ${plural(summary.reproductions.length, "reproduction")} NOT reproduced.`);
     emit(this.out, lines);
   }
+}
+
+/** A report's first lines when a SIGINT cut it short: what finished of what would have run. */
+function partialHead(p: PartialResults | undefined, what = "runs"): string[] {
+  return p === undefined ? [] : [partialLine(p, what), ""];
 }

@@ -14,6 +14,7 @@
  * ```
  */
 import type { Case, Explored, TimelineEvent } from "@flushlab/check";
+import type { PartialResults } from "../interrupt.js";
 import type {
   ArchLayer,
   ArchName,
@@ -103,6 +104,8 @@ export interface CompareSummary {
   readonly hazards: { readonly baseline: number; readonly patched: number };
   /** The notes of the first patched run. */
   readonly notes: readonly string[];
+  /** Present when a SIGINT stopped the compare: how many of its runs finished (the summary covers those). */
+  readonly partial?: PartialResults;
 }
 
 export interface FigureOutcome {
@@ -127,6 +130,8 @@ export interface ReproductionOutcome {
 
 export interface ReproduceSummary {
   readonly reproductions: readonly ReproductionOutcome[];
+  /** Present when a SIGINT stopped the command: the runs that finished of all it would have run. */
+  readonly partial?: PartialResults;
   /** When no selected plugin declares a reproduction: a default run of the first workload. */
   readonly demo: RunReport | undefined;
 }
@@ -198,6 +203,8 @@ export interface CheckReport {
   readonly counterexample: CheckCounterexample | null;
   /** A case in which the modelled kernel stopped (an oops, a model invariant), and its message. */
   readonly stopped: { readonly case: Case; readonly message: string } | null;
+  /** Present when a SIGINT stopped the search: the schedules run of the budget. */
+  readonly partial?: PartialResults;
   /** Where --save wrote the counterexample. */
   readonly saved?: string;
 }

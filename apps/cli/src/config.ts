@@ -6,7 +6,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { ARCH_NAMES, FlushlabInputError, validateKernelVersion, validatePluginShape } from "@flushlab/core-mmu";
+import { ARCH_NAMES, FlushlabInputError, WATCHDOG_THRESH_MAX, validateKernelVersion, validatePluginShape } from "@flushlab/core-mmu";
 import type { FlushlabConfig } from "@flushlab/core-mmu";
 
 export const CONFIG_FILE_NAMES = ["flushlab.config.ts", "flushlab.config.mjs", "flushlab.config.js"] as const;
@@ -127,6 +127,14 @@ export function validateConfig(config: Record<string, unknown>, file: string): v
       if (m[f] !== undefined && typeof m[f] !== "boolean") throw new FlushlabInputError(`${file}: machine.${f} must be true or false`);
     }
     if (m["thp"] !== undefined && m["thp"] !== "always" && m["thp"] !== "never") throw new FlushlabInputError(`${file}: machine.thp must be "always" or "never"`);
+    const thresh = m["watchdogThresh"];
+    if (thresh !== undefined && !(typeof thresh === "number" && Number.isInteger(thresh) && thresh >= 0 && thresh <= WATCHDOG_THRESH_MAX)) {
+      throw new FlushlabInputError(`${file}: machine.watchdogThresh must be an integer number of seconds from 0 (off) to ${WATCHDOG_THRESH_MAX} (got ${JSON.stringify(thresh)})`);
+    }
+    const cycles = m["watchdogCycles"];
+    if (cycles !== undefined && !(typeof cycles === "number" && Number.isSafeInteger(cycles) && cycles >= 0)) {
+      throw new FlushlabInputError(`${file}: machine.watchdogCycles must be a non-negative integer, 0 for off (got ${JSON.stringify(cycles)})`);
+    }
   }
   if (profile !== undefined && (typeof profile !== "string" || profile === "")) throw new FlushlabInputError(`${file}: profile must be a profile name`);
   if (seed !== undefined && !(typeof seed === "number" && Number.isSafeInteger(seed) && seed >= 0)) {

@@ -6,7 +6,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { ARCH_NAMES, FlushlabInputError, validateKernelVersion, validatePluginShape } from "@flushlab/core-mmu";
+import { ARCH_NAMES, FlushlabInputError, WATCHDOG_THRESH_MAX, validateKernelVersion, validatePluginShape } from "@flushlab/core-mmu";
 import type { FlushlabConfig, FlushlabPlugin } from "@flushlab/core-mmu";
 import { z } from "zod";
 import { resolveConfigPluginRefs } from "./plugin-refs.js";
@@ -107,6 +107,11 @@ const MachineSchema = z.strictObject(
     invpcid: flag,
     pti: flag,
     thp: z.enum(["always", "never"], { error: 'must be "always" or "never"' }),
+    watchdogThresh: z
+      .int({ error: `must be an integer number of seconds from 0 (off) to ${WATCHDOG_THRESH_MAX}` })
+      .min(0, { error: `must be an integer number of seconds from 0 (off) to ${WATCHDOG_THRESH_MAX}` })
+      .max(WATCHDOG_THRESH_MAX, { error: `must be an integer number of seconds from 0 (off) to ${WATCHDOG_THRESH_MAX}` }),
+    watchdogCycles: z.int({ error: "must be a non-negative integer, 0 for off" }).min(0, { error: "must be a non-negative integer, 0 for off" }),
   },
   { error: "must be an object" },
 ).partial();

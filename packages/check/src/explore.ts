@@ -38,6 +38,11 @@ export interface CheckOptions {
   readonly ops?: readonly OpName[];
   /** Called now and then with what has been explored. */
   readonly onProgress?: (p: Explored) => void;
+  /**
+   * Asked whenever the search lets the event loop run (between cases): true stops it
+   * there, with what was explored and `interrupted` set (the CLI's SIGINT).
+   */
+  readonly shouldStop?: () => boolean;
 }
 
 export interface Explored {
@@ -69,6 +74,8 @@ export interface CheckResult {
    * can cause as surely as a stale translation. The search stops there.
    */
   readonly stopped: { readonly case: Case; readonly message: string } | null;
+  /** The search was stopped by `shouldStop` before its budget was spent. */
+  readonly interrupted?: boolean;
 }
 
 /** A scenario with at most this many single-delay schedules is explored exhaustively at delay bound 1. */
@@ -362,6 +369,7 @@ export async function check(opts: CheckOptions, source?: ScenarioSource): Promis
         if (k > 0 && fallback !== null && schedules >= fallbackUntil) stop = true;
       }
       await breathe();
+      if (opts.shouldStop?.() === true) return { explored: progress(), counterexample: null, stopped: null, interrupted: true };
     }
   } finally {
     // Nothing computed ahead is waited for: the pool is torn down by its owner.

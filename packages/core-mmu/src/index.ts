@@ -24,6 +24,7 @@ export { CpuTlbState, CpuCurrent, TLB_NR_DYN_ASIDS, type TaskStruct } from "./ke
 export { Sched, type AccessRun, type TaskGen, type TaskYield, type SchedHooks, type SchedPerturbation } from "./kernel/sched.js";
 export { Smp, type Csd, type SmpCallFunc, type SmpCondFunc } from "./kernel/smp.js";
 export { SpinLock } from "./kernel/spinlock.js";
+export { Watchdog, WATCHDOG_THRESH_DEFAULT, WATCHDOG_THRESH_MAX, WATCHDOG_CYCLES_DEFAULT, NUM_SAMPLE_PERIODS, CSD_LOCK_TIMEOUT_NS, NO_PROGRESS_STEPS } from "./kernel/watchdog.js";
 export { ContextTracking, CONTEXT_WORK_TLBI } from "./kernel/context-tracking.js";
 export { Entry, type VaRange } from "./kernel/entry.js";
 export { Fork, NR_CACHED_STACKS } from "./kernel/fork.js";

@@ -1,3 +1,4 @@
+import { SIGINT_EXIT, installInterrupt } from "../interrupt.js";
 import { readFileSync, writeFileSync } from "node:fs";
 import { ARCH_NAMES, DEFAULT_KERNEL_VERSION, FlushlabInputError, KERNEL_VERSIONS, checkKernelFeatures, validateKernelVersion, type ArchName, type FlushlabPlugin, type KernelVersion } from "@flushlab/core-mmu";
 import { CaseSchema, OP_NAMES, check, checkCase, headline, runCase, type Case, type CheckTarget, type OpName } from "@flushlab/check";
@@ -210,10 +211,12 @@ export const checkCommand = defineCommand({
     const jobs = flags.jobs ?? defaultJobs();
     const source = jobs > 1 && ctx.registry.workers === true ? createScenarioPool(jobs, { cwd: ctx.cwd, refs: ctx.pluginRefs ?? [], archName: arch, plugins: names, ...(features ? { features } : {}), ...(kernel ? { kernel } : {}), plan: { cpus, seed, ops } }) : undefined;
     if (source !== undefined) ctx.bus.emit("cli:pool", { workers: jobs, what: "the search's scenarios" });
+    const interrupt = installInterrupt();
     let result: Awaited<ReturnType<typeof check>>;
     try {
-      result = await check({ target, cpus, budget, seed, ops, onProgress: (explored) => ctx.bus.emit("cli:check_progress", { explored }) }, source);
+      result = await check({ target, cpus, budget, seed, ops, onProgress: (explored) => ctx.bus.emit("cli:check_progress", { explored }), shouldStop: () => interrupt.requested }, source);
     } finally {
+      interrupt.dispose();
       await source?.destroy();
     }
     const cx = result.counterexample;
@@ -226,9 +229,11 @@ export const checkCommand = defineCommand({
     }
     if (result.stopped !== null && flags.save !== undefined) writeSaved(flags.save, { flushlab: "check-counterexample", arch, plugins: names, ...(features ? { features } : {}), ...(kernel ? { kernel } : {}), case: result.stopped.case });
     const saved = flags.save !== undefined && (cx !== null || result.stopped !== null) ? { saved: flags.save } : {};
-    const report: CheckReport = { arch, kernel: kernel ?? DEFAULT_KERNEL_VERSION, plugins: names, seed, budget, cpus, explored: result.explored, replay: null, counterexample, stopped: result.stopped, ...saved };
+    const partial = result.interrupted === true ? { partial: { finished: result.explored.schedules, total: budget } } : {};
+    const report: CheckReport = { arch, kernel: kernel ?? DEFAULT_KERNEL_VERSION, plugins: names, seed, budget, cpus, explored: result.explored, replay: null, counterexample, stopped: result.stopped, ...saved, ...partial };
     ctx.bus.emit("cli:check_end", { report });
     html?.finish();
+    if (result.interrupted === true) return SIGINT_EXIT;
     return cx === null && result.stopped === null ? 0 : 1;
   },
 });

@@ -59,16 +59,17 @@ describe("flushlab compare --json", () => {
       },
     };
     const json = await compareJson(["tlb-flush2", "--plugins", "lazy-flush", "--runs", "3", "--seed", "10"], spy);
+    // Each seed's baseline, then its patched run (an interrupted compare keeps pairs).
     expect(seen).toEqual([
       { seed: 10, plugins: [] },
-      { seed: 11, plugins: [] },
-      { seed: 12, plugins: [] },
       { seed: 10, plugins: ["lazy-flush"] },
+      { seed: 11, plugins: [] },
       { seed: 11, plugins: ["lazy-flush"] },
+      { seed: 12, plugins: [] },
       { seed: 12, plugins: ["lazy-flush"] },
     ]);
-    const base = results.slice(0, 3).map((r) => r.metrics["ops_per_sec"] as number);
-    const patched = results.slice(3).map((r) => r.metrics["ops_per_sec"] as number);
+    const base = results.filter((_, i) => i % 2 === 0).map((r) => r.metrics["ops_per_sec"] as number);
+    const patched = results.filter((_, i) => i % 2 === 1).map((r) => r.metrics["ops_per_sec"] as number);
     const m = json.metrics["ops_per_sec"] as MetricJson;
     expect(m.baseline).toBe(mean(base));
     expect(m.patched).toBe(mean(patched));

@@ -7,6 +7,7 @@ import { changePct, mean, sampleStddev, welchTTest } from "../stats.js";
 import { HTML_OPTION, attachHtml } from "../reporters/html.js";
 import { TRACE_OPTIONS, parseTraceOptions, recordTrace, sideTraceFile, type TraceRequest } from "../reporters/trace.js";
 import { COMPARE_FORMATS, parseCompareFormat } from "../reporters/compare-formats.js";
+import { NO_INTERRUPT, SIGINT_EXIT, installInterrupt, type Interrupt } from "../interrupt.js";
 import { defineCommand } from "./command.js";
 import { JOBS_OPTION, RUN_OPTIONS, resolveRunSetup, simulate, simulateAll, withPlugins } from "./context.js";
 import type { CommandContext, RunJob, RunSetup } from "./context.js";
@@ -40,17 +41,20 @@ function meanInterrupts(runs: readonly Pick<RunResult, "interrupts">[]): CpuInte
   return { TLB: row((r) => r.interrupts.TLB), CAL: row((r) => r.interrupts.CAL) };
 }
 
-/** The runs of a compare: `runs` seeds from `setup.options.seed`, baseline then patched. */
+/**
+ * The runs of a compare: `runs` seeds from `setup.options.seed`, each seed's baseline then
+ * patched run, so that a SIGINT (which stops after the runs in progress) leaves pairs.
+ */
 export function compareJobs(setup: RunSetup, runs: number, label: string): { seeds: number[]; jobs: RunJob[] } {
   const first = setup.options.seed;
   if (!Number.isSafeInteger(first + runs - 1)) throw new FlushlabInputError(`--seed ${first} plus ${runs} runs overflows the seed range`);
   const seeds = Array.from({ length: runs }, (_, i) => first + i);
   return {
     seeds,
-    jobs: [
-      ...seeds.map((seed) => ({ setup: withPlugins(setup, [], seed), label: `${label}: baseline, seed ${seed}` })),
-      ...seeds.map((seed) => ({ setup: withPlugins(setup, setup.plugins, seed), label: `${label}: patched, seed ${seed}` })),
-    ],
+    jobs: seeds.flatMap((seed) => [
+      { setup: withPlugins(setup, [], seed), label: `${label}: baseline, seed ${seed}` },
+      { setup: withPlugins(setup, setup.plugins, seed), label: `${label}: patched, seed ${seed}` },
+    ]),
   };
 }
 
@@ -66,25 +70,35 @@ export async function runCompare(
   jobs?: number,
   label = `compare ${setup.workload.name}`,
   trace?: TraceRequest,
+  interrupt: Interrupt = NO_INTERRUPT,
 ): Promise<CompareSummary> {
   const { seeds, jobs: list } = compareJobs(setup, runs, label);
-  if (trace === undefined) return summarizeCompare(setup, seeds, await simulateAll(ctx, list, jobs, label));
+  if (trace === undefined) return summarizeCompare(setup, seeds, await simulateAll(ctx, list, jobs, label, undefined, interrupt));
   // --trace: the runs stay in this thread (the model's events do not cross to workers),
   // one file per side and seed (t.json → t.baseline.seed1.json, t.patched.seed1.json).
-  const results = list.map((job, index) => {
+  const results: RunResult[] = [];
+  for (const [index, job] of list.entries()) {
+    if (await interrupt.checkpoint()) break;
     const which = { index, total: list.length, label: job.label };
-    const side = index < runs ? "baseline" : "patched";
-    return recordTrace(ctx.bus, trace, sideTraceFile(trace.file, side, seeds[index % runs]!), which.label, () => simulate(ctx, job.setup, which));
-  });
+    const side = index % 2 === 0 ? "baseline" : "patched";
+    results.push(recordTrace(ctx.bus, trace, sideTraceFile(trace.file, side, seeds[Math.floor(index / 2)]!), which.label, () => simulate(ctx, job.setup, which)));
+  }
   return summarizeCompare(setup, seeds, results);
 }
 
-/** The compare of `setup` from its runs' results (baseline seeds, then patched seeds, as compareJobs orders them). */
-export function summarizeCompare(setup: RunSetup, seeds: readonly number[], results: readonly Pick<RunResult, "metrics" | "counters" | "hazards" | "notes" | "interrupts">[]): CompareSummary {
+/**
+ * The compare of `setup` from its runs' results, in compareJobs' order (each seed's
+ * baseline, then its patched run). Fewer results than 2 × seeds (a SIGINT stopped the
+ * command) give the compare of those that finished, marked `partial`.
+ */
+export function summarizeCompare(setup: RunSetup, allSeeds: readonly number[], results: readonly Pick<RunResult, "metrics" | "counters" | "hazards" | "notes" | "interrupts">[]): CompareSummary {
+  const baseline = results.filter((_, i) => i % 2 === 0);
+  const patched = results.filter((_, i) => i % 2 === 1);
+  const seeds = allSeeds.slice(0, baseline.length);
   const runs = seeds.length;
-  const first = seeds[0] ?? setup.options.seed;
-  const baseline = results.slice(0, runs);
-  const patched = results.slice(runs, 2 * runs);
+  const first = allSeeds[0] ?? setup.options.seed;
+  const finished = results.length;
+  const total = 2 * allSeeds.length;
   const bm = baseline.map((r) => r.metrics);
   const pm = patched.map((r) => r.metrics);
   const metrics: MetricComparison[] = orderedKeys([...bm, ...pm], setup.workload.metrics.map((m) => m.name)).map((name) => {
@@ -131,6 +145,7 @@ export function summarizeCompare(setup: RunSetup, seeds: readonly number[], resu
     hazards: { baseline: sum(baseline), patched: sum(patched) },
     interrupts: { baseline: meanInterrupts(baseline), patched: meanInterrupts(patched) },
     notes: patched[0]?.notes ?? [],
+    ...(finished < total ? { partial: { finished, total } } : {}),
   };
 }
 
@@ -167,8 +182,14 @@ export const compareCommand = defineCommand({
     }
     const html = attachHtml(ctx.bus, htmlFile);
     ctx.bus.emit("cli:compare_start", { options: setup.options, runs });
-    const summary = await runCompare(ctx, setup, runs, jobs, undefined, trace);
-    ctx.bus.emit("cli:compare_end", { summary, ...(format ? { format } : {}) });
-    html?.finish();
+    const interrupt = installInterrupt();
+    try {
+      const summary = await runCompare(ctx, setup, runs, jobs, undefined, trace, interrupt);
+      ctx.bus.emit("cli:compare_end", { summary, ...(format ? { format } : {}) });
+      html?.finish();
+      return summary.partial === undefined ? 0 : SIGINT_EXIT;
+    } finally {
+      interrupt.dispose();
+    }
   },
 });

@@ -19,6 +19,7 @@ import type { LoadedConfig } from "../config.js";
 import type { CliRegistry } from "../registry-types.js";
 import type { ReportBus } from "../bus.js";
 import { createRunPool, defaultJobs } from "../pool/pool.js";
+import { NO_INTERRUPT, type Interrupt } from "../interrupt.js";
 
 /** A plugin the CLI can enable, with where it came from. */
 export interface CatalogEntry {
@@ -263,7 +264,8 @@ function wantsLiveEvents(ctx: CommandContext): boolean {
  * (the --jobs value, default one per core) above 1, they go to a pool of worker threads
  * when the registry can be rebuilt there (the real one) and nobody wants live model
  * events; otherwise one after another in this thread. Either way the results are the
- * same: a run is a function of its options.
+ * same: a run is a function of its options. A SIGINT (`interrupt`) stops the dispatch:
+ * the runs in progress finish, and the results returned are the jobs' first ones.
  */
 export async function simulateAll(
   ctx: CommandContext,
@@ -271,33 +273,44 @@ export async function simulateAll(
   requested: number | undefined,
   what: string,
   onResult?: (index: number, result: RunResult) => void,
+  interrupt: Interrupt = NO_INTERRUPT,
 ): Promise<RunResult[]> {
   const size = Math.min(requested ?? defaultJobs(), jobs.length);
   if (size <= 1 || ctx.registry.workers !== true || wantsLiveEvents(ctx)) {
-    return jobs.map((job, index) => {
+    const results: RunResult[] = [];
+    for (const [index, job] of jobs.entries()) {
+      if (await interrupt.checkpoint()) break;
       const result = simulate(ctx, job.setup, { index, total: jobs.length, label: job.label });
       onResult?.(index, result);
-      return result;
-    });
+      results.push(result);
+    }
+    return results;
   }
   const pool = createRunPool(size, ctx.cwd, ctx.pluginRefs ?? []);
   ctx.bus.emit("cli:pool", { workers: size, what: `${jobs.length} runs` });
   const label = `${what} on ${size} workers`;
+  const results: RunResult[] = [];
   let done = 0;
+  let next = 0;
   ctx.bus.emit("cli:simulation", { index: 0, total: jobs.length, label });
   try {
-    return await Promise.all(
-      jobs.map(async (job, index) => {
-        const result = await pool.run(job.setup.options);
+    // `size` runs in flight; each that finishes starts the next, until all are started or a SIGINT came.
+    const worker = async (): Promise<void> => {
+      while (next < jobs.length && !interrupt.requested) {
+        const index = next++;
+        const result = await pool.run(jobs[index]!.setup.options);
+        results[index] = result;
         onResult?.(index, result);
         done++;
         if (done < jobs.length) ctx.bus.emit("cli:simulation", { index: done, total: jobs.length, label });
-        return result;
-      }),
-    );
+      }
+    };
+    await Promise.all(Array.from({ length: size }, worker));
   } finally {
     await pool.destroy();
   }
+  // After a SIGINT every run started has finished: the results are the jobs' first ones.
+  return results.slice(0, next);
 }
 
 /**

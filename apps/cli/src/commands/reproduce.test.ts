@@ -97,7 +97,7 @@ describe("flushlab reproduce", () => {
     };
     const r = await runCli(["reproduce", "--plugins", "lazy-flush", "--json"], { registry: spy });
     expect(r.code).toBe(0);
-    expect(seen).toEqual(["4 kvm-guest 4 1 ", "4 kvm-guest 4 2 ", "4 kvm-guest 4 3 ", "4 kvm-guest 4 1 lazy-flush", "4 kvm-guest 4 2 lazy-flush", "4 kvm-guest 4 3 lazy-flush"]);
+    expect(seen).toEqual(["4 kvm-guest 4 1 ", "4 kvm-guest 4 1 lazy-flush", "4 kvm-guest 4 2 ", "4 kvm-guest 4 2 lazy-flush", "4 kvm-guest 4 3 ", "4 kvm-guest 4 3 lazy-flush"]);
   });
 
   it("human: model beside published, ok/OUT, hazards both sides", async () => {

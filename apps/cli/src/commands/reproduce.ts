@@ -5,6 +5,7 @@ import type { CompareSummary, FigureOutcome, ReproductionOutcome, RunReport } fr
 import { HTML_OPTION, attachHtml } from "../reporters/html.js";
 import { defineCommand } from "./command.js";
 import { changePct } from "../stats.js";
+import { NO_INTERRUPT, SIGINT_EXIT, installInterrupt, type Interrupt } from "../interrupt.js";
 import { DEFAULT_RUNS, MAX_RUNS, compareJobs, summarizeCompare } from "./compare.js";
 import {
   DEFAULT_SEED,
@@ -90,18 +91,22 @@ function outcome(plugin: FlushlabPlugin, compare: CompareSummary): ReproductionO
  * Runs the reproductions of `plugins`: all their runs in one batch (so a pool of `jobs`
  * workers stays busy across plugins), then each compare and its figures.
  */
-export async function reproduceAll(ctx: CommandContext, plugins: readonly FlushlabPlugin[], jobs?: number): Promise<ReproductionOutcome[]> {
+export async function reproduceAll(ctx: CommandContext, plugins: readonly FlushlabPlugin[], jobs?: number, interrupt: Interrupt = NO_INTERRUPT): Promise<ReproductionOutcome[]> {
   const planned = plugins.map((plugin) => {
     const { setup, runs } = reproductionSetup(ctx, plugin);
     return { plugin, setup, ...compareJobs(setup, runs, `reproduce ${plugin.name}`) };
   });
-  const results = await simulateAll(ctx, planned.flatMap((p) => p.jobs), jobs, `reproduce: ${planned.length} reproductions`);
+  const results = await simulateAll(ctx, planned.flatMap((p) => p.jobs), jobs, `reproduce: ${planned.length} reproductions`, undefined, interrupt);
+  // After a SIGINT, the reproductions whose runs all finished, then the one in progress (partial).
+  const out: ReproductionOutcome[] = [];
   let at = 0;
-  return planned.map((p) => {
+  for (const p of planned) {
+    if (at >= results.length) break;
     const mine = results.slice(at, at + p.jobs.length);
     at += p.jobs.length;
-    return outcome(p.plugin, summarizeCompare(p.setup, p.seeds, mine));
-  });
+    out.push(outcome(p.plugin, summarizeCompare(p.setup, p.seeds, mine)));
+  }
+  return out;
 }
 
 /** One plugin's reproduction. */
@@ -141,7 +146,22 @@ export const reproduceCommand = defineCommand({
     const declaring = selected.filter((p) => p.reproduction !== undefined);
     const html = attachHtml(ctx.bus, args.options.html);
     ctx.bus.emit("cli:reproduce_start", { plugins: declaring.map((p) => p.name) });
-    const reproductions = await reproduceAll(ctx, declaring, args.options.jobs);
+    // Every reproduction's setup is checked before the first runs; a SIGINT stops after the
+    // runs in progress and keeps the reproductions that finished and those in progress, marked partial.
+    const interrupt = installInterrupt();
+    let reproductions: ReproductionOutcome[];
+    try {
+      reproductions = await reproduceAll(ctx, declaring, args.options.jobs, interrupt);
+    } finally {
+      interrupt.dispose();
+    }
+    if (interrupt.requested) {
+      const total = declaring.reduce((n, p) => n + 2 * reproductionSetup(ctx, p).runs, 0);
+      const finished = reproductions.reduce((n, r) => n + (r.compare.partial?.finished ?? 2 * r.compare.runs), 0);
+      ctx.bus.emit("cli:reproduce_end", { summary: { reproductions, demo: undefined, partial: { finished, total } } });
+      html?.finish();
+      return SIGINT_EXIT;
+    }
     let demo: RunReport | undefined;
     if (reproductions.length === 0) {
       const first = ctx.workloads[0];

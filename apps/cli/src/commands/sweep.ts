@@ -284,7 +284,9 @@ export const sweepCommand = defineCommand({
             compares: variants.slice(1).map((v) => {
               const variant = v.join(",");
               const plugins = resolvePlugins(ctx, v, setup.options.machine.arch);
-              return { variant, summary: summarizeCompare(withPlugins(setup, plugins), seedList, [...baseline, ...resultsOf(variant)]) };
+              const patched = resultsOf(variant);
+              // summarizeCompare takes each seed's baseline then patched result.
+              return { variant, summary: summarizeCompare(withPlugins(setup, plugins), seedList, baseline.flatMap((b, i) => [b, patched[i]!])) };
             }),
           };
         })

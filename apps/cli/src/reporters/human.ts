@@ -12,6 +12,7 @@ import { formatFixed2, formatNumber, formatPct, plural, table } from "./format.j
 import type { Align } from "./format.js";
 import { describeCase, describeHazard, describeShrink, formatTimeline } from "@flushlab/check";
 import { formatCompareAs, type CompareFormat } from "./compare-formats.js";
+import { partialLine, type PartialResults } from "../interrupt.js";
 import type { CheckReport, CompareSummary, ListReport, Reporter, ReproduceSummary, ReproductionOutcome, RunReport } from "./types.js";
 
 /** Hazards listed one by one in a run report; the rest are counted. */
@@ -436,10 +437,10 @@ export class HumanReporter implements Reporter {
     emit(this.out, formatRunReport(report));
   }
   onCompareEnd(summary: CompareSummary, format: CompareFormat = "table"): void {
-    emit(this.out, format === "table" ? formatCompare(summary) : formatCompareAs(summary, format));
+    emit(this.out, [...partialHead(summary.partial), ...(format === "table" ? formatCompare(summary) : formatCompareAs(summary, format))]);
   }
   onCheckEnd(report: CheckReport): void {
-    emit(this.out, formatCheckReport(report));
+    emit(this.out, [...partialHead(report.partial, "schedules"), ...formatCheckReport(report)]);
   }
   onSweepEnd(summary: SweepSummary): void {
     emit(this.out, formatSweep(summary));
@@ -449,11 +450,16 @@ export class HumanReporter implements Reporter {
   }
 
   onReproduceEnd(summary: ReproduceSummary): void {
+    const head = partialHead(summary.partial);
+    if (head.length > 0 && summary.reproductions.length === 0) {
+      emit(this.out, head);
+      return;
+    }
     if (summary.reproductions.length === 0) {
       emit(this.out, [NO_REPRODUCTION_LINE, "", ...(summary.demo ? formatRunReport(summary.demo) : [])]);
       return;
     }
-    const lines: string[] = [];
+    const lines: string[] = [...head];
     summary.reproductions.forEach((r, i) => {
       if (i > 0) lines.push("");
       lines.push(...formatReproduction(r));
@@ -464,4 +470,9 @@ export class HumanReporter implements Reporter {
         : `${bad} of ${plural(summary.reproductions.length, "reproduction")} NOT reproduced.`);
     emit(this.out, lines);
   }
+}
+
+/** A report's first lines when a SIGINT cut it short: what finished of what would have run. */
+function partialHead(p: PartialResults | undefined, what = "runs"): string[] {
+  return p === undefined ? [] : [partialLine(p, what), ""];
 }

@@ -6,6 +6,7 @@ import { DEFAULT_KERNEL_VERSION, overriddenPoints } from "@flushlab/core-mmu";
 import { figureResult } from "./human.js";
 import type { SweepSummary } from "../commands/sweep.js";
 import type { TextSink } from "../registry-types.js";
+import type { PartialResults } from "../interrupt.js";
 import type { CheckReport, CompareSummary, ListReport, Reporter, ReproduceSummary, ReproductionOutcome, RunReport } from "./types.js";
 
 export function runJson(report: RunReport): Record<string, unknown> {
@@ -160,13 +161,13 @@ export class JsonReporter implements Reporter {
     this.out.write(stringifyJson(runJson(report)));
   }
   onCompareEnd(summary: CompareSummary): void {
-    this.out.write(stringifyJson(compareJson(summary)));
+    this.out.write(stringifyJson({ ...(compareJson(summary) as object), ...partialJson(summary.partial) }));
   }
   onReproduceEnd(summary: ReproduceSummary): void {
-    this.out.write(stringifyJson(reproduceJson(summary)));
+    this.out.write(stringifyJson({ ...(reproduceJson(summary) as object), ...partialJson(summary.partial) }));
   }
   onCheckEnd(report: CheckReport): void {
-    this.out.write(stringifyJson(checkJson(report)));
+    this.out.write(stringifyJson({ ...(checkJson(report) as object), ...partialJson(report.partial) }));
   }
   onSweepEnd(summary: SweepSummary): void {
     const { cells, ...rest } = summary;
@@ -203,4 +204,9 @@ export function checkJson(r: CheckReport): unknown {
           },
     ...(r.saved !== undefined ? { saved: r.saved } : {}),
   };
+}
+
+/** A SIGINT cut the command short: `"partial": true` and how many runs (check: schedules) finished of how many. */
+function partialJson(p: PartialResults | undefined): object {
+  return p === undefined ? {} : { partial: true, finished: p.finished, total: p.total };
 }

@@ -15,6 +15,7 @@
  */
 import type { SweepSummary } from "../commands/sweep.js";
 import type { Case, Explored, TimelineEvent } from "@flushlab/check";
+import type { PartialResults } from "../interrupt.js";
 import type {
   ArchLayer,
   ArchName,
@@ -124,6 +125,8 @@ export interface CompareSummary {
   readonly interrupts: { readonly baseline: CpuInterrupts; readonly patched: CpuInterrupts };
   /** The notes of the first patched run. */
   readonly notes: readonly string[];
+  /** Present when a SIGINT stopped the compare: how many of its runs finished (the summary covers those). */
+  readonly partial?: PartialResults;
 }
 
 export interface FigureOutcome {
@@ -148,6 +151,8 @@ export interface ReproductionOutcome {
 
 export interface ReproduceSummary {
   readonly reproductions: readonly ReproductionOutcome[];
+  /** Present when a SIGINT stopped the command: the runs that finished of all it would have run. */
+  readonly partial?: PartialResults;
   /** When no selected plugin declares a reproduction: a default run of the first workload. */
   readonly demo: RunReport | undefined;
 }
@@ -225,6 +230,8 @@ export interface CheckReport {
   readonly counterexample: CheckCounterexample | null;
   /** A case in which the modelled kernel stopped (an oops, a model invariant), and its message. */
   readonly stopped: { readonly case: Case; readonly message: string } | null;
+  /** Present when a SIGINT stopped the search: the schedules run of the budget. */
+  readonly partial?: PartialResults;
   /** Where --save wrote the counterexample. */
   readonly saved?: string;
 }

@@ -43,6 +43,12 @@ export class Cpu {
    * kernel switches nothing (no PTI).
    */
   onPrivilegeChange: ((cpu: Cpu, toUser: boolean) => void) | null = null;
+  /**
+   * Times the CPU was set to user mode or idle: where the kernel may schedule (the
+   * soft-lockup watchdog's stopper thread runs there). The scheduler compares it between
+   * steps to see whether a kernel stretch was broken.
+   */
+  preemptible = 0;
 
   constructor(topo: CpuTopology, tlb: Tlb, tlb2m: Tlb, psc: PagingStructureCache) {
     this.id = topo.id;
@@ -60,6 +66,7 @@ export class Cpu {
   set mode(m: CpuMode) {
     const wasUser = this._mode === CpuMode.USER;
     this._mode = m;
+    if (m !== CpuMode.KERNEL) this.preemptible++;
     if (this.onPrivilegeChange !== null && wasUser !== (m === CpuMode.USER)) this.onPrivilegeChange(this, !wasUser);
     if (m === CpuMode.USER && this.watchUserEntry) this.onUserEntry?.(this);
   }

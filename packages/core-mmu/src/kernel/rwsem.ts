@@ -69,6 +69,7 @@ export class RwSemaphore {
 
   private *wait(cpu: Cpu, write: boolean): KGen {
     const done = new Completion();
+    done.kind = "sleep";
     done.add();
     this.waiters.push({ cpu: cpu.id, write, done });
     this.contended++;

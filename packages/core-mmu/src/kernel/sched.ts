@@ -13,6 +13,7 @@ import { vaToCanonicalString } from "../hw/paging-format.js";
 import { Priority } from "../sim/engine.js";
 import { Completion, type KGen } from "../sim/process.js";
 import { C, type Counters } from "./counters.js";
+import { NO_PROGRESS_STEPS, Watchdog, WatchdogError } from "./watchdog.js";
 
 /**
  * A user-mode run of memory accesses the CPU executes itself, without a generator
@@ -55,6 +56,9 @@ export interface SchedPerturbation {
   delay(cpu: number, point: number, atFlush: boolean): number;
 }
 
+/** The no-progress guard's report when a run has no Watchdog (a kernel built outside simulate). */
+const NO_PROGRESS_REPORTER = new Watchdog(0, 0, 1);
+
 /** Faults at the same point of the same access run, with no progress between, before the run stops. */
 const LIVELOCK_FAULTS = 64;
 
@@ -95,6 +99,24 @@ class RunState {
   repeatFaults = 0;
   /** Time until which this CPU is inside interrupt handlers. */
   irqBusyUntil = 0;
+  /** Time of this CPU's last resume. */
+  lastResume = 0;
+  /**
+   * Soft-lockup watchdog: cpu.preemptible as the last resume in kernel mode saw it (-1
+   * after one in user mode or idle), when the kernel stretch began, and the time before
+   * which no report can be due.
+   */
+  seenPreemptible = -1;
+  kernelSince = 0;
+  lockupCheck = Infinity;
+  /** No-progress guard: the time of this CPU's last step and the steps taken at it. */
+  stepTime = -1;
+  sameTimeSteps = 0;
+  /** What the CPU waits for (a spinning or sleeping wait), and since when. */
+  waitingOn: Completion | null = null;
+  /** How it waits: the completion's kind in kernel mode; a task's wait in user mode sleeps (a futex). */
+  waitKind: Completion["kind"] = "sleep";
+  waitSince = 0;
 }
 
 export class Sched {
@@ -112,6 +134,17 @@ export class Sched {
   readonly points: Int32Array;
   /** The step that just ended was `point()`'s (before a flush). */
   private atFlush = false;
+  /**
+   * The run's lockup detectors (kernel/watchdog.ts), set by simulate from the machine
+   * options; null: only the no-progress guard watches.
+   */
+  watchdog: Watchdog | null = null;
+  /** Smp's csd_lock_wait_getcpu, for the csd-lock report. */
+  csdTarget: ((c: Completion) => { cpu: number; func: string }) | null = null;
+  /** The earliest time a CPU spinning in csd_lock_wait passes CSD_LOCK_TIMEOUT, and which CPU. */
+  private csdDeadline = Infinity;
+  private csdDeadlineCpu = -1;
+  private csdBugCount = 0;
 
   constructor(
     private readonly m: Machine,
@@ -228,6 +261,98 @@ export class Sched {
     }
   }
 
+  // ---- the lockup detectors (kernel/watchdog.ts) ----
+
+  /** A kernel stretch without a schedule begins on the CPU at `since`. */
+  private kernelStretch(rq: RunState, since: number): void {
+    rq.kernelSince = since;
+    rq.lockupCheck = this.watchdog === null ? Infinity : this.watchdog.firstCheck(since);
+  }
+
+  private checkSoftLockup(cpu: Cpu, rq: RunState, now: number): void {
+    const r = this.watchdog!.check(cpu.id, rq.kernelSince, now);
+    if ("report" in r) this.stuck(rq, r.report);
+    rq.lockupCheck = r.next;
+  }
+
+  /** The earliest csd_lock_wait deadline of the CPUs still spinning there. */
+  private nextCsdDeadline(): void {
+    this.csdDeadline = Infinity;
+    this.csdDeadlineCpu = -1;
+    const wd = this.watchdog;
+    if (wd === null) return;
+    for (let i = 0; i < this.rq.length; i++) {
+      const w = this.rq[i]!;
+      if (w.waitingOn === null || w.waitKind !== "csd") continue;
+      const d = w.waitSince + wd.csdTimeoutCycles;
+      if (d < this.csdDeadline) {
+        this.csdDeadline = d;
+        this.csdDeadlineCpu = i;
+      }
+    }
+  }
+
+  /** csd_lock_wait_toolong: a CPU has spun in csd_lock_wait past CSD_LOCK_TIMEOUT at `now`. */
+  private csdLockTimeout(now: number): never {
+    const id = this.csdDeadlineCpu;
+    const rq = this.rq[id]!;
+    const target = this.csdTarget?.(rq.waitingOn!) ?? { cpu: -1, func: "(no csd)" };
+    this.stuck(rq, this.watchdog!.csdReport(++this.csdBugCount, id, now - rq.waitSince, target.cpu, target.func));
+  }
+
+  /**
+   * The run ended with nothing left to happen while `runningTasks` tasks had not exited:
+   * a CPU waits for what nothing will ever complete. Reports it as the kernel would once
+   * its timeout passed: csd_lock_wait_toolong for a csd wait, the soft-lockup watchdog for
+   * another spinning wait, the hung-task detector for a sleeping one. No-op otherwise.
+   */
+  checkStalled(): void {
+    if (this.running === 0) return;
+    const wd = this.watchdog;
+    for (let id = 0; id < this.rq.length; id++) {
+      const rq = this.rq[id]!;
+      const c = rq.waitingOn;
+      if (c === null) continue;
+      const cpu = this.m.cpus[id]!;
+      if (rq.waitKind === "csd" && wd !== null) {
+        const target = this.csdTarget?.(c) ?? { cpu: -1, func: "(no csd)" };
+        this.stuck(rq, wd.csdReport(++this.csdBugCount, id, wd.csdTimeoutCycles + 1, target.cpu, target.func));
+      }
+      if (rq.waitKind === "sleep" || wd === null) {
+        // kernel/hung_task.c (v5.17): "INFO: task %s:%d blocked for more than %ld seconds.",
+        // sysctl_hung_task_timeout_secs = CONFIG_DEFAULT_HUNG_TASK_TIMEOUT (120).
+        this.stuck(rq, `INFO: task on CPU#${id} blocked for more than 120 seconds (nothing left in the run wakes it).`);
+      }
+      // A spinning wait: the soft-lockup report, at the first tick that would give it.
+      const since = rq.seenPreemptible === cpu.preemptible ? rq.kernelSince : rq.lastResume;
+      let t = this.m.now;
+      for (;;) {
+        const r = wd.check(id, since, t);
+        if ("report" in r) this.stuck(rq, r.report);
+        if (r.next === Infinity) this.stuck(rq, `watchdog: BUG: CPU#${id} spins forever (the watchdog is off and nothing left in the run ends the wait)`);
+        t = Math.max(t, r.next);
+      }
+    }
+  }
+
+  /**
+   * Stops the run with `report`: thrown into the generator the CPU was running (its
+   * innermost plugin hook names itself on the way out), then out of the engine.
+   */
+  private stuck(rq: RunState, report: string): never {
+    const err = new WatchdogError(report);
+    const gen: Generator<unknown, unknown, void> | null = rq.kthread ?? rq.kgen ?? rq.task;
+    rq.kthread = rq.kgen = rq.task = null;
+    if (gen !== null) {
+      try {
+        gen.throw(err);
+      } catch (e) {
+        if (e !== err) throw e;
+      }
+    }
+    throw err;
+  }
+
   // ---- the executor ----
 
   /** A page fault's handler returned at `time`. */
@@ -270,9 +395,23 @@ export class Sched {
     const rq = this.rq[cpu.id]!;
     const irqBefore = this.cpuCycles[cpu.id * 3 + 2]!;
     rq.waiting = true;
+    rq.waitingOn = c;
+    rq.waitSince = start;
+    const kind = (rq.waitKind = cpu.mode === CpuMode.KERNEL ? c.kind : "sleep");
+    if (kind === "csd" && this.watchdog !== null) {
+      const d = start + this.watchdog.csdTimeoutCycles;
+      if (d < this.csdDeadline) {
+        this.csdDeadline = d;
+        this.csdDeadlineCpu = cpu.id;
+      }
+    }
     c.onDone = (doneAt) => {
       rq.waiting = false;
+      rq.waitingOn = null;
+      if (this.csdDeadlineCpu === cpu.id) this.nextCsdDeadline();
       const wake = Math.max(doneAt, rq.irqBusyUntil, this.m.now);
+      // A sleeping wait schedules: the soft-lockup stretch starts again at the wake-up.
+      if (kind === "sleep") this.kernelStretch(rq, wake);
       // Spinning in csd_lock_wait: system time, less what interrupts took meanwhile.
       this.charge(cpu, wake - start - (this.cpuCycles[cpu.id * 3 + 2]! - irqBefore));
       this.scheduleResume(cpu, wake);
@@ -297,6 +436,21 @@ export class Sched {
   private resume(cpu: Cpu): void {
     const rq = this.rq[cpu.id]!;
     rq.resumeHandle = -1;
+    const now = this.m.now;
+    // The lockup detectors: a few compares a step (kernel/watchdog.ts).
+    if (now !== rq.stepTime) {
+      rq.stepTime = now;
+      rq.sameTimeSteps = 0;
+    }
+    if (cpu.mode === CpuMode.KERNEL) {
+      if (cpu.preemptible !== rq.seenPreemptible) {
+        // Kernel mode since the step that began at the last resume.
+        rq.seenPreemptible = cpu.preemptible;
+        this.kernelStretch(rq, rq.lastResume);
+      } else if (now >= rq.lockupCheck) this.checkSoftLockup(cpu, rq, now);
+    } else rq.seenPreemptible = -1;
+    rq.lastResume = now;
+    if (now > this.csdDeadline) this.csdLockTimeout(now);
     rq.inResume = true;
     try {
       this.resumeSteps(cpu, rq);
@@ -314,6 +468,8 @@ export class Sched {
       rq.exitAtResume = 0;
     }
     for (;;) {
+      // No-progress guard: steps at one simulated time (each pass of this loop is one).
+      if (++rq.sameTimeSteps > NO_PROGRESS_STEPS) this.stuck(rq, (this.watchdog ?? NO_PROGRESS_REPORTER).noProgress(cpu.id, now));
       if (rq.pendingKthread !== null && rq.kthread === null && rq.kgen === null && cpu.mode !== CpuMode.KERNEL) {
         rq.kthread = rq.pendingKthread;
         rq.pendingKthread = null;

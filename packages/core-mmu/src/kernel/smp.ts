@@ -61,6 +61,7 @@ export class Smp {
     this.ipiEveryTarget = !kernelAtLeast(version, KERNEL_CHANGES.smpCfdIpiOnlyIfQueueEmpty);
     this.concurrentLocal = kernelAtLeast(version, KERNEL_CHANGES.concurrentLocalRemote);
     m.apic.onCallFunction = (cpu) => this.callFunctionInterrupt(cpu);
+    sched.csdTarget = (c) => this.csdLockWaitGetcpu(c);
   }
 
   /**
@@ -78,6 +79,19 @@ export class Smp {
     if (coalesced) return false;
     this.m.apic.send(sender, target, "CALL_FUNCTION", time);
     return true;
+  }
+
+  /**
+   * For the csd-lock report (csd_lock_wait_getcpu, v5.17): the first CPU, in CPU order as
+   * smp_call_function_many_cond waits, whose csd of `c` is still queued, and its function's
+   * name; -1 when none is (the wait is on no csd the model can find).
+   */
+  csdLockWaitGetcpu(c: Completion): { cpu: number; func: string } {
+    for (let cpu = 0; cpu < this.queues.length; cpu++) {
+      const csd = this.queues[cpu]!.find((x) => x.completion === c);
+      if (csd !== undefined) return { cpu, func: `${csd.func.name === "" ? "(anonymous)" : csd.func.name}()` };
+    }
+    return { cpu: -1, func: "(no csd)" };
   }
 
   /** The CALL_FUNCTION interrupt on `cpu`: runs every queued csd, acks each, and steals the time. */

@@ -85,6 +85,7 @@ export class SpinLock {
     this.acquisitions++;
     this.contended++;
     const done = new Completion();
+    done.kind = "spin";
     done.add();
     this.waiters.push({ cpu, done, since: this.m.now });
     yield done;

@@ -317,6 +317,7 @@ export class Vmalloc {
   *purgeVmapAreaLazy(cpu: Cpu, start = Infinity, end = 0): KGen {
     while (this.purging) {
       const wake = new Completion();
+      wake.kind = "sleep";
       wake.add();
       this.purgeLockWaiters.push(wake);
       yield wake;

@@ -11,7 +11,7 @@ import "reflect-metadata";
 import { container as rootContainer, instanceCachingFactory, type DependencyContainer, type InjectionToken } from "tsyringe";
 import type { Kernel } from "../kernel/kernel.js";
 import type { AnyDefaultPolicy, AnyPolicy, FlushlabPlugin } from "./define.js";
-import { PluginError } from "./errors.js";
+import { PluginError, WatchdogError } from "./errors.js";
 import { EXTENSION_POINTS, type ExtensionPoint, type Policies, type PolicySlot } from "./tokens.js";
 
 /** The run's kernel, for anything resolved from its container. */
@@ -83,6 +83,12 @@ function tagErrors<T extends object>(obj: T, plugin: string, point: string): T {
       const name = `${point}.${String(prop)}`;
       const fn = function (this: unknown, ...args: unknown[]) {
         const fail = (e: unknown): never => {
+          // A lockup detector's report passes out through every hook the stuck CPU was
+          // in: the innermost plugin hook names itself.
+          if (e instanceof WatchdogError) {
+            e.blame(plugin, name);
+            throw e;
+          }
           if (e instanceof PluginError) throw e;
           throw new PluginError(`plugin "${plugin}" failed in ${name}: ${e instanceof Error ? e.message : String(e)}`);
         };

@@ -52,6 +52,17 @@ export interface MachineOptions {
    * A workload may still write "always" to /sys/kernel/mm/transparent_hugepage/enabled.
    */
   readonly thp?: "always" | "never";
+  /**
+   * The soft-lockup watchdog's threshold in seconds (kernel/watchdog.c watchdog_thresh,
+   * v5.17; default 10, 0 to 60, 0 disables): a CPU in kernel mode without a schedule for
+   * more than 2 × watchdogThresh simulated seconds stops the run with the kernel's report.
+   */
+  readonly watchdogThresh?: number;
+  /**
+   * The same in cycles, for scaled-down runs that never reach seconds (default
+   * WATCHDOG_CYCLES_DEFAULT, 200,000,000; 0 disables): whichever threshold comes first reports.
+   */
+  readonly watchdogCycles?: number;
 }
 
 /** The machine's sizes whose arch default carries a source (`ArchLayer.machineSources`). */

@@ -12,6 +12,7 @@ import { C, COUNTER_NAMES } from "../kernel/counters.js";
 import type { VaRange } from "../kernel/entry.js";
 import { Kernel } from "../kernel/kernel.js";
 import { KERNEL_CHANGES, describeKernelVersion, kernelAtLeast } from "../kernel/version.js";
+import { WATCHDOG_CYCLES_DEFAULT, WATCHDOG_THRESH_DEFAULT, Watchdog } from "../kernel/watchdog.js";
 import type { AccessRun, TaskGen } from "../kernel/sched.js";
 import { SegmentationFault } from "../mm/filemap.js";
 import { PROT_EXEC, PROT_READ, PROT_WRITE } from "../mm/mmap.js";
@@ -83,6 +84,7 @@ export function simulate(input: SimulateInput): RunResult {
   );
   // 2. The kernel, 3. its policies, 4. the oracle watching the machine; then the kernel boots.
   const kernel = new Kernel(machine, run.kernel);
+  kernel.sched.watchdog = new Watchdog(machineOpts.watchdogThresh ?? WATCHDOG_THRESH_DEFAULT, machineOpts.watchdogCycles ?? WATCHDOG_CYCLES_DEFAULT, run.profile.params.freqHz);
   kernel.memory.huge.setBoot(machineOpts.thp ?? "never");
   const container = assemblePolicies(kernel, [...CORE_DEFAULTS, ...arch.defaults], run.plugins);
   const oracle = new Oracle(machine);
@@ -164,6 +166,8 @@ export function simulate(input: SimulateInput): RunResult {
       throw new FlushlabInputError(`workload ${workload.name}: ${e instanceof Error ? e.message : String(e)}`);
     }
     machine.engine.run(maxCycles);
+    // Nothing left to happen and a task has not exited: a CPU waits for good.
+    if (machine.engine.pending === 0) kernel.sched.checkStalled();
   } catch (e) {
     if (e instanceof FlushlabInputError) throw e;
     if (run.plugins.length > 0 && e instanceof Error && /faults endlessly/.test(e.message)) {

@@ -10,6 +10,7 @@ import { pagingFormatByName, type PagingFormat } from "../hw/paging-format.js";
 import { ARCH_NAMES, overriddenPoints, type ArchLayer, type FlushlabPlugin, type MachineOptions, type MachinePreset, type ParamValues } from "../plugin/define.js";
 import { FlushlabInputError } from "../plugin/errors.js";
 import { EXTENSION_POINTS } from "../plugin/tokens.js";
+import { WATCHDOG_THRESH_MAX } from "../kernel/watchdog.js";
 import { DEFAULT_KERNEL_VERSION, KERNEL_CHANGES, KERNEL_VERSIONS, isKernelVersion, kernelAtLeast, type KernelVersion } from "../kernel/version.js";
 import type { ParamDefaultFrom, ParamSpec, RunOptions, WorkloadDefinitionLike } from "./types.js";
 
@@ -95,6 +96,12 @@ export function validateMachine(machine: MachineOptions, where?: string): { form
   if (machine.pti === true && machine.arch !== "x86-64") throw new FlushlabInputError(`${p}pti is modelled for x86-64 only (x86-32 PTI, v4.19, is not)`);
   if (machine.la57 && machine.arch !== "x86-64") throw new FlushlabInputError(`${p}la57 (5-level paging) needs arch x86-64`);
   if (machine.thp !== undefined && machine.thp !== "always" && machine.thp !== "never") throw new FlushlabInputError(`${p}thp must be "always" or "never" (got ${JSON.stringify(machine.thp)})`);
+  if (machine.watchdogThresh !== undefined && (!isInt(machine.watchdogThresh) || machine.watchdogThresh < 0 || machine.watchdogThresh > WATCHDOG_THRESH_MAX)) {
+    throw new FlushlabInputError(`${p}watchdogThresh must be an integer number of seconds from 0 (off) to ${WATCHDOG_THRESH_MAX}, as the watchdog_thresh sysctl takes (got ${String(machine.watchdogThresh)})`);
+  }
+  if (machine.watchdogCycles !== undefined && (!isInt(machine.watchdogCycles) || machine.watchdogCycles < 0)) {
+    throw new FlushlabInputError(`${p}watchdogCycles must be a non-negative integer number of cycles, 0 for off (got ${String(machine.watchdogCycles)})`);
+  }
   const format = pagingFormatByName(machine.arch === "x86-32-pae" ? "x86-32-pae" : machine.la57 ? "x86-64-la57" : "x86-64");
   // Sockets are NUMA nodes; each gets an equal share of the frames.
   const memoryFrames = Math.floor((machine.memoryMiB * 1024 * 1024) / 4096 / machine.sockets) * machine.sockets;

@@ -18,6 +18,13 @@ export class Completion {
   pending = 0;
   doneAt = 0;
   onDone: ((time: number) => void) | null = null;
+  /**
+   * How a CPU waits for it, for the lockup detectors (kernel/watchdog.ts): spinning in
+   * csd_lock_wait (the default: a flush's wait for its IPIs, and any wait a policy makes),
+   * spinning on a spinlock, or sleeping, scheduling away (an rwsem, a mutex). A sleeping
+   * wait breaks a soft-lockup stretch; a csd wait longer than CSD_LOCK_TIMEOUT is reported.
+   */
+  kind: "csd" | "spin" | "sleep" = "csd";
 
   add(n = 1): void {
     this.pending += n;

@@ -152,15 +152,17 @@ export class Tlb {
    * uses to look into a TLB without changing what the hardware will do. Any PCID.
    */
   probe(vpn: number): number {
-    const base = (vpn & this.setMask) * this.ways;
-    for (let i = base; i < base + this.ways; i++) if (this.vpn[i] === vpn && this.isLive(i)) return i;
+    const lo = vpn | 0;
+    const base = (lo & this.setMask) * this.ways;
+    for (let i = base; i < base + this.ways; i++) if (this.vpnLo[i] === lo && this.vpn[i] === vpn && this.isLive(i)) return i;
     return -1;
   }
 
   /** Like `probe`, for the entry of `vpn` that maps `pfn` (with PCIDs, one page number can be cached for several address spaces). */
   probeFrame(vpn: number, pfn: number): number {
-    const base = (vpn & this.setMask) * this.ways;
-    for (let i = base; i < base + this.ways; i++) if (this.vpn[i] === vpn && this.pfn[i] === pfn && this.isLive(i)) return i;
+    const lo = vpn | 0;
+    const base = (lo & this.setMask) * this.ways;
+    for (let i = base; i < base + this.ways; i++) if (this.vpnLo[i] === lo && this.vpn[i] === vpn && this.pfn[i] === pfn && this.isLive(i)) return i;
     return -1;
   }
 
@@ -253,10 +255,11 @@ export class Tlb {
    * Returns entries dropped.
    */
   invalidatePage(vpn: number, pcid: number, globals = true): number {
-    const base = (vpn & this.setMask) * this.ways;
+    const lo = vpn | 0;
+    const base = (lo & this.setMask) * this.ways;
     let n = 0;
     for (let i = base; i < base + this.ways; i++) {
-      if (this.vpn[i] === vpn && this.isLive(i) && (this.pcid[i] === pcid || (globals && (this.flags[i]! & TlbFlag.G) !== 0))) {
+      if (this.vpnLo[i] === lo && this.vpn[i] === vpn && this.isLive(i) && (this.pcid[i] === pcid || (globals && (this.flags[i]! & TlbFlag.G) !== 0))) {
         this.drop(i);
         n++;
       }

@@ -13,6 +13,7 @@ import { x86 } from "@flushlab/arch-x86";
 import { tlbFlush2 } from "@flushlab/workloads";
 import { fileURLToPath } from "node:url";
 import { TLB_REF_ACCESSES, runCRef, runTlbLookup } from "./bench-tlb.js";
+import { cpuSweep } from "./bench-cpus.js";
 
 /** Threads sweeping an 8 MiB region repeatedly: the hot path (TLB hits and misses, no faults after the first pass). */
 const sweep: WorkloadDefinition = defineWorkload({
@@ -44,6 +45,17 @@ const wants = (part: string): boolean => parts.length === 0 || parts.includes(pa
 
 if (wants("engine")) engineCases();
 if (wants("tlb-lookup")) tlbLookup();
+if (wants("cpus")) cpus();
+
+/** Events per second from 8 to 1024 CPUs (bench-cpus.ts). */
+function cpus(): void {
+  const rows = [["cpus", "regions", "events", "wall ms", "events/s"]];
+  for (const r of cpuSweep()) rows.push([String(r.cpus), String(r.regions), String(r.events), r.ms.toFixed(0), Math.round(r.events / (r.ms / 1000)).toLocaleString("en-US")]);
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  console.log("tlb-flush2, threads = CPUs, one page per region:");
+  for (const r of rows) console.log("  " + r.map((c, i) => c.padStart(widths[i]!)).join("  "));
+  console.log("  events = accesses + csd_queued + pgfault of the run; events/s should stay flat as CPUs grow (cost linear in events)");
+}
 
 function engineCases(): void {
   const rows: string[][] = [["case", "arch", "wall ms", "accesses", "accesses/s", "IPIs", "IPIs/s"]];

@@ -53,6 +53,8 @@ export class Tlb {
    * much faster than float64 ones (docs/performance.md); a match is confirmed on `vpn`.
    */
   private readonly vpnLo: Int32Array;
+  /** Whether some page number ever filled was not an int32 (then a `vpnLo` match is confirmed on `vpn`). */
+  private wide = false;
   readonly pcid: Uint16Array;
   readonly pfn: Float64Array;
   readonly flags: Uint8Array;
@@ -135,8 +137,10 @@ export class Tlb {
     const vpnLo = this.vpnLo;
     const base = (lo & this.setMask) * this.ways;
     const end = base + this.ways;
+    // With every page number filled an int32, equal low words are equal page numbers.
+    const confirm = this.wide || lo !== vpn;
     for (let i = base; i < end; i++) {
-      if (vpnLo[i] === lo && this.vpn[i] === vpn) {
+      if (vpnLo[i] === lo && (!confirm || this.vpn[i] === vpn)) {
         const st = this.state[i]!;
         if (st === ENTRY_GLOBAL || (st >= 0 && st === this.liveKey(pcid))) {
           this.stamp[i] = ++this.clock;
@@ -212,6 +216,7 @@ export class Tlb {
     }
     vpns[victim] = vpn;
     vpnLo[victim] = lo;
+    if (lo !== vpn) this.wide = true;
     pcids[victim] = pcid;
     this.pfn[victim] = pfn;
     this.flags[victim] = flags;

@@ -2,12 +2,18 @@
 /**
  * `npm run bench`: how fast the engine simulates. Runs tlb-flush2 on both arch modes
  * and a TLB-hit-heavy variant, and prints simulated memory accesses and IPIs per
- * wall-clock second. Wall time is measured here, never inside the model.
+ * wall-clock second; then the TLB's lookup-and-fill path on its own against the same
+ * work in C (bench-tlb.ts); then events per second as the CPU count grows
+ * (bench-cpus.ts). Wall time is measured here, never inside the model.
+ * `npm run bench -- tlb-lookup` (or `engine`, `cpus`) runs one part.
  */
 import { performance } from "node:perf_hooks";
 import { simulate, defineWorkload, PROT_READ, PROT_WRITE, type RunResult, type WorkloadDefinition } from "@flushlab/core-mmu";
 import { x86 } from "@flushlab/arch-x86";
 import { tlbFlush2 } from "@flushlab/workloads";
+import { fileURLToPath } from "node:url";
+import { TLB_REF_ACCESSES, runCRef, runTlbLookup } from "./bench-tlb.js";
+import { cpuSweep } from "./bench-cpus.js";
 
 /** Threads sweeping an 8 MiB region repeatedly: the hot path (TLB hits and misses, no faults after the first pass). */
 const sweep: WorkloadDefinition = defineWorkload({
@@ -34,25 +40,63 @@ function once(workload: WorkloadDefinition, arch: "x86-64" | "x86-32-pae", param
   return { r, ms: performance.now() - t0 };
 }
 
-const rows: string[][] = [["case", "arch", "wall ms", "accesses", "accesses/s", "IPIs", "IPIs/s"]];
-const cases: [string, WorkloadDefinition, Record<string, number>][] = [
-  ["tlb-flush2 8 threads, 8 × 1 MiB", tlbFlush2, { regions: 8 }],
-  ["sweep 8 threads, 20 × 8 MiB", sweep, {}],
-];
-for (const [name, w, params] of cases) {
-  for (const arch of ["x86-64", "x86-32-pae"] as const) {
-    once(w, arch, params); // warm-up (JIT)
-    let best = Infinity;
-    let res: RunResult | undefined;
-    for (let i = 0; i < 3; i++) {
-      const { r, ms } = once(w, arch, params);
-      if (ms < best) [best, res] = [ms, r];
-    }
-    const acc = res!.counters["accesses"]!;
-    const ipis = res!.counters["ipi_sent"]!;
-    rows.push([name, arch, best.toFixed(0), String(acc), Math.round(acc / (best / 1000)).toLocaleString("en-US"), String(ipis), Math.round(ipis / (best / 1000)).toLocaleString("en-US")]);
-  }
+const parts = process.argv.slice(2);
+const wants = (part: string): boolean => parts.length === 0 || parts.includes(part);
+
+if (wants("engine")) engineCases();
+if (wants("tlb-lookup")) tlbLookup();
+if (wants("cpus")) cpus();
+
+/** Events per second from 8 to 1024 CPUs (bench-cpus.ts). */
+function cpus(): void {
+  const rows = [["cpus", "regions", "events", "wall ms", "events/s"]];
+  for (const r of cpuSweep()) rows.push([String(r.cpus), String(r.regions), String(r.events), r.ms.toFixed(0), Math.round(r.events / (r.ms / 1000)).toLocaleString("en-US")]);
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  console.log("tlb-flush2, threads = CPUs, one page per region:");
+  for (const r of rows) console.log("  " + r.map((c, i) => c.padStart(widths[i]!)).join("  "));
+  console.log("  events = accesses + csd_queued + pgfault of the run; events/s should stay flat as CPUs grow (cost linear in events)");
 }
-const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-for (const r of rows) console.log(r.map((c, i) => c.padStart(i < 2 ? 0 : widths[i]!).padEnd(i < 2 ? widths[i]! : 0)).join("  "));
-console.log(`node ${process.version}; best of 3 after one warm-up run; accesses/s and IPIs/s are simulated events per wall-clock second`);
+
+function engineCases(): void {
+  const rows: string[][] = [["case", "arch", "wall ms", "accesses", "accesses/s", "IPIs", "IPIs/s"]];
+  const cases: [string, WorkloadDefinition, Record<string, number>][] = [
+    ["tlb-flush2 8 threads, 8 × 1 MiB", tlbFlush2, { regions: 8 }],
+    ["sweep 8 threads, 20 × 8 MiB", sweep, {}],
+  ];
+  for (const [name, w, params] of cases) {
+    for (const arch of ["x86-64", "x86-32-pae"] as const) {
+      once(w, arch, params); // warm-up (JIT)
+      let best = Infinity;
+      let res: RunResult | undefined;
+      for (let i = 0; i < 3; i++) {
+        const { r, ms } = once(w, arch, params);
+        if (ms < best) [best, res] = [ms, r];
+      }
+      const acc = res!.counters["accesses"]!;
+      const ipis = res!.counters["ipi_sent"]!;
+      rows.push([name, arch, best.toFixed(0), String(acc), Math.round(acc / (best / 1000)).toLocaleString("en-US"), String(ipis), Math.round(ipis / (best / 1000)).toLocaleString("en-US")]);
+    }
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows) console.log(r.map((c, i) => c.padStart(i < 2 ? 0 : widths[i]!).padEnd(i < 2 ? widths[i]! : 0)).join("  "));
+  console.log(`node ${process.version}; best of 3 after one warm-up run; accesses/s and IPIs/s are simulated events per wall-clock second`);
+}
+
+/** The model TLB's lookup-and-fill rate against bench/tlb_ref.c's, on the same page stream. */
+function tlbLookup(): void {
+  runTlbLookup(2_000_000); // warm-up (JIT)
+  const model = runTlbLookup(TLB_REF_ACCESSES);
+  const modelRate = model.accesses / (model.ms / 1000);
+  const source = fileURLToPath(new URL("../../../bench/tlb_ref.c", import.meta.url));
+  const c = runCRef(source);
+  const modelHitRate = (model.hits / model.accesses).toFixed(3);
+  if ("na" in c) {
+    console.log(`tlb-lookup  model ${Math.round(modelRate)}/s  c n/a  ratio n/a`);
+    console.log(`  c n/a: ${c.na}; model hit rate ${modelHitRate} over ${model.accesses} accesses`);
+    return;
+  }
+  console.log(`tlb-lookup  model ${Math.round(modelRate)}/s  c ${Math.round(c.rate)}/s  ratio ${(modelRate / c.rate).toFixed(2)}`);
+  const same = c.hitRate.toFixed(3) === modelHitRate;
+  console.log(`  hit rate: model ${modelHitRate}, c ${c.hitRate.toFixed(3)} over ${model.accesses} accesses of the same stream${same ? "" : " — MISMATCH"}; 1,536 entries, 12 ways, LRU; model: hw/tlb.ts Tlb.lookup, Tlb.insert on a miss; c: bench/tlb_ref.c, cc -O2`);
+  if (!same) process.exitCode = 1;
+}

@@ -12,7 +12,7 @@
  * and each mprotect covers the whole 2 MiB: change_huge_pmd, the case of patch 3 of the
  * series.
  */
-import { C, MmuEvent, PROT_READ, PROT_WRITE, defineWorkload, type TaskApi, type TaskGen, type TaskYield } from "@flushlab/core-mmu";
+import { C, MAX_CPUS, MmuEvent, PROT_READ, PROT_WRITE, defineWorkload, type TaskApi, type TaskGen, type TaskYield } from "@flushlab/core-mmu";
 
 const HPAGE = 2097152;
 
@@ -26,7 +26,7 @@ export const mprotectBench = defineWorkload({
   description: "mprotect(PROT_READ); mprotect(PROT_READ|PROT_WRITE); *p = 0, cycles per call (Amit's cover-letter loop)",
   mirrors: "the benchmark loop of Nadav Amit's \"mm/mprotect: avoid unnecessary TLB flushes\" v6 cover letter",
   params: [
-    { name: "threads", description: "threads of the process: 1 runs the loop alone; the others busy-loop on their own CPUs", type: "int", default: 1, min: 1, max: 256 },
+    { name: "threads", description: "threads of the process: 1 runs the loop alone; the others busy-loop on their own CPUs", type: "int", default: 1, min: 1, max: MAX_CPUS },
     { name: "write", description: "1: do the store *p = 0 each iteration; 0: skip it", type: "int", default: 1, min: 0, max: 1 },
     { name: "pages", description: "pages of p that each mprotect covers (all written by the store loop)", type: "int", default: 1, min: 1, max: 512 },
     { name: "iterations", description: "loop iterations (the mean per call is reported)", type: "int", default: 2000, min: 1, max: 10000000 },

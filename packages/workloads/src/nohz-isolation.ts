@@ -13,7 +13,7 @@
  * uses kernel addresses again. Its kernel stack (VMAP_STACK) is not modelled: it is
  * never freed while the task lives, so it cannot go stale (the seed's own argument).
  */
-import { defineWorkload, type KGen, type TaskApi, type TaskGen } from "@flushlab/core-mmu";
+import { MAX_CPUS, defineWorkload, type KGen, type TaskApi, type TaskGen } from "@flushlab/core-mmu";
 
 /** Where syscall_interval's default comes from. */
 const SYSCALL_INTERVAL_SOURCE =
@@ -24,7 +24,7 @@ export const nohzIsolation = defineWorkload({
   description: "housekeeping CPUs churn vmalloc (and BPF-JIT-like vm_unmap_aliases); isolated nohz_full CPUs spin in user space with rare syscalls",
   mirrors: "seed 002's rteval-on-housekeeping / user-spin-on-isolated measurement (trace-cmd cpumask-filtered IPI counts)",
   params: [
-    { name: "isolated", description: "nohz_full CPUs (the last ones); the rest are housekeeping", type: "int", default: 4, min: 1, max: 255 },
+    { name: "isolated", description: "nohz_full CPUs (the last ones); the rest are housekeeping", type: "int", default: 4, min: 1, max: MAX_CPUS - 1 },
     { name: "ops", description: "vmalloc/vfree pairs each housekeeping CPU runs (the run length)", type: "int", default: 4000, min: 1, max: 10000000 },
     { name: "jit_every", description: "every n-th op also does a BPF-JIT-like vm_unmap_aliases (set_memory_ro)", type: "int", default: 50, min: 1, max: 1000000 },
     {

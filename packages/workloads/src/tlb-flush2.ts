@@ -5,7 +5,7 @@
  * zero page), then unmapping the region. Every madvise is a one-page
  * flush_tlb_mm_range that must reach every other CPU running the process.
  */
-import { MADV_DONTNEED, PROT_READ, PROT_WRITE, defineWorkload, type TaskApi, type TaskGen } from "@flushlab/core-mmu";
+import { MADV_DONTNEED, MAX_CPUS, PROT_READ, PROT_WRITE, defineWorkload, type TaskApi, type TaskGen } from "@flushlab/core-mmu";
 
 const PAGE = 4096;
 
@@ -14,7 +14,7 @@ export const tlbFlush2 = defineWorkload({
   description: "will-it-scale tlb_flush2 (threads): write a page, madvise(MADV_DONTNEED) it, read it back; per 1 MiB region, then munmap",
   mirrors: "antonblanchard/will-it-scale tests/tlb_flush2.c, threads mode",
   params: [
-    { name: "threads", description: "threads of the process (one per CPU, CPUs 0..threads-1); 0 = one per CPU", type: "int", default: 0, min: 0, max: 256 },
+    { name: "threads", description: "threads of the process (one per CPU, CPUs 0..threads-1); 0 = one per CPU", type: "int", default: 0, min: 0, max: MAX_CPUS },
     { name: "regions", description: "1 MiB regions each thread maps, walks and unmaps (will-it-scale runs for a time; the model runs a fixed count)", type: "int", default: 2, min: 1, max: 10000 },
     { name: "memory_kib", description: "region size in KiB (MEMORYSIZE)", type: "int", default: 1024, min: 4, max: 1048576 },
   ],

@@ -3,7 +3,7 @@
  * shared resolution of run options: workload, machine, profile, seed, params, plugins.
  * Precedence: flags > flushlab.config > registry defaults.
  */
-import { ARCH_NAMES, DEFAULT_KERNEL_VERSION, FlushlabInputError, KERNEL_VERSIONS, checkKernelFeatures, findPreset, resolveFeatures, resolveParams, validateKernelVersion, validateMachine, validatePlugins, type EventStream, type KernelVersion, type MachinePreset, type ParamDefaults } from "@flushlab/core-mmu";
+import { ARCH_NAMES, DEFAULT_KERNEL_VERSION, FlushlabInputError, KERNEL_VERSIONS, MAX_CPUS, MAX_SOCKETS, checkKernelFeatures, findPreset, resolveFeatures, resolveParams, validateKernelVersion, validateMachine, validatePlugins, type EventStream, type KernelVersion, type MachinePreset, type ParamDefaults } from "@flushlab/core-mmu";
 import type {
   ArchName,
   FlushlabPlugin,
@@ -70,8 +70,8 @@ export const RUN_OPTIONS = {
   preset: { type: "string", valueName: "NAME", description: "machine preset to start from (see \"flushlab list\"); the other machine flags and --profile override its fields" },
   plugins: nameList("a,b", "plugins to enable, comma-separated: installed names, paths (./my-policy) or packages in node_modules (\"\" for none)"),
   arch: { type: "string", valueName: ARCH_NAMES.join("|"), description: "arch mode of the simulated machine", schema: archText },
-  cpus: positiveInt("N", "number of CPUs (positive integer)"),
-  sockets: positiveInt("N", "number of sockets, each a NUMA node (must divide the CPU count)"),
+  cpus: positiveInt("N", `number of CPUs, 1 to ${MAX_CPUS}`),
+  sockets: positiveInt("N", `number of sockets, each a NUMA node, 1 to ${MAX_SOCKETS} (must divide the CPU count)`),
   memory: positiveInt("MiB", "simulated RAM in MiB, split evenly across the nodes (scaled down; stated in the output)"),
   pcid: { type: "string", valueName: "on|off", description: "the CPUs have PCID and the kernel uses it (x86-64; default: the profile's)", schema: onOffText },
   invpcid: { type: "string", valueName: "on|off", description: "the CPUs have INVPCID (default: the profile's)", schema: onOffText },

@@ -17,8 +17,13 @@ import type { PagingFormat } from "./paging-format.js";
 import { PagingStructureCache, Tlb } from "./tlb.js";
 import type { HwWatch } from "./watch.js";
 
-/** The most CPUs a machine can have (NR_CPUS of the model). */
+/**
+ * The most CPUs a machine can have (NR_CPUS of the model), and the most sockets (NUMA
+ * nodes). One limit for the CLI's flags, run validation (run/validate.ts), presets
+ * (checked by the same validation) and workload parameters that count CPUs.
+ */
 export const MAX_CPUS = 1024;
+export const MAX_SOCKETS = 16;
 
 export interface MachineParams {
   readonly format: PagingFormat;

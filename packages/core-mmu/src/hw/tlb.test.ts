@@ -17,6 +17,18 @@ describe("Tlb (SDM §4.10.4 semantics)", () => {
     expect(t.lookup(11, 1)).toBe(-1);
   });
 
+  it("a fill after a CR3 write takes the way the write killed, not the least recently used live one", () => {
+    const t = new Tlb({ entries: 4, ways: 4, pageShift: 12 }); // one set
+    expect([t.insert(0, 1, 0, 0, 0, 0), t.insert(1, 2, 1, 0, 0, 0), t.insert(2, 2, 2, 0, 0, 0), t.insert(3, 2, 3, 0, 0, 0)]).toEqual([0, 1, 2, 3]);
+    expect(t.lookup(0, 1)).toBe(0); // way 0 most recently used, way 1 least
+    expect(t.flushNonGlobal(1)).toBe(1);
+    expect(t.insert(4, 2, 4, 0, 0, 0)).toBe(0);
+    expect(t.live).toBe(4);
+    expect(t.insert(5, 2, 5, 0, 0, 0)).toBe(1); // now the LRU one
+    expect(t.lookup(1, 2)).toBe(-1);
+    expect(t.live).toBe(4);
+  });
+
   it("a CR3 write keeps global entries; a full flush drops them", () => {
     const t = tlb();
     t.insert(1, 0, 1, 0, 0, 0);

@@ -32,6 +32,13 @@ export interface TlbParams {
 const PCID_COUNT = 4096;
 const PCID_INITIAL = 8;
 
+/** `Tlb.state` of an entry that holds nothing. */
+const ENTRY_INVALID = -1;
+/** `Tlb.state` of a global entry (live in every PCID until INVLPG or a full flush). */
+const ENTRY_GLOBAL = -2;
+/** `Tlb.stamp` of an entry that is not live (every live one has a stamp of at least 1). */
+const NOT_LIVE = -1;
+
 export class Tlb {
   readonly entries: number;
   readonly ways: number;
@@ -39,20 +46,30 @@ export class Tlb {
   readonly pageShift: number;
   readonly pageSize: number;
   private readonly setMask: number;
-  /** Virtual page number (va / pageSize) of each entry. */
+  /** Virtual page number (va / pageSize) of each entry. Written by `insert` only. */
   readonly vpn: Float64Array;
+  /**
+   * The low 32 bits of `vpn` (ToInt32), what `lookup` scans: V8 compares int32 lanes
+   * much faster than float64 ones (docs/performance.md); a match is confirmed on `vpn`.
+   */
+  private readonly vpnLo: Int32Array;
+  /** Whether some page number ever filled was not an int32 (then a `vpnLo` match is confirmed on `vpn`). */
+  private wide = false;
   readonly pcid: Uint16Array;
   readonly pfn: Float64Array;
   readonly flags: Uint8Array;
-  private readonly valid: Uint8Array;
   readonly gen: Uint32Array;
   readonly wpGen: Uint32Array;
+  /** When each live entry was last used (the TLB's own clock), for LRU; NOT_LIVE once it is dropped. */
   private readonly stamp: Float64Array;
   /**
-   * A CR3 write invalidates every non-global entry of a PCID in O(1): it bumps the
-   * PCID's epoch, and a non-global entry is live only while its epoch matches.
+   * Whether each entry is valid, and for a non-global one the epoch of its PCID it was
+   * filled in: ENTRY_INVALID, ENTRY_GLOBAL, or epoch * 4096 + pcid. A CR3 write
+   * invalidates every non-global entry of a PCID in O(1): it bumps the PCID's epoch,
+   * and a non-global entry is live only while its state equals its PCID's current
+   * key. One array, so that a lookup reads one word to know whether a match is usable.
    */
-  private readonly epoch: Uint32Array;
+  private readonly state: Float64Array;
   /**
    * Per-PCID epoch and live non-global count. Sized for the PCIDs in use (the kernel
    * model uses PCID 0 only) and grown to all 4096 on the first higher one.
@@ -62,6 +79,13 @@ export class Tlb {
   private clock = 0;
   /** Number of live entries (kept exact). */
   live = 0;
+  /**
+   * Counts the CR3 writes that left entries valid but dead (an older epoch). A set whose
+   * `sweptAt` is behind it may hold such entries: `insert` marks them invalid first
+   * (which nothing can tell from dead), so that its scan of the set needs no epoch.
+   */
+  private staleSeq = 0;
+  private readonly sweptAt: Float64Array;
 
   constructor(p: TlbParams) {
     const sets = p.entries / p.ways;
@@ -75,19 +99,27 @@ export class Tlb {
     this.pageShift = p.pageShift;
     this.pageSize = 2 ** p.pageShift;
     this.vpn = new Float64Array(p.entries);
+    this.vpnLo = new Int32Array(p.entries);
     this.pcid = new Uint16Array(p.entries);
     this.pfn = new Float64Array(p.entries);
     this.flags = new Uint8Array(p.entries);
-    this.valid = new Uint8Array(p.entries);
     this.gen = new Uint32Array(p.entries);
     this.wpGen = new Uint32Array(p.entries);
     this.stamp = new Float64Array(p.entries);
-    this.epoch = new Uint32Array(p.entries);
+    this.state = new Float64Array(p.entries).fill(ENTRY_INVALID);
+    this.stamp.fill(NOT_LIVE);
+    this.sweptAt = new Float64Array(sets);
+  }
+
+  /** The state a live non-global entry of `pcid` has now; ENTRY_INVALID if `pcid` never had one. */
+  private liveKey(pcid: number): number {
+    return pcid < this.pcidEpoch.length ? this.pcidEpoch[pcid]! * PCID_COUNT + pcid : ENTRY_INVALID;
   }
 
   /** Whether entry `i` holds a translation the CPU can use. */
   isLive(i: number): boolean {
-    return this.valid[i] === 1 && ((this.flags[i]! & TlbFlag.G) !== 0 || this.epoch[i] === this.pcidEpoch[this.pcid[i]!]);
+    const st = this.state[i]!;
+    return st === ENTRY_GLOBAL || (st >= 0 && st === this.liveKey(this.pcid[i]!));
   }
 
   /** Whether entry `i` is live and the CPU can use it while CR3 holds `pcid` (its own PCID's, or global). */
@@ -95,14 +127,22 @@ export class Tlb {
     return this.isLive(i) && ((this.flags[i]! & TlbFlag.G) !== 0 || this.pcid[i] === pcid);
   }
 
-  /** Index of the entry translating `vpn` in `pcid` (or a global one), or -1. O(ways). */
+  /**
+   * Index of the entry translating `vpn` in `pcid` (or a global one), or -1. O(ways).
+   * The hot path of every simulated access: an int32 compare per way, and three words
+   * read on a match (docs/performance.md).
+   */
   lookup(vpn: number, pcid: number): number {
-    const base = (vpn & this.setMask) * this.ways;
+    const lo = vpn | 0;
+    const vpnLo = this.vpnLo;
+    const base = (lo & this.setMask) * this.ways;
     const end = base + this.ways;
+    // With every page number filled an int32, equal low words are equal page numbers.
+    const confirm = this.wide || lo !== vpn;
     for (let i = base; i < end; i++) {
-      if (this.vpn[i] === vpn && this.valid[i] === 1) {
-        const g = (this.flags[i]! & TlbFlag.G) !== 0;
-        if (g || (this.pcid[i] === pcid && this.epoch[i] === this.pcidEpoch[pcid])) {
+      if (vpnLo[i] === lo && (!confirm || this.vpn[i] === vpn)) {
+        const st = this.state[i]!;
+        if (st === ENTRY_GLOBAL || (st >= 0 && st === this.liveKey(pcid))) {
           this.stamp[i] = ++this.clock;
           return i;
         }
@@ -116,62 +156,102 @@ export class Tlb {
    * uses to look into a TLB without changing what the hardware will do. Any PCID.
    */
   probe(vpn: number): number {
-    const base = (vpn & this.setMask) * this.ways;
-    for (let i = base; i < base + this.ways; i++) if (this.vpn[i] === vpn && this.isLive(i)) return i;
+    const lo = vpn | 0;
+    const base = (lo & this.setMask) * this.ways;
+    for (let i = base; i < base + this.ways; i++) if (this.vpnLo[i] === lo && this.vpn[i] === vpn && this.isLive(i)) return i;
     return -1;
   }
 
   /** Like `probe`, for the entry of `vpn` that maps `pfn` (with PCIDs, one page number can be cached for several address spaces). */
   probeFrame(vpn: number, pfn: number): number {
-    const base = (vpn & this.setMask) * this.ways;
-    for (let i = base; i < base + this.ways; i++) if (this.vpn[i] === vpn && this.pfn[i] === pfn && this.isLive(i)) return i;
+    const lo = vpn | 0;
+    const base = (lo & this.setMask) * this.ways;
+    for (let i = base; i < base + this.ways; i++) if (this.vpnLo[i] === lo && this.vpn[i] === vpn && this.pfn[i] === pfn && this.isLive(i)) return i;
     return -1;
   }
 
-  /** Fills an entry, evicting the least recently used way of the set. Returns its index. */
+  /**
+   * Fills an entry, evicting the least recently used way of the set (the first way
+   * that is not live, else the one with the oldest stamp). Returns its index. `isLive`
+   * and `drop` are written out here: this runs on every TLB miss.
+   */
   insert(vpn: number, pcid: number, pfn: number, flags: number, gen: number, wpGen: number): number {
-    const base = (vpn & this.setMask) * this.ways;
+    const ways = this.ways;
+    const lo = vpn | 0;
+    const set = lo & this.setMask;
+    const base = set * ways;
+    const end = base + ways;
+    if (this.sweptAt[set] !== this.staleSeq) this.sweep(set);
+    const state = this.state;
+    const vpnLo = this.vpnLo;
+    const vpns = this.vpn;
+    const pcids = this.pcid;
+    const stamp = this.stamp;
+    // The first way that is not live (stamp -1: the set was swept) or holds the same
+    // page (a fill replaces it: no duplicates), else the least recently used one. Two
+    // reads a way, as tlb_ref.c's miss path.
     let victim = base;
     let oldest = Infinity;
-    for (let i = base; i < base + this.ways; i++) {
-      if (!this.isLive(i)) {
-        victim = i;
-        break;
+    for (let i = base; i < end; i++) {
+      if (vpnLo[i] === lo && vpns[i] === vpn) {
+        const st = state[i]!;
+        if (st === ENTRY_GLOBAL || (st !== ENTRY_INVALID && pcids[i] === pcid)) {
+          victim = i;
+          oldest = 0;
+          break;
+        }
       }
-      // A fill for the same page replaces the old entry (no duplicates).
-      if (this.vpn[i] === vpn && (this.pcid[i] === pcid || (this.flags[i]! & TlbFlag.G) !== 0)) {
+      const s = stamp[i]!;
+      if (s < oldest) {
+        oldest = s;
         victim = i;
-        break;
-      }
-      if (this.stamp[i]! < oldest) {
-        oldest = this.stamp[i]!;
-        victim = i;
+        if (s === NOT_LIVE) break;
       }
     }
-    this.drop(victim);
-    this.valid[victim] = 1;
-    this.vpn[victim] = vpn;
-    this.pcid[victim] = pcid;
+    const victimLive = oldest !== NOT_LIVE;
+    // drop(victim)
+    if (victimLive) {
+      this.live--;
+      if (state[victim] !== ENTRY_GLOBAL) this.nonGlobalLive[pcids[victim]!]!--;
+    }
+    vpns[victim] = vpn;
+    vpnLo[victim] = lo;
+    if (lo !== vpn) this.wide = true;
+    pcids[victim] = pcid;
     this.pfn[victim] = pfn;
     this.flags[victim] = flags;
     this.gen[victim] = gen;
     this.wpGen[victim] = wpGen;
-    this.stamp[victim] = ++this.clock;
+    stamp[victim] = ++this.clock;
     if (pcid >= this.pcidEpoch.length) this.growPcids();
-    this.epoch[victim] = this.pcidEpoch[pcid]!;
     this.live++;
-    if ((flags & TlbFlag.G) === 0) this.nonGlobalLive[pcid]!++;
+    if ((flags & TlbFlag.G) === 0) {
+      state[victim] = this.pcidEpoch[pcid]! * PCID_COUNT + pcid;
+      this.nonGlobalLive[pcid]!++;
+    } else {
+      state[victim] = ENTRY_GLOBAL;
+    }
     return victim;
   }
 
-  drop(i: number): void {
-    if (!this.isLive(i)) {
-      this.valid[i] = 0;
-      return;
+  /** Marks invalid the set's dead entries (non-global, of an older epoch of their PCID). */
+  private sweep(set: number): void {
+    const base = set * this.ways;
+    for (let i = base; i < base + this.ways; i++) {
+      if (this.state[i]! >= 0 && !this.isLive(i)) {
+        this.state[i] = ENTRY_INVALID;
+        this.stamp[i] = NOT_LIVE;
+      }
     }
-    this.valid[i] = 0;
-    this.live--;
-    if ((this.flags[i]! & TlbFlag.G) === 0) this.nonGlobalLive[this.pcid[i]!]!--;
+    this.sweptAt[set] = this.staleSeq;
+  }
+
+  drop(i: number): void {
+    const live = this.isLive(i);
+    if (live && this.state[i] !== ENTRY_GLOBAL) this.nonGlobalLive[this.pcid[i]!]!--;
+    this.state[i] = ENTRY_INVALID;
+    this.stamp[i] = NOT_LIVE;
+    if (live) this.live--;
   }
 
   /**
@@ -180,10 +260,11 @@ export class Tlb {
    * Returns entries dropped.
    */
   invalidatePage(vpn: number, pcid: number, globals = true): number {
-    const base = (vpn & this.setMask) * this.ways;
+    const lo = vpn | 0;
+    const base = (lo & this.setMask) * this.ways;
     let n = 0;
     for (let i = base; i < base + this.ways; i++) {
-      if (this.vpn[i] === vpn && this.isLive(i) && (this.pcid[i] === pcid || (globals && (this.flags[i]! & TlbFlag.G) !== 0))) {
+      if (this.vpnLo[i] === lo && this.vpn[i] === vpn && this.isLive(i) && (this.pcid[i] === pcid || (globals && (this.flags[i]! & TlbFlag.G) !== 0))) {
         this.drop(i);
         n++;
       }
@@ -208,6 +289,7 @@ export class Tlb {
     this.pcidEpoch[pcid] = (this.pcidEpoch[pcid]! + 1) >>> 0;
     this.nonGlobalLive[pcid] = 0;
     this.live -= n;
+    this.staleSeq++;
     return n;
   }
 
@@ -215,7 +297,8 @@ export class Tlb {
   flushAll(): number {
     const n = this.live;
     if (n !== 0) {
-      this.valid.fill(0);
+      this.state.fill(ENTRY_INVALID);
+      this.stamp.fill(NOT_LIVE);
       this.nonGlobalLive.fill(0);
     }
     this.live = 0;

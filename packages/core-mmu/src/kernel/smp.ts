@@ -43,6 +43,8 @@ export interface IrqEntryHooks {
 export class Smp {
   /** call_single_queue per CPU. */
   private readonly queues: Csd[][];
+  /** Per CPU, an empty array the interrupt swaps in for the queue it runs (no allocation per interrupt). */
+  private readonly spare: Csd[][];
   /** The longest single interruption of an isolated CPU (osnoise's max), in cycles. */
   maxIsolatedInterruption = 0;
   hooks: IrqEntryHooks | null = null;
@@ -58,6 +60,7 @@ export class Smp {
     version: KernelVersion,
   ) {
     this.queues = m.cpus.map(() => []);
+    this.spare = m.cpus.map(() => []);
     this.ipiEveryTarget = !kernelAtLeast(version, KERNEL_CHANGES.smpCfdIpiOnlyIfQueueEmpty);
     this.concurrentLocal = kernelAtLeast(version, KERNEL_CHANGES.concurrentLocalRemote);
     m.apic.onCallFunction = (cpu) => this.callFunctionInterrupt(cpu);
@@ -113,12 +116,18 @@ export class Smp {
       cpu.mode = CpuMode.KERNEL;
       if (this.hooks !== null) t += this.hooks.kernelEntry(cpu);
     }
-    const items = q.splice(0, q.length);
-    for (const csd of items) {
+    // llist_del_all: the queue is emptied before the csds run (one queued meanwhile finds
+    // it empty and sends its own IPI).
+    const items = q;
+    this.queues[cpu.id] = this.spare[cpu.id]!;
+    for (let j = 0; j < items.length; j++) {
+      const csd = items[j]!;
       t += costs.csdRun;
       t += csd.func(cpu, t);
       if (csd.completion !== null) csd.completion.done(t + m.cacheLineLatency(cpu, m.cpus[csd.sender]!));
     }
+    items.length = 0;
+    this.spare[cpu.id] = items;
     cpu.mode = prevMode;
     t += costs.irqEntryExit / 2;
     if (isolated) {
@@ -153,6 +162,9 @@ export class Smp {
     const n = m.cpus.length;
     const covered = new Uint8Array(n);
     const completion = wait ? new Completion() : null;
+    // One csd for every target: it is read-only (the kernel's per-CPU cfd csds all carry
+    // the same func, info and sender), so one object serves all queues.
+    const csd: Csd = { func, completion, sender: self.id };
     const start = m.now;
     let cost = pre;
     for (let c = 0; c < n; c++) {
@@ -161,7 +173,7 @@ export class Smp {
       covered[c] = 1;
       cost += m.costs.csdQueue;
       completion?.add();
-      if (this.queueCsd(self, m.cpus[c]!, { func, completion, sender: self.id }, start + cost, this.ipiEveryTarget)) cost += m.costs.ipiSend;
+      if (this.queueCsd(self, m.cpus[c]!, csd, start + cost, this.ipiEveryTarget)) cost += m.costs.ipiSend;
     }
     const local = (mask === null || mask[self.id] === 1) && (cond === null || cond(self.id));
     if (local) covered[self.id] = 1;

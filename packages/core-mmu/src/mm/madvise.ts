@@ -63,8 +63,10 @@ export class Madvise {
     // zap_page_range: one notifier range around the zap (v4.15).
     const ns = mmuNotifierInvalidateRangeStart(k.counters, cpu, mm, addr, end);
     if (ns > 0) yield ns;
-    for (const v of mm.vmas) {
-      if (v.end <= addr || v.start >= end) continue;
+    // madvise_walk_vmas: from find_vma(addr), the VMAs that overlap [addr, end).
+    for (let i = mm.findVmaIndex(addr); i < mm.vmas.length; i++) {
+      const v = mm.vmas[i]!;
+      if (v.start >= end) break;
       done.push({ start: Math.max(addr, v.start), end: Math.min(end, v.end) });
       yield* this.memory.zapPageRange(cpu, tlb, v, Math.max(addr, v.start), Math.min(end, v.end));
     }
@@ -82,8 +84,9 @@ export class Madvise {
   private *madviseFree(cpu: Cpu, mm: MmStruct, start: number, end: number, done: VaRange[]): KGen {
     const k = this.k;
     const lazyfree: number[] = [];
-    for (const v of mm.vmas) {
-      if (v.end <= start || v.start >= end) continue;
+    for (let i = mm.findVmaIndex(start); i < mm.vmas.length; i++) {
+      const v = mm.vmas[i]!;
+      if (v.start >= end) break;
       if (!v.anonymous) break;
       // MADV_FREE takes no translation away: what it promises is that a write from now on
       // sets D in the PTE (goes through a walk), so only writes are restricted.

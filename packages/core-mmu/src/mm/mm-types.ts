@@ -132,6 +132,24 @@ export class MmStruct {
     return undefined;
   }
 
+  /**
+   * Index in `vmas` of the first VMA that ends above `va` (find_vma's answer), or
+   * `vmas.length`. O(log VMAs): a walk over a range starts there instead of at the first
+   * VMA, so that a call costs the same however many VMAs the process has (the kernel's
+   * maple tree, v6.1, or rbtree before it).
+   */
+  findVmaIndex(va: number): number {
+    const v = this.vmas;
+    let lo = 0;
+    let hi = v.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (v[mid]!.end <= va) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
   insertVma(vma: Vma): void {
     let i = 0;
     while (i < this.vmas.length && this.vmas[i]!.start < vma.start) i++;

@@ -202,9 +202,9 @@ export class Mmap {
   /** split_vma at start and end so that [start, end) is covered by whole VMAs; returns those. */
   split(mm: MmStruct, start: number, end: number): Vma[] {
     const out: Vma[] = [];
-    for (let i = 0; i < mm.vmas.length; i++) {
+    for (let i = mm.findVmaIndex(start); i < mm.vmas.length; i++) {
       const v = mm.vmas[i]!;
-      if (v.end <= start || v.start >= end) continue;
+      if (v.start >= end) break;
       if (v.start < start) {
         const left = v.slice(v.start, start);
         if (v.file) v.pgoff = v.pageIndex(start);

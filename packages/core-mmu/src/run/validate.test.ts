@@ -1,9 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { COST_PARAM_NAMES, type CostParams } from "../cost/cost-model.js";
-import type { MachineOptions } from "../plugin/define.js";
+import type { MachineOptions, MachinePreset } from "../plugin/define.js";
 import { FlushlabInputError } from "../plugin/errors.js";
 import type { WorkloadDefinitionLike } from "./types.js";
-import { resolveParams, validateMachine } from "./validate.js";
+import { MAX_CPUS, MAX_SOCKETS } from "../hw/machine.js";
+import { checkPreset, resolveParams, validateMachine } from "./validate.js";
 
 const MACHINE: MachineOptions = { arch: "x86-64", cpus: 2, sockets: 1, tlbEntries: 64, tlbWays: 4, tlb2mEntries: 8, pscEntries: 8, iotlbEntries: 16, memoryMiB: 16, la57: false };
 
@@ -23,6 +24,27 @@ describe("validateMachine: the hardware sizes", () => {
   ])("%j → one-line input error", (change, msg) => {
     expect(() => validateMachine({ ...MACHINE, ...change } as MachineOptions)).toThrow(FlushlabInputError);
     expect(() => validateMachine({ ...MACHINE, ...change } as MachineOptions)).toThrow(msg);
+  });
+});
+
+describe("validateMachine: the CPU and socket limit (one for the CLI, runs and presets)", () => {
+  it("is 1024 CPUs and 16 sockets", () => {
+    expect([MAX_CPUS, MAX_SOCKETS]).toEqual([1024, 16]);
+    expect(() => validateMachine({ ...MACHINE, cpus: 1024, sockets: 16 })).not.toThrow();
+  });
+  it.each([
+    [{ cpus: 1025 }, "cpus must be an integer from 1 to 1024 (got 1025)"],
+    [{ cpus: 0 }, "cpus must be an integer from 1 to 1024 (got 0)"],
+    [{ cpus: 1024, sockets: 17 }, "sockets must be an integer from 1 to 16 (got 17)"],
+  ])("%j → one-line input error", (change, msg) => {
+    expect(() => validateMachine({ ...MACHINE, ...change } as MachineOptions)).toThrow(new FlushlabInputError(msg));
+  });
+  it("holds for a preset too", () => {
+    const sources = { cpus: "s", sockets: "s", memoryMiB: "s", tlbEntries: "s", tlbWays: "s", profile: "s" };
+    const preset = (cpus: number, sockets: number): MachinePreset => ({ name: "p", description: "", machine: { cpus, sockets, memoryMiB: 64, tlbEntries: 64, tlbWays: 4 }, profile: "x", sources, scaled: [] });
+    expect(() => checkPreset(preset(1025, 1), MACHINE, { x: {} })).toThrow('preset "p": cpus must be an integer from 1 to 1024 (got 1025)');
+    expect(() => checkPreset(preset(1024, 17), MACHINE, { x: {} })).toThrow('preset "p": sockets must be an integer from 1 to 16 (got 17)');
+    expect(() => checkPreset(preset(1024, 16), MACHINE, { x: {} })).not.toThrow();
   });
 });
 

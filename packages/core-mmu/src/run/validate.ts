@@ -5,7 +5,7 @@
  * and simulate() calls it again; every message is one line naming what is wrong.
  */
 import { checkCostModel, type CostModel, type CostParams } from "../cost/cost-model.js";
-import { MAX_CPUS, type CpuFeatures } from "../hw/machine.js";
+import { MAX_CPUS, MAX_SOCKETS, type CpuFeatures } from "../hw/machine.js";
 import { pagingFormatByName, type PagingFormat } from "../hw/paging-format.js";
 import { ARCH_NAMES, overriddenPoints, type ArchLayer, type FlushlabPlugin, type MachineOptions, type MachinePreset, type ParamValues } from "../plugin/define.js";
 import { FlushlabInputError } from "../plugin/errors.js";
@@ -13,9 +13,6 @@ import { EXTENSION_POINTS } from "../plugin/tokens.js";
 import { WATCHDOG_THRESH_MAX } from "../kernel/watchdog.js";
 import { DEFAULT_KERNEL_VERSION, KERNEL_CHANGES, KERNEL_VERSIONS, isKernelVersion, kernelAtLeast, type KernelVersion } from "../kernel/version.js";
 import type { ParamDefaultFrom, ParamSpec, RunOptions, WorkloadDefinitionLike } from "./types.js";
-
-/** Sockets (NUMA nodes) a machine may have. */
-export const MAX_SOCKETS = 16;
 
 /** A run that passed validation: what the simulation is built from. */
 export interface ValidRun {

@@ -18,6 +18,17 @@ export class Completion {
   pending = 0;
   doneAt = 0;
   onDone: ((time: number) => void) | null = null;
+  /**
+   * A sleeping wait: the task waiting for it leaves its CPU (schedule()) and is woken
+   * when it is done, instead of spinning. Set by whoever makes it (rwsem's wait list).
+   */
+  sleeps = false;
+  /** The CPU whose done() woke a sleeping waiter (try_to_wake_up's caller); -1: none. */
+  waker = -1;
+
+  constructor(sleeps = false) {
+    this.sleeps = sleeps;
+  }
 
   add(n = 1): void {
     this.pending += n;

@@ -182,10 +182,13 @@ export const tlbFlush2 = defineWorkload({
     if (win.open !== null && win.close !== null) {
       const rec = ctx.kernel.counters.toRecord();
       const get = (name: string): number => rec[name] ?? 0;
-      const m = systemMetrics(win.open, win.close, ctx.machine.costs.freqHz);
+      const freq = ctx.machine.costs.freqHz;
+      const m = systemMetrics(win.open, win.close, freq);
       const f = (x: number, d = 1): string => x.toFixed(d);
+      const seconds = (win.close.time - win.open.time) / freq;
+      const perTask = seconds > 0 ? (win.opsAtClose - win.opsAtOpen) / seconds / tasks : 0;
       out.push(
-        `tlb-flush2 (whole run): idle ${f(m["cpu_idle_pct"]!)} % of CPU time in the window; mmap_lock: ${get("rwsem_sleep_reader")} reader sleeps, ${get("rwsem_sleep_writer")} writer sleeps, ${get("rwsem_opt_lock")} writers took it spinning (${get("rwsem_opt_fail")} gave up), ${get("rwsem_rlock_steal")} reader steals, ${get("rwsem_wlock_handoff") + get("rwsem_rlock_handoff")} handoffs; ${get("sched_sleeps")} sleeps, ${get("ttwu_count")} wakeups (${get("sched_wake_idle_without_ipi")} of polling idle CPUs without an IPI, ${get("irq_resched")} RESCHEDULE IPIs); ${get("idle_ipis")} CALL_FUNCTION IPIs reached idle CPUs (lazy TLB: v5.17 sends a lazy CPU a flush only when page tables are freed)`,
+        `tlb-flush2 window: ${mode === "process" ? "per_process_ops" : "per_thread_ops"} ${Math.round(perTask)}, CPU time ${f(m["cpu_idle_pct"]!)} % idle, ${f(m["cpu_sys_pct"]!)} % sys, ${f(m["cpu_irq_pct"]!)} % irq; ${Math.round(m["context_switches_per_s"]!)} context switches/s, ${Math.round(m["interrupts_per_s"]!)} interrupts/s. Whole run: tasks asleep on mmap_lock ${f((100 * get("sched_sleep_cycles")) / (ctx.machine.now * ctx.machine.cpus.length))} % of all CPU time (sleeps that ended); mmap_lock: ${get("rwsem_sleep_reader")} reader sleeps, ${get("rwsem_sleep_writer")} writer sleeps, ${get("rwsem_opt_lock")} writers took it spinning (${get("rwsem_opt_fail")} gave up), ${get("rwsem_rlock_steal")} reader steals, ${get("rwsem_wlock_handoff") + get("rwsem_rlock_handoff")} handoffs; ${get("sched_sleeps")} sleeps, ${get("ttwu_count")} wakeups (${get("sched_wake_idle_without_ipi")} of polling idle CPUs without an IPI, ${get("irq_resched")} RESCHEDULE IPIs); ${get("idle_ipis")} CALL_FUNCTION IPIs reached idle CPUs (lazy TLB: v5.17 sends a lazy CPU a flush only when page tables are freed)`,
       );
     }
     return out;

@@ -36,6 +36,7 @@ export const COUNTER_NAMES = [
   "mprotect_calls",
   "context_switches",
   "sched_sleeps",
+  "sched_sleep_cycles",
   "ttwu_count",
   "sched_wake_idle_without_ipi",
   "irq_resched",

@@ -300,7 +300,10 @@ export class Sched {
       return true;
     }
     const rq = this.rq[cpu.id]!;
-    if (c.sleeps) {
+    // A kernel thread that blocks keeps its CPU and waits as a spin would: the model
+    // does not switch back to the task it interrupted (a limitation; kthreads run only
+    // when the CPU's task is in user mode or idle).
+    if (c.sleeps && rq.kthread === null) {
       this.sleep(cpu, rq, c);
       return true;
     }
@@ -331,6 +334,7 @@ export class Sched {
     c.onDone = (at) => {
       rq.sleeping = false;
       rq.wakeSwitch = true;
+      this.counters.values[C.sched_sleep_cycles]! += Math.max(0, at - asleepAt);
       if (rq.resumeHandle < 0 && !rq.inResume) this.scheduleResume(cpu, Math.max(at, asleepAt, rq.irqBusyUntil, this.m.now));
     };
   }

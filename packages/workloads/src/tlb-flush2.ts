@@ -50,7 +50,7 @@ const windows = new WeakMap<WorkloadContext, Window>();
 /** duration_us, 0 meaning the mode's default. */
 function durationUs(ctx: WorkloadContext): number {
   const d = ctx.params["duration_us"] as number;
-  return d > 0 ? d : ctx.params["mode"] === "process" ? 2000 : 16000;
+  return d > 0 ? d : ctx.params["mode"] === "process" ? 1000 : 16000;
 }
 
 function tasksOf(ctx: WorkloadContext): number {
@@ -71,13 +71,13 @@ export const tlbFlush2 = defineWorkload({
     { name: "warmup_us", description: "simulated time before the measurement window opens (will-it-scale discards its first samples)", type: "int", default: 2000, min: 0, max: 1000000 },
     {
       name: "duration_us",
-      description: "the measurement window in simulated µs (0: 16,000 in threads mode, 2,000 in processes mode); the run stops at its end, as will-it-scale stops its tasks (the robot measures 300 s)",
+      description: "the measurement window in simulated µs (0: 16,000 in threads mode, 1,000 in processes mode); the run stops at its end, as will-it-scale stops its tasks (the robot measures 300 s)",
       type: "int",
       default: 0,
       min: 0,
       max: 10000000,
       defaultSource:
-        "unsourced: scaled down from the robot's 300 s so that a 104-CPU run takes seconds; threads mode long enough for four of v5.17's 4 ms rwsem handoff timeouts (RWSEM_WAIT_TIMEOUT), processes mode (no shared lock, no IPIs) for about eight 1 MiB regions a task",
+        "unsourced: scaled down from the robot's 300 s so that a 104-CPU run takes seconds; threads mode long enough for four of v5.17's 4 ms rwsem handoff timeouts (RWSEM_WAIT_TIMEOUT), processes mode (no shared lock, no IPIs: steady from the start) for about two 1 MiB regions a task",
     },
     { name: "regions", description: "0: tasks loop until the window ends (will-it-scale); N: each task maps, walks and unmaps N regions and the window is the time all tasks run", type: "int", default: 0, min: 0, max: 10000 },
     { name: "memory_kib", description: "region size in KiB (MEMORYSIZE)", type: "int", default: 1024, min: 4, max: 1048576 },

@@ -13,7 +13,11 @@ describe.each(["x86-64", "x86-32-pae"])("flushlab run tlb-flush2 --cpus 8 --seed
     expect(a.stderr).toBe("");
     expect(a.stdout).toBe(b.stdout);
     const j = JSON.parse(a.stdout);
-    expect(Object.keys(j).slice(0, 13)).toEqual(["workload", "arch", "cpus", "sockets", "profile", "kernel", "seed", "plugins", "params", "counters", "interrupts", "metrics", "hazards"]);
+    expect(Object.keys(j).slice(0, 14)).toEqual(["workload", "arch", "cpus", "sockets", "profile", "kernel", "seed", "plugins", "params", "counters", "interrupts", "metrics", "robot", "hazards"]);
+    // The kernel test robot's names, beside ours.
+    expect(j.robot["will-it-scale.per_thread_ops"]).toBe(j.metrics.per_thread_ops);
+    expect(j.robot["mpstat.cpu.all.idle%"]).toBe(j.metrics.cpu_idle_pct);
+    expect(j.robot["vmstat.system.cs"]).toBe(j.metrics.context_switches_per_s);
     expect(j.arch).toBe(arch);
     expect(j.counters.nr_tlb_remote_flush).toBeGreaterThan(0);
     expect(j.counters.nr_tlb_remote_flush_received).toBeGreaterThan(0);

@@ -12,7 +12,7 @@ export { X86Mm, pgdList, type PgdList } from "./pgtable.js";
 export { X86VmallocSync } from "./vmalloc-sync.js";
 export { pteNeedsFlush, PTE_FLUSH_ON_CLEAR_LO, PTE_FLUSH_ON_CHANGE_LO, PTE_FLUSH_ON_CHANGE_HI, PTE_SOFTWARE_LO, PTE_SOFTWARE_HI } from "./pte-needs-flush.js";
 export { PROFILES, bareMetal, kvmGuest } from "./profiles.js";
-export { PRESETS, lkpCsl2ap4 } from "./presets.js";
+export { PRESETS, lkpCsl2ap4, lkpSklFpga01 } from "./presets.js";
 
 /**
  * The default machine: 8 CPUs on one socket, a 1536-entry 12-way STLB, a 32-entry 2 MiB

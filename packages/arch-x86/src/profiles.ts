@@ -48,6 +48,10 @@ export const bareMetal: CostModel = {
     ackLatencyCrossSocket: 950,
     switchMm: 200,
     spinLockUncontended: 40,
+    contextSwitch: 1300,
+    ttwu: 1300,
+    idleExitLatency: 5200,
+    idlePolling: 1,
     vmapAreaAlloc: 300,
     vmapPte: 20,
     memLatencyLocal: 234,
@@ -99,6 +103,12 @@ export const bareMetal: CostModel = {
     ackLatencyCrossSocket: "[U] 2× the same-socket ack: a cross-socket cache-line transfer",
     switchMm: "[U] switch_mm_irqs_off bookkeeping besides the CR3 write",
     spinLockUncontended: "[U] a locked cmpxchg plus the release store on an owned cache line (~20 cycles each)",
+    contextSwitch: "[U] schedule() between a task and the idle task (deactivate or activate, pick_next_task, context_switch's register and stack switch) besides switch_mm, ~0.5 µs; no citable measurement stored",
+    ttwu: "[U] try_to_wake_up on the waker: the task's pi_lock and rq lock, select_task_rq, enqueue, check_preempt_curr, ~0.5 µs; no citable measurement stored",
+    idleExitLatency:
+      "[K] drivers/idle/intel_idle.c (v5.17): C1 (MWAIT 0x00) exit_latency 2 µs in hsw_cstates and skx_cstates, 5,200 cycles at 2.6 GHz; the model idles in C1 ([U]: the menu governor may choose C1E, exit 10 µs, for idle periods it predicts longer than C1E's 20 µs target residency; C6, whose CPUIDLE_FLAG_TLB_FLUSHED leaves the lazy mm, needs 600 µs)",
+    idlePolling:
+      "[K] intel_idle enters every C-state through mwait_idle_with_hints, which sets TIF_POLLING_NRFLAG and MONITORs thread_info->flags (v5.17): a wakeup of an idle CPU sets TIF_NEED_RESCHED and sends no IPI (send_call_function_single_ipi → set_nr_if_polling; resched_curr → set_nr_and_not_polling; trace sched_wake_idle_without_ipi)",
     vmapAreaAlloc: "[U] augmented rbtree search/insert of a vmap_area plus list work",
     vmapPte: "[U] one set_pte_at / pte_clear in vmap_page_range / vunmap_page_range",
     memLatencyLocal: "[U] ≈90 ns idle load-to-use latency of local DRAM on a Xeon of the Skylake-SP/Cascade Lake generation (Intel Memory Latency Checker figures as commonly published: 80-95 ns), at this profile's 2.6 GHz; no citable measurement stored",
@@ -161,6 +171,7 @@ export const kvmGuest: CostModel = {
     ipiLatencySameSocket: 1850,
     ipiLatencyCrossSocket: 2800,
     irqEntryExit: 2050,
+    idlePolling: 0,
   },
   sources: {
     ...bareMetal.sources,
@@ -174,6 +185,7 @@ export const kvmGuest: CostModel = {
     irqEntryExit: `${KVM_EXIT}: the guest's EOI write exits (bare-metal entry/exit 1,050 + 1,000)`,
     readPageSequential: "[D] as bare metal: the guest's loads through TLB hits run natively (EPT costs only the walks, in eptTranslate)",
     reaimComputeJob: "[D] as bare metal: user computation runs natively in a guest (no exits)",
+    idlePolling: "[U] a KVM guest without MWAIT idles in HLT (default_idle does not poll): waking an idle vCPU takes a RESCHEDULE IPI; cpuidle-haltpoll's guest-side polling is not modelled",
     dmaInterval: "[U] as bare metal: the device's own pace does not depend on where the process it serves runs",
   },
   features: {

@@ -66,3 +66,5 @@ export * from "./run/validate.js";
 export { simulate, describeFeatures, type SimulateInput } from "./run/simulate.js";
 export * from "./run/config.js";
 export * from "./workload/types.js";
+export { ROBOT_METRIC_NAMES, ROBOT_HZ, SYSTEM_METRICS, systemSnapshot, systemMetrics, type SystemSnapshot } from "./workload/robot.js";
+export { RwSemaphore, RWSEM_WAIT_TIMEOUT_NS, type RwsemEnv } from "./kernel/rwsem.js";

@@ -13,7 +13,7 @@ export const TEST_COSTS: CostParams = {
   pageFaultHw: 100, faultHandler: 50, allocZeroPage: 100, copyPage: 100, ptAlloc: 100, syscall: 20, mmapRegion: 100,
   unmapBase: 50, zapPte: 5, freePage: 5, mprotectBase: 50, changePte: 5, flushBookkeeping: 10, csdQueue: 5, ipiSend: 10,
   ipiLatencySameSocket: 100, ipiLatencyCrossSocket: 200, irqEntryExit: 50, csdRun: 5, ackLatencySameSocket: 20,
-  ackLatencyCrossSocket: 40, switchMm: 10, spinLockUncontended: 4, vmapAreaAlloc: 10, vmapPte: 2, memLatencyLocal: 20, memLatencyRemote: 30, forkBase: 100, execBase: 100, exitBase: 100, lruScanPage: 5, writepage: 10,
+  ackLatencyCrossSocket: 40, switchMm: 10, spinLockUncontended: 4, contextSwitch: 20, ttwu: 10, idleExitLatency: 10, idlePolling: 1, vmapAreaAlloc: 10, vmapPte: 2, memLatencyLocal: 20, memLatencyRemote: 30, forkBase: 100, execBase: 100, exitBase: 100, lruScanPage: 5, writepage: 10,
   copyPte: 5, iommuInvalidatePage: 100, iommuInvalidatePasid: 100, atsTranslate: 10, dmaAccess: 5,
 };
 

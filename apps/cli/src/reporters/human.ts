@@ -14,6 +14,7 @@ import { describeCase, describeHazard, describeShrink, formatTimeline } from "@f
 import { formatCompareAs, type CompareFormat } from "./compare-formats.js";
 import { partialLine, type PartialResults } from "../interrupt.js";
 import type { CheckReport, CompareSummary, ListReport, Reporter, ReproduceSummary, ReproductionOutcome, RunReport } from "./types.js";
+import { robotName } from "./robot-names.js";
 
 /** Hazards listed one by one in a run report; the rest are counted. */
 const MAX_HAZARDS_SHOWN = 10;
@@ -115,9 +116,10 @@ export function formatRunReport(report: RunReport): string[] {
         metricNames.map((name) => {
           const spec = workload.metrics.find((m) => m.name === name);
           const better = spec && spec.better !== "none" ? `(${spec.better} is better)` : "";
-          return [name, formatNumber(result.metrics[name] ?? Number.NaN), spec?.unit ?? "", better];
+          const robot = robotName(workload.metrics, name);
+          return [name, formatNumber(result.metrics[name] ?? Number.NaN), spec?.unit ?? "", better, robot !== undefined ? `robot: ${robot}` : ""];
         }),
-        ["left", "right", "left", "left"],
+        ["left", "right", "left", "left", "left"],
       ),
     );
   }
@@ -295,7 +297,7 @@ export function formatList(list: ListReport): string[] {
       lines.push("    metrics:");
       lines.push(
         ...table(
-          w.metrics.map((m) => [m.name, m.unit, m.better === "none" ? "" : `${m.better} is better`, m.description]),
+          w.metrics.map((m) => [m.name, m.unit, m.better === "none" ? "" : `${m.better} is better`, m.robot !== undefined ? `${m.description} (robot: ${m.robot})` : m.description]),
           ["left", "left", "left", "left"],
           "      ",
         ),

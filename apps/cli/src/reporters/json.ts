@@ -4,10 +4,17 @@
  */
 import { DEFAULT_KERNEL_VERSION, overriddenPoints } from "@flushlab/core-mmu";
 import { figureResult } from "./human.js";
+import { robotMetrics } from "./robot-names.js";
 import type { SweepSummary } from "../commands/sweep.js";
 import type { TextSink } from "../registry-types.js";
 import type { PartialResults } from "../interrupt.js";
 import type { CheckReport, CompareSummary, ListReport, Reporter, ReproduceSummary, ReproductionOutcome, RunReport } from "./types.js";
+
+/** `robot`: the metrics that have a kernel test robot name, under it (none: no key). */
+function robotSection(report: RunReport): { robot?: Record<string, number> } {
+  const robot = robotMetrics(report.workload.metrics, report.result.metrics);
+  return Object.keys(robot).length > 0 ? { robot } : {};
+}
 
 export function runJson(report: RunReport): Record<string, unknown> {
   const { result, options } = report;
@@ -25,6 +32,7 @@ export function runJson(report: RunReport): Record<string, unknown> {
     counters: { ...result.counters },
     interrupts: { TLB: [...result.interrupts.TLB], CAL: [...result.interrupts.CAL] },
     metrics: { ...result.metrics },
+    ...robotSection(report),
     hazards: result.hazards.map((h) => ({
       class: h.class,
       cpu: h.cpu,
@@ -125,7 +133,7 @@ export function listJson(list: ListReport): Record<string, unknown> {
         ...(p.max !== undefined ? { max: p.max } : {}),
         ...(p.choices !== undefined ? { choices: [...p.choices] } : {}),
       })),
-      metrics: w.metrics.map((m) => ({ name: m.name, description: m.description, unit: m.unit, better: m.better })),
+      metrics: w.metrics.map((m) => ({ name: m.name, description: m.description, unit: m.unit, better: m.better, ...(m.robot !== undefined ? { robot: m.robot } : {}) })),
     })),
     profiles: list.profiles.map((p) => ({
       name: p.name,

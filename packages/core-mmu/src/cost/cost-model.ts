@@ -73,6 +73,14 @@ export interface CostParams {
   readonly switchMm: number;
   /** An uncontended spin_lock plus spin_unlock (one atomic on a cache line the CPU owns). */
   readonly spinLockUncontended: number;
+  /** schedule()'s context switch between a task and the idle task (either way), besides switch_mm. */
+  readonly contextSwitch: number;
+  /** try_to_wake_up on the waker's CPU: select the task's rq, queue it, mark the target for rescheduling. */
+  readonly ttwu: number;
+  /** Leaving the idle state an idle CPU sleeps in when a wakeup reaches it (the C-state's exit latency). */
+  readonly idleExitLatency: number;
+  /** 1: the idle loop polls (MWAIT on thread_info->flags, TIF_POLLING_NRFLAG): a wakeup needs no IPI; 0: it needs a RESCHEDULE IPI. */
+  readonly idlePolling: number;
   /** alloc_vmap_area / free of a vmap area (rbtree and list work). */
   readonly vmapAreaAlloc: number;
   /** Setting or clearing one kernel PTE in vmap_page_range / vunmap_page_range. */
@@ -156,6 +164,10 @@ export const COST_PARAM_NAMES = Object.freeze(
     ackLatencyCrossSocket: 0,
     switchMm: 0,
     spinLockUncontended: 0,
+    contextSwitch: 0,
+    ttwu: 0,
+    idleExitLatency: 0,
+    idlePolling: 0,
     vmapAreaAlloc: 0,
     vmapPte: 0,
     memLatencyLocal: 0,

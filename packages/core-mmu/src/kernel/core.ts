@@ -8,13 +8,15 @@ import type { Cpu } from "../hw/cpu.js";
 import type { Machine } from "../hw/machine.js";
 import { vaToCanonicalString } from "../hw/paging-format.js";
 import { MmStruct } from "../mm/mm-types.js";
+import { Priority } from "../sim/engine.js";
 import { PageTables } from "../mm/pgtable.js";
 import type { ArchMm, ArchTlb, BatchedPendingFlush, ContextTrackingEntry, GatherNesting, KernelRangeFlush, MmuGatherFlush, MovePtesFlush, Policies, ProtectionChangeFlush, SecondaryTlbNotify, UnmapFlush, VmallocSync } from "../plugin/tokens.js";
-import type { KGen } from "../sim/process.js";
+import type { Completion, KGen } from "../sim/process.js";
 import { ContextTracking } from "./context-tracking.js";
-import { Counters } from "./counters.js";
+import { C, Counters } from "./counters.js";
 import { KernelImage } from "./image.js";
 import { CpuCurrent, CpuTlbState } from "./percpu.js";
+import type { RwsemEnv } from "./rwsem.js";
 import { Sched } from "./sched.js";
 import { Smp } from "./smp.js";
 import { DEFAULT_KERNEL_VERSION, type KernelVersion } from "./version.js";
@@ -55,6 +57,8 @@ export class KernelCore {
   readonly mms = new Set<MmStruct>();
   private nextMmId = 1;
   private _initMm: MmStruct | null = null;
+  /** What every mm's mmap_lock needs from this kernel: timers, counters, owner_on_cpu, try_to_wake_up. */
+  readonly rwsemEnv: RwsemEnv;
 
   constructor(machine: Machine, version: KernelVersion = DEFAULT_KERNEL_VERSION) {
     this.machine = machine;
@@ -68,6 +72,54 @@ export class KernelCore {
     this.ct = new ContextTracking(machine, this.counters);
     this.pgtables = new PageTables(machine);
     this.image = new KernelImage(machine, this.pgtables);
+    const sched = this.sched;
+    this.rwsemEnv = {
+      values: this.counters.values,
+      freqHz: machine.costs.freqHz,
+      at: (time, fn) => void machine.engine.at(time, fn, Priority.CPU),
+      cacheLineLatency: (from, to) => machine.cacheLineLatency(machine.cpus[from]!, machine.cpus[to]!),
+      onCpu: (cpu) => !sched.isSleeping(cpu),
+      wakeUp: (waker, target, c) => this.tryToWakeUp(waker, target, c),
+    };
+  }
+
+  /**
+   * try_to_wake_up (kernel/sched/core.c, v5.17) of the task pinned to CPU `target`,
+   * asleep on `c`, called on CPU `waker`. will-it-scale binds every task to its CPU, so
+   * the task wakes where it slept, and that CPU is idle (its only task sleeps). On
+   * another LLC ttwu_queue_wakelist queues it and send_call_function_single_ipi kicks
+   * the target; on the same LLC the waker enqueues it and resched_curr kicks it. Either
+   * kick is no IPI when the idle CPU polls (set_nr_if_polling / set_nr_and_not_polling:
+   * MWAIT watches TIF_NEED_RESCHED's cache line), else a RESCHEDULE IPI. The task runs
+   * once the CPU has left its idle state (idleExitLatency) and switched back to it.
+   * The waker pays ttwu on its next step.
+   */
+  tryToWakeUp(waker: number, target: number, c: Completion): void {
+    const m = this.machine;
+    const costs = m.costs;
+    const v = this.counters.values;
+    v[C.ttwu_count]!++;
+    const from = m.cpus[waker]!;
+    const to = m.cpus[target]!;
+    this.sched.chargeLater(from, costs.ttwu);
+    let t = m.now + costs.ttwu;
+    const idle = this.sched.isIdle(target);
+    if (idle && costs.idlePolling > 0) {
+      v[C.sched_wake_idle_without_ipi]!++;
+      t += m.cacheLineLatency(from, to);
+    } else {
+      // smp_send_reschedule: scheduler_ipi on the target, interrupt time there.
+      v[C.irq_resched]!++;
+      t += costs.ipiSend + m.apic.latency(from, to);
+      this.sched.chargeIrq(to, costs.irqEntryExit);
+      t += costs.irqEntryExit;
+    }
+    if (idle) {
+      v[C.idle_exits]!++;
+      t += costs.idleExitLatency;
+    }
+    c.waker = waker;
+    c.done(t);
   }
 
   /** init_mm, made at boot. */
@@ -87,7 +139,7 @@ export class KernelCore {
 
   /** mm_alloc for a process whose pgd is `pgd`: a new mm_struct on the process list. */
   mmAlloc(pgd: number): MmStruct {
-    const mm = new MmStruct(this.nextMmId++, pgd, this.machine.cpus.length, this.policies.archMm.mmapBase, this.machine);
+    const mm = new MmStruct(this.nextMmId++, pgd, this.machine.cpus.length, this.policies.archMm.mmapBase, this.machine, false, this.rwsemEnv);
     this.mms.add(mm);
     return mm;
   }

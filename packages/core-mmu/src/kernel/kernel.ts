@@ -50,6 +50,8 @@ export class Kernel extends KernelCore implements SchedHooks, IrqEntryHooks {
   readonly fork: Fork;
   /** current->mm of the task a kernel thread interrupted, per CPU. */
   private readonly kthreadSavedMm: (MmStruct | null)[];
+  /** current->mm of the task asleep on each CPU (the idle task runs meanwhile). */
+  private readonly sleepingMm: (MmStruct | null)[];
 
   constructor(machine: Machine, version: KernelVersion = DEFAULT_KERNEL_VERSION) {
     super(machine, version);
@@ -70,6 +72,7 @@ export class Kernel extends KernelCore implements SchedHooks, IrqEntryHooks {
     this.vmalloc = new Vmalloc(this);
     this.fork = new Fork(this, this.entry, this.vmalloc, this.mmap, this.memory);
     this.kthreadSavedMm = machine.cpus.map(() => null);
+    this.sleepingMm = machine.cpus.map(() => null);
     this.sched.hooks = this;
     this.smp.hooks = this;
   }
@@ -132,6 +135,30 @@ export class Kernel extends KernelCore implements SchedHooks, IrqEntryHooks {
     if (mm === null) return 0;
     this.counters.values[C.context_switches]!++;
     return this.policies.archTlb.switchMmIrqsOff(cpu, mm);
+  }
+
+  /**
+   * schedule() of a task that blocked: context_switch to the idle task, which has no
+   * mm and borrows the task's (enter_lazy_tlb: the CPU stays on it, lazy). v5.17's idle
+   * states below C6 keep it loaded (only CPUIDLE_FLAG_TLB_FLUSHED states call leave_mm).
+   */
+  taskSleep(cpu: Cpu): number {
+    const cur = this.current[cpu.id]!;
+    this.sleepingMm[cpu.id] = cur.mm;
+    cur.mm = null;
+    this.counters.values[C.context_switches]!++;
+    this.counters.values[C.sched_sleeps]!++;
+    this.policies.archTlb.enterLazyTlb(cpu);
+    return this.machine.costs.contextSwitch;
+  }
+
+  /** The woken task runs again: context_switch from idle, switch_mm_irqs_off back to its mm (a lazy CPU catches up a skipped flush here). */
+  taskWake(cpu: Cpu): number {
+    const mm = this.sleepingMm[cpu.id] ?? null;
+    this.sleepingMm[cpu.id] = null;
+    this.current[cpu.id]!.mm = mm;
+    this.counters.values[C.context_switches]!++;
+    return this.machine.costs.contextSwitch + (mm === null ? 0 : this.policies.archTlb.switchMmIrqsOff(cpu, mm));
   }
 
   // ---- what an interrupt from user mode calls ----

@@ -5,6 +5,13 @@
  * page-request worker). Kernel threads run when the CPU is next in user mode or idle:
  * no kernel preemption. Time is charged to user, system or interrupt per CPU
  * (/proc/stat's view); what is left of the elapsed time is idle.
+ *
+ * A task blocks when its kernel path yields a sleeping Completion (an rwsem's wait
+ * list): schedule() switches to the idle task (SchedHooks.taskSleep: enter_lazy_tlb,
+ * the CPU idles with the task's mm still loaded), and the CPU idles until the waker's
+ * try_to_wake_up completes it; then the CPU switches back (SchedHooks.taskWake:
+ * switch_mm_irqs_off, which catches up a flush skipped while lazy). Tasks are pinned,
+ * one per CPU, so a CPU whose task sleeps has nothing else to run but kernel threads.
  */
 import type { Cpu } from "../hw/cpu.js";
 import { CpuMode } from "../hw/cpu.js";
@@ -42,6 +49,10 @@ export interface SchedHooks {
   kthreadEnter(cpu: Cpu): number;
   /** The kernel thread on `cpu` sleeps; the interrupted task runs again; returns cycles. */
   kthreadExit(cpu: Cpu): number;
+  /** The task on `cpu` blocks: context switch to the idle task (lazy TLB); returns cycles. */
+  taskSleep(cpu: Cpu): number;
+  /** The task on `cpu` was woken: context switch from the idle task back to it; returns cycles. */
+  taskWake(cpu: Cpu): number;
 }
 
 /**
@@ -117,6 +128,14 @@ class RunState {
   /** How it waits: the completion's kind in kernel mode; a task's wait in user mode sleeps (a futex). */
   waitKind: Completion["kind"] = "sleep";
   waitSince = 0;
+  /** The task blocked (schedule() to idle) and was not woken yet. */
+  sleeping = false;
+  /** Woken: the next resume switches back to the task. */
+  wakeSwitch = false;
+  /** The mode the task slept in (the kernel). */
+  sleepMode: CpuMode = CpuMode.KERNEL;
+  /** System cycles charged to this CPU's next step (a waker's try_to_wake_up). */
+  debt = 0;
 }
 
 export class Sched {
@@ -171,6 +190,28 @@ export class Sched {
       this.atFlush = true;
       yield 0;
     }
+  }
+
+  /** The task of CPU `cpu` is asleep (not on its CPU). */
+  isSleeping(cpu: number): boolean {
+    return this.rq[cpu]!.sleeping;
+  }
+
+  /** CPU `cpu` runs its idle loop: no task, or its task asleep, and no kernel thread. */
+  isIdle(cpu: number): boolean {
+    const rq = this.rq[cpu]!;
+    return (rq.sleeping || (rq.task === null && rq.kgen === null && !rq.waiting)) && rq.kthread === null && !rq.wakeSwitch;
+  }
+
+  /** Charges `cycles` of system time to the CPU's next step, which starts that much later (work done inside a step that had no room for it). */
+  chargeLater(cpu: Cpu, cycles: number): void {
+    if (cycles > 0) this.rq[cpu.id]!.debt += cycles;
+  }
+
+  /** Interrupt time on `cpu` that overlaps whatever it does (a RESCHEDULE IPI's handler on an idle CPU). */
+  chargeIrq(cpu: Cpu, cycles: number): void {
+    this.cpuCycles[cpu.id * 3 + 2]! += cycles;
+    this.counters.values[C.cycles_interrupt]! += cycles;
   }
 
   /** Whether `cpu` has a task that has not exited. */
@@ -231,7 +272,7 @@ export class Sched {
     rq.pendingKthread = gen;
     // A CPU with a task resumes by itself (possibly from inside its own resume, when the
     // wake-up comes from its fault path): only an idle CPU needs an event to start it.
-    if (rq.task === null && rq.kgen === null && !rq.waiting && rq.resumeHandle < 0 && !rq.inResume) {
+    if ((rq.sleeping || (rq.task === null && rq.kgen === null && !rq.waiting)) && rq.resumeHandle < 0 && !rq.inResume) {
       this.scheduleResume(cpu, Math.max(this.m.now, rq.irqBusyUntil));
     }
     return true;
@@ -375,6 +416,12 @@ export class Sched {
     const rq = this.rq[cpu.id]!;
     // Invariant: one pending resume per CPU (two would run its code twice as fast).
     if (rq.resumeHandle >= 0) throw new Error(`CPU ${cpu.id}: a second resume scheduled at ${time} (one pending at ${rq.resumeAt})`);
+    if (rq.debt > 0) {
+      time += rq.debt;
+      this.cpuCycles[cpu.id * 3 + 1]! += rq.debt;
+      this.counters.values[C.cycles_system]! += rq.debt;
+      rq.debt = 0;
+    }
     rq.resumeAt = time;
     rq.resumeHandle = this.m.engine.at(time, this.resumeFns[cpu.id]!, Priority.CPU);
   }
@@ -393,6 +440,13 @@ export class Sched {
       return true;
     }
     const rq = this.rq[cpu.id]!;
+    // A kernel thread that blocks keeps its CPU and waits as a spin would: the model
+    // does not switch back to the task it interrupted (a limitation; kthreads run only
+    // when the CPU's task is in user mode or idle).
+    if (c.sleeps && rq.kthread === null) {
+      this.sleep(cpu, rq, c);
+      return true;
+    }
     const irqBefore = this.cpuCycles[cpu.id * 3 + 2]!;
     rq.waiting = true;
     rq.waitingOn = c;
@@ -417,6 +471,33 @@ export class Sched {
       this.scheduleResume(cpu, wake);
     };
     return true;
+  }
+
+  /**
+   * schedule() from a task that blocked on `c`: the CPU switches to the idle task and
+   * idles until `c` is done (the waker's try_to_wake_up says when the CPU can switch
+   * back, its idle-state exit included).
+   */
+  private sleep(cpu: Cpu, rq: RunState, c: Completion): void {
+    const cost = this.hooks!.taskSleep(cpu);
+    this.charge(cpu, cost);
+    const asleepAt = this.m.now + cost;
+    rq.sleeping = true;
+    rq.sleepMode = cpu.mode;
+    cpu.mode = CpuMode.IDLE;
+    // For the lockup detectors: what the task sleeps on (a run left with nothing to do
+    // while it still sleeps reports it); the wake-up starts a new soft-lockup stretch.
+    rq.waitingOn = c;
+    rq.waitKind = "sleep";
+    rq.waitSince = this.m.now;
+    c.onDone = (at) => {
+      rq.waitingOn = null;
+      this.kernelStretch(rq, Math.max(at, asleepAt, rq.irqBusyUntil, this.m.now));
+      rq.sleeping = false;
+      rq.wakeSwitch = true;
+      this.counters.values[C.sched_sleep_cycles]! += Math.max(0, at - asleepAt);
+      if (rq.resumeHandle < 0 && !rq.inResume) this.scheduleResume(cpu, Math.max(at, asleepAt, rq.irqBusyUntil, this.m.now));
+    };
   }
 
   /**
@@ -496,6 +577,15 @@ export class Sched {
         }
         if (this.kernelStep(cpu, r.value, now)) return;
         continue;
+      }
+      if (rq.sleeping) return;
+      if (rq.wakeSwitch) {
+        rq.wakeSwitch = false;
+        cpu.mode = rq.sleepMode;
+        const c = hooks.taskWake(cpu);
+        this.charge(cpu, c);
+        this.scheduleResume(cpu, now + c);
+        return;
       }
       if (rq.kgen !== null) {
         const r = rq.kgen.next();

@@ -105,9 +105,15 @@ export class Smp {
     const costs = m.costs;
     this.counters.irqCall[cpu.id]!++;
     const queued = q.length;
-    const start = this.sched.irqEnter(cpu);
-    let t = start + costs.irqEntryExit / 2;
     const prevMode = cpu.mode;
+    // An idle CPU first leaves its idle state (intel_idle's exit latency): idle time,
+    // during which the sender's csd_lock_wait goes on.
+    let start = this.sched.irqEnter(cpu);
+    if (prevMode === CpuMode.IDLE) {
+      this.counters.values[C.idle_ipis]!++;
+      if (start <= m.now) start += costs.idleExitLatency;
+    }
+    let t = start + costs.irqEntryExit / 2;
     const isolated = this.hooks !== null && this.hooks.isolated(cpu);
     if (isolated && prevMode === CpuMode.USER) this.counters.values[C.isolated_ipis]!++;
     // An interrupt from user mode or idle is a kernel entry (ct_kernel_enter; PTI

@@ -96,21 +96,21 @@ export class Memory {
     try {
       r = fault();
     } catch (e) {
-      lock.upRead();
+      lock.upRead(cpu);
       throw e;
     }
     if (typeof r === "number") {
-      lock.upRead();
+      lock.upRead(cpu);
       return r;
     }
-    return this.releasingAfter(mm, r);
+    return this.releasingAfter(cpu, mm, r);
   }
 
-  private *releasingAfter(mm: MmStruct, path: KGen): KGen {
+  private *releasingAfter(cpu: Cpu, mm: MmStruct, path: KGen): KGen {
     try {
       yield* path;
     } finally {
-      mm.mmapLock.upRead();
+      mm.mmapLock.upRead(cpu);
     }
   }
 
@@ -123,7 +123,7 @@ export class Memory {
       if (r > 0) yield r;
       return r;
     } finally {
-      mm.mmapLock.upRead();
+      mm.mmapLock.upRead(cpu);
     }
   }
 

@@ -7,7 +7,7 @@
  * vmap_area (include/linux/vmalloc.h). Functions live in the mm/*.c-named files.
  */
 import type { Cpu } from "../hw/cpu.js";
-import { RwSemaphore } from "../kernel/rwsem.js";
+import { RwSemaphore, type RwsemEnv } from "../kernel/rwsem.js";
 
 /** vm_flags bits (include/linux/mm.h). */
 export const VM_READ = 0x1;
@@ -108,9 +108,9 @@ export class MmStruct {
   /** mmap_lock: taken for writing by mmap, munmap, mprotect, mremap and fork; for reading by faults and madvise. */
   readonly mmapLock: RwSemaphore;
 
-  constructor(id: number, pgd: number, ncpus: number, mmapBase: number, clock: { readonly now: number }, isInitMm = false) {
+  constructor(id: number, pgd: number, ncpus: number, mmapBase: number, clock: { readonly now: number }, isInitMm = false, rwsemEnv: RwsemEnv | null = null) {
     this.id = id;
-    this.mmapLock = new RwSemaphore("mmap_lock", clock);
+    this.mmapLock = new RwSemaphore("mmap_lock", clock, rwsemEnv);
     this.pgd = pgd;
     this.cpumask = new Uint8Array(ncpus);
     this.ctxId = id + 1;

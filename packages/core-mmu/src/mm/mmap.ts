@@ -101,15 +101,27 @@ export class Mmap {
     return start;
   }
 
-  /** munmap(addr, len) under mmap_write_lock: detach the VMAs, then unmap_region with one mmu_gather. */
+  /**
+   * munmap(addr, len): __vm_munmap(start, len, true) (v5.17) under mmap_write_lock:
+   * detach the VMAs, downgrade the lock to a read lock (mmap_write_downgrade), then
+   * unmap_region with one mmu_gather, and mmap_read_unlock. (__do_munmap keeps the
+   * write lock next to a VM_GROWSDOWN/VM_GROWSUP neighbour; the model maps no stack VMAs.)
+   */
   *munmap(cpu: Cpu, addr: number, len: number): KGen {
-    yield* this.withWriteLock(cpu, this.sysMunmap(cpu, addr, len));
-  }
-
-  private *sysMunmap(cpu: Cpu, addr: number, len: number): KGen {
     const mm = this.mustMm(cpu);
-    this.k.counters.values[C.munmap_calls]!++;
-    yield* this.doMunmap(cpu, mm, addr, addr + Math.ceil(len / 4096) * 4096, "tlb_finish_mmu (munmap)");
+    const lock = mm.mmapLock;
+    yield* lock.downWrite(cpu);
+    let downgraded = false;
+    try {
+      this.k.counters.values[C.munmap_calls]!++;
+      yield* this.doMunmap(cpu, mm, addr, addr + Math.ceil(len / 4096) * 4096, "tlb_finish_mmu (munmap)", () => {
+        lock.downgradeWrite(cpu);
+        downgraded = true;
+      });
+    } finally {
+      if (downgraded) lock.upRead(cpu);
+      else lock.upWrite(cpu);
+    }
   }
 
   /**
@@ -118,11 +130,13 @@ export class Mmap {
    * remain, tlb_finish_mmu). `site` names the gather's free site in hazard reports.
    * munmap and mremap call it.
    */
-  *doMunmap(cpu: Cpu, mm: MmStruct, start: number, end: number, site: string): KGen {
+  *doMunmap(cpu: Cpu, mm: MmStruct, start: number, end: number, site: string, downgrade: (() => void) | null = null): KGen {
     const k = this.k;
     yield k.machine.costs.unmapBase;
     const vmas = this.splitAndDetach(mm, start, end);
     if (vmas.length === 0) return;
+    // __do_munmap(…, downgrade): the VMAs are detached; the zap needs only the read lock.
+    if (downgrade !== null) downgrade();
     const tlb = this.gather.tlbGatherMmu(mm, site);
     mm.unlinking.push(...vmas);
     // unmap_vmas: one notifier range around the zap (v4.15).
@@ -176,7 +190,7 @@ export class Mmap {
     try {
       return yield* body;
     } finally {
-      lock.upRead();
+      lock.upRead(cpu);
     }
   }
 

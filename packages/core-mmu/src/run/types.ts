@@ -36,6 +36,8 @@ export interface MetricSpec {
   readonly description: string;
   readonly unit: string;
   readonly better: "higher" | "lower" | "none";
+  /** The kernel test robot's (LKP's) name for the same figure, e.g. "mpstat.cpu.all.idle%" (see ROBOT_METRIC_NAMES). */
+  readonly robot?: string;
 }
 
 /** What the CLI needs to know about a workload (the full type lives in the workload API). */

@@ -26,6 +26,20 @@ export class Completion {
    */
   kind: "csd" | "spin" | "sleep" = "csd";
 
+  /**
+   * A sleeping wait: the task waiting for it leaves its CPU (schedule()) and is woken
+   * when it is done, instead of spinning. Made by whoever makes it (rwsem's wait list).
+   */
+  get sleeps(): boolean {
+    return this.kind === "sleep";
+  }
+  /** The CPU whose done() woke a sleeping waiter (try_to_wake_up's caller); -1: none. */
+  waker = -1;
+
+  constructor(sleeps = false) {
+    if (sleeps) this.kind = "sleep";
+  }
+
   add(n = 1): void {
     this.pending += n;
   }

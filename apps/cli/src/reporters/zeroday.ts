@@ -25,7 +25,8 @@ import type { CompareSummary } from "./types.js";
  * The robot's name for a flushlab stat, keyed "<workload>.<metric>" for metrics and by
  * counter name for counters. A stat not in the table is printed as that key (metrics take
  * the robot's "<testcase>.<stat>" shape). Add rows here to print the robot's own names
- * (e.g. a will-it-scale metric as "will-it-scale.per_thread_ops").
+ * for stats whose workload does not declare them: a metric's own `robot` name (its
+ * MetricSpec, e.g. tlb-flush2's "will-it-scale.per_thread_ops") comes first.
  */
 export const ZERODAY_STAT_NAMES: Record<string, string> = {};
 
@@ -139,7 +140,8 @@ export function formatZeroday(summary: CompareSummary): string[] {
   for (const metric of summary.metrics) {
     // Both sides 0: the robot's formula would print -100% (avg0 = 1e-100); it never lists an unchanged stat.
     if (metric.baseline === 0 && metric.patched === 0) continue;
-    lines.push(zerodayLine(zerodayStatName(`${summary.workload.name}.${metric.name}`), metric.baselineValues, metric.patchedValues));
+    // The robot's own name when the workload's metric declares one (will-it-scale.per_thread_ops, vmstat.system.in, …).
+    lines.push(zerodayLine(metric.spec?.robot ?? zerodayStatName(`${summary.workload.name}.${metric.name}`), metric.baselineValues, metric.patchedValues));
   }
   for (const counter of summary.counters) {
     if (counter.baseline === counter.patched) continue;

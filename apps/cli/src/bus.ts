@@ -6,9 +6,9 @@
  * event type only when a subscriber wants it, so a plain run pays for nothing.
  */
 import { EventStream, type EventOf, type FlushlabEventMap, type FlushlabEventName, type RunOptions } from "@flushlab/core-mmu";
+import type { SweepSummary } from "./reporters/types.js";
 import type { Subscription } from "rxjs";
 import type { Explored } from "@flushlab/check";
-import type { SweepSummary } from "./commands/sweep.js";
 import type { CompareFormat } from "./reporters/compare-formats.js";
 import type { CheckReport, CheckStart, CompareSummary, ListReport, Reporter, ReproduceSummary, RunReport, SimulationStart, TraceSummary } from "./reporters/types.js";
 

@@ -12,7 +12,7 @@ import { FlushlabInputError } from "@flushlab/core-mmu";
 import type { RunResult } from "@flushlab/core-mmu";
 import { HELP_OPTION, expectAtMostPositionals, positiveInt, type OptionSpecs } from "../args.js";
 import { hazardCount } from "../hazards.js";
-import type { CompareSummary } from "../reporters/types.js";
+import type { SweepCell, SweepLine, SweepSummary } from "../reporters/types.js";
 import { intText, nameListText, type TextSchema } from "../schemas.js";
 import { z } from "zod";
 import { defineCommand } from "./command.js";
@@ -67,40 +67,6 @@ const SWEEP_OPTIONS = {
   json: { type: "boolean", description: "print one JSON object instead of the tables" },
   ...JOBS_OPTION,
 } as const satisfies OptionSpecs;
-
-/** One run's line in --out. */
-export interface SweepLine {
-  readonly key: string;
-  readonly variant: string;
-  readonly cell: string;
-  readonly seed: number;
-  readonly metrics: Readonly<Record<string, number>>;
-  readonly counters: Readonly<Record<string, number>>;
-  readonly hazards: number;
-  /** /proc/interrupts rows per CPU. */
-  readonly interrupts: RunResult["interrupts"];
-}
-
-export interface SweepCell {
-  readonly cell: string;
-  /** Each plugin set against the baseline, in --plugins order. */
-  readonly compares: readonly { readonly variant: string; readonly summary: CompareSummary }[];
-}
-
-export interface SweepSummary {
-  readonly workload: string;
-  readonly out: string;
-  readonly runs: number;
-  readonly fromFile: number;
-  readonly ran: number;
-  /** False when --max-runs stopped the sweep, or --shard ran a part, before the grid was complete. */
-  readonly complete: boolean;
-  /** With --shard: which part, its runs, and whether they are all in the file. */
-  readonly shard?: string;
-  readonly shardRuns?: number;
-  readonly shardDone?: boolean;
-  readonly cells: readonly SweepCell[];
-}
 
 /** "k=v1,v2" axes → every combination, as `--param k=v` lists, in axis order. */
 function paramGrid(flags: readonly string[]): string[][] {

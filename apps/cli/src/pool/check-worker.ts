@@ -3,28 +3,13 @@
  * natural schedule, then its delayed ones until a hazard). The target is rebuilt here by
  * name, from the registry and the flushlab.config of the command's directory.
  */
-import { exploreScenario, type CheckTarget, type ScenarioPlan, type ScenarioWork } from "@flushlab/check";
-import type { ArchName, KernelVersion } from "@flushlab/core-mmu";
+import { exploreScenario, type CheckTarget } from "@flushlab/check";
+import type { ScenarioReply, ScenarioTask } from "./protocol.js";
 import { registry } from "../registry.js";
 import { loadConfig } from "../config.js";
 import { buildCatalog } from "../commands/context.js";
 import { addPluginRefs } from "../plugin-refs.js";
 import type { CatalogEntry } from "../commands/context.js";
-
-export interface ScenarioTask {
-  readonly cwd: string;
-  /** What --plugins named: paths and packages are loaded here too. */
-  readonly refs: readonly string[];
-  readonly archName: ArchName;
-  readonly plugins: readonly string[];
-  readonly features?: { pcid?: boolean; invpcid?: boolean; pti?: boolean };
-  readonly kernel?: KernelVersion;
-  readonly plan: ScenarioPlan;
-  readonly index: number;
-  readonly cap: number;
-}
-
-export type ScenarioReply = { readonly ok: true; readonly work: ScenarioWork } | { readonly ok: false; readonly name: string; readonly message: string };
 
 const catalogs = new Map<string, Promise<readonly CatalogEntry[]>>();
 const targets = new Map<string, CheckTarget>();

@@ -9,8 +9,7 @@ import { fileURLToPath } from "node:url";
 import { Tinypool } from "tinypool";
 import { FlushlabInputError } from "@flushlab/core-mmu";
 import type { RunOptions, RunResult } from "@flushlab/core-mmu";
-import type { RunReply, RunTask } from "./worker.js";
-import type { ScenarioReply, ScenarioTask } from "./check-worker.js";
+import type { RunReply, RunTask, ScenarioReply, ScenarioTask } from "./protocol.js";
 import type { ScenarioSource } from "@flushlab/check";
 
 export interface RunPool {

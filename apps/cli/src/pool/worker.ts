@@ -5,25 +5,13 @@
  * the main thread. Errors come back as data, so the main thread can rethrow them as the
  * same one-line errors a serial run gives.
  */
-import type { RunOptions, RunResult } from "@flushlab/core-mmu";
+import type { RunReply, RunTask } from "./protocol.js";
 import { registry } from "../registry.js";
 import { loadConfig } from "../config.js";
 import { buildCatalog, buildWorkloads } from "../commands/context.js";
 import { addPluginRefs } from "../plugin-refs.js";
 import type { CatalogEntry } from "../commands/context.js";
 import type { WorkloadDefinitionLike } from "@flushlab/core-mmu";
-
-export interface RunTask {
-  /** Where the command found (or would have found) its flushlab.config. */
-  readonly cwd: string;
-  /** What --plugins named: paths and packages are loaded here too. */
-  readonly refs: readonly string[];
-  readonly options: RunOptions;
-}
-
-export type RunReply =
-  | { readonly ok: true; readonly result: RunResult }
-  | { readonly ok: false; readonly name: string; readonly message: string; readonly stack?: string };
 
 interface WorkerContext {
   readonly catalog: readonly CatalogEntry[];

@@ -2,7 +2,7 @@
  * The human reporter: short, aligned reports. Prints only when an entity is complete,
  * so a failing command leaves no half report on stdout. No timestamps, no wall-clock.
  */
-import type { SweepSummary } from "../commands/sweep.js";
+import type { SweepSummary } from "./types.js";
 import type { HazardReport, MachineOptions, ParamValues } from "@flushlab/core-mmu";
 import { DEFAULT_KERNEL_VERSION, describeFeatures, overriddenPoints } from "@flushlab/core-mmu";
 import { hazardCount } from "../hazards.js";

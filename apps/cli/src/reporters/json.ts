@@ -5,7 +5,7 @@
 import { DEFAULT_KERNEL_VERSION, overriddenPoints } from "@flushlab/core-mmu";
 import { figureResult } from "./human.js";
 import { robotMetrics } from "./robot-names.js";
-import type { SweepSummary } from "../commands/sweep.js";
+import type { SweepSummary } from "./types.js";
 import type { TextSink } from "../registry-types.js";
 import type { PartialResults } from "../interrupt.js";
 import type { CheckReport, CompareSummary, ListReport, Reporter, ReproduceSummary, ReproductionOutcome, RunReport } from "./types.js";

@@ -13,7 +13,6 @@
  * check      onCheckStart → onCheckProgress* → onCheckEnd
  * ```
  */
-import type { SweepSummary } from "../commands/sweep.js";
 import type { Case, Explored, TimelineEvent } from "@flushlab/check";
 import type { PartialResults } from "../interrupt.js";
 import type {
@@ -249,4 +248,38 @@ export interface TraceSummary {
   readonly cutAtUs: number | null;
   /** Simulated µs of the whole run (its last event). */
   readonly endUs: number;
+}
+
+/** One run's line in --out. */
+export interface SweepLine {
+  readonly key: string;
+  readonly variant: string;
+  readonly cell: string;
+  readonly seed: number;
+  readonly metrics: Readonly<Record<string, number>>;
+  readonly counters: Readonly<Record<string, number>>;
+  readonly hazards: number;
+  /** /proc/interrupts rows per CPU. */
+  readonly interrupts: { readonly TLB: readonly number[]; readonly CAL: readonly number[] };
+}
+
+export interface SweepCell {
+  readonly cell: string;
+  /** Each plugin set against the baseline, in --plugins order. */
+  readonly compares: readonly { readonly variant: string; readonly summary: CompareSummary }[];
+}
+
+export interface SweepSummary {
+  readonly workload: string;
+  readonly out: string;
+  readonly runs: number;
+  readonly fromFile: number;
+  readonly ran: number;
+  /** False when --max-runs stopped the sweep, or --shard ran a part, before the grid was complete. */
+  readonly complete: boolean;
+  /** With --shard: which part, its runs, and whether they are all in the file. */
+  readonly shard?: string;
+  readonly shardRuns?: number;
+  readonly shardDone?: boolean;
+  readonly cells: readonly SweepCell[];
 }

@@ -39,7 +39,7 @@ export interface CheckOptions {
   /** Called now and then with what has been explored. */
   readonly onProgress?: (p: Explored) => void;
   /**
-   * Asked whenever the search lets the event loop run (between cases): true stops it
+   * Asked whenever the search lets the event loop run (between scenarios): true stops it
    * there, with what was explored and `interrupted` set (the CLI's SIGINT).
    */
   readonly shouldStop?: () => boolean;
@@ -200,7 +200,7 @@ function hazardsOf(c: Case, target: CheckTarget): { out: CaseOutcome; hazards: r
 }
 
 /**
- * Lets the event loop run between cases: a run's container disposal settles in a
+ * Lets the event loop run between scenarios: a run's container disposal settles in a
  * microtask, and a search that never yields would keep every run's machine alive.
  */
 function breathe(): Promise<void> {

@@ -30,16 +30,17 @@ describe("check", () => {
     expect(a.explored.schedules).toBe(150);
   });
 
-  it("stops between cases when shouldStop says so (the CLI's SIGINT), with what it explored", async () => {
+  it("stops between scenarios when shouldStop says so (the CLI's SIGINT), with what it explored", async () => {
     let asked = 0;
-    const r = await check({ target: x64(), cpus: { min: 2, max: 3 }, budget: 150, seed: 7, shouldStop: () => ++asked === 3 });
+    const r = await check({ target: x64(), cpus: { min: 2, max: 3 }, budget: 1500, seed: 7, shouldStop: () => ++asked === 3 });
     expect(r.interrupted).toBe(true);
     expect(r.counterexample).toBeNull();
+    expect(r.explored.scenarios).toBe(3);
     expect(r.explored.schedules).toBeGreaterThan(0);
-    expect(r.explored.schedules).toBeLessThan(150);
-    const full = await check({ target: x64(), cpus: { min: 2, max: 3 }, budget: 150, seed: 7, shouldStop: () => false });
+    expect(r.explored.schedules).toBeLessThan(1500);
+    const full = await check({ target: x64(), cpus: { min: 2, max: 3 }, budget: 1500, seed: 7, shouldStop: () => false });
     expect(full.interrupted).toBeUndefined();
-    expect(full.explored.schedules).toBe(150);
+    expect(full.explored.schedules).toBe(1500);
   });
 
   it("finds the flush_tlb_func generation gap (two concurrent zaps of different pages, a third CPU still reading)", async () => {

@@ -72,7 +72,7 @@ export const tlbFlush2 = defineWorkload({
     { name: "warmup_us", description: "simulated time before the measurement window opens (will-it-scale discards its first samples)", type: "int", default: 2000, min: 0, max: 1000000 },
     {
       name: "duration_us",
-      description: "the measurement window in simulated µs (0: 16,000 in threads mode, 1,000 in processes mode); the run stops at its end, as will-it-scale stops its tasks (the robot measures 300 s)",
+      description: "the measurement window in simulated µs (0: 16,000 in threads mode, 1,000 in processes mode); at its end the tasks are killed, as will-it-scale kills them, each at its next return to user mode (the robot measures 300 s)",
       type: "int",
       default: 0,
       min: 0,
@@ -112,10 +112,13 @@ export const tlbFlush2 = defineWorkload({
         win.open = systemSnapshot(kernel);
         win.opsAtOpen = ctx.counter("tlb_flush2_iterations");
       });
+      // The window closes; will-it-scale then kills its tasks. A kill takes effect when a
+      // task returns to user mode, so each task stops after the system call or fault it is
+      // in, and the run ends when all have: a task stuck in the kernel (a policy that never
+      // returns) keeps its CPU, as on a real machine, until a lockup detector reports it.
       engine.at(start + durationUs(ctx) * us, () => {
         win.close = systemSnapshot(kernel);
         win.opsAtClose = ctx.counter("tlb_flush2_iterations");
-        engine.stop();
       });
     }
     const shared = processes ? null : ctx.createProcess();
@@ -129,15 +132,22 @@ export const tlbFlush2 = defineWorkload({
           win.open = systemSnapshot(kernel);
           win.opsAtOpen = ctx.counter("tlb_flush2_iterations");
         }
+        // Killed at the end of a timed window: the task goes no further once back in user mode.
+        const killed = (): boolean => timed && win.close !== null;
         for (let r = 0; timed || r < regions; r++) {
           const addr = yield* t.mmap(size, PROT_READ | PROT_WRITE);
+          if (killed()) return;
           for (let i = 0; i < size; i += PAGE) {
             yield t.touch(addr + i, 1, PAGE, true); // *(addr + i) = 1
+            if (killed()) return;
             yield* t.madvise(addr + i, PAGE, MADV_DONTNEED);
+            if (killed()) return;
             yield t.touch(addr + i, 1, PAGE, false); // assert(*(addr + i) == 0)
             ctx.count("tlb_flush2_iterations");
+            if (killed()) return;
           }
           yield* t.munmap(addr, size);
+          if (killed()) return;
         }
         if (!timed && win.close === null && win.open !== null) {
           win.close = systemSnapshot(kernel);
@@ -177,7 +187,7 @@ export const tlbFlush2 = defineWorkload({
     const what = `${tasks} ${mode === "process" ? "processes (one mm each)" : "threads of one process"} on CPUs 0-${tasks - 1} (nr_task ${ctx.params["threads"] ? `${tasks} tasks` : `${ctx.params["nr_task"]}%`}), regions of ${ctx.params["memory_kib"]} KiB, start skew up to 10 µs per task`;
     const out = [
       regions === 0
-        ? `tlb-flush2: ${what}; scaled: the robot measures 300 s, the model ${durationUs(ctx)} µs after a ${ctx.params["warmup_us"]} µs warm-up (the run stops at the window's end)`
+        ? `tlb-flush2: ${what}; scaled: the robot measures 300 s, the model ${durationUs(ctx)} µs after a ${ctx.params["warmup_us"]} µs warm-up (at the window's end the tasks are killed, each at its next return to user mode)`
         : `tlb-flush2: ${what}, ${regions} regions a task; scaled: will-it-scale runs for a fixed time, the model measures the window in which every task runs (window_s)`,
     ];
     if (win.open !== null && win.close !== null) {

@@ -4,6 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { registry } from "../src/registry.js";
+import type { CliRegistry } from "../src/registry-types.js";
+import { createTestRegistry } from "./support/test-registry.js";
 import { runCli } from "./support/test-io.js";
 
 const dirs: string[] = [];
@@ -61,6 +63,30 @@ describe("flushlab sweep", () => {
     expect(merged.stdout).toMatch(/24 already in .*, 0 run now/);
     const whole = await runCli(grid(join(d, "whole.jsonl")));
     expect(merged.stdout.split("\n").slice(1)).toEqual(whole.stdout.split("\n").slice(1));
+  });
+
+  it("Ctrl-C: the runs that finished are in the file and reported as partial, exit 130; the same command goes on", async () => {
+    const out = join(tmp(), "grid.jsonl");
+    const base = createTestRegistry();
+    let runs = 0;
+    const interrupting: CliRegistry = {
+      ...base,
+      simulate: (options, resolved, onEvents) => {
+        const r = base.simulate(options, resolved, onEvents);
+        if (++runs === 3) process.emit("SIGINT", "SIGINT");
+        return r;
+      },
+    };
+    const first = await runCli(grid(out), { registry: interrupting });
+    expect(first.code).toBe(130);
+    expect(first.stdout.split("\n")[0]).toBe("interrupted: 3 of 24 runs finished — partial results");
+    expect(first.stdout).toMatch(/0 already in .*, 3 run now/);
+    expect(keys(out)).toHaveLength(3);
+    expect(process.listenerCount("SIGINT")).toBe(0);
+    const again = await runCli(grid(out));
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/3 already in .*, 21 run now/);
+    expect(new Set(keys(out)).size).toBe(24);
   });
 
   it("a last line cut short by an interrupt is run again; a bad line elsewhere is an error", async () => {

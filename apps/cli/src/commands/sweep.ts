@@ -16,6 +16,7 @@ import type { SweepCell, SweepLine, SweepSummary } from "../reporters/types.js";
 import { intText, nameListText, type TextSchema } from "../schemas.js";
 import { z } from "zod";
 import { defineCommand } from "./command.js";
+import { SIGINT_EXIT, installInterrupt } from "../interrupt.js";
 import { summarizeCompare } from "./compare.js";
 import { JOBS_OPTION, RUN_OPTIONS, pluginsKernel, resolvePlugins, resolveRunSetup, simulateAll, withPlugins } from "./context.js";
 import type { CommandContext, RunFlags, RunJob, RunSetup } from "./context.js";
@@ -234,10 +235,24 @@ export const sweepCommand = defineCommand({
         next++;
       }
     };
-    await simulateAll(ctx, jobs, f.jobs, `sweep ${firstSetup.workload.name}`, (index, result) => {
-      pending.set(index, result);
-      flush();
-    });
+    // Ctrl-C: the runs in progress finish and are written; the sweep reports what it has
+    // (partial) and exits 130; the same command later goes on from there.
+    const interrupt = installInterrupt();
+    try {
+      await simulateAll(
+        ctx,
+        jobs,
+        f.jobs,
+        `sweep ${firstSetup.workload.name}`,
+        (index, result) => {
+          pending.set(index, result);
+          flush();
+        },
+        interrupt,
+      );
+    } finally {
+      interrupt.dispose();
+    }
 
     const complete = points.every((p) => done.has(p.key));
     const summaryCells: SweepCell[] = complete
@@ -261,12 +276,13 @@ export const sweepCommand = defineCommand({
       workload: firstSetup.workload.name,
       out: f.out,
       runs: points.length,
-      fromFile: points.filter((p) => done.has(p.key)).length - todo.length,
-      ran: todo.length,
+      fromFile: points.filter((p) => done.has(p.key)).length - next,
+      ran: next,
       complete,
       cells: summaryCells,
       ...(shard ? { shard: `${shard.k}/${shard.n}`, shardRuns: mine.length, shardDone: mine.every((p) => done.has(p.key)) } : {}),
     };
-    ctx.bus.emit("cli:sweep_end", { summary });
+    ctx.bus.emit("cli:sweep_end", { summary: interrupt.requested ? { ...summary, partial: { finished: next, total: todo.length } } : summary });
+    return interrupt.requested ? SIGINT_EXIT : 0;
   },
 });

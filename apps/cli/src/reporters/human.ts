@@ -384,6 +384,7 @@ function emit(out: TextSink, lines: readonly string[]): void {
  */
 export function formatSweep(s: SweepSummary): string[] {
   const lines = [
+    ...(s.partial ? [partialLine(s.partial), ""] : []),
     `flushlab sweep ${s.workload}: ${plural(s.runs, "run")} in the grid; ${formatNumber(s.fromFile)} already in ${s.out}, ${formatNumber(s.ran)} run now`,
   ];
   if (!s.complete) {

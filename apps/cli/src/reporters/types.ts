@@ -277,6 +277,8 @@ export interface SweepSummary {
   readonly ran: number;
   /** False when --max-runs stopped the sweep, or --shard ran a part, before the grid was complete. */
   readonly complete: boolean;
+  /** A SIGINT stopped the sweep: of the runs it set out to do, how many finished (and are in the file). */
+  readonly partial?: { readonly finished: number; readonly total: number };
   /** With --shard: which part, its runs, and whether they are all in the file. */
   readonly shard?: string;
   readonly shardRuns?: number;

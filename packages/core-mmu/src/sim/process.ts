@@ -27,16 +27,17 @@ export class Completion {
   kind: "csd" | "spin" | "sleep" = "csd";
 
   /**
-   * A sleeping wait: the task waiting for it leaves its CPU (schedule()) and is woken
-   * when it is done, instead of spinning. Made by whoever makes it (rwsem's wait list).
+   * The task waiting for it leaves its CPU (schedule()) and is woken when it is done, with
+   * the waker's try_to_wake_up: set by whoever makes it and wakes it (rwsem's wait list).
+   * Other waits of kind "sleep" (a mutex) are sleeping waits for the lockup detectors only:
+   * their schedule() and wake-up are not modelled, so the CPU waits as a spin would.
    */
-  get sleeps(): boolean {
-    return this.kind === "sleep";
-  }
+  readonly sleeps: boolean;
   /** The CPU whose done() woke a sleeping waiter (try_to_wake_up's caller); -1: none. */
   waker = -1;
 
   constructor(sleeps = false) {
+    this.sleeps = sleeps;
     if (sleeps) this.kind = "sleep";
   }
 

@@ -128,16 +128,6 @@ export function parsePositiveInt(text: string, what: string): number {
   return parseText(positiveIntText, text, what);
 }
 
-/** A non-negative safe integer from option text. */
-export function parseNonNegativeInt(text: string, what: string): number {
-  return parseText(nonNegativeIntText, text, what);
-}
-
-/** `--plugins a,b` → ["a", "b"]; `--plugins ""` → [] (explicitly none). */
-export function parseNameList(text: string, what: string): string[] {
-  return parseText(nameListText, text, what);
-}
-
 /** Quoted, comma-separated list for "(known: …)" hints. */
 export function knownList(names: readonly string[]): string {
   return names.length === 0 ? "none" : names.join(", ");

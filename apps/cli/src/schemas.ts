@@ -2,7 +2,7 @@
  * The zod schemas behind every value the CLI accepts: option texts, `--param k=v` texts
  * and the config file. One schema gives the parsed type (z.output), the one-line error
  * (its issue message, worded as a predicate: "must be a positive integer") and the help
- * text (`describeValue`). The option parser and the config loader add where the value came
+ * text (the option's value name and description beside it). The option parser and the config loader add where the value came
  * from ("--cpus", "flushlab.config.ts: machine.cpus") and what was given ("(got …)").
  */
 import { z } from "zod";

@@ -183,6 +183,17 @@ describe("the reproduction's 'hazards: 0 required' can fail", () => {
     expect(real.metrics["deferred_flushes"]!).toBeGreaterThan(0);
   });
 
+  it("a wait for vmap_purge_lock (a mutex) spins for the model, it does not schedule away: the housekeeping CPUs never sleep", () => {
+    // Only rwsem's wait list sleeps (Completion(true), woken by try_to_wake_up); a CPU that
+    // slept on the purge lock would go idle, take its IPIs as idle exits and move the
+    // reproduction's isolated_ipis (a merge once did that). The purge lock is contended
+    // here: with every "sleep" wait scheduling away, this run sleeps.
+    const r = reduced([]);
+    expect(r.counters["sched_sleeps"]).toBe(0);
+    expect(r.counters["sched_sleep_cycles"]).toBe(0);
+    expect(r.metrics["isolated_ipis"]!).toBeGreaterThan(0);
+  });
+
   it("with a syscall that touches no vmalloc memory (the workload before syscall_buffer), the same loss goes unseen", () => {
     expect(reduced([parkedFlushNeverRuns], { syscall_buffer: 0 }).hazards).toEqual([]);
   });

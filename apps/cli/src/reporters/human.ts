@@ -3,7 +3,7 @@
  * so a failing command leaves no half report on stdout. No timestamps, no wall-clock.
  */
 import type { SweepSummary } from "./types.js";
-import type { HazardReport, MachineOptions, ParamValues } from "@flushlab/core-mmu";
+import type { CounterInfo, HazardReport, MachineOptions, ParamValues } from "@flushlab/core-mmu";
 import { DEFAULT_KERNEL_VERSION, describeFeatures, overriddenPoints } from "@flushlab/core-mmu";
 import { hazardCount } from "../hazards.js";
 import type { TextSink } from "../registry-types.js";
@@ -30,6 +30,7 @@ export function describeMachine(m: MachineOptions): string {
     `${formatNumber(m.memoryMiB)} MiB`,
   ];
   if (m.pcid !== undefined && m.invpcid !== undefined && m.pti !== undefined) parts.push(describeFeatures({ pcid: m.pcid, invpcid: m.invpcid, pti: m.pti }));
+  if (m.pteLeakErratum === true) parts.push("KNL A/D erratum (X86_BUG_PTE_LEAK)");
   return parts.join(", ");
 }
 
@@ -334,7 +335,20 @@ export function formatList(list: ListReport): string[] {
   if (list.machineSources !== undefined) {
     for (const [k, v] of Object.entries(list.machineSources)) lines.push(`    ${k} ${String(m[k as keyof typeof m])}  ${v}`);
   }
+  if (list.counters !== undefined) lines.push("", ...formatCounterInfo(list.counters));
   return lines;
+}
+
+/**
+ * The counters of a run, each with the kernel's counter it is or "model-only": a counter
+ * named as the kernel names it counts what the kernel's counts; a model-only one is the
+ * model's own accounting, with nothing in the kernel to compare it with.
+ */
+export function formatCounterInfo(counters: Readonly<Record<string, CounterInfo>>): string[] {
+  return [
+    "Counters (a run's \"counters\"; kernel: where the kernel shows the same count; model-only: the model's own, no kernel counterpart)",
+    ...Object.entries(counters).flatMap(([name, c]) => [`  ${name}  ${c.kernel === null ? "model-only" : `kernel: ${c.kernel}`}`, `    ${c.what}`]),
+  ];
 }
 
 /** check's report: what was explored, then the counterexample (hazard, scenario, timeline) or what was not found. */

@@ -8,7 +8,7 @@ import { DEFAULT_KERNEL_VERSION, describeFeatures, overriddenPoints } from "@flu
 import { hazardCount } from "../hazards.js";
 import type { TextSink } from "../registry-types.js";
 import { changePct } from "../stats.js";
-import { formatFixed2, formatNumber, formatPct, plural, table } from "./format.js";
+import { displayUnit, formatMean, formatNumber, formatPct, plural, table } from "./format.js";
 import type { Align } from "./format.js";
 import { describeCase, describeHazard, describeShrink, formatTimeline } from "@flushlab/check";
 import { formatCompareAs, type CompareFormat } from "./compare-formats.js";
@@ -170,12 +170,14 @@ export function formatCompare(summary: CompareSummary, title = `flushlab compare
   const rows: string[][] = [["metric", "baseline", "", "patched", "", "change", ""]];
   rows.push(["", "mean", "± stddev", "mean", "± stddev", "", ""]);
   for (const m of summary.metrics) {
+    // Seconds too small to read as such are shown in ms or µs, the row's unit saying which.
+    const { unit, factor } = displayUnit(m.spec?.unit, [m.baseline, m.patched]);
     rows.push([
-      m.name + (m.spec?.unit ? ` (${m.spec.unit})` : ""),
-      formatFixed2(m.baseline),
-      `± ${formatFixed2(m.baselineStddev)}`,
-      formatFixed2(m.patched),
-      `± ${formatFixed2(m.patchedStddev)}`,
+      m.name + (unit ? ` (${unit})` : ""),
+      formatMean(m.baseline * factor),
+      `± ${formatMean(m.baselineStddev * factor)}`,
+      formatMean(m.patched * factor),
+      `± ${formatMean(m.patchedStddev * factor)}`,
       formatPct(m.changePct),
       m.significant ? "*" : "",
     ]);
@@ -188,7 +190,7 @@ export function formatCompare(summary: CompareSummary, title = `flushlab compare
     lines.push("", "Counters (mean per run)");
     const crows: string[][] = [["counter", "baseline", "patched", "change"]];
     for (const c of summary.counters) {
-      const fmt = Number.isInteger(c.baseline) && Number.isInteger(c.patched) ? formatNumber : formatFixed2;
+      const fmt = Number.isInteger(c.baseline) && Number.isInteger(c.patched) ? formatNumber : formatMean;
       crows.push([
         c.name,
         fmt(c.baseline),
@@ -425,15 +427,13 @@ export function formatSweep(s: SweepSummary): string[] {
     const names = cell.compares[0]?.summary.metrics.map((m) => m.name) ?? [];
     names.forEach((name, i) => {
       const base = cell.compares[0]!.summary.metrics.find((m) => m.name === name)!;
-      const unit = base.spec?.unit ? ` (${base.spec.unit})` : "";
+      const patched = cell.compares.map((c) => c.summary.metrics.find((x) => x.name === name));
+      const { unit, factor } = displayUnit(base.spec?.unit, [base.baseline, ...patched.map((m) => m?.patched ?? 0)]);
       rows.push([
         i === 0 ? cell.cell : "",
-        `${name}${unit}`,
-        formatFixed2(base.baseline),
-        ...cell.compares.map((c) => {
-          const m = c.summary.metrics.find((x) => x.name === name);
-          return m === undefined ? "n/a" : `${formatFixed2(m.patched)} (${formatPct(m.changePct)}${m.significant ? "*" : " "})`;
-        }),
+        `${name}${unit ? ` (${unit})` : ""}`,
+        formatMean(base.baseline * factor),
+        ...patched.map((m) => (m === undefined ? "n/a" : `${formatMean(m.patched * factor)} (${formatPct(m.changePct)}${m.significant ? "*" : " "})`)),
       ]);
     });
   }

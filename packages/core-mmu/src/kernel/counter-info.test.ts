@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { MMU_EVENTS } from "../hw/mmu.js";
 import { COUNTER_INFO, counterInfo } from "./counter-info.js";
@@ -18,5 +19,15 @@ describe("COUNTER_INFO", () => {
   });
   it("a counter a plugin or workload adds is the model's", () => {
     expect(counterInfo("reaim_jobs")).toEqual({ kernel: null, what: "added by a plugin or a workload" });
+  });
+});
+
+describe("docs/architecture.md's Counters table", () => {
+  it("is COUNTER_INFO, row for row", () => {
+    const doc = readFileSync(new URL("../../../../docs/architecture.md", import.meta.url), "utf8");
+    const section = doc.slice(doc.indexOf("\n## Counters\n"), doc.indexOf("\n## Writing a policy plugin\n"));
+    const rows = section.split("\n").filter((l) => l.startsWith("| `"));
+    const cell = (s: string) => s.replace(/\|/g, "\\|");
+    expect(rows).toEqual(Object.entries(COUNTER_INFO).map(([n, c]) => `| \`${n}\` | ${c.kernel === null ? "model-only" : cell(c.kernel)} | ${cell(c.what)} |`));
   });
 });

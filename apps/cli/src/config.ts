@@ -103,6 +103,7 @@ const MachineSchema = z.strictObject(
     iotlbEntries: positive,
     memoryMiB: positive,
     la57: flag,
+    pteLeakErratum: flag,
     pcid: flag,
     invpcid: flag,
     pti: flag,

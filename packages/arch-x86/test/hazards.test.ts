@@ -1,8 +1,9 @@
 /**
  * Every hazard class the foundation's paths can produce: a deliberately unsafe policy,
  * a test plugin in ./unsafe-policies.ts, that the oracle must catch, and the safe pre-patch
- * path that it must pass. (Class 3 is a hardware-contract test in core-mmu's
- * test/hardware-contract.test.ts.)
+ * path that it must pass. (Class 3 needs the Knights Landing erratum: a hardware-contract
+ * test in core-mmu's test/hardware-contract.test.ts, and a run with the machine option
+ * pteLeakErratum in ./pte-leak-erratum.test.ts.)
  */
 import { describe, expect, it } from "vitest";
 import {

@@ -20,6 +20,7 @@ export { Machine, MAX_CPUS, MAX_SOCKETS, NO_FEATURES, type CpuFeatures, type Mac
 export { NO_WATCH, type HwWatch } from "./hw/watch.js";
 // The kernel.
 export { Counters, COUNTER_NAMES, C, counterIndex, type CounterName } from "./kernel/counters.js";
+export { COUNTER_INFO, counterInfo, type CounterInfo } from "./kernel/counter-info.js";
 export { CpuTlbState, CpuCurrent, TLB_NR_DYN_ASIDS, type TaskStruct } from "./kernel/percpu.js";
 export { Sched, type AccessRun, type TaskGen, type TaskYield, type SchedHooks, type SchedPerturbation } from "./kernel/sched.js";
 export { Smp, type Csd, type SmpCallFunc, type SmpCondFunc } from "./kernel/smp.js";

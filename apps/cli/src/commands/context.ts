@@ -20,6 +20,7 @@ import type { CliRegistry } from "../registry-types.js";
 import type { ReportBus } from "../bus.js";
 import { createRunPool, defaultJobs } from "../pool/pool.js";
 import { NO_INTERRUPT, type Interrupt } from "../interrupt.js";
+import { MACHINE_ON_OFF_OPTIONS, machineOnOff } from "../machine-flags.js";
 
 /** A plugin the CLI can enable, with where it came from. */
 export interface CatalogEntry {
@@ -77,6 +78,7 @@ export const RUN_OPTIONS = {
   invpcid: { type: "string", valueName: "on|off", description: "the CPUs have INVPCID (default: the profile's)", schema: onOffText },
   pti: { type: "string", valueName: "on|off", description: "page-table isolation (x86-64; default: the profile's)", schema: onOffText },
   thp: { type: "string", valueName: "always|never", description: "transparent_hugepage= boot setting (default never; a workload may enable THP itself, e.g. mprotect-bench thp=1)", schema: thpText },
+  ...MACHINE_ON_OFF_OPTIONS,
   profile: { type: "string", valueName: "P", description: `cost profile (default ${DEFAULT_PROFILE}; see "flushlab list")` },
   kernel: { type: "string", valueName: KERNEL_VERSIONS.join("|"), description: `kernel release modelled (default: the one the enabled plugins were written for, else ${DEFAULT_KERNEL_VERSION})` },
   seed: nonNegativeInt("N", `PRNG seed, non-negative integer (default ${DEFAULT_SEED})`),
@@ -168,6 +170,7 @@ export function resolveRunSetup(ctx: CommandContext, workloadName: string | unde
     ...(flags.sockets !== undefined ? { sockets: flags.sockets } : {}),
     ...(flags.memory !== undefined ? { memoryMiB: flags.memory } : {}),
     ...(flags.thp !== undefined ? { thp: flags.thp } : {}),
+    ...machineOnOff(flags),
   });
 
   const profile =

@@ -18,6 +18,16 @@ describe("flushlab list", () => {
     expect(out).toMatch(/ops_per_sec\s+ops\/s\s+higher is better/);
     expect(out).toMatch(/Profiles\n  bare-metal\s+fake bare-metal costs\n  kvm-guest/);
   });
+  it("ends with the counters: the kernel's counter each is, or model-only", async () => {
+    const r = await runCli(["list"]);
+    const out = r.stdout.slice(r.stdout.indexOf("\nCounters ("));
+    expect(out).toMatch(/\n  nr_tlb_remote_flush  kernel: \/proc\/vmstat nr_tlb_remote_flush \(CONFIG_DEBUG_TLBFLUSH\)\n    flushes that sent IPIs/);
+    expect(out).toMatch(/\n  pgsteal_direct  kernel: \/proc\/vmstat pgsteal_direct/);
+    for (const name of ["pgfault_anon", "pgfault_zero_page", "pgfault_cow", "pgfault_wp_reuse", "pgfault_spurious", "ipi_sent", "csd_queued"]) {
+      expect(out).toMatch(new RegExp(`\\n  ${name}  model-only\\n`));
+    }
+    expect(out).not.toMatch(/\n  pgscan  /);
+  });
   it("says when no plugin is installed", async () => {
     const r = await runCli(["list"], { registry: createTestRegistry({ plugins: [] }) });
     expect(r.stdout).toMatch(/^Plugins\n  \(none installed\)\n/);
@@ -29,7 +39,10 @@ describe("flushlab list", () => {
       workloads: { name: string; params: { name: string; default: unknown }[]; metrics: { name: string }[] }[];
       profiles: { name: string }[];
     };
-    expect(Object.keys(json)).toEqual(["plugins", "workloads", "profiles", "extensionPoints", "defaultMachine", "presets"]);
+    expect(Object.keys(json)).toEqual(["plugins", "workloads", "profiles", "extensionPoints", "defaultMachine", "presets", "counters"]);
+    const counters = (json as unknown as { counters: Record<string, { kernel: string | null; what: string }> }).counters;
+    expect(counters["pgscan_kswapd"]!.kernel).toMatch(/^\/proc\/vmstat pgscan_kswapd/);
+    expect(counters["pgfault_cow"]).toEqual({ kernel: null, what: expect.stringMatching(/copy-on-write/) });
     expect(json.plugins.map((p) => p.name)).toEqual(["lazy-flush", "skip-flush", "batch-ipi", "noop", "pae-only"]);
     expect(json.plugins[0]).toMatchObject({ package: "@flushlab/test-lazy-flush", source: "installed", overrides: ["MmuGatherFlush"] });
     expect(json.workloads[0]?.params.map((p) => [p.name, p.default])).toEqual([

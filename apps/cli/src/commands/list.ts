@@ -1,4 +1,4 @@
-import { EXTENSION_POINTS } from "@flushlab/core-mmu";
+import { COUNTER_INFO, EXTENSION_POINTS } from "@flushlab/core-mmu";
 import { HELP_OPTION, expectAtMostPositionals } from "../args.js";
 import { defineCommand } from "./command.js";
 
@@ -10,7 +10,9 @@ export const listCommand = defineCommand({
     "Plugins are the installed ones plus those defined in flushlab.config.{ts,js,mjs}",
     "in the current directory. Each shows its upstream patch (title, commit, kernel)",
     "and the extension points it overrides. Then the extension points themselves: where",
-    "the kernel calls each, and the kernel version its pre-patch default mirrors.",
+    "the kernel calls each, and the kernel version its pre-patch default mirrors. Last, the",
+    "counters of a run: what each counts, and the kernel's counter it is (/proc/vmstat, a",
+    "tracepoint, ...) or \"model-only\" where the kernel has none.",
   ],
   options: {
     json: { type: "boolean", description: "print one JSON object instead of the listing" },
@@ -28,6 +30,7 @@ export const listCommand = defineCommand({
         ...(ctx.registry.machineSources ? { machineSources: ctx.registry.machineSources } : {}),
         presets: ctx.registry.presets ?? [],
         configFile: ctx.config?.file,
+        counters: COUNTER_INFO,
       },
     });
   },

@@ -166,6 +166,8 @@ export const sweepCommand = defineCommand({
       ...(f.invpcid !== undefined ? { invpcid: f.invpcid } : {}),
       ...(f.pti !== undefined ? { pti: f.pti } : {}),
       ...(f.thp !== undefined ? { thp: f.thp } : {}),
+      ...(f.la57 !== undefined ? { la57: f.la57 } : {}),
+      ...(f["pte-leak-erratum"] !== undefined ? { "pte-leak-erratum": f["pte-leak-erratum"] } : {}),
       ...(f.profile !== undefined ? { profile: f.profile } : {}),
       ...(f.seed !== undefined ? { seed: f.seed } : {}),
     };

@@ -23,6 +23,30 @@ export function formatFixed2(x: number): string {
   return TWO.format(x);
 }
 
+/**
+ * A mean or stddev in a table column: 2 decimals, and 3 significant digits below 1 so a
+ * small value is not printed as 0.00 ("0.0557", "0.00123"); 0 is "0.00".
+ */
+export function formatMean(x: number): string {
+  if (Number.isNaN(x)) return "n/a";
+  if (!Number.isFinite(x)) return x > 0 ? "inf" : "-inf";
+  const a = Math.abs(x);
+  if (a === 0 || a >= 1) return TWO.format(x);
+  const digits = Math.min(12, Math.max(2, 2 - Math.floor(Math.log10(a))));
+  return new Intl.NumberFormat("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(x);
+}
+
+/**
+ * The unit a column of values in seconds reads best in: ms below 1 s, µs below 1 ms
+ * (judged by the largest magnitude, so a column keeps one unit). Other units stay.
+ */
+export function displayUnit(unit: string | undefined, values: readonly number[]): { readonly unit: string | undefined; readonly factor: number } {
+  if (unit !== "s") return { unit, factor: 1 };
+  const max = Math.max(0, ...values.filter((v) => Number.isFinite(v)).map(Math.abs));
+  if (max === 0 || max >= 1) return { unit, factor: 1 };
+  return max >= 1e-3 ? { unit: "ms", factor: 1e3 } : { unit: "µs", factor: 1e6 };
+}
+
 /** Signed percentage, 2 decimals: "+12.34%", "-0.50%", "n/a". */
 export function formatPct(x: number | null): string {
   if (x === null || Number.isNaN(x)) return "n/a";

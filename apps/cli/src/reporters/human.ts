@@ -3,12 +3,12 @@
  * so a failing command leaves no half report on stdout. No timestamps, no wall-clock.
  */
 import type { SweepSummary } from "./types.js";
-import type { HazardReport, MachineOptions, ParamValues } from "@flushlab/core-mmu";
+import type { CounterInfo, HazardReport, MachineOptions, ParamValues } from "@flushlab/core-mmu";
 import { DEFAULT_KERNEL_VERSION, describeFeatures, overriddenPoints } from "@flushlab/core-mmu";
 import { hazardCount } from "../hazards.js";
 import type { TextSink } from "../registry-types.js";
 import { changePct } from "../stats.js";
-import { formatFixed2, formatNumber, formatPct, plural, table } from "./format.js";
+import { displayUnit, formatMean, formatNumber, formatPct, plural, table } from "./format.js";
 import type { Align } from "./format.js";
 import { describeCase, describeHazard, describeShrink, formatTimeline } from "@flushlab/check";
 import { formatCompareAs, type CompareFormat } from "./compare-formats.js";
@@ -30,6 +30,7 @@ export function describeMachine(m: MachineOptions): string {
     `${formatNumber(m.memoryMiB)} MiB`,
   ];
   if (m.pcid !== undefined && m.invpcid !== undefined && m.pti !== undefined) parts.push(describeFeatures({ pcid: m.pcid, invpcid: m.invpcid, pti: m.pti }));
+  if (m.pteLeakErratum === true) parts.push("KNL A/D erratum (X86_BUG_PTE_LEAK)");
   return parts.join(", ");
 }
 
@@ -169,12 +170,14 @@ export function formatCompare(summary: CompareSummary, title = `flushlab compare
   const rows: string[][] = [["metric", "baseline", "", "patched", "", "change", ""]];
   rows.push(["", "mean", "± stddev", "mean", "± stddev", "", ""]);
   for (const m of summary.metrics) {
+    // Seconds too small to read as such are shown in ms or µs, the row's unit saying which.
+    const { unit, factor } = displayUnit(m.spec?.unit, [m.baseline, m.patched]);
     rows.push([
-      m.name + (m.spec?.unit ? ` (${m.spec.unit})` : ""),
-      formatFixed2(m.baseline),
-      `± ${formatFixed2(m.baselineStddev)}`,
-      formatFixed2(m.patched),
-      `± ${formatFixed2(m.patchedStddev)}`,
+      m.name + (unit ? ` (${unit})` : ""),
+      formatMean(m.baseline * factor),
+      `± ${formatMean(m.baselineStddev * factor)}`,
+      formatMean(m.patched * factor),
+      `± ${formatMean(m.patchedStddev * factor)}`,
       formatPct(m.changePct),
       m.significant ? "*" : "",
     ]);
@@ -187,7 +190,7 @@ export function formatCompare(summary: CompareSummary, title = `flushlab compare
     lines.push("", "Counters (mean per run)");
     const crows: string[][] = [["counter", "baseline", "patched", "change"]];
     for (const c of summary.counters) {
-      const fmt = Number.isInteger(c.baseline) && Number.isInteger(c.patched) ? formatNumber : formatFixed2;
+      const fmt = Number.isInteger(c.baseline) && Number.isInteger(c.patched) ? formatNumber : formatMean;
       crows.push([
         c.name,
         fmt(c.baseline),
@@ -334,7 +337,20 @@ export function formatList(list: ListReport): string[] {
   if (list.machineSources !== undefined) {
     for (const [k, v] of Object.entries(list.machineSources)) lines.push(`    ${k} ${String(m[k as keyof typeof m])}  ${v}`);
   }
+  if (list.counters !== undefined) lines.push("", ...formatCounterInfo(list.counters));
   return lines;
+}
+
+/**
+ * The counters of a run, each with the kernel's counter it is or "model-only": a counter
+ * named as the kernel names it counts what the kernel's counts; a model-only one is the
+ * model's own accounting, with nothing in the kernel to compare it with.
+ */
+export function formatCounterInfo(counters: Readonly<Record<string, CounterInfo>>): string[] {
+  return [
+    "Counters (a run's \"counters\"; kernel: where the kernel shows the same count; model-only: the model's own, no kernel counterpart)",
+    ...Object.entries(counters).flatMap(([name, c]) => [`  ${name}  ${c.kernel === null ? "model-only" : `kernel: ${c.kernel}`}`, `    ${c.what}`]),
+  ];
 }
 
 /** check's report: what was explored, then the counterexample (hazard, scenario, timeline) or what was not found. */
@@ -411,15 +427,13 @@ export function formatSweep(s: SweepSummary): string[] {
     const names = cell.compares[0]?.summary.metrics.map((m) => m.name) ?? [];
     names.forEach((name, i) => {
       const base = cell.compares[0]!.summary.metrics.find((m) => m.name === name)!;
-      const unit = base.spec?.unit ? ` (${base.spec.unit})` : "";
+      const patched = cell.compares.map((c) => c.summary.metrics.find((x) => x.name === name));
+      const { unit, factor } = displayUnit(base.spec?.unit, [base.baseline, ...patched.map((m) => m?.patched ?? 0)]);
       rows.push([
         i === 0 ? cell.cell : "",
-        `${name}${unit}`,
-        formatFixed2(base.baseline),
-        ...cell.compares.map((c) => {
-          const m = c.summary.metrics.find((x) => x.name === name);
-          return m === undefined ? "n/a" : `${formatFixed2(m.patched)} (${formatPct(m.changePct)}${m.significant ? "*" : " "})`;
-        }),
+        `${name}${unit ? ` (${unit})` : ""}`,
+        formatMean(base.baseline * factor),
+        ...patched.map((m) => (m === undefined ? "n/a" : `${formatMean(m.patched * factor)} (${formatPct(m.changePct)}${m.significant ? "*" : " "})`)),
       ]);
     });
   }

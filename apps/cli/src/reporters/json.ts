@@ -152,6 +152,7 @@ export function listJson(list: ListReport): Record<string, unknown> {
       sources: { ...p.sources },
       scaled: [...p.scaled],
     })),
+    ...(list.counters ? { counters: Object.fromEntries(Object.entries(list.counters).map(([k, v]) => [k, { kernel: v.kernel, what: v.what }])) } : {}),
   };
 }
 

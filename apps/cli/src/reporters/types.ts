@@ -19,6 +19,7 @@ import type {
   ArchLayer,
   ArchName,
   CostParams,
+  CounterInfo,
   ExtensionPoint,
   HazardReport,
   FlushlabEvent,
@@ -60,6 +61,8 @@ export interface ListReport {
   /** Machine presets (`--preset NAME`). */
   readonly presets: readonly MachinePreset[];
   readonly configFile: string | undefined;
+  /** The result counters: what each counts and its kernel counterpart, or none (the model's own). */
+  readonly counters?: Readonly<Record<string, CounterInfo>>;
 }
 
 export interface RunReport {

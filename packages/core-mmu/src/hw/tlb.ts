@@ -71,8 +71,9 @@ export class Tlb {
    */
   private readonly state: Float64Array;
   /**
-   * Per-PCID epoch and live non-global count. Sized for the PCIDs in use (the kernel
-   * model uses PCID 0 only) and grown to all 4096 on the first higher one.
+   * Per-PCID epoch and live non-global count. Sized for the PCIDs a run without PTI
+   * uses (0 without PCID; kern_pcid(asid) = 1..6 with it) and grown to all 4096 on the
+   * first higher one (PTI's user PCIDs have bit 11 set).
    */
   private pcidEpoch = new Uint32Array(PCID_INITIAL);
   private nonGlobalLive = new Uint32Array(PCID_INITIAL);

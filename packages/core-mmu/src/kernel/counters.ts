@@ -1,10 +1,13 @@
 /**
- * The kernel's counters: vm events with the kernel's names (include/linux/vm_event_item.h),
- * tlb_flush reasons (enum tlb_flush_reason), the /proc/interrupts TLB and CAL rows
- * (arch/x86/kernel/irq.c), and the model's own accounting (syscalls by kind, cycles
- * by CPU state). Incrementing one is an index into a Float64Array: cheap enough for
- * any path. Hardware event counts (accesses, TLB hits, walks, IPIs sent) are the
- * hardware's own (hw/mmu.ts, hw/apic.ts); the hazard count is the oracle's.
+ * The kernel's counters: vm events and vmstat items with the kernel's names
+ * (include/linux/vm_event_item.h, mmzone.h), tlb_flush reasons (enum tlb_flush_reason),
+ * lock event counts and tracepoints by their names, the /proc/interrupts TLB and CAL rows
+ * (arch/x86/kernel/irq.c), and the model's own accounting (syscalls by kind, faults by
+ * kind, cycles by CPU state), which has no kernel counterpart. Which is which, and what
+ * each counts: ./counter-info.ts (`flushlab list` shows it). Incrementing one is an
+ * index into a Float64Array: cheap enough for any path. Hardware event counts
+ * (accesses, TLB hits, walks, IPIs sent) are the hardware's own (hw/mmu.ts,
+ * hw/apic.ts); the hazard count is the oracle's.
  */
 export const COUNTER_NAMES = [
   "nr_tlb_remote_flush",
@@ -61,11 +64,13 @@ export const COUNTER_NAMES = [
   "vmalloc_faults",
   "sync_global_pgds_calls",
   "vmalloc_sync_calls",
-  "kswapd_wakeups",
-  "direct_reclaims",
-  "pgscan",
-  "pgsteal",
-  "pgpgout",
+  "mm_vmscan_wakeup_kswapd",
+  "allocstall",
+  "pgscan_kswapd",
+  "pgscan_direct",
+  "pgsteal_kswapd",
+  "pgsteal_direct",
+  "nr_vmscan_write",
   "deferred_flushes",
   "isolated_ipis",
   "isolated_interruption_cycles",

@@ -82,7 +82,6 @@ export class Reclaim implements KswapdWaker {
    */
   *directReclaimForFault(cpu: Cpu, faultCost: number): KGen {
     yield faultCost;
-    this.k.counters.values[C.direct_reclaims]!++;
     const freed = yield* this.tryToFreePages(cpu);
     // should_reclaim_retry: keep going while reclaimable pages remain (referenced
     // pages age, pagevecs drain); only with nothing left to reclaim is it out of memory.
@@ -104,7 +103,7 @@ export class Reclaim implements KswapdWaker {
     if (this.kswapdRunning[node] === 1) return;
     if (this.k.machine.mem.nodeFree(node) >= this.pageAlloc.wmarkHigh[node]!) return;
     this.kswapdRunning[node] = 1;
-    this.k.counters.values[C.kswapd_wakeups]!++;
+    this.k.counters.values[C.mm_vmscan_wakeup_kswapd]!++; // trace_mm_vmscan_wakeup_kswapd
     const cpu = this.kswapdCpu(node);
     if (!this.k.sched.wakeKthread(cpu, this.balancePgdat(cpu, node))) this.kswapdRunning[node] = 0;
   }
@@ -115,7 +114,7 @@ export class Reclaim implements KswapdWaker {
     try {
       let idle = 0;
       while (mem.nodeFree(node) < this.pageAlloc.wmarkHigh[node]! && idle < 4) {
-        const freed = yield* this.shrinkLruvec(cpu, node, this.kswapdUbc[node]!);
+        const freed = yield* this.shrinkLruvec(cpu, node, this.kswapdUbc[node]!, true);
         idle = freed === 0 ? idle + 1 : 0;
       }
     } finally {
@@ -130,6 +129,8 @@ export class Reclaim implements KswapdWaker {
    * young is aged by the early passes and reclaimed by a later one, within one call.
    */
   *tryToFreePages(cpu: Cpu): KGen<number> {
+    // do_try_to_free_pages (v4.2): if (global_reclaim(sc)) count_vm_event(ALLOCSTALL);
+    this.k.counters.values[C.allocstall]!++;
     let freed = 0;
     for (let priority = DEF_PRIORITY; priority >= 0 && freed < SWAP_CLUSTER_MAX; priority--) {
       for (let i = 0; i < this.nodes && freed < SWAP_CLUSTER_MAX; i++) {
@@ -175,12 +176,14 @@ export class Reclaim implements KswapdWaker {
   /**
    * shrink_lruvec: init_tlb_ubc (flush_required = false; the cpumask is left as it
    * was), refill the inactive list from the active one when it is the smaller, and
-   * shrink one batch of the inactive list.
+   * shrink one batch of the inactive list. `kswapd`: current_is_kswapd(), which decides
+   * whether the pages scanned and reclaimed count as pgscan_kswapd / pgsteal_kswapd or
+   * pgscan_direct / pgsteal_direct.
    */
-  *shrinkLruvec(cpu: Cpu, node: number, ubc: TlbUbc): KGen<number> {
+  *shrinkLruvec(cpu: Cpu, node: number, ubc: TlbUbc, kswapd = false): KGen<number> {
     ubc.flushRequired = false;
     if (this.lru.size(node, LRU_INACTIVE_FILE) < this.lru.size(node, LRU_ACTIVE_FILE)) yield* this.shrinkActiveList(cpu, node);
-    return yield* this.shrinkInactiveList(cpu, node, ubc);
+    return yield* this.shrinkInactiveList(cpu, node, ubc, SWAP_CLUSTER_MAX, kswapd);
   }
 
   /** shrink_active_list: move up to `nrToScan` pages from the active tail to the inactive list. */
@@ -200,7 +203,7 @@ export class Reclaim implements KswapdWaker {
   }
 
   /** shrink_inactive_list: isolate up to SWAP_CLUSTER_MAX pages from the inactive tail, shrink them. */
-  private *shrinkInactiveList(cpu: Cpu, node: number, ubc: TlbUbc, nrToScan = SWAP_CLUSTER_MAX): KGen<number> {
+  private *shrinkInactiveList(cpu: Cpu, node: number, ubc: TlbUbc, nrToScan = SWAP_CLUSTER_MAX, kswapd = false): KGen<number> {
     this.lru.lruAddDrain(cpu);
     const isolated: number[] = [];
     for (let i = 0; i < nrToScan; i++) {
@@ -211,8 +214,12 @@ export class Reclaim implements KswapdWaker {
       isolated.push(pfn);
     }
     if (isolated.length === 0) return 0;
-    this.k.counters.values[C.pgscan]! += isolated.length;
-    return yield* this.shrinkPageList(cpu, node, isolated, ubc);
+    // v4.2 counts these per zone (pgscan_kswapd_normal, …); v4.8+ per node, the names used here.
+    const values = this.k.counters.values;
+    values[kswapd ? C.pgscan_kswapd : C.pgscan_direct]! += isolated.length;
+    const reclaimed = yield* this.shrinkPageList(cpu, node, isolated, ubc);
+    values[kswapd ? C.pgsteal_kswapd : C.pgsteal_direct]! += reclaimed;
+    return reclaimed;
   }
 
   /** page_check_references (v4.2), for file pages. */
@@ -305,7 +312,6 @@ export class Reclaim implements KswapdWaker {
       m.mem.free(pfn, "shrink_page_list (reclaim)", m.now);
       freeCost += m.costs.freePage;
     }
-    this.k.counters.values[C.pgsteal]! += toFree.length;
     this.k.counters.values[C.pages_freed]! += toFree.length;
     if (freeCost > 0) yield freeCost;
     return toFree.length;
@@ -345,7 +351,7 @@ export class Reclaim implements KswapdWaker {
     const m = this.k.machine;
     m.mem.pageDirty[pfn] = 0;
     m.mem.relyWriteProtected(pfn, "pageout (writeback started)");
-    this.k.counters.values[C.pgpgout]!++;
+    this.k.counters.values[C.nr_vmscan_write]!++; // pageout: inc_zone_page_state(page, NR_VMSCAN_WRITE)
     yield m.costs.writepage;
   }
 }

@@ -38,8 +38,19 @@ export interface MachineOptions {
   readonly iotlbEntries: number;
   /** Simulated physical memory in MiB (scaled down from the real machine; stated in output). */
   readonly memoryMiB: number;
-  /** x86-64 only: 5-level paging (LA57). */
+  /**
+   * x86-64 only: 5-level paging (CONFIG_X86_5LEVEL with CR4.LA57): a fifth level (pgd
+   * over p4d), 57-bit virtual addresses, LA57's vmalloc area. Shown as "x86-64 (LA57)".
+   */
   readonly la57: boolean;
+  /**
+   * The CPUs have Intel Knights Landing's A/D erratum (X86_BUG_PTE_LEAK, the name the
+   * workaround proposed for it in 2016 gives it, "x86/mm: Workaround for Knights Landing
+   * erratum"; v5.17 has no such workaround): a
+   * write through a cached clean entry whose PTE is no longer present sets D in the
+   * cleared entry and completes instead of faulting (hazard class 3). Default false.
+   */
+  readonly pteLeakErratum?: boolean;
   /** The CPUs have PCID and the kernel uses it (x86-64 only). Default: the profile's. */
   readonly pcid?: boolean;
   /** The CPUs have INVPCID. Default: the profile's. */

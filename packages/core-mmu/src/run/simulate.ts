@@ -77,7 +77,7 @@ export function simulate(input: SimulateInput): RunResult {
       pscEntries: machineOpts.pscEntries,
       memoryFrames: run.memoryFrames,
       seed: run.seed,
-      pteLeakErratum: false,
+      pteLeakErratum: machineOpts.pteLeakErratum === true,
       features: { pcid: machineOpts.pcid, invpcid: machineOpts.invpcid, pti: machineOpts.pti },
     },
     run.profile.params,
@@ -204,6 +204,9 @@ export function simulate(input: SimulateInput): RunResult {
       ...machineSizeNotes(machineOpts, arch),
       describeKernelVersion(run.kernel),
       `TLB features: ${describeFeatures(machineOpts)} (arch/x86/mm/tlb.c ${kernelAtLeast(run.kernel, KERNEL_CHANGES.x86Pcid) ? "v5.17" : "v4.2"}: ${machineOpts.pcid ? "6 dynamic ASIDs per CPU" : "one ASID, every switch to another mm flushes"}${machineOpts.pti ? `; PTI: kernel and user PCIDs, ${machineOpts.pcid ? (machineOpts.invpcid ? "user addresses flushed by INVPCID" : "a user-address flush drops the whole user PCID at the next return to user") : "every kernel entry and exit flushes"}, kernel mappings not global` : ""})`,
+      ...(machineOpts.pteLeakErratum === true
+        ? ["CPU erratum: Knights Landing's A/D erratum (X86_BUG_PTE_LEAK): a write through a cached clean entry whose PTE was cleared sets D in the cleared entry and completes (hazard class 3) instead of faulting"]
+        : []),
       ...(run.preset ? [`machine preset ${run.preset.name}: ${run.preset.description}; scaled down: ${run.preset.scaled.join("; ")}`] : []),
       `cost profile: ${run.profile.name} (${run.profile.description}); clock ${run.profile.params.freqHz / 1e9} GHz`,
       ...arch.notes,

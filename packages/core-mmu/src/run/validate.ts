@@ -86,7 +86,7 @@ export function validateMachine(machine: MachineOptions, where?: string): { form
     throw new FlushlabInputError(`${p}iotlbEntries must be an integer from 1 to ${MAX_IOTLB_ENTRIES} (got ${machine.iotlbEntries})`);
   }
   if (typeof machine.la57 !== "boolean") throw new FlushlabInputError(`${p}la57 must be true or false (got ${String(machine.la57)})`);
-  for (const f of ["pcid", "invpcid", "pti"] as const) {
+  for (const f of ["pcid", "invpcid", "pti", "pteLeakErratum"] as const) {
     if (machine[f] !== undefined && typeof machine[f] !== "boolean") throw new FlushlabInputError(`${p}${f} must be true or false (got ${String(machine[f])})`);
   }
   if (machine.pcid === true && machine.arch !== "x86-64") throw new FlushlabInputError(`${p}pcid needs arch x86-64 (CR4.PCIDE can be set only in IA-32e mode)`);

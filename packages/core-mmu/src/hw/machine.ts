@@ -10,7 +10,7 @@ import { EventStream } from "../events/event-map.js";
 import { Engine } from "../sim/engine.js";
 import { Prng } from "../sim/prng.js";
 import { Apic } from "./apic.js";
-import { Cpu } from "./cpu.js";
+import { Cpu, Cr3Users } from "./cpu.js";
 import { PhysMem } from "./memory.js";
 import { Mmu } from "./mmu.js";
 import type { PagingFormat } from "./paging-format.js";
@@ -69,6 +69,8 @@ export class Machine {
   readonly features: CpuFeatures;
   /** Per page-table frame, the CPUs whose paging-structure caches hold a slot pointing at it. */
   readonly pscHolders = new Map<number, Set<number>>();
+  /** The CPUs by the CR3 they hold (a watcher's way to the CPUs that may cache one page table's translations). */
+  readonly cr3Users: Cr3Users;
   /** The run's coarse event stream (phases, flushes, IPIs, hazards). */
   readonly events = new EventStream();
 
@@ -81,6 +83,7 @@ export class Machine {
     this.mem = new PhysMem(params.memoryFrames, params.sockets);
     const perSocket = params.cpus / params.sockets;
     const cpus: Cpu[] = [];
+    this.cr3Users = new Cr3Users(params.cpus);
     for (let id = 0; id < params.cpus; id++) {
       cpus.push(
         new Cpu(
@@ -88,6 +91,7 @@ export class Machine {
           new Tlb({ entries: params.tlbEntries, ways: params.tlbWays, pageShift: 12 }),
           new Tlb({ entries: params.tlb2mEntries, ways: Math.min(4, params.tlb2mEntries), pageShift: 21 }),
           new PagingStructureCache(params.pscEntries),
+          this.cr3Users,
         ),
       );
     }

@@ -434,8 +434,13 @@ export class Oracle implements HwWatch {
    */
   callReturned(caller: Cpu, root: number, start: number, end: number, site: string, writesOnly: boolean): void {
     const pages = (end - start) / 4096;
-    for (const cpu of this.m.cpus) {
-      if (cpu.cr3 !== root) continue;
+    // The CPUs whose CR3 is `root` (Machine.cr3Users), not a scan of every CPU: at 1024
+    // CPUs a madvise that reached a few non-lazy CPUs would otherwise cost 1024 probes.
+    // The order does not matter: each CPU's marks are its own.
+    const cpus = this.m.cpus;
+    const users = this.m.cr3Users.of(root);
+    for (let u = 0; u < users.length; u++) {
+      const cpu = cpus[users[u]!]!;
       const t = cpu.tlb;
       if (t.live > 0) {
         if (pages <= t.entries / t.ways) {

@@ -25,6 +25,25 @@ import type { HwWatch } from "./watch.js";
 export const MAX_CPUS = 1024;
 export const MAX_SOCKETS = 16;
 
+/**
+ * Simulated RAM per CPU that a machine gets when no memory size is given and its CPUs
+ * need more than the default size: every CPU runs a task with its own page tables, kernel
+ * stack and pages (reaim at 1024 CPUs peaks near 29,500 frames, 115 MiB: more than the
+ * default machine's 64 MiB, which is sized for its 8 CPUs).
+ */
+export const MEMORY_MIB_PER_CPU = 1;
+export const MEMORY_PER_CPU_SOURCE =
+  "[D] a server's ~1 GB of RAM per CPU (LKP's lkp-csl-2ap4: 192 GB for 192 threads) scaled down 1024×, as the model scales RAM down; memory size itself does not enter the costs";
+
+/**
+ * The memory size, in MiB, of a machine of `cpus` CPUs whose memory was not given: the
+ * default machine's `defaultMiB`, or MEMORY_MIB_PER_CPU per CPU when that is more (above
+ * 64 CPUs with x86's 64 MiB default), so that a run with many CPUs has room for its tasks.
+ */
+export function defaultMemoryMiB(defaultMiB: number, cpus: number): number {
+  return Math.max(defaultMiB, cpus * MEMORY_MIB_PER_CPU);
+}
+
 export interface MachineParams {
   readonly format: PagingFormat;
   readonly cpus: number;

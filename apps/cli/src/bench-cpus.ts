@@ -22,6 +22,8 @@ export interface SweepRow {
   readonly regions: number;
   readonly events: number;
   readonly ms: number;
+  /** CPU time of the process during the run (user + system): on a shared machine the steadier rate. */
+  readonly cpuMs: number;
 }
 
 export function sweepEvents(r: RunResult): number {
@@ -43,7 +45,7 @@ function runOnce(cpus: number, regions: number): { result: RunResult; ms: number
 }
 
 /**
- * The size `cpus` given about TARGET_EVENTS events: runs of one and two regions first (not
+ * The size `cpus` given about TARGET_EVENTS events: runs of one and four regions first (not
  * timed) say how many events the first region brings and how many each further one adds,
  * then the timed run does as many regions as the target needs (at most the parameter's
  * 10,000). A region's events cannot be computed ahead: v5.17 sends no flush to a lazy CPU
@@ -51,10 +53,12 @@ function runOnce(cpus: number, regions: number): { result: RunResult; ms: number
  */
 export function sweepOnce(cpus: number): SweepRow {
   const first = sweepEvents(runOnce(cpus, 1).result);
-  const more = Math.max(1, sweepEvents(runOnce(cpus, 2).result) - first);
+  const more = Math.max(1, (sweepEvents(runOnce(cpus, 4).result) - first) / 3);
   const regions = Math.max(1, Math.min(10_000, 1 + Math.round((TARGET_EVENTS - first) / more)));
+  const cpu0 = process.cpuUsage();
   const { result, ms } = runOnce(cpus, regions);
-  return { cpus, regions, events: sweepEvents(result), ms };
+  const cpu = process.cpuUsage(cpu0);
+  return { cpus, regions, events: sweepEvents(result), ms, cpuMs: (cpu.user + cpu.system) / 1000 };
 }
 
 export function cpuSweep(cpusList: readonly number[] = SWEEP_CPUS): SweepRow[] {

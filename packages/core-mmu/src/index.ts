@@ -16,7 +16,7 @@ export { Tlb, TlbFlag, PagingStructureCache, PscLevel, type TlbParams } from "./
 export { Cpu, CpuMode, CPU_MODE_NAMES, type CpuTopology } from "./hw/cpu.js";
 export { Mmu, FAULT, MMU_EVENTS, MmuEvent } from "./hw/mmu.js";
 export { Apic, type IpiVector } from "./hw/apic.js";
-export { Machine, MAX_CPUS, MAX_SOCKETS, NO_FEATURES, type CpuFeatures, type MachineParams } from "./hw/machine.js";
+export { Machine, MAX_CPUS, MAX_SOCKETS, MEMORY_MIB_PER_CPU, MEMORY_PER_CPU_SOURCE, NO_FEATURES, defaultMemoryMiB, type CpuFeatures, type MachineParams } from "./hw/machine.js";
 export { NO_WATCH, type HwWatch } from "./hw/watch.js";
 // The kernel.
 export { Counters, COUNTER_NAMES, C, counterIndex, type CounterName } from "./kernel/counters.js";

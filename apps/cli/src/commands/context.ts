@@ -3,7 +3,7 @@
  * shared resolution of run options: workload, machine, profile, seed, params, plugins.
  * Precedence: flags > flushlab.config > registry defaults.
  */
-import { ARCH_NAMES, DEFAULT_KERNEL_VERSION, FlushlabInputError, KERNEL_VERSIONS, MAX_CPUS, MAX_SOCKETS, checkKernelFeatures, findPreset, resolveFeatures, resolveParams, validateKernelVersion, validateMachine, validatePlugins, type EventStream, type KernelVersion, type MachinePreset, type ParamDefaults } from "@flushlab/core-mmu";
+import { ARCH_NAMES, DEFAULT_KERNEL_VERSION, FlushlabInputError, KERNEL_VERSIONS, MAX_CPUS, MAX_SOCKETS, checkKernelFeatures, defaultMemoryMiB, findPreset, resolveFeatures, resolveParams, validateKernelVersion, validateMachine, validatePlugins, type EventStream, type KernelVersion, type MachinePreset, type ParamDefaults } from "@flushlab/core-mmu";
 import type {
   ArchName,
   FlushlabPlugin,
@@ -73,7 +73,7 @@ export const RUN_OPTIONS = {
   arch: { type: "string", valueName: ARCH_NAMES.join("|"), description: "arch mode of the simulated machine", schema: archText },
   cpus: positiveInt("N", `number of CPUs, 1 to ${MAX_CPUS}`),
   sockets: positiveInt("N", `number of sockets, each a NUMA node, 1 to ${MAX_SOCKETS} (must divide the CPU count)`),
-  memory: positiveInt("MiB", "simulated RAM in MiB, split evenly across the nodes (scaled down; stated in the output)"),
+  memory: positiveInt("MiB", "simulated RAM in MiB, split evenly across the nodes (default 64, 1 MiB per CPU above 64 CPUs; scaled down; stated in the output)"),
   pcid: { type: "string", valueName: "on|off", description: "the CPUs have PCID and the kernel uses it (x86-64; default: the profile's)", schema: onOffText },
   invpcid: { type: "string", valueName: "on|off", description: "the CPUs have INVPCID (default: the profile's)", schema: onOffText },
   pti: { type: "string", valueName: "on|off", description: "page-table isolation (x86-64; default: the profile's)", schema: onOffText },
@@ -152,6 +152,15 @@ export function checkMachine(machine: MachineOptions, where?: string): MachineOp
   return machine;
 }
 
+/**
+ * `machine` as it stands when a flag, the config or a preset gave its memory size
+ * (`given`); else with defaultMemoryMiB for its CPU count: more than the default's 64 MiB
+ * once the CPUs need it (the run's notes say so).
+ */
+export function withDefaultMemory(machine: MachineOptions, given: number | undefined): MachineOptions {
+  return given !== undefined ? machine : { ...machine, memoryMiB: defaultMemoryMiB(machine.memoryMiB, machine.cpus) };
+}
+
 /** Resolves the shared run flags for `workloadName`; without --plugins the config's plugins are enabled. */
 export function resolveRunSetup(ctx: CommandContext, workloadName: string | undefined, flags: RunFlags): RunSetup {
   const { registry, config } = ctx;
@@ -161,7 +170,7 @@ export function resolveRunSetup(ctx: CommandContext, workloadName: string | unde
   const preset =
     flags.preset !== undefined ? findCliPreset(registry, flags.preset) : cfg?.preset !== undefined ? findCliPreset(registry, cfg.preset, config?.file) : undefined;
   const arch: ArchName = flags.arch ?? cfg?.machine?.arch ?? preset?.machine.arch ?? registry.defaultMachine.arch;
-  const machine0 = checkMachine({
+  const machine0 = checkMachine(withDefaultMemory({
     ...registry.defaultMachine,
     ...preset?.machine,
     ...cfg?.machine,
@@ -171,7 +180,7 @@ export function resolveRunSetup(ctx: CommandContext, workloadName: string | unde
     ...(flags.memory !== undefined ? { memoryMiB: flags.memory } : {}),
     ...(flags.thp !== undefined ? { thp: flags.thp } : {}),
     ...machineOnOff(flags),
-  });
+  }, flags.memory ?? cfg?.machine?.memoryMiB ?? preset?.machine.memoryMiB));
 
   const profile =
     flags.profile !== undefined

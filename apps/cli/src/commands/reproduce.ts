@@ -11,6 +11,7 @@ import {
   DEFAULT_SEED,
   JOBS_OPTION,
   checkMachine,
+  withDefaultMemory,
   defaultProfile,
   findCliPreset,
   findPlugin,
@@ -55,7 +56,7 @@ function reproductionSetup(ctx: CommandContext, plugin: FlushlabPlugin): { setup
       : preset !== undefined
         ? findProfile(ctx.registry, preset.profile, where)
         : defaultProfile(ctx.registry);
-  const machine = withFeatures(ctx.registry, checkMachine({ ...ctx.registry.defaultMachine, ...preset?.machine, ...r.machine }, where), profile);
+  const machine = withFeatures(ctx.registry, checkMachine(withDefaultMemory({ ...ctx.registry.defaultMachine, ...preset?.machine, ...r.machine }, r.machine?.memoryMiB ?? preset?.machine.memoryMiB), where), profile);
   validatePlugins([plugin], machine.arch);
   const params = resolveParams(workload, r.params ?? {}, where, paramDefaults(ctx.registry, profile, machine));
   const kernel = validateKernelVersion(r.kernel, where);

@@ -16,14 +16,57 @@ export interface CpuTopology {
   readonly socket: number;
 }
 
+const NO_CPUS: readonly number[] = [];
+
+/**
+ * The machine's CPUs by the CR3 they hold: for a top-level table's frame, the ids of the
+ * CPUs whose CR3 points at it now (in no particular order). A watcher that must look at
+ * every CPU that may cache translations of one page table (the oracle, when a call that
+ * removed some returns) visits those CPUs, not all of the machine's: the cost follows
+ * the CPUs involved, not the machine's size. Kept up to date by Cpu's cr3 setter.
+ */
+export class Cr3Users {
+  /** Per CR3 value, its CPUs. A list that empties stays, for the next CPU to load that CR3. */
+  private readonly byRoot = new Map<number, number[]>();
+  /** Per CPU, its index in its CR3's list. */
+  private readonly at: Int32Array;
+
+  constructor(ncpus: number) {
+    this.at = new Int32Array(ncpus).fill(-1);
+  }
+
+  /** CPU `id` loads `to` into CR3 instead of `from` (-1: the CPU was not listed yet). */
+  move(id: number, from: number, to: number): void {
+    if (from >= 0) {
+      const list = this.byRoot.get(from)!;
+      const i = this.at[id]!;
+      const last = list.pop()!;
+      if (last !== id) {
+        list[i] = last;
+        this.at[last] = i;
+      }
+    }
+    let list = this.byRoot.get(to);
+    if (list === undefined) this.byRoot.set(to, (list = []));
+    this.at[id] = list.length;
+    list.push(id);
+  }
+
+  /** The ids of the CPUs whose CR3 is `root` (do not keep the array: it changes with every CR3 write). */
+  of(root: number): readonly number[] {
+    return this.byRoot.get(root) ?? NO_CPUS;
+  }
+}
+
 export class Cpu {
   readonly id: number;
   readonly socket: number;
   readonly tlb: Tlb;
   readonly tlb2m: Tlb;
   readonly psc: PagingStructureCache;
-  /** CR3: frame of the top-level table in use. */
-  cr3 = 0;
+  private _cr3 = 0;
+  /** The machine's index of CPUs by CR3 (null for a CPU on its own). */
+  private readonly cr3Users: Cr3Users | null;
   /** The PCID in CR3[11:0] (always 0 when CR4.PCIDE is clear: a machine without PCID, or a kernel that does not use it). */
   pcid = 0;
   /** PAE: the four PDPTEs loaded into registers at the last CR3 write (lo, hi words). */
@@ -50,12 +93,25 @@ export class Cpu {
    */
   preemptible = 0;
 
-  constructor(topo: CpuTopology, tlb: Tlb, tlb2m: Tlb, psc: PagingStructureCache) {
+  constructor(topo: CpuTopology, tlb: Tlb, tlb2m: Tlb, psc: PagingStructureCache, cr3Users: Cr3Users | null = null) {
     this.id = topo.id;
     this.socket = topo.socket;
     this.tlb = tlb;
     this.tlb2m = tlb2m;
     this.psc = psc;
+    this.cr3Users = cr3Users;
+    cr3Users?.move(this.id, -1, this._cr3);
+  }
+
+  /** CR3: frame of the top-level table in use. */
+  get cr3(): number {
+    return this._cr3;
+  }
+
+  set cr3(root: number) {
+    if (root === this._cr3) return;
+    this.cr3Users?.move(this.id, this._cr3, root);
+    this._cr3 = root;
   }
 
   get mode(): CpuMode {

@@ -10,7 +10,7 @@ import { EventStream } from "../events/event-map.js";
 import { Engine } from "../sim/engine.js";
 import { Prng } from "../sim/prng.js";
 import { Apic } from "./apic.js";
-import { Cpu } from "./cpu.js";
+import { Cpu, Cr3Users } from "./cpu.js";
 import { PhysMem } from "./memory.js";
 import { Mmu } from "./mmu.js";
 import type { PagingFormat } from "./paging-format.js";
@@ -24,6 +24,25 @@ import type { HwWatch } from "./watch.js";
  */
 export const MAX_CPUS = 1024;
 export const MAX_SOCKETS = 16;
+
+/**
+ * Simulated RAM per CPU that a machine gets when no memory size is given and its CPUs
+ * need more than the default size: every CPU runs a task with its own page tables, kernel
+ * stack and pages (reaim at 1024 CPUs peaks near 29,500 frames, 115 MiB: more than the
+ * default machine's 64 MiB, which is sized for its 8 CPUs).
+ */
+export const MEMORY_MIB_PER_CPU = 1;
+export const MEMORY_PER_CPU_SOURCE =
+  "[D] a server's ~1 GB of RAM per CPU (LKP's lkp-csl-2ap4: 192 GB for 192 threads) scaled down 1024×, as the model scales RAM down; memory size itself does not enter the costs";
+
+/**
+ * The memory size, in MiB, of a machine of `cpus` CPUs whose memory was not given: the
+ * default machine's `defaultMiB`, or MEMORY_MIB_PER_CPU per CPU when that is more (above
+ * 64 CPUs with x86's 64 MiB default), so that a run with many CPUs has room for its tasks.
+ */
+export function defaultMemoryMiB(defaultMiB: number, cpus: number): number {
+  return Math.max(defaultMiB, cpus * MEMORY_MIB_PER_CPU);
+}
 
 export interface MachineParams {
   readonly format: PagingFormat;
@@ -69,6 +88,8 @@ export class Machine {
   readonly features: CpuFeatures;
   /** Per page-table frame, the CPUs whose paging-structure caches hold a slot pointing at it. */
   readonly pscHolders = new Map<number, Set<number>>();
+  /** The CPUs by the CR3 they hold (a watcher's way to the CPUs that may cache one page table's translations). */
+  readonly cr3Users: Cr3Users;
   /** The run's coarse event stream (phases, flushes, IPIs, hazards). */
   readonly events = new EventStream();
 
@@ -81,6 +102,7 @@ export class Machine {
     this.mem = new PhysMem(params.memoryFrames, params.sockets);
     const perSocket = params.cpus / params.sockets;
     const cpus: Cpu[] = [];
+    this.cr3Users = new Cr3Users(params.cpus);
     for (let id = 0; id < params.cpus; id++) {
       cpus.push(
         new Cpu(
@@ -88,6 +110,7 @@ export class Machine {
           new Tlb({ entries: params.tlbEntries, ways: params.tlbWays, pageShift: 12 }),
           new Tlb({ entries: params.tlb2mEntries, ways: Math.min(4, params.tlb2mEntries), pageShift: 21 }),
           new PagingStructureCache(params.pscEntries),
+          this.cr3Users,
         ),
       );
     }

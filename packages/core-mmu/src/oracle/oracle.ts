@@ -70,7 +70,15 @@ export class Oracle implements HwWatch {
   // Who cached each frame since it was last allocated: one bit per CPU, the address, and
   // whether it was cached at more than one address (or as part of a 2 MiB page).
   private readonly maskWords: number;
-  private readonly fillMask: Uint32Array;
+  /**
+   * The CPU bits, one row of maskWords per frame ever cached, given out at its first fill
+   * (fillRow: a frame's row, -1 before): the frames a run caches are few of the machine's
+   * (the allocator's free lists are LIFO), and a row per frame and CPU would cost
+   * frames × CPUs bits (32 MiB at 1 GiB and 1024 CPUs).
+   */
+  private fillMask: Uint32Array;
+  private readonly fillRow: Int32Array;
+  private fillRows = 0;
   private readonly fillGen: Uint32Array;
   /** The virtual page number it was cached at. */
   private readonly fillPage: Float64Array;
@@ -96,7 +104,8 @@ export class Oracle implements HwWatch {
     this.mem = m.mem;
     const n = m.mem.nframes;
     this.maskWords = Math.ceil(m.cpus.length / 32);
-    this.fillMask = new Uint32Array(n * this.maskWords);
+    this.fillRow = new Int32Array(n).fill(-1);
+    this.fillMask = new Uint32Array(Math.min(n, 1024) * this.maskWords);
     this.fillGen = new Uint32Array(n);
     this.fillPage = new Float64Array(n);
     this.fillMulti = new Uint8Array(n);
@@ -135,7 +144,9 @@ export class Oracle implements HwWatch {
     const gen = this.mem.gen[frame]!;
     const page = Math.floor(va / 4096);
     const words = this.maskWords;
-    const base = frame * words;
+    let row = this.fillRow[frame]!;
+    if (row < 0) row = this.newFillRow(frame);
+    const base = row * words;
     if (this.fillGen[frame] !== gen) {
       this.fillGen[frame] = gen;
       for (let w = 0; w < words; w++) this.fillMask[base + w] = 0;
@@ -145,6 +156,18 @@ export class Oracle implements HwWatch {
       this.fillMulti[frame] = 1;
     }
     this.fillMask[base + (cpu.id >>> 5)]! |= 1 << (cpu.id & 31);
+  }
+
+  /** Gives `frame` a row of fillMask (zeroed), growing it by doubling. */
+  private newFillRow(frame: number): number {
+    const row = this.fillRows++;
+    if ((row + 1) * this.maskWords > this.fillMask.length) {
+      const bigger = new Uint32Array(Math.min(this.fillRow.length, 2 * row) * this.maskWords);
+      bigger.set(this.fillMask);
+      this.fillMask = bigger;
+    }
+    this.fillRow[frame] = row;
+    return row;
   }
 
   staleTlbUse(cpu: Cpu, va: number, pfn: number, frame: number, write: boolean, user: boolean, t: Tlb, i: number): void {
@@ -276,7 +299,9 @@ export class Oracle implements HwWatch {
     const holders = this.holders;
     let nholders = 0;
     let reached = "";
-    const base = pfn * this.maskWords;
+    const row = this.fillRow[pfn]!;
+    if (row < 0) return; // never cached
+    const base = row * this.maskWords;
     for (let w = 0; w < this.maskWords; w++) {
       let bits = this.fillMask[base + w]!;
       while (bits !== 0) {
@@ -434,8 +459,13 @@ export class Oracle implements HwWatch {
    */
   callReturned(caller: Cpu, root: number, start: number, end: number, site: string, writesOnly: boolean): void {
     const pages = (end - start) / 4096;
-    for (const cpu of this.m.cpus) {
-      if (cpu.cr3 !== root) continue;
+    // The CPUs whose CR3 is `root` (Machine.cr3Users), not a scan of every CPU: at 1024
+    // CPUs a madvise that reached a few non-lazy CPUs would otherwise cost 1024 probes.
+    // The order does not matter: each CPU's marks are its own.
+    const cpus = this.m.cpus;
+    const users = this.m.cr3Users.of(root);
+    for (let u = 0; u < users.length; u++) {
+      const cpu = cpus[users[u]!]!;
       const t = cpu.tlb;
       if (t.live > 0) {
         if (pages <= t.entries / t.ways) {

@@ -5,7 +5,7 @@
  * its options: no wall clock, one seeded PRNG.
  */
 import type { EventStream } from "../events/event-map.js";
-import { Machine, type CpuFeatures } from "../hw/machine.js";
+import { MEMORY_MIB_PER_CPU, MEMORY_PER_CPU_SOURCE, Machine, defaultMemoryMiB, type CpuFeatures } from "../hw/machine.js";
 import { OutOfMemoryError } from "../hw/memory.js";
 import { MMU_EVENTS } from "../hw/mmu.js";
 import { C, COUNTER_NAMES } from "../kernel/counters.js";
@@ -178,6 +178,11 @@ export function simulate(input: SimulateInput): RunResult {
     }
     throw e;
   } finally {
+    // Empty the container first: dispose() is async, and until its promise settles (the
+    // next microtask checkpoint) the container stays reachable with its registry, which
+    // holds the kernel and through it the machine (~200 MiB of typed arrays at 1024 CPUs).
+    // A caller running simulate() in a loop without awaiting kept every run until the loop ended.
+    container.reset();
     container.dispose();
   }
   const elapsed = machine.now;
@@ -200,7 +205,7 @@ export function simulate(input: SimulateInput): RunResult {
     metrics,
     hazards: oracle.hazards.slice(),
     notes: [
-      `memory: ${machineOpts.memoryMiB} MiB simulated (${run.memoryFrames} frames of 4 KiB); ${machineOpts.cpus} CPUs on ${machineOpts.sockets} socket(s)`,
+      `memory: ${machineOpts.memoryMiB} MiB simulated (${run.memoryFrames} frames of 4 KiB${memorySourceNote(machineOpts, arch)}); ${machineOpts.cpus} CPUs on ${machineOpts.sockets} socket(s)`,
       ...machineSizeNotes(machineOpts, arch),
       describeKernelVersion(run.kernel),
       `TLB features: ${describeFeatures(machineOpts)} (arch/x86/mm/tlb.c ${kernelAtLeast(run.kernel, KERNEL_CHANGES.x86Pcid) ? "v5.17" : "v4.2"}: ${machineOpts.pcid ? "6 dynamic ASIDs per CPU" : "one ASID, every switch to another mm flushes"}${machineOpts.pti ? `; PTI: kernel and user PCIDs, ${machineOpts.pcid ? (machineOpts.invpcid ? "user addresses flushed by INVPCID" : "a user-address flush drops the whole user PCID at the next return to user") : "every kernel entry and exit flushes"}, kernel mappings not global` : ""})`,
@@ -215,6 +220,13 @@ export function simulate(input: SimulateInput): RunResult {
       ...hardwareParamNotes(workload, run, arch),
     ],
   };
+}
+
+/** Where a memory size scaled with the CPU count comes from (nothing for any other size). */
+function memorySourceNote(m: MachineOptions, arch: ArchLayer): string {
+  const base = arch.defaultMachine.memoryMiB;
+  if (m.memoryMiB === base || m.memoryMiB !== defaultMemoryMiB(base, m.cpus)) return "";
+  return `; the size for ${m.cpus} CPUs when none is given: ${MEMORY_MIB_PER_CPU} MiB per CPU (the ${arch.name} default, ${base} MiB, is less): ${MEMORY_PER_CPU_SOURCE}`;
 }
 
 /** The machine's hardware sizes, each with its source: the arch's, or "set for this run" when the run changed it. */

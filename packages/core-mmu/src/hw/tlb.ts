@@ -63,8 +63,8 @@ export class Tlb {
    * much faster than float64 ones (docs/performance.md); a match is confirmed on `vpn`.
    */
   private readonly vpnLo: Int32Array;
-  /** Whether some page number ever filled was not an int32 (then a `vpnLo` match is confirmed on `vpn`). */
-  private wide = false;
+  /** 1 once some page number filled was not an int32 (then a `vpnLo` match is confirmed on `vpn`); a number, not a boolean, for a one-compare test (docs/performance.md). */
+  private wide = 0;
   readonly pcid: Uint16Array;
   readonly pfn: Float64Array;
   readonly flags: Uint8Array;
@@ -182,7 +182,7 @@ export class Tlb {
     const h = this.hint[set]!;
     if (h >= 0 && vpnLo[h] === lo) {
       // The only way of the set that can match.
-      if (lo === vpn && !this.wide) return this.use(h, pcid);
+      if (lo === vpn && this.wide === 0) return this.use(h, pcid);
       return this.vpn[h] === vpn ? this.use(h, pcid) : -1;
     }
     if (this.tagCount[(set << 5) | ((lo >>> this.setBits) & 31)] === 0) {
@@ -193,7 +193,7 @@ export class Tlb {
     const base = set * this.ways;
     const end = base + this.ways;
     // With every page number filled an int32, equal low words are equal page numbers.
-    const confirm = this.wide || lo !== vpn;
+    const confirm = this.wide === 1 || lo !== vpn;
     let seen = false;
     for (let i = base; i < end; i++) {
       if (vpnLo[i] === lo) {
@@ -366,7 +366,7 @@ export class Tlb {
     tagCount[(set << 5) | ((lo >>> this.setBits) & 31)]!++;
     vpns[victim] = vpn;
     vpnLo[victim] = lo;
-    if (lo !== vpn) this.wide = true;
+    if (lo !== vpn) this.wide = 1;
     pcids[victim] = pcid;
     this.pfn[victim] = pfn;
     this.flags[victim] = flags;

@@ -372,6 +372,21 @@ describe("Tlb fast paths agree with the reference TLB", () => {
     expect(t.lookup(3, 1)).toBe(-1);
   });
 
+  it("a set of 512 ways: a tag counter stuck at its byte's limit never makes a filled page miss", () => {
+    const geometry = { entries: 512, ways: 512, pageShift: 12 }; // one set: the tag bits are the low 5
+    const t = new Tlb(geometry);
+    const r = new RefTlb(geometry);
+    // 256 pages with the same tag bits (1): their counter reaches 255 and sticks there
+    // (a byte that counted on would be back at 0).
+    const pages = Array.from({ length: 256 }, (_, k) => k * 32 + 1);
+    for (const v of pages) expect(t.insert(v, 0, v, TlbFlag.RW, 0, 0)).toBe(r.insert(v, 0, v, TlbFlag.RW, 0, 0));
+    for (const v of pages) expect([v, t.lookup(v, 0)]).toEqual([v, r.lookup(v, 0)]);
+    // Evict 156 of them (LRU: the 256 were just touched in order; 256 ways are free first).
+    for (let k = 0; k < 412; k++) expect(t.insert(20_000 + k * 32 + 2, 0, 0, TlbFlag.RW, 0, 0)).toBe(r.insert(20_000 + k * 32 + 2, 0, 0, TlbFlag.RW, 0, 0));
+    for (const v of pages) expect([v, t.lookup(v, 0)]).toEqual([v, r.lookup(v, 0)]);
+    expect(pages.filter((v) => t.lookup(v, 0) >= 0).length).toBe(100);
+  });
+
   it("agrees with the reference over 300,000 accesses of a tlb_ref.c-like stream with CR3 writes and INVLPGs", () => {
     const geometry = { entries: 1536, ways: 12, pageShift: 12 };
     const t = new Tlb(geometry);

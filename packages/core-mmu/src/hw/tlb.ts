@@ -44,6 +44,8 @@ const NOT_LIVE = -1;
  * it renumbers the PCID's epoch to 0 (`restartEpoch`).
  */
 const EPOCH_LIMIT = 2 ** 19;
+/** A `Tlb.tagCount` counter that reaches this (a byte's largest) stays there. */
+const TAG_COUNT_STUCK = 255;
 /** The LRU clock stays below this (an int32); reaching it renumbers the stamps (`renumberStamps`). */
 const CLOCK_LIMIT = 2 ** 31 - 1;
 
@@ -96,7 +98,9 @@ export class Tlb {
    * Per set, 32 counters: how many of its ways have a `vpnLo` whose tag bits end in
    * each 5-bit value (`tagBucket`), whatever the way's state. A page whose counter is 0
    * is in no way of the set: `lookup` misses without a scan (most misses: a set's 12
-   * ways fill at most 12 of the 32). Kept exact by `insert`, the only writer of `vpnLo`.
+   * ways fill at most 12 of the 32). Kept by `insert`, the only writer of `vpnLo`. A
+   * count that reaches TAG_COUNT_STUCK (a set of 255 ways or more) stays there: never
+   * 0 again, so never a wrong miss, only a scan.
    */
   private readonly tagCount: Uint8Array;
   /**
@@ -149,7 +153,7 @@ export class Tlb {
     this.hint = new Int32Array(sets).fill(-1);
     this.tagCount = new Uint8Array(sets * 32);
     // Every way starts with vpnLo 0.
-    for (let set = 0; set < sets; set++) this.tagCount[set * 32] = p.ways;
+    for (let set = 0; set < sets; set++) this.tagCount[set * 32] = Math.min(p.ways, TAG_COUNT_STUCK);
     this.sweptAt = new Float64Array(sets);
   }
 
@@ -172,7 +176,7 @@ export class Tlb {
   /**
    * Index of the entry translating `vpn` in `pcid` (or a global one), or -1: the first
    * way of the set that matches. O(ways), O(1) for the page the set's `hint` names
-   * and for a page the set's `tagBits` rule out.
+   * and for a page the set's `tagCount` rules out.
    * The hot path of every simulated access (docs/performance.md).
    */
   lookup(vpn: number, pcid: number): number {
@@ -362,8 +366,12 @@ export class Tlb {
       if (nonGlobal) nonGlobalLive[pcid]!++;
     }
     const tagCount = this.tagCount;
-    tagCount[(set << 5) | ((vpnLo[victim]! >>> this.setBits) & 31)]!--;
-    tagCount[(set << 5) | ((lo >>> this.setBits) & 31)]!++;
+    const from = (set << 5) | ((vpnLo[victim]! >>> this.setBits) & 31);
+    const to = (set << 5) | ((lo >>> this.setBits) & 31);
+    const c = tagCount[from]!;
+    if (c !== TAG_COUNT_STUCK) tagCount[from] = c - 1;
+    const d = tagCount[to]!;
+    if (d !== TAG_COUNT_STUCK) tagCount[to] = d + 1;
     vpns[victim] = vpn;
     vpnLo[victim] = lo;
     if (lo !== vpn) this.wide = 1;

@@ -89,14 +89,15 @@ export class Tlb {
   /**
    * Per set, a way that is the only live entry of the set with its `vpnLo`, or -1. Set
    * by `insert`, the only writer of `vpnLo` and the only way an entry becomes live (so
-   * nothing else can make the hint wrong: other operations only make entries not live). A lookup whose page number has that `vpnLo`
-   * needs to look at no other way: that way is the first match of a full scan, or there
-   * is none. Exact, not a guess: what `lookup` returns is what the scan returns.
+   * nothing else can make the hint wrong: other operations only make entries not
+   * live). A lookup whose page number has that `vpnLo` needs to look at no other way:
+   * that way is the first match of a full scan, or there is none. Exact, not a guess:
+   * what `lookup` returns is what the scan returns.
    */
   private readonly hint: Int32Array;
   /**
    * Per set, 32 counters: how many of its ways have a `vpnLo` whose tag bits end in
-   * each 5-bit value (`tagBucket`), whatever the way's state. A page whose counter is 0
+   * each 5-bit value (`(vpnLo >>> setBits) & 31`), whatever the way's state. A page whose counter is 0
    * is in no way of the set: `lookup` misses without a scan (most misses: a set's 12
    * ways fill at most 12 of the 32). Kept by `insert`, the only writer of `vpnLo`. A
    * count that reaches TAG_COUNT_STUCK (a set of 255 ways or more) stays there: never
@@ -349,7 +350,6 @@ export class Tlb {
       else if (hint === victim || (hint >= 0 && vpnLo[hint] === lo)) this.hint[set] = -1;
     }
     this.absent = 0;
-    // drop(victim), and `live` counts the fill.
     const nonGlobal = (flags & TlbFlag.G) === 0;
     if (pcid >= this.pcidEpoch.length) this.growPcids();
     const nonGlobalLive = this.nonGlobalLive;

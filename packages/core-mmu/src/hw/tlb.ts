@@ -38,6 +38,16 @@ const ENTRY_INVALID = -1;
 const ENTRY_GLOBAL = -2;
 /** `Tlb.stamp` of an entry that is not live (every live one has a stamp of at least 1). */
 const NOT_LIVE = -1;
+/**
+ * A PCID's epoch stays below this, so that `epoch * 4096 + pcid` is an int32 (the
+ * largest, 2^19 - 1 times 4096 plus 4095, is 2^31 - 1). The CR3 write that would reach
+ * it renumbers the PCID's epoch to 0 (`restartEpoch`).
+ */
+const EPOCH_LIMIT = 2 ** 19;
+/** A `Tlb.tagCount` counter that reaches this (a byte's largest) stays there. */
+const TAG_COUNT_STUCK = 255;
+/** The LRU clock stays below this (an int32); reaching it renumbers the stamps (`renumberStamps`). */
+const CLOCK_LIMIT = 2 ** 31 - 1;
 
 export class Tlb {
   readonly entries: number;
@@ -46,6 +56,8 @@ export class Tlb {
   readonly pageShift: number;
   readonly pageSize: number;
   private readonly setMask: number;
+  /** log2(sets): a page number's tag bits (what a set's ways differ in) are `vpnLo >>> setBits`. */
+  private readonly setBits: number;
   /** Virtual page number (va / pageSize) of each entry. Written by `insert` only. */
   readonly vpn: Float64Array;
   /**
@@ -53,30 +65,61 @@ export class Tlb {
    * much faster than float64 ones (docs/performance.md); a match is confirmed on `vpn`.
    */
   private readonly vpnLo: Int32Array;
-  /** Whether some page number ever filled was not an int32 (then a `vpnLo` match is confirmed on `vpn`). */
-  private wide = false;
+  /** 1 once some page number filled was not an int32 (then a `vpnLo` match is confirmed on `vpn`); a number, not a boolean, for a one-compare test (docs/performance.md). */
+  private wide = 0;
   readonly pcid: Uint16Array;
   readonly pfn: Float64Array;
   readonly flags: Uint8Array;
   readonly gen: Uint32Array;
   readonly wpGen: Uint32Array;
-  /** When each live entry was last used (the TLB's own clock), for LRU; NOT_LIVE once it is dropped. */
-  private readonly stamp: Float64Array;
+  /**
+   * When each live entry was last used (the TLB's own clock, an int32), for LRU;
+   * NOT_LIVE once it is dropped. Only the order of the stamps within a set matters.
+   */
+  private readonly stamp: Int32Array;
   /**
    * Whether each entry is valid, and for a non-global one the epoch of its PCID it was
-   * filled in: ENTRY_INVALID, ENTRY_GLOBAL, or epoch * 4096 + pcid. A CR3 write
-   * invalidates every non-global entry of a PCID in O(1): it bumps the PCID's epoch,
-   * and a non-global entry is live only while its state equals its PCID's current
-   * key. One array, so that a lookup reads one word to know whether a match is usable.
+   * filled in: ENTRY_INVALID, ENTRY_GLOBAL, or epoch * 4096 + pcid (an int32: epochs stay
+   * below EPOCH_LIMIT). A CR3 write invalidates every non-global entry of a PCID in O(1):
+   * it bumps the PCID's epoch, and a non-global entry is live only while its state
+   * equals its PCID's current key. One array, so that a lookup reads one word to know
+   * whether a match is usable.
    */
-  private readonly state: Float64Array;
+  private readonly state: Int32Array;
+  /**
+   * Per set, a way that is the only live entry of the set with its `vpnLo`, or -1. Set
+   * by `insert`, the only writer of `vpnLo` and the only way an entry becomes live (so
+   * nothing else can make the hint wrong: other operations only make entries not
+   * live). A lookup whose page number has that `vpnLo` needs to look at no other way:
+   * that way is the first match of a full scan, or there is none. Exact, not a guess:
+   * what `lookup` returns is what the scan returns.
+   */
+  private readonly hint: Int32Array;
+  /**
+   * Per set, 32 counters: how many of its ways have a `vpnLo` whose tag bits end in
+   * each 5-bit value (`(vpnLo >>> setBits) & 31`), whatever the way's state. A page whose counter is 0
+   * is in no way of the set: `lookup` misses without a scan (most misses: a set's 12
+   * ways fill at most 12 of the 32). Kept by `insert`, the only writer of `vpnLo`. A
+   * count that reaches TAG_COUNT_STUCK (a set of 255 ways or more) stays there: never
+   * 0 again, so never a wrong miss, only a scan.
+   */
+  private readonly tagCount: Uint8Array;
+  /**
+   * `absent` 1: no way of the set of `absentLo` has that `vpnLo` (seen by a `lookup` that
+   * scanned the set and missed; only `insert` writes `vpnLo`, and it clears this). Then
+   * the fill that follows the miss needs no duplicate check: its scan reads the stamps
+   * only, as tlb_ref.c's.
+   */
+  private absent = 0;
+  private absentLo = 0;
   /**
    * Per-PCID epoch and live non-global count. Sized for the PCIDs a run without PTI
    * uses (0 without PCID; kern_pcid(asid) = 1..6 with it) and grown to all 4096 on the
    * first higher one (PTI's user PCIDs have bit 11 set).
    */
-  private pcidEpoch = new Uint32Array(PCID_INITIAL);
+  private pcidEpoch = new Int32Array(PCID_INITIAL);
   private nonGlobalLive = new Uint32Array(PCID_INITIAL);
+  /** The LRU clock: the last stamp given; below CLOCK_LIMIT. */
   private clock = 0;
   /** Number of live entries (kept exact). */
   live = 0;
@@ -97,6 +140,7 @@ export class Tlb {
     this.ways = p.ways;
     this.sets = sets;
     this.setMask = sets - 1;
+    this.setBits = 31 - Math.clz32(sets);
     this.pageShift = p.pageShift;
     this.pageSize = 2 ** p.pageShift;
     this.vpn = new Float64Array(p.entries);
@@ -106,9 +150,12 @@ export class Tlb {
     this.flags = new Uint8Array(p.entries);
     this.gen = new Uint32Array(p.entries);
     this.wpGen = new Uint32Array(p.entries);
-    this.stamp = new Float64Array(p.entries);
-    this.state = new Float64Array(p.entries).fill(ENTRY_INVALID);
-    this.stamp.fill(NOT_LIVE);
+    this.stamp = new Int32Array(p.entries).fill(NOT_LIVE);
+    this.state = new Int32Array(p.entries).fill(ENTRY_INVALID);
+    this.hint = new Int32Array(sets).fill(-1);
+    this.tagCount = new Uint8Array(sets * 32);
+    // Every way starts with vpnLo 0.
+    for (let set = 0; set < sets; set++) this.tagCount[set * 32] = Math.min(p.ways, TAG_COUNT_STUCK);
     this.sweptAt = new Float64Array(sets);
   }
 
@@ -129,27 +176,94 @@ export class Tlb {
   }
 
   /**
-   * Index of the entry translating `vpn` in `pcid` (or a global one), or -1. O(ways).
-   * The hot path of every simulated access: an int32 compare per way, and three words
-   * read on a match (docs/performance.md).
+   * Index of the entry translating `vpn` in `pcid` (or a global one), or -1: the first
+   * way of the set that matches. O(ways), O(1) for the page the set's `hint` names
+   * and for a page the set's `tagCount` rules out.
+   * The hot path of every simulated access (docs/performance.md).
    */
   lookup(vpn: number, pcid: number): number {
     const lo = vpn | 0;
     const vpnLo = this.vpnLo;
-    const base = (lo & this.setMask) * this.ways;
+    const set = lo & this.setMask;
+    const h = this.hint[set]!;
+    if (h >= 0 && vpnLo[h] === lo) {
+      // The only way of the set that can match.
+      if (lo === vpn && this.wide === 0) return this.use(h, pcid);
+      return this.vpn[h] === vpn ? this.use(h, pcid) : -1;
+    }
+    if (this.tagCount[(set << 5) | ((lo >>> this.setBits) & 31)] === 0) {
+      this.absentLo = lo;
+      this.absent = 1;
+      return -1;
+    }
+    const base = set * this.ways;
     const end = base + this.ways;
     // With every page number filled an int32, equal low words are equal page numbers.
-    const confirm = this.wide || lo !== vpn;
+    const confirm = this.wide === 1 || lo !== vpn;
+    let seen = false;
     for (let i = base; i < end; i++) {
-      if (vpnLo[i] === lo && (!confirm || this.vpn[i] === vpn)) {
-        const st = this.state[i]!;
-        if (st === ENTRY_GLOBAL || (st >= 0 && st === this.liveKey(pcid))) {
-          this.stamp[i] = ++this.clock;
-          return i;
+      if (vpnLo[i] === lo) {
+        seen = true;
+        if (!confirm || this.vpn[i] === vpn) {
+          const st = this.state[i]!;
+          if (st === ENTRY_GLOBAL || (st >= 0 && st === this.liveKey(pcid))) {
+            this.stamp[i] = this.tick();
+            return i;
+          }
         }
       }
     }
+    if (!seen) {
+      this.absentLo = lo;
+      this.absent = 1;
+    }
     return -1;
+  }
+
+  /** `lookup`'s end for the one way that can match: `i` if it is usable in `pcid` (then stamped), else -1. */
+  private use(i: number, pcid: number): number {
+    const st = this.state[i]!;
+    if (st === ENTRY_GLOBAL || (st >= 0 && st === this.liveKey(pcid))) {
+      this.stamp[i] = this.tick();
+      return i;
+    }
+    return -1;
+  }
+
+  /** The next LRU stamp. */
+  private tick(): number {
+    const c = this.clock + 1;
+    if (c !== CLOCK_LIMIT) return (this.clock = c);
+    return (this.clock = this.renumberStamps() + 1);
+  }
+
+  /**
+   * Renumbers the stamps of each set 1, 2, ... in their order (the LRU order: the only
+   * thing a stamp is compared for, within its set) and returns the largest, the clock's
+   * new value. Runs once per 2^31 - 1 ticks.
+   */
+  private renumberStamps(): number {
+    const stamp = this.stamp;
+    const ways = this.ways;
+    const order = new Int32Array(ways);
+    let max = 0;
+    for (let base = 0; base < this.entries; base += ways) {
+      // Insertion sort of the set's stamped ways by stamp (stamps are distinct).
+      let k = 0;
+      for (let i = base; i < base + ways; i++) {
+        const s = stamp[i]!;
+        if (s === NOT_LIVE) continue;
+        let j = k++;
+        while (j > 0 && stamp[order[j - 1]!]! > s) {
+          order[j] = order[j - 1]!;
+          j--;
+        }
+        order[j] = i;
+      }
+      for (let j = 0; j < k; j++) stamp[order[j]!] = j + 1;
+      if (k > max) max = k;
+    }
+    return max;
   }
 
   /**
@@ -181,57 +295,94 @@ export class Tlb {
     const lo = vpn | 0;
     const set = lo & this.setMask;
     const base = set * ways;
-    const end = base + ways;
     if (this.sweptAt[set] !== this.staleSeq) this.sweep(set);
     const state = this.state;
     const vpnLo = this.vpnLo;
     const vpns = this.vpn;
     const pcids = this.pcid;
     const stamp = this.stamp;
+    const end = base + ways;
     // The first way that is not live (stamp -1: the set was swept) or holds the same
     // page (a fill replaces it: no duplicates), else the least recently used one. Two
-    // reads a way, as tlb_ref.c's miss path.
+    // reads a way, as tlb_ref.c's miss path. `sameLo` counts the live ways with the
+    // same `vpnLo` (the rest of the set is read for them after a break).
     let victim = base;
-    let oldest = Infinity;
-    for (let i = base; i < end; i++) {
-      if (vpnLo[i] === lo && vpns[i] === vpn) {
-        const st = state[i]!;
-        if (st === ENTRY_GLOBAL || (st !== ENTRY_INVALID && pcids[i] === pcid)) {
+    let oldest = 0x7fffffff;
+    if (this.absent === 1 && this.absentLo === lo) {
+      // No way has `lo`: no duplicate, and the victim will be the set's only way with `lo`.
+      for (let i = base; i < end; i++) {
+        const s = stamp[i]!;
+        if (s < oldest) {
+          oldest = s;
           victim = i;
-          oldest = 0;
-          break;
+          if (s === NOT_LIVE) break;
         }
       }
-      const s = stamp[i]!;
-      if (s < oldest) {
-        oldest = s;
-        victim = i;
-        if (s === NOT_LIVE) break;
+      this.hint[set] = victim;
+    } else {
+      let sameLo = 0;
+      let i = base;
+      for (; i < end; i++) {
+        if (vpnLo[i] === lo) {
+          const st = state[i]!;
+          if (st !== ENTRY_INVALID) {
+            sameLo++;
+            if (vpns[i] === vpn && (st === ENTRY_GLOBAL || pcids[i] === pcid)) {
+              victim = i;
+              oldest = 0;
+              break;
+            }
+          }
+        }
+        const s = stamp[i]!;
+        if (s < oldest) {
+          oldest = s;
+          victim = i;
+          if (s === NOT_LIVE) break;
+        }
       }
+      for (i++; i < end; i++) if (vpnLo[i] === lo && state[i] !== ENTRY_INVALID) sameLo++;
+      // The victim's own `vpnLo` is overwritten: it no longer counts.
+      if (oldest !== NOT_LIVE && vpnLo[victim] === lo) sameLo--;
+      // The victim is now the set's only live way with `lo` (its hint), or the set's
+      // hint stays unless the victim was it or another way shares `lo` with the victim.
+      const hint = this.hint[set]!;
+      if (sameLo === 0) this.hint[set] = victim;
+      else if (hint === victim || (hint >= 0 && vpnLo[hint] === lo)) this.hint[set] = -1;
     }
-    const victimLive = oldest !== NOT_LIVE;
-    // drop(victim)
-    if (victimLive) {
-      this.live--;
-      if (state[victim] !== ENTRY_GLOBAL) this.nonGlobalLive[pcids[victim]!]!--;
+    this.absent = 0;
+    const nonGlobal = (flags & TlbFlag.G) === 0;
+    if (pcid >= this.pcidEpoch.length) this.growPcids();
+    const nonGlobalLive = this.nonGlobalLive;
+    if (oldest !== NOT_LIVE) {
+      // drop(victim); nothing to count when the fill puts back what it takes (a
+      // non-global entry of the same PCID, as every fill of the bench).
+      const was = state[victim] !== ENTRY_GLOBAL ? pcids[victim]! : -1;
+      if (was !== (nonGlobal ? pcid : -1)) {
+        if (was >= 0) nonGlobalLive[was]!--;
+        if (nonGlobal) nonGlobalLive[pcid]!++;
+      }
+    } else {
+      this.live++;
+      if (nonGlobal) nonGlobalLive[pcid]!++;
     }
+    const tagCount = this.tagCount;
+    const from = (set << 5) | ((vpnLo[victim]! >>> this.setBits) & 31);
+    const to = (set << 5) | ((lo >>> this.setBits) & 31);
+    const c = tagCount[from]!;
+    if (c !== TAG_COUNT_STUCK) tagCount[from] = c - 1;
+    const d = tagCount[to]!;
+    if (d !== TAG_COUNT_STUCK) tagCount[to] = d + 1;
     vpns[victim] = vpn;
     vpnLo[victim] = lo;
-    if (lo !== vpn) this.wide = true;
+    if (lo !== vpn) this.wide = 1;
     pcids[victim] = pcid;
     this.pfn[victim] = pfn;
     this.flags[victim] = flags;
     this.gen[victim] = gen;
     this.wpGen[victim] = wpGen;
-    stamp[victim] = ++this.clock;
-    if (pcid >= this.pcidEpoch.length) this.growPcids();
-    this.live++;
-    if ((flags & TlbFlag.G) === 0) {
-      state[victim] = this.pcidEpoch[pcid]! * PCID_COUNT + pcid;
-      this.nonGlobalLive[pcid]!++;
-    } else {
-      state[victim] = ENTRY_GLOBAL;
-    }
+    stamp[victim] = this.tick();
+    state[victim] = nonGlobal ? this.pcidEpoch[pcid]! * PCID_COUNT + pcid : ENTRY_GLOBAL;
     return victim;
   }
 
@@ -274,7 +425,7 @@ export class Tlb {
   }
 
   private growPcids(): void {
-    const e = new Uint32Array(PCID_COUNT);
+    const e = new Int32Array(PCID_COUNT);
     e.set(this.pcidEpoch);
     this.pcidEpoch = e;
     const l = new Uint32Array(PCID_COUNT);
@@ -287,11 +438,31 @@ export class Tlb {
     if (pcid >= this.pcidEpoch.length) return 0; // nothing was ever cached for it
     const n = this.nonGlobalLive[pcid]!;
     if (n === 0) return 0;
-    this.pcidEpoch[pcid] = (this.pcidEpoch[pcid]! + 1) >>> 0;
+    const epoch = this.pcidEpoch[pcid]! + 1;
+    if (epoch === EPOCH_LIMIT) this.restartEpoch(pcid);
+    else this.pcidEpoch[pcid] = epoch;
     this.nonGlobalLive[pcid] = 0;
     this.live -= n;
     this.staleSeq++;
     return n;
+  }
+
+  /**
+   * The CR3 write of `pcid` whose epoch would reach EPOCH_LIMIT: marks invalid every
+   * non-global entry of `pcid` (all of them are dead after this write: the live ones
+   * of the current epoch it drops, and those of older epochs) and starts the PCID's
+   * epochs again from 0, which no entry of `pcid` then holds. O(entries), once per
+   * 2^19 CR3 writes of one PCID.
+   */
+  private restartEpoch(pcid: number): void {
+    const state = this.state;
+    for (let i = 0; i < this.entries; i++) {
+      if (state[i]! >= 0 && this.pcid[i] === pcid) {
+        state[i] = ENTRY_INVALID;
+        this.stamp[i] = NOT_LIVE;
+      }
+    }
+    this.pcidEpoch[pcid] = 0;
   }
 
   /** CR4.PGE toggle / INVPCID all: drops everything, globals included. */

@@ -120,6 +120,8 @@ function shortenCompare(cmd) {
 
 /** Commands that are not run, each with its reason. */
 const SKIPPED = new Map([
+  ["npm run check:readme     # runs every shell command shown in a README or docs/*.md; exit 1 naming README, line and command",
+    "this script itself"],
   ["npm test     # installs what is missing (pnpm from the npm registry), builds, runs every test",
     "the whole test suite: .ci/run runs it as its last step (and runs this script before it)"],
   ["npm run check:packages   # pnpm pack of every package; publint --strict and attw on each tarball;",
@@ -363,12 +365,14 @@ try {
     const t0 = Date.now();
     const env = { ...process.env };
     delete env.INIT_CWD; // npm sets it to where the command runs
-    const r = spawnSync("sh", ["-c", run], { cwd, env, encoding: "utf8", timeout: TIMEOUT_MS, maxBuffer: 256 * 1024 * 1024 });
+    // coreutils' timeout signals the command's whole process group (npm, the CLI, its workers).
+    const r = spawnSync("timeout", ["-k", "10", String(TIMEOUT_MS / 1000), "sh", "-c", run], { cwd, env, encoding: "utf8", maxBuffer: 256 * 1024 * 1024 });
     const ms = Date.now() - t0;
     if (out !== null) rmSync(out, { recursive: true, force: true });
     ran++;
     const problems = [];
-    if (r.error) problems.push(r.error.code === "ETIMEDOUT" ? `timed out after ${seconds(TIMEOUT_MS)}` : String(r.error));
+    if (r.error) problems.push(String(r.error));
+    else if (r.status === 124 || r.status === 137) problems.push(`timed out after ${seconds(TIMEOUT_MS)}`);
     else if (r.status !== it.status) problems.push(`exit ${r.status ?? r.signal}, expected ${it.status}${it.statusWhy ? ` (${it.statusWhy})` : ""}`);
     if (it.stderr !== null && r.stderr.trim() !== it.stderr) problems.push(`stderr is not the line the README shows: ${JSON.stringify(r.stderr.trim())}`);
     const status = problems.length === 0 ? "ok" : "FAIL";

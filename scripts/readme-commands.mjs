@@ -80,6 +80,14 @@ const SHORTENED = new Map([
     run: "npm run -s flushlab -- reproduce --plugins mmu-notifier",
     why: "vmalloc-sync's reproduction runs reaim on the 192-thread preset (minutes on 2 cores); the same command on the quickest reproduction (reproduce-strict.test.ts runs every one)",
   }],
+  ["npm run -s flushlab -- sweep tlb-flush2 --out grid.jsonl --plugins batched-unmap --cpus 4,8 --param threads=2,4 --kernel v4.2", {
+    run: "npm run -s flushlab -- sweep tlb-flush2 --out grid.jsonl --plugins batched-unmap --cpus 4,8 --param threads=2,4 --kernel v4.2 --seeds 1",
+    why: "one seed per grid point instead of 3: the same grid, file and table from 8 runs instead of 24",
+  }],
+  ["npm run -s flushlab -- sweep tlb-flush2 --out grid.jsonl --plugins batched-unmap --cpus 4,8 --param threads=2,4 --seeds 3 --kernel v4.2", {
+    run: "npm run -s flushlab -- sweep tlb-flush2 --out grid.jsonl --plugins batched-unmap --cpus 4,8 --param threads=2,4 --seeds 1 --kernel v4.2",
+    why: "one seed per grid point instead of 3: the same grid, file and table from 8 runs instead of 24",
+  }],
   ["npm run -s flushlab -- new-plugin demo --dir /tmp/demo", {
     run: `npm run -s flushlab -- new-plugin demo --dir ${OUT}/demo`,
     why: "relocated: a fresh directory outside the checkout instead of /tmp/demo, which may exist already",

@@ -51,6 +51,21 @@ describe("flushlab sweep", () => {
     expect(third.stdout.split("\n").slice(1)).toEqual(second.stdout.split("\n").slice(1));
   });
 
+  it("each JSON line says what its run was (workload, machine, profile, kernel, plugins, params, seed) and carries its notes", async () => {
+    const out = join(tmp(), "grid.jsonl");
+    const r = await runCli(["sweep", "tlb-flush2", "--out", out, "--plugins", "lazy-flush", "--cpus", "4", "--sockets", "2", "--profile", "kvm-guest", "--param", "threads=2", "--seed", "7", "--seeds", "1"]);
+    expect(r.code).toBe(0);
+    const lines = readFileSync(out, "utf8").split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.map((l) => l["variant"])).toEqual(["baseline", "lazy-flush"]);
+    for (const l of lines) {
+      expect(l).toMatchObject({ workload: "tlb-flush2", machine: { arch: "x86-64", cpus: 4, sockets: 2 }, profile: "kvm-guest", seed: 7 });
+      expect((l["params"] as Record<string, unknown>)["threads"]).toBe(2);
+      expect(l["kernel"]).toMatch(/^v\d/);
+      expect(l["plugins"]).toEqual(l["variant"] === "baseline" ? [] : ["lazy-flush"]);
+      expect(l["notes"]).toContain("fake simulator (test registry): the numbers are illustrative, not a model");
+    }
+  });
+
   it("--shard K/N splits the grid into independent jobs whose files, concatenated, make the whole grid", async () => {
     const d = tmp();
     const a = await runCli([...grid(join(d, "1.jsonl")), "--shard", "1/2"]);

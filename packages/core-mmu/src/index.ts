@@ -3,7 +3,6 @@
  * kernel (kernel/ and mm/), the extension points with their pre-patch defaults, the
  * hazard oracle, and simulate().
  */
-import "reflect-metadata";
 // The engine, the cost model, the event stream.
 export * from "./sim/index.js";
 export * from "./cost/cost-model.js";

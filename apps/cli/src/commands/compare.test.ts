@@ -32,7 +32,7 @@ async function compareJson(argv: string[], registry?: CliRegistry): Promise<Comp
 describe("flushlab compare --json", () => {
   it("has the documented shape", async () => {
     const json = await compareJson(["tlb-flush2", "--plugins", "lazy-flush,batch-ipi", "--runs", "4"]);
-    expect(Object.keys(json)).toEqual(["workload", "kernel", "plugins", "runs", "metrics", "counters", "hazards"]);
+    expect(Object.keys(json)).toEqual(["workload", "plugins", "machine", "profile", "kernel", "params", "runs", "seeds", "metrics", "counters", "hazards", "notes"]);
     expect(json.workload).toBe("tlb-flush2");
     expect(json.plugins).toEqual(["lazy-flush", "batch-ipi"]);
     expect(json.runs).toBe(4);
@@ -43,6 +43,29 @@ describe("flushlab compare --json", () => {
     expect(Object.keys(json.counters)).toContain("nr_tlb_remote_flush");
     for (const c of Object.values(json.counters)) expect(Object.keys(c)).toEqual(["baseline", "patched"]);
     expect(json.hazards).toEqual({ baseline: 0, patched: 0 });
+  });
+
+  it("stands alone: the machine, profile, kernel, params, seeds and notes the human report prints", async () => {
+    const argv = ["tlb-flush2", "--plugins", "lazy-flush", "--runs", "3", "--seed", "5", "--cpus", "4", "--sockets", "2", "--memory", "32", "--profile", "kvm-guest", "--param", "threads=2"];
+    const json = (await compareJson(argv)) as CompareJson & { machine: Record<string, unknown>; profile: string; kernel: string; params: Record<string, unknown>; seeds: number[]; notes: string[] };
+    const human = await runCli(["compare", ...argv]);
+    expect(human.code).toBe(0);
+    const lines = human.stdout.split("\n");
+    const row = (name: string): string => lines.find((l) => l.startsWith(`  ${name} `))!.slice(name.length + 2).trim();
+    expect(json.machine).toMatchObject({ arch: "x86-64", cpus: 4, sockets: 2, memoryMiB: 32 });
+    expect(row("machine")).toContain("4 CPUs");
+    expect(json.profile).toBe("kvm-guest");
+    expect(row("profile")).toBe(json.profile);
+    expect(row("kernel")).toBe(json.kernel);
+    expect(json.seeds).toEqual([5, 6, 7]);
+    expect(row("runs")).toBe("3 per side (seeds 5..7)");
+    expect(json.params["threads"]).toBe(2);
+    expect(row("params")).toBe(Object.entries(json.params).map(([k, v]) => `${k}=${String(v)}`).join(" "));
+    // The notes, word for word and in order, as the human report lists them.
+    const notes = lines.slice(lines.indexOf("Notes") + 1).filter((l) => l.startsWith("  - ")).map((l) => l.slice(4));
+    expect(notes.length).toBeGreaterThan(0);
+    expect(json.notes).toEqual(notes);
+    expect(json.notes).toContain("memory scaled to 32 MiB");
   });
 
   it("means, sample stddevs and change_pct come from runs on seeds seed..seed+N-1", async () => {

@@ -63,7 +63,16 @@ describe("flushlab reproduce", () => {
     expect(json.reproductions.map((x) => x.plugin)).toEqual(["lazy-flush", "skip-flush"]);
 
     const lazy = json.reproductions[0]!;
-    expect(Object.keys(lazy)).toEqual(["plugin", "workload", "figures", "hazards", "ok"]);
+    expect(Object.keys(lazy)).toEqual(["plugin", "workload", "machine", "profile", "kernel", "params", "runs", "seeds", "figures", "hazards", "ok", "notes"]);
+    // What the runs were, so the JSON stands alone: the reproduction's machine, profile, params, seeds, and the runs' notes.
+    const runs = lazy as unknown as { machine: Record<string, unknown>; profile: string; kernel: string; params: Record<string, unknown>; runs: number; seeds: number[]; notes: string[] };
+    expect(runs.machine).toMatchObject({ arch: "x86-64", cpus: 4 });
+    expect(runs.profile).toBe("kvm-guest");
+    expect(runs.kernel).toMatch(/^v\d/);
+    expect(runs.params["threads"]).toBe(4);
+    expect(runs.runs).toBe(3);
+    expect(runs.seeds).toEqual([1, 2, 3]);
+    expect(runs.notes).toContain("fake simulator (test registry): the numbers are illustrative, not a model");
     expect(lazy.workload).toBe("tlb-flush2");
     for (const f of lazy.figures) expect(Object.keys(f)).toEqual(["metric", "kind", "role", "model", "published", "accept", "source", "ok", "result"]);
     // A prediction outside its band is labelled "not reproduced".

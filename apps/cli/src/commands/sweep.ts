@@ -134,7 +134,7 @@ function append(file: string, line: SweepLine): void {
 
 /** A stored line as the part of a RunResult a compare reads (metrics, counters, the hazard count). */
 function asResult(line: SweepLine): Pick<RunResult, "metrics" | "counters" | "hazards" | "notes" | "interrupts"> {
-  return { metrics: line.metrics, counters: { ...line.counters, hazards_total: line.hazards }, hazards: [], notes: [], interrupts: line.interrupts ?? { TLB: [], CAL: [] } };
+  return { metrics: line.metrics, counters: { ...line.counters, hazards_total: line.hazards }, hazards: [], notes: line.notes ?? [], interrupts: line.interrupts ?? { TLB: [], CAL: [] } };
 }
 
 export const sweepCommand = defineCommand({
@@ -231,7 +231,25 @@ export const sweepCommand = defineCommand({
       for (let r = pending.get(next); r !== undefined; r = pending.get(next)) {
         pending.delete(next);
         const p = todo[next]!;
-        const line: SweepLine = { key: p.key, variant: p.variant, cell: p.cell, seed: p.seed, metrics: r.metrics, counters: r.counters, hazards: hazardCount(r), interrupts: r.interrupts };
+        const o = p.setup.options;
+        const line: SweepLine = {
+          key: p.key,
+          variant: p.variant,
+          cell: p.cell,
+          seed: p.seed,
+          workload: o.workload,
+          machine: o.machine,
+          ...(o.preset !== undefined ? { preset: o.preset } : {}),
+          profile: o.profile,
+          kernel: r.kernel,
+          plugins: o.plugins,
+          params: o.params,
+          metrics: r.metrics,
+          counters: r.counters,
+          hazards: hazardCount(r),
+          interrupts: r.interrupts,
+          notes: r.notes,
+        };
         append(f.out!, line);
         done.set(p.key, line);
         next++;

@@ -46,13 +46,30 @@ export function runJson(report: RunReport): Record<string, unknown> {
   };
 }
 
+/**
+ * The runs behind a compare as the human report's header and notes state them: the
+ * machine (every field, resolved), its preset, profile, kernel, workload params, seeds
+ * and the notes of the first patched run (what was scaled down, which kernel code is
+ * mirrored). With these a JSON result can be read, and re-run, on its own.
+ */
+function runsJson(summary: CompareSummary): Record<string, unknown> {
+  const { options } = summary;
+  return {
+    machine: { ...options.machine },
+    ...(options.preset !== undefined ? { preset: options.preset } : {}),
+    profile: options.profile,
+    kernel: options.kernel ?? DEFAULT_KERNEL_VERSION,
+    params: { ...options.params },
+    runs: summary.runs,
+    seeds: [...summary.seeds],
+  };
+}
+
 export function compareJson(summary: CompareSummary): Record<string, unknown> {
   return {
     workload: summary.workload.name,
-    kernel: summary.options.kernel ?? DEFAULT_KERNEL_VERSION,
     plugins: summary.plugins.map((p) => p.name),
-    ...(summary.options.preset !== undefined ? { preset: summary.options.preset } : {}),
-    runs: summary.runs,
+    ...runsJson(summary),
     metrics: Object.fromEntries(
       summary.metrics.map((m) => [
         m.name,
@@ -68,6 +85,7 @@ export function compareJson(summary: CompareSummary): Record<string, unknown> {
     ),
     counters: Object.fromEntries(summary.counters.map((c) => [c.name, { baseline: c.baseline, patched: c.patched }])),
     hazards: { baseline: summary.hazards.baseline, patched: summary.hazards.patched },
+    notes: [...summary.notes],
   };
 }
 
@@ -75,6 +93,7 @@ function reproductionJson(r: ReproductionOutcome): Record<string, unknown> {
   return {
     plugin: r.plugin.name,
     workload: r.compare.workload.name,
+    ...runsJson(r.compare),
     figures: r.figures.map((f) => ({
       metric: f.figure.metric,
       kind: f.figure.kind,
@@ -88,6 +107,7 @@ function reproductionJson(r: ReproductionOutcome): Record<string, unknown> {
     })),
     hazards: { baseline: r.compare.hazards.baseline, patched: r.compare.hazards.patched },
     ok: r.ok,
+    notes: [...r.compare.notes],
   };
 }
 

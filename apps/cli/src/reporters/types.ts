@@ -259,11 +259,24 @@ export interface SweepLine {
   readonly variant: string;
   readonly cell: string;
   readonly seed: number;
+  /**
+   * What the run was, spelled out (the key encodes the same, compactly), and its notes:
+   * a line can be read on its own. Absent in lines written before these were added.
+   */
+  readonly workload?: string;
+  readonly machine?: RunOptions["machine"];
+  readonly preset?: string;
+  readonly profile?: string;
+  readonly kernel?: string;
+  readonly plugins?: readonly string[];
+  readonly params?: RunOptions["params"];
   readonly metrics: Readonly<Record<string, number>>;
   readonly counters: Readonly<Record<string, number>>;
   readonly hazards: number;
   /** /proc/interrupts rows per CPU. */
   readonly interrupts: { readonly TLB: readonly number[]; readonly CAL: readonly number[] };
+  /** The run's notes (RunResult.notes). */
+  readonly notes?: readonly string[];
 }
 
 export interface SweepCell {

@@ -5,7 +5,11 @@
  * The oracle adds `hazard` (oracle/hazard.ts); plugins and tools may add events the
  * same way, through declaration merging, with prefixed names.
  */
-import { Observable, Subject } from "rxjs";
+// The two classes from their own modules: `import … from "rxjs"` loads all of rxjs
+// (some 200 CommonJS files, most of a quick command's start-up, e.g. `flushlab list`);
+// these are the same classes the "rxjs" entry re-exports, so operators apply as usual.
+import { Observable } from "rxjs/internal/Observable";
+import { Subject } from "rxjs/internal/Subject";
 
 /** tlb_flush reasons, as in include/linux/mm_types.h `enum tlb_flush_reason`. */
 export type TlbFlushReason =

@@ -7,12 +7,28 @@
  * registered globally. What a plugin's code throws is reported with its name and the
  * hook it was in.
  */
-import "reflect-metadata";
-import { container as rootContainer, instanceCachingFactory, type DependencyContainer, type InjectionToken } from "tsyringe";
+import { createRequire } from "node:module";
+import type { DependencyContainer, InjectionToken } from "tsyringe";
 import type { Kernel } from "../kernel/kernel.js";
 import type { AnyDefaultPolicy, AnyPolicy, FlushlabPlugin } from "./define.js";
 import { PluginError, WatchdogError } from "./errors.js";
 import { EXTENSION_POINTS, type ExtensionPoint, type Policies, type PolicySlot } from "./tokens.js";
+
+/**
+ * tsyringe (and the reflect-metadata polyfill it needs first) is loaded on the first
+ * run, not when the package is imported: a command that simulates nothing (`flushlab
+ * list`, `--help`) does not pay for it. Both are CommonJS, so `require` loads them
+ * synchronously, as assemblePolicies is.
+ */
+let tsyringe: typeof import("tsyringe") | undefined;
+function di(): typeof import("tsyringe") {
+  if (tsyringe === undefined) {
+    const require = createRequire(import.meta.url);
+    require("reflect-metadata");
+    tsyringe = require("tsyringe") as typeof import("tsyringe");
+  }
+  return tsyringe;
+}
 
 /** The run's kernel, for anything resolved from its container. */
 export const KERNEL: InjectionToken<Kernel> = Symbol.for("@flushlab/core-mmu:Kernel");
@@ -28,7 +44,7 @@ interface Layer<K extends PolicySlot> {
  * must cover every point (core-mmu's plus the arch layer's). Returns the run's container.
  */
 export function assemblePolicies(kernel: Kernel, defaults: readonly AnyDefaultPolicy[], plugins: readonly FlushlabPlugin[]): DependencyContainer {
-  const container = rootContainer.createChildContainer();
+  const container = di().container.createChildContainer();
   container.register(KERNEL, { useValue: kernel });
   for (const point of EXTENSION_POINTS) register(container, kernel, point, defaults, plugins);
   for (const point of EXTENSION_POINTS) install(kernel.policies, point, container.resolve(point.token));
@@ -46,7 +62,7 @@ function register<K extends PolicySlot>(container: DependencyContainer, kernel: 
     }
   }
   container.register(point.token, {
-    useFactory: instanceCachingFactory(() => {
+    useFactory: di().instanceCachingFactory(() => {
       let impl = undefined as unknown as Policies[K];
       for (const layer of layers) {
         if (layer.plugin === null) {

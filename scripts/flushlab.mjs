@@ -11,6 +11,18 @@ const argv = process.argv.slice(2);
 const quiet = argv[0] === "--quiet";
 if (quiet) argv.shift();
 setup({ quiet });
+// npm runs this from the repository root; INIT_CWD is where the user ran `npm run`, and
+// every relative path they typed (the config, --plugins, --html, --trace, --save, --out)
+// is meant from there.
+const initCwd = process.env.INIT_CWD;
+if (initCwd !== undefined && initCwd !== process.cwd()) {
+  try {
+    process.chdir(initCwd);
+  } catch {
+    process.stderr.write(`flushlab: cannot change to the directory npm was run from (INIT_CWD=${initCwd})\n`);
+    process.exit(2);
+  }
+}
 // apps/cli/dist/bin.js reads its arguments from process.argv.slice(2).
 process.argv = [process.argv[0], fileURLToPath(new URL("../apps/cli/dist/bin.js", import.meta.url)), ...argv];
 await import("../apps/cli/dist/bin.js");

@@ -2,19 +2,10 @@
 import { main } from "./cli.js";
 import { registry } from "./registry.js";
 
-// Under `npm run`, the working directory is the repository root; INIT_CWD is where the
-// user ran the command. Everything relative the user types is meant from there: their
-// flushlab.config, `--plugins ./dir`, and the files written (`--html`, `--trace`,
-// `check --save`/`--replay`, `sweep --out`), so the process moves there first.
-const initCwd = process.env["INIT_CWD"];
-if (initCwd !== undefined && initCwd !== process.cwd()) {
-  try {
-    process.chdir(initCwd);
-  } catch {
-    process.stderr.write(`flushlab: cannot change to the directory npm was run from (INIT_CWD=${initCwd})\n`);
-    process.exit(2);
-  }
-}
+// Relative paths (the config, --plugins ./dir, --html, --trace, --save, --out) are taken
+// from the working directory. The repository's `npm run flushlab` and `npm start`
+// (scripts/flushlab.mjs) first move to INIT_CWD, where the user ran npm; the installed
+// bin does not read INIT_CWD, which an outer npm script may have set to somewhere else.
 process.exitCode = await main(process.argv.slice(2), registry, {
   stdout: process.stdout,
   stderr: process.stderr,

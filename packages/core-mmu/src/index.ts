@@ -11,7 +11,7 @@ export * from "./events/event-map.js";
 export * from "./hw/pte.js";
 export * from "./hw/paging-format.js";
 export { PhysMem, FrameState, FRAME_STATE_NAMES, OutOfMemoryError, ENTRIES_PER_TABLE } from "./hw/memory.js";
-export { Tlb, TlbFlag, PagingStructureCache, PscLevel, type TlbParams } from "./hw/tlb.js";
+export { Tlb, TlbFlag, PagingStructureCache, PscHolders, PscLevel, type TlbParams } from "./hw/tlb.js";
 export { Cpu, CpuMode, CPU_MODE_NAMES, type CpuTopology } from "./hw/cpu.js";
 export { Mmu, FAULT, MMU_EVENTS, MmuEvent } from "./hw/mmu.js";
 export { Apic, type IpiVector } from "./hw/apic.js";

@@ -14,7 +14,7 @@ import { Cpu, Cr3Users } from "./cpu.js";
 import { PhysMem } from "./memory.js";
 import { Mmu } from "./mmu.js";
 import type { PagingFormat } from "./paging-format.js";
-import { PagingStructureCache, Tlb } from "./tlb.js";
+import { PagingStructureCache, PscHolders, Tlb } from "./tlb.js";
 import type { HwWatch } from "./watch.js";
 
 /**
@@ -86,8 +86,8 @@ export class Machine {
   readonly apic: Apic;
   readonly costs: CostParams;
   readonly features: CpuFeatures;
-  /** Per page-table frame, the CPUs whose paging-structure caches hold a slot pointing at it. */
-  readonly pscHolders = new Map<number, Set<number>>();
+  /** Per page-table frame, the paging-structure-cache slots (of all CPUs) pointing at it. */
+  readonly pscHolders: PscHolders;
   /** The CPUs by the CR3 they hold (a watcher's way to the CPUs that may cache one page table's translations). */
   readonly cr3Users: Cr3Users;
   /** The run's coarse event stream (phases, flushes, IPIs, hazards). */
@@ -115,6 +115,7 @@ export class Machine {
       );
     }
     this.cpus = cpus;
+    this.pscHolders = new PscHolders(params.cpus, params.pscEntries, params.memoryFrames);
     for (const cpu of cpus) cpu.psc.attach(this.pscHolders, cpu.id);
     this.mmu = new Mmu(params.format, this.mem, costs, params.pteLeakErratum);
     this.apic = new Apic(this.engine, cpus, costs, this.events);

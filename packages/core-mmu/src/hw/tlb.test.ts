@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { PagingStructureCache, PscLevel, Tlb, TlbFlag } from "./tlb.js";
+import { PagingStructureCache, PscHolders, PscLevel, Tlb, TlbFlag } from "./tlb.js";
 
 const tlb = () => new Tlb({ entries: 64, ways: 4, pageShift: 12 });
 
@@ -108,5 +108,49 @@ describe("PagingStructureCache", () => {
     expect(p.lookup(PscLevel.PDE, 6, 1)).toBeGreaterThanOrEqual(0);
     p.flushAll();
     expect(p.live).toBe(0);
+  });
+});
+
+describe("PscHolders (the machine-wide index of slots by table)", () => {
+  /** What the index must answer: every valid slot pointing at `table`, CPU order then slot order. */
+  function scan(pscs: PagingStructureCache[], table: number): number[] {
+    const out: number[] = [];
+    pscs.forEach((p, cpu) => {
+      for (let i = 0; i < p.valid.length; i++) if (p.valid[i] === 1 && p.table[i] === table) out.push(cpu * p.size * 3 + i);
+    });
+    return out;
+  }
+
+  it("lists exactly the valid slots pointing at a table, through refills, evictions, drops and flushes", () => {
+    const op = fc.oneof(
+      fc.record({ k: fc.constant("insert" as const), cpu: fc.nat(2), level: fc.nat(2), key: fc.nat(11), pcid: fc.nat(2), table: fc.nat(9) }),
+      fc.record({ k: fc.constant("drop" as const), cpu: fc.nat(2), slot: fc.nat(11) }),
+      fc.record({ k: fc.constant("flushPcid" as const), cpu: fc.nat(2), pcid: fc.nat(2) }),
+      fc.record({ k: fc.constant("flushAll" as const), cpu: fc.nat(2) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 200 }), (ops) => {
+        // Tables 0..7 are frames; 8 and 9 lie past memory (the map fallback).
+        const holders = new PscHolders(3, 4, 8);
+        const pscs = [0, 1, 2].map((cpu) => {
+          const p = new PagingStructureCache(4);
+          p.attach(holders, cpu);
+          return p;
+        });
+        for (const o of ops) {
+          const p = pscs[o.cpu]!;
+          if (o.k === "insert") p.insert(o.level, o.key, o.pcid, o.table, 0, 0);
+          else if (o.k === "drop") p.drop(o.slot);
+          else if (o.k === "flushPcid") p.flushPcid(o.pcid);
+          else p.flushAll();
+          for (let t = 0; t < 10; t++) expect(holders.slotsOf(t)).toEqual(scan(pscs, t));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("refuses a cache whose size does not match the index", () => {
+    expect(() => new PagingStructureCache(8).attach(new PscHolders(1, 4, 8), 0)).toThrow(RangeError);
   });
 });

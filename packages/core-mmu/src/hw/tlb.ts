@@ -478,6 +478,66 @@ export class Tlb {
   }
 }
 
+/**
+ * Machine-wide index of which paging-structure-cache slots point at which page-table
+ * frame: each slot of each CPU's cache is a node of a doubly linked list headed by its
+ * table, in typed arrays, so that filling a slot costs no allocation and a watcher of a
+ * freed table visits exactly the slots that point at it.
+ */
+export class PscHolders {
+  /** Slots per CPU (3 levels × entries per level). */
+  readonly slotsPerCpu: number;
+  private readonly head: Int32Array;
+  /** Heads of tables outside [0, frames) (a PTE pointing past memory). */
+  private readonly farHead = new Map<number, number>();
+  private readonly next: Int32Array;
+  private readonly prev: Int32Array;
+  private readonly tableOf: Float64Array;
+
+  constructor(cpus: number, entriesPerLevel: number, frames: number) {
+    this.slotsPerCpu = entriesPerLevel * 3;
+    const n = cpus * this.slotsPerCpu;
+    this.head = new Int32Array(frames).fill(-1);
+    this.next = new Int32Array(n);
+    this.prev = new Int32Array(n);
+    this.tableOf = new Float64Array(n);
+  }
+
+  private headOf(table: number): number {
+    return table < this.head.length ? this.head[table]! : (this.farHead.get(table) ?? -1);
+  }
+
+  private setHead(table: number, node: number): void {
+    if (table < this.head.length) this.head[table] = node;
+    else if (node < 0) this.farHead.delete(table);
+    else this.farHead.set(table, node);
+  }
+
+  link(node: number, table: number): void {
+    const h = this.headOf(table);
+    this.tableOf[node] = table;
+    this.prev[node] = -1;
+    this.next[node] = h;
+    if (h >= 0) this.prev[h] = node;
+    this.setHead(table, node);
+  }
+
+  unlink(node: number): void {
+    const p = this.prev[node]!;
+    const n = this.next[node]!;
+    if (p >= 0) this.next[p] = n;
+    else this.setHead(this.tableOf[node]!, n);
+    if (n >= 0) this.prev[n] = p;
+  }
+
+  /** The slots (cpu × slotsPerCpu + slot) pointing at `table`, ascending: CPU order, then slot order. */
+  slotsOf(table: number): number[] {
+    const out: number[] = [];
+    for (let n = this.headOf(table); n >= 0; n = this.next[n]!) out.push(n);
+    return out.sort((a, b) => a - b);
+  }
+}
+
 /** Levels a paging-structure cache entry can skip to (which table the cached entry points at). */
 export const PscLevel = {
   /** Cached PDE (PMD entry): points at a PTE page; key is va >> 21. */
@@ -512,14 +572,9 @@ export class PagingStructureCache {
   private pcidEpoch = new Uint32Array(PCID_INITIAL);
   /** 0 only while nothing was ever cached since the last full flush (a fast-path hint). */
   live = 0;
-  /**
-   * Occupied slots (valid, whatever their PCID's epoch) per table they point at: lets a
-   * watcher skip a cache that cannot hold a table (`mayHold`) without scanning it.
-   */
-  private readonly slotsOf = new Map<number, number>();
-  /** Machine-wide: per table, the CPUs whose cache has a slot pointing at it (see `attach`). */
-  private holders: Map<number, Set<number>> | null = null;
-  private cpuId = -1;
+  /** The machine-wide index of occupied slots by table (see `attach`), and this cache's first node in it. */
+  private holders: PscHolders | null = null;
+  private nodeBase = 0;
 
   constructor(size: number) {
     if ((size & (size - 1)) !== 0 || size < 1) throw new RangeError(`paging-structure cache size must be a power of two, got ${size}`);
@@ -548,60 +603,38 @@ export class PagingStructureCache {
       e.set(this.pcidEpoch);
       this.pcidEpoch = e;
     }
-    if (this.valid[i] === 1) this.release(this.table[i]!);
-    this.valid[i] = 1;
     this.epoch[i] = this.pcidEpoch[pcid]!;
     this.live = 1;
     this.key[i] = key;
     this.pcid[i] = pcid;
-    this.table[i] = table;
-    const n = this.slotsOf.get(table) ?? 0;
-    this.slotsOf.set(table, n + 1);
-    if (n === 0 && this.holders !== null) {
-      let set = this.holders.get(table);
-      if (set === undefined) this.holders.set(table, (set = new Set()));
-      set.add(this.cpuId);
-    }
     this.tableGen[i] = tableGen;
     this.rights[i] = rights;
+    const h = this.holders;
+    if (this.valid[i] === 1) {
+      // The common refill after a flush of the PCID (its epoch moved on): the slot still
+      // points at the same table, so the index stays as it is.
+      if (this.table[i] === table) return;
+      if (h !== null) h.unlink(this.nodeBase + i);
+    }
+    this.valid[i] = 1;
+    this.table[i] = table;
+    if (h !== null) h.link(this.nodeBase + i, table);
   }
 
   drop(i: number): void {
     if (this.valid[i] !== 1) return;
     this.valid[i] = 0;
-    this.release(this.table[i]!);
-  }
-
-  private release(table: number): void {
-    const n = this.slotsOf.get(table)!;
-    if (n > 1) {
-      this.slotsOf.set(table, n - 1);
-      return;
-    }
-    this.slotsOf.delete(table);
-    this.forget(table);
-  }
-
-  private forget(table: number): void {
-    if (this.holders === null) return;
-    const set = this.holders.get(table);
-    if (set === undefined) return;
-    set.delete(this.cpuId);
-    if (set.size === 0) this.holders.delete(table);
-  }
-
-  /** Whether some occupied slot points at `table` (usable or not: a watcher then looks closer). */
-  mayHold(table: number): boolean {
-    return this.slotsOf.has(table);
+    if (this.holders !== null) this.holders.unlink(this.nodeBase + i);
   }
 
   /**
-   * Joins the machine-wide index of which CPUs' caches hold a slot pointing at a table
-   * (the machine keeps it, so that a watcher of a freed table looks at those CPUs only).
+   * Joins the machine-wide index of occupied slots by table (the machine keeps it, so
+   * that a watcher of a freed table looks at the slots pointing at it only).
    */
-  attach(holders: Map<number, Set<number>>, cpuId: number): void {
+  attach(holders: PscHolders, cpuId: number): void {
+    if (holders.slotsPerCpu !== this.size * 3) throw new RangeError(`paging-structure cache of ${this.size} entries per level attached to an index of ${holders.slotsPerCpu / 3}`);
     this.holders = holders;
-    this.cpuId = cpuId;
+    this.nodeBase = cpuId * holders.slotsPerCpu;
   }
 
   /** INVLPG / CR3 write: all entries of `pcid`, whatever their address (SDM §4.10.4.1). O(1). */
@@ -612,9 +645,11 @@ export class PagingStructureCache {
 
   flushAll(): void {
     if (this.live === 0) return;
+    const h = this.holders;
+    if (h !== null) {
+      for (let i = 0; i < this.valid.length; i++) if (this.valid[i] === 1) h.unlink(this.nodeBase + i);
+    }
     this.valid.fill(0);
-    for (const t of this.slotsOf.keys()) this.forget(t);
-    this.slotsOf.clear();
     this.live = 0;
   }
 }

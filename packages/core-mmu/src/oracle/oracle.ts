@@ -393,27 +393,23 @@ export class Oracle implements HwWatch {
   private tableFreed(table: number): void {
     if (this.roots.delete(table) && table === this.referenceRoot) this.referenceRoot = -1;
     const site = this.freedBy(table);
-    // Only the CPUs whose caches hold a slot pointing at the table, in CPU order.
-    const holders = this.m.pscHolders.get(table);
-    if (holders === undefined) return;
-    const ids = [...holders].sort((a, b) => a - b);
-    for (const id of ids) {
-      const cpu = this.m.cpus[id]!;
+    // Only the slots pointing at the table, in CPU order, then slot order.
+    const holders = this.m.pscHolders;
+    const per = holders.slotsPerCpu;
+    for (const node of holders.slotsOf(table)) {
+      const cpu = this.m.cpus[Math.floor(node / per)]!;
       const psc = cpu.psc;
-      if (psc.live === 0 || !psc.mayHold(table)) continue;
-      for (let i = 0; i < psc.valid.length; i++) {
-        if (psc.valid[i] !== 1 || psc.table[i] !== table) continue;
-        const level = Math.floor(i / psc.size);
-        if (psc.lookup(level, psc.key[i]!, psc.pcid[i]!) !== i) continue;
-        if (psc.pcid[i] !== cpu.pcid) {
-          // Tagged with a PCID its CR3 does not select (PTI's user PCID while it runs in
-          // the kernel, an ASID of another mm): usable only once a CR3 write selects that
-          // PCID without a flush; looked at again then.
-          cpu.watchUserEntry = true;
-          continue;
-        }
-        this.reportStalePsc(cpu, i, table, site);
+      const i = node % per;
+      const level = Math.floor(i / psc.size);
+      if (psc.lookup(level, psc.key[i]!, psc.pcid[i]!) !== i) continue;
+      if (psc.pcid[i] !== cpu.pcid) {
+        // Tagged with a PCID its CR3 does not select (PTI's user PCID while it runs in
+        // the kernel, an ASID of another mm): usable only once a CR3 write selects that
+        // PCID without a flush; looked at again then.
+        cpu.watchUserEntry = true;
+        continue;
       }
+      this.reportStalePsc(cpu, i, table, site);
     }
   }
 

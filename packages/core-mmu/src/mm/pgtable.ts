@@ -16,8 +16,15 @@ export const _KERNPG_TABLE = _PAGE_PRESENT | _PAGE_RW | _PAGE_ACCESSED | _PAGE_D
 export class PageTables {
   /** Page-table pages allocated by the last pteOffsetAlloc (for its cost). */
   lastAllocated = 0;
+  /** Per level (0 = top): the span of one entry (2^shift) and the entries per table. */
+  private readonly span: Float64Array;
+  private readonly entries: Float64Array;
 
-  constructor(private readonly m: Machine) {}
+  constructor(private readonly m: Machine) {
+    const lv = m.format.levels;
+    this.span = Float64Array.from(lv, (l) => 2 ** l.shift);
+    this.entries = Float64Array.from(lv, (l) => l.entries);
+  }
 
   /** Word offset of the 4 KiB PTE for `va`, or -1 if a table on the way is missing (or a huge leaf covers it). */
   pteOffset(pgd: number, va: number): number {
@@ -42,11 +49,12 @@ export class PageTables {
 
   /** The entry at `level` for `va` (0 = top), walking down and optionally allocating. */
   private entryAt(pgd: number, va: number, level: number, alloc: boolean, kernel: boolean): number {
-    const lv = this.m.format.levels;
+    const span = this.span;
+    const entries = this.entries;
     const mem = this.m.mem;
     let table = pgd;
     for (let l = 0; ; l++) {
-      const off = mem.entryOffset(table, Math.floor(va / 2 ** lv[l]!.shift) % lv[l]!.entries);
+      const off = mem.entryOffset(table, Math.floor(va / span[l]!) % entries[l]!);
       if (l === level) return off;
       let lo = mem.words[off]!;
       if (!ptePresent(lo, 0)) {
@@ -72,7 +80,7 @@ export class PageTables {
     let table = mm.pgd;
     this.lastAllocated = 0;
     for (let l = 0; l < lv.length; l++) {
-      const idx = Math.floor(va / 2 ** lv[l]!.shift) % lv[l]!.entries;
+      const idx = Math.floor(va / this.span[l]!) % this.entries[l]!;
       const off = mem.entryOffset(table, idx);
       if (l === lv.length - 1) return off;
       let lo = mem.words[off]!;

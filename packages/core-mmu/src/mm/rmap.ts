@@ -101,15 +101,15 @@ export class Rmap {
     const w = this.k.machine.mem.words;
     const pgtables = this.k.pgtables;
     let refs = 0;
-    this.forEach(pfn, (mm, va) => {
-      const off = pgtables.pteOffset(mm.pgd, va);
-      if (off < 0) return;
+    for (let n = this.head[pfn]!; n >= 0; n = this.next[n]!) {
+      const off = pgtables.pteOffset(this.mmsById.get(this.mmOf[n]!)!.pgd, this.vaOf[n]!);
+      if (off < 0) continue;
       const lo = w[off]!;
       if (pteMapped(lo, 0) && pteYoung(lo, 0)) {
         w[off] = (lo & ~_PAGE_ACCESSED) >>> 0;
         refs++;
       }
-    });
+    }
     return refs;
   }
 

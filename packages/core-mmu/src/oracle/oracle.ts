@@ -96,6 +96,7 @@ export class Oracle implements HwWatch {
   /** Scratch for findEntry: which TLB the entry is in; for pageFreed: the CPUs holding the page. */
   private foundTlb: Tlb | null = null;
   private readonly holders: Int32Array;
+  private readonly reachedIds: Int32Array;
   /** Per CPU, the entries a returned call forbade, by slot (4 KiB TLB index, then 2 MiB TLB index after it). */
   private readonly forbidden: Map<number, Forbidden>[];
 
@@ -112,6 +113,7 @@ export class Oracle implements HwWatch {
     this.lastFlushAt = new Float64Array(m.cpus.length).fill(-1);
     this.lastIrqAt = new Float64Array(m.cpus.length).fill(-1);
     this.holders = new Int32Array(m.cpus.length);
+    this.reachedIds = new Int32Array(m.cpus.length);
     this.forbidden = m.cpus.map(() => new Map());
     m.attach(this);
   }
@@ -297,8 +299,9 @@ export class Oracle implements HwWatch {
     // The CPUs that cached the page and still hold a user translation to it; the others
     // (the flush before the free reached them, or the entry was evicted) are "reached".
     const holders = this.holders;
+    const reachedIds = this.reachedIds;
     let nholders = 0;
-    let reached = "";
+    let nreached = 0;
     const row = this.fillRow[pfn]!;
     if (row < 0) return; // never cached
     const base = row * this.maskWords;
@@ -310,11 +313,13 @@ export class Oracle implements HwWatch {
         const id = w * 32 + bit;
         const i = this.findEntry(this.m.cpus[id]!, pfn, oldGen);
         if (i >= 0 && (this.foundTlb!.flags[i]! & TlbFlag.US) !== 0) holders[nholders++] = id;
-        else reached += reached === "" ? `${id}` : `, ${id}`;
+        else reachedIds[nreached++] = id;
       }
     }
     if (nholders === 0) return;
     const site = this.freedBy(pfn);
+    // The CPUs the flush reached, as the report names them (built only for a report).
+    const reached = Array.from(reachedIds.subarray(0, nreached), String).join(", ");
     for (let h = 0; h < nholders; h++) {
       const cpu = this.m.cpus[holders[h]!]!;
       const i = this.findEntry(cpu, pfn, oldGen);

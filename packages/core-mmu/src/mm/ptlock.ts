@@ -25,7 +25,9 @@ import type { MmStruct } from "./mm-types.js";
 export const PTRS_PER_PTE = 512;
 
 export class PteLocks {
-  private readonly locks = new Map<number, SpinLock>();
+  /** By key (the PTE page's slot in the page-table words, or its scaled share): dense small integers. */
+  private readonly locks: (SpinLock | undefined)[] = [];
+  private taken = 0;
   private words = 2 * PTRS_PER_PTE;
   private spanPtes = PTRS_PER_PTE;
 
@@ -42,7 +44,7 @@ export class PteLocks {
 
   set span(ptes: number) {
     if (!Number.isInteger(ptes) || ptes < 1 || ptes > PTRS_PER_PTE || (ptes & (ptes - 1)) !== 0) throw new RangeError(`PTE lock span must be a power of two from 1 to ${PTRS_PER_PTE} (got ${ptes})`);
-    if (this.locks.size > 0) throw new Error("PTE lock span set after a lock was taken");
+    if (this.taken > 0) throw new Error("PTE lock span set after a lock was taken");
     this.spanPtes = ptes;
     this.words = 2 * ptes;
   }
@@ -53,10 +55,11 @@ export class PteLocks {
   }
 
   private lockOf(table: number): SpinLock {
-    let l = this.locks.get(table);
+    let l = this.locks[table];
     if (l === undefined) {
       l = new SpinLock(`ptl(${table})`, this.m);
-      this.locks.set(table, l);
+      this.locks[table] = l;
+      this.taken++;
     }
     return l;
   }
@@ -68,7 +71,7 @@ export class PteLocks {
 
   /** Whether some CPU holds the lock of the PTE page holding word offset `off`. */
   held(off: number): boolean {
-    const l = this.locks.get(this.keyOf(off));
+    const l = this.locks[this.keyOf(off)];
     return l !== undefined && l.holder >= 0;
   }
 
@@ -107,7 +110,7 @@ export class PteLocks {
   /** How many times a CPU had to wait for a PTE lock, over all of them. */
   contentions(): number {
     let n = 0;
-    for (const l of this.locks.values()) n += l.contended;
+    for (const l of this.locks) if (l !== undefined) n += l.contended;
     return n;
   }
 

@@ -4,8 +4,9 @@
  * and a TLB-hit-heavy variant, and prints simulated memory accesses and IPIs per
  * wall-clock second; then the TLB's lookup-and-fill path on its own against the same
  * work in C (bench-tlb.ts); then events per second as the CPU count grows
- * (bench-cpus.ts). Wall time is measured here, never inside the model.
- * `npm run bench -- tlb-lookup` (or `engine`, `cpus`) runs one part.
+ * (bench-cpus.ts); then batched-unmap's reproduction run, the one that bounds npm start
+ * (bench-reclaim.ts). Wall time is measured here, never inside the model.
+ * `npm run bench -- tlb-lookup` (or `engine`, `cpus`, `reclaim`) runs one part.
  */
 import { performance } from "node:perf_hooks";
 import { simulate, defineWorkload, PROT_READ, PROT_WRITE, type RunResult, type WorkloadDefinition } from "@flushlab/core-mmu";
@@ -14,6 +15,7 @@ import { tlbFlush2 } from "@flushlab/workloads";
 import { fileURLToPath } from "node:url";
 import { TLB_REF_ACCESSES, runCRef, runTlbLookup } from "./bench-tlb.js";
 import { cpuSweep } from "./bench-cpus.js";
+import { reclaimBench, reclaimOptions } from "./bench-reclaim.js";
 
 /** Threads sweeping an 8 MiB region repeatedly: the hot path (TLB hits and misses, no faults after the first pass). */
 const sweep: WorkloadDefinition = defineWorkload({
@@ -46,6 +48,17 @@ const wants = (part: string): boolean => parts.length === 0 || parts.includes(pa
 if (wants("engine")) engineCases();
 if (wants("tlb-lookup")) tlbLookup();
 if (wants("cpus")) cpus();
+if (wants("reclaim")) reclaim();
+
+/** batched-unmap's reproduction run, the one that bounds npm start (bench-reclaim.ts). */
+function reclaim(): void {
+  const o = reclaimOptions();
+  const r = reclaimBench();
+  const params = Object.entries(o.params).map(([k, v]) => `${k}=${String(v)}`).join(" ");
+  console.log(`reclaim  ${o.workload}, ${o.machine.cpus} CPUs, ${o.machine.sockets} sockets, ${o.kernel ?? "v5.17"}, ${o.machine.memoryMiB} MiB, ${params} (batched-unmap's reproduction run, baseline side, seed 1)`);
+  console.log(`  wall ${(r.ms / 1000).toFixed(2)} s  cpu ${(r.cpuMs / 1000).toFixed(2)} s  work ${r.events.toLocaleString("en-US")} (faults + pages scanned + csds queued)  ${Math.round(r.events / (r.ms / 1000)).toLocaleString("en-US")}/s  counters ${r.digest}`);
+  console.log("  best of 3 after a warm-up run; the counters digest must not change with an optimisation");
+}
 
 /** Events per second from 8 to 1024 CPUs (bench-cpus.ts). */
 function cpus(): void {

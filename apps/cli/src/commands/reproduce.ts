@@ -44,7 +44,7 @@ export function figureValue(compare: CompareSummary, figure: PublishedFigure): n
 }
 
 /** Builds the compare a plugin's reproduction declares: registry default machine + its overrides, seed 1. */
-function reproductionSetup(ctx: CommandContext, plugin: FlushlabPlugin): { setup: RunSetup; runs: number } {
+export function reproductionSetup(ctx: CommandContext, plugin: FlushlabPlugin): { setup: RunSetup; runs: number } {
   const r = plugin.reproduction;
   if (r === undefined) throw new Error(`plugin "${plugin.name}" declares no reproduction`);
   const where = `plugin "${plugin.name}" reproduction`;

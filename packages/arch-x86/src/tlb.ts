@@ -10,7 +10,7 @@
  * (arch/x86/entry/calling.h SWITCH_TO_KERNEL_CR3 / SWITCH_TO_USER_CR3). Without PCID
  * every ASID is 0 and every switch to another mm flushes.
  */
-import { C, KERNEL_CHANGES, TLB_NR_DYN_ASIDS, kernelAtLeast, type ArchTlb, type Cpu, type CpuTlbState, type KGen, type Kernel, type Machine, type MmStruct, type TlbFlushReason } from "@flushlab/core-mmu";
+import { C, KERNEL_CHANGES, MmuEvent, TLB_NR_DYN_ASIDS, kernelAtLeast, type ArchTlb, type Cpu, type CpuTlbState, type KGen, type Kernel, type Machine, type MmStruct, type TlbFlushReason } from "@flushlab/core-mmu";
 
 /** X86_CR3_PTI_PCID_USER_BIT: the user PCID of an ASID is its kernel PCID with bit 11 set. */
 export const X86_CR3_PTI_PCID_USER_BIT = 11;
@@ -323,25 +323,71 @@ export class X86Tlb implements ArchTlb {
    * page tables (the kernel pgd's second page, holding user mappings and the entry
    * trampoline) is not modelled apart: both halves use the same root.
    */
-  ptiSwitchCr3(cpu: Cpu, toUser: boolean): void {
+  ptiSwitchCr3(cpu: Cpu, toUser: boolean, syscall: boolean): void {
     const mmu = this.m.mmu;
+    if (!toUser) this.userCr3Accesses(cpu, false, syscall);
     if (!this.m.features.pcid) {
       mmu.writeCr3(cpu, cpu.cr3, 0, false);
-      return;
+    } else {
+      const ts = this.k.tlbstate[cpu.id]!;
+      const kpcid = kernPcid(ts.loadedMmAsid);
+      if (!toUser) {
+        mmu.writeCr3(cpu, cpu.cr3, kpcid, true);
+      } else {
+        const bit = 1 << kpcid;
+        const flush = (ts.userPcidFlushMask & bit) !== 0;
+        if (flush) {
+          ts.userPcidFlushMask &= ~bit;
+          this.k.counters.values[C.pti_user_pcid_flush]!++;
+        }
+        mmu.writeCr3(cpu, cpu.cr3, kpcid | (1 << X86_CR3_PTI_PCID_USER_BIT), !flush);
+      }
     }
-    const ts = this.k.tlbstate[cpu.id]!;
-    const kpcid = kernPcid(ts.loadedMmAsid);
-    if (!toUser) {
-      mmu.writeCr3(cpu, cpu.cr3, kpcid, true);
-      return;
+    if (toUser) this.userCr3Accesses(cpu, true, syscall);
+  }
+
+  /**
+   * What runs while CR3 holds the user page tables (arch/x86/entry/entry_64.S, v5.17),
+   * as TLB lookups in the user PCID; after a flush of that PCID they miss. The kernel maps
+   * these pages into the user page tables (pti_clone_entry_text, pti_clone_user_shared).
+   * - System call entry (entry_SYSCALL_64): its text, and the write of the user stack
+   *   pointer to the per-CPU TSS's sp2 (cpu_tss_rw), before SWITCH_TO_KERNEL_CR3.
+   * - System call return (syscall_return_via_sysret): after SWITCH_TO_USER_CR3, the pops
+   *   from the entry stack and the text of swapgs and sysretq.
+   * - Exception or interrupt entry from user mode (a page fault, a shootdown IPI): the processor reads the gate from the
+   *   IDT, the code segment's descriptor from the GDT and RSP0 from the TSS (the
+   *   cpu_entry_area's aliases) and pushes the frame on the entry stack; then the
+   *   handler's entry text, before error_entry's SWITCH_TO_KERNEL_CR3.
+   * - Exception return (swapgs_restore_regs_and_return_to_usermode): the entry stack, the
+   *   text, and iretq's reads of the CS and SS descriptors from the GDT.
+   * Their cycles are charged to the CPU's next step (the switch runs inside one); their
+   * page walks are counted (pti_entry_walks).
+   */
+  private userCr3Accesses(cpu: Cpu, exit: boolean, syscall: boolean): void {
+    const k = this.k;
+    const image = k.image;
+    const entry = k.entry;
+    const events = this.m.mmu.events;
+    const w0 = events[MmuEvent.page_walks]!;
+    const text = image.entryText;
+    const id = cpu.id;
+    let cost: number;
+    if (syscall) {
+      cost = exit
+        ? entry.kernelAccessCost(cpu, image.entryStackOf(id), false) + entry.kernelAccessCost(cpu, text, false)
+        : entry.kernelAccessCost(cpu, text, false) + entry.kernelAccessCost(cpu, image.tssOf(id), true);
+    } else if (exit) {
+      cost = entry.kernelAccessCost(cpu, image.entryStackOf(id), false) + entry.kernelAccessCost(cpu, text, false) + entry.kernelAccessCost(cpu, image.gdtOf(id), false);
+    } else {
+      cost =
+        entry.kernelAccessCost(cpu, image.idt(), false) +
+        entry.kernelAccessCost(cpu, image.gdtOf(id), false) +
+        entry.kernelAccessCost(cpu, image.ceaTssOf(id), false) +
+        entry.kernelAccessCost(cpu, image.entryStackOf(id), true) +
+        entry.kernelAccessCost(cpu, text, false);
     }
-    const bit = 1 << kpcid;
-    const flush = (ts.userPcidFlushMask & bit) !== 0;
-    if (flush) {
-      ts.userPcidFlushMask &= ~bit;
-      this.k.counters.values[C.pti_user_pcid_flush]!++;
-    }
-    mmu.writeCr3(cpu, cpu.cr3, kpcid | (1 << X86_CR3_PTI_PCID_USER_BIT), !flush);
+    k.counters.values[C.pti_entry_walks]! += events[MmuEvent.page_walks]! - w0;
+    k.sched.chargeLater(cpu, cost);
   }
 
   enterLazyTlb(cpu: Cpu): void {

@@ -146,3 +146,63 @@ describe("a context switch made from a user task (TaskApi.switchTo)", () => {
     expect(k.cpu.pcid).toBe(userPcid(k.kernel.tlbstate[0]!.loadedMmAsid));
   });
 });
+
+describe("PTI: what the entry code touches under the user CR3 (entry_64.S, v5.17)", () => {
+  /** Runs `body` as system call "x" on CPU 0 (entry, body, return), to the end. */
+  function syscall(k: ReturnType<typeof boot>, body: () => void): void {
+    const g = k.kernel.entry.syscall(k.cpu, "x", (function* () {
+      body();
+    })());
+    while (g.next().done !== true);
+  }
+
+  function setup() {
+    const k = boot({ pcid: true, invpcid: false, pti: true });
+    const a = k.kernel.createProcess();
+    k.arch.switchMmIrqsOff(k.cpu, a);
+    k.cpu.mode = CpuMode.USER;
+    const u = userPcid(k.kernel.tlbstate[0]!.loadedMmAsid);
+    const img = k.kernel.image;
+    const has = (va: number): boolean => k.cpu.tlb.lookup(va / 4096, u) >= 0;
+    const walks = (): number => k.kernel.counters.toRecord()["pti_entry_walks"]!;
+    // A system call that flushes the user PCID at its return (flush_tlb_local: invalidate_user_asid).
+    syscall(k, () => k.arch.flushTlbLocal(k.cpu));
+    return { k, img, has, walks };
+  }
+
+  it("a system call's return after the user PCID was flushed looks up the entry stack and the entry text there, and the next call's entry the per-CPU TSS", () => {
+    const { k, img, has, walks } = setup();
+    expect(k.cpu.mode).toBe(CpuMode.USER);
+    expect(has(img.entryStackOf(0))).toBe(true);
+    expect(has(img.entryText)).toBe(true);
+    expect(has(img.tssOf(0))).toBe(false); // written on entry, before the flush
+    const w0 = walks();
+    syscall(k, () => {});
+    expect(walks() - w0).toBe(1); // the TSS's sp2; the text and the entry stack hit
+    expect(has(img.tssOf(0))).toBe(true);
+    const w1 = walks();
+    syscall(k, () => {});
+    expect(walks()).toBe(w1); // nothing flushed since: every lookup hits
+  });
+
+  it("an exception from user mode reads the IDT, the GDT and the cpu_entry_area's TSS and pushes on the entry stack, and does not touch the per-CPU TSS", () => {
+    const { k, img, has } = setup();
+    k.cpu.mode = CpuMode.KERNEL; // a page fault's entry
+    k.cpu.mode = CpuMode.USER; // its iret
+    expect(has(img.idt())).toBe(true);
+    expect(has(img.gdtOf(0))).toBe(true);
+    expect(has(img.ceaTssOf(0))).toBe(true);
+    expect(has(img.entryStackOf(0))).toBe(true);
+    expect(has(img.tssOf(0))).toBe(false);
+  });
+
+  it("without PTI the entry code runs on the kernel's page tables: nothing is looked up in a user PCID", () => {
+    const k = boot({ pcid: true, invpcid: false, pti: false });
+    const a = k.kernel.createProcess();
+    k.arch.switchMmIrqsOff(k.cpu, a);
+    k.cpu.mode = CpuMode.USER;
+    const g = k.kernel.entry.syscall(k.cpu, "x", (function* () {})());
+    while (g.next().done !== true);
+    expect(k.kernel.counters.toRecord()["pti_entry_walks"]).toBe(0);
+  });
+});

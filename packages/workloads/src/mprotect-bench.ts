@@ -144,7 +144,7 @@ export const mprotectBench = defineWorkload({
         ? `mprotect-bench: ${p["iterations"]} iterations on one 2 MiB transparent huge page (thp=1; ${p["pages"]} page(s) stored to), ${p["threads"]} thread(s)`
         : `mprotect-bench: ${p["iterations"]} iterations on ${p["pages"]} page(s), ${p["threads"]} thread(s); each call timed between user-mode timestamps, around the loop's text, GOT, libc and stack pages`,
       `local TLB flushes per call: mprotect(PROT_READ) ${r(t.flushesRead)}, mprotect(PROT_READ|PROT_WRITE) ${r(t.flushesRw)}`,
-      `TLB misses (page walks) per call in the timed window, user and kernel: mprotect(PROT_READ) ${r(t.walksRead)}, mprotect(PROT_READ|PROT_WRITE) ${r(t.walksRw)}; user misses per iteration by page: loop text ${r(t.walksText)}, GOT ${r(t.walksGot)}, libc ${r(t.walksLibc)}, stack ${r(t.walksStack)}; user-PCID flushes at exit per iteration ${r(ctx.kernel.counters.toRecord()["pti_user_pcid_flush"]!)}`,
+      `TLB misses (page walks) per call in the timed window, user and kernel: mprotect(PROT_READ) ${r(t.walksRead)}, mprotect(PROT_READ|PROT_WRITE) ${r(t.walksRw)}; user misses per iteration by page: loop text ${r(t.walksText)}, GOT ${r(t.walksGot)}, libc ${r(t.walksLibc)}, stack ${r(t.walksStack)}; user-PCID flushes at exit per iteration ${r(ctx.kernel.counters.toRecord()["pti_user_pcid_flush"]!)}; walks of the entry code under the user CR3 (PTI: entry text, entry stack, TSS) per iteration ${r(ctx.kernel.counters.toRecord()["pti_entry_walks"]!)}`,
     ];
   },
 });

@@ -36,6 +36,7 @@ export const COUNTER_INFO: Readonly<Record<string, CounterInfo>> = {
   "tlb_flush.TLB_LOCAL_MM_SHOOTDOWN": TLB_FLUSH_TRACE("TLB_LOCAL_MM_SHOOTDOWN", "the initiating CPU's own flush (flush_tlb_func, local)"),
   "tlb_flush.TLB_REMOTE_SEND_IPI": TLB_FLUSH_TRACE("TLB_REMOTE_SEND_IPI", "flushes that send IPIs to other CPUs (one event per flush, before its IPIs)"),
   pti_user_pcid_flush: { kernel: null, what: "user PCIDs flushed at the return to user mode (user_pcid_flush_mask set by invalidate_user_asid)" },
+  pti_entry_walks: { kernel: null, what: "page walks of the entry code's accesses under the user CR3 (PTI): entry text and the TSS's sp2 before SWITCH_TO_KERNEL_CR3, the entry stack and entry text after SWITCH_TO_USER_CR3" },
   ipi_sent: { kernel: null, what: "IPIs the APICs delivered (the hardware's count; the receivers' rows are /proc/interrupts TLB and CAL)" },
   csd_queued: { kernel: null, what: "call_single_data entries queued on a CPU's call_single_queue (an IPI is sent only when the queue was empty)" },
   pgfault: { kernel: vmstat("pgfault"), what: "page faults taken (handle_mm_fault calls from the fault handler)" },

@@ -20,6 +20,7 @@ export const COUNTER_NAMES = [
   "tlb_flush.TLB_LOCAL_MM_SHOOTDOWN",
   "tlb_flush.TLB_REMOTE_SEND_IPI",
   "pti_user_pcid_flush",
+  "pti_entry_walks",
   "csd_queued",
   "pgfault",
   "pgfault_anon",

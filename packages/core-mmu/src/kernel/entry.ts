@@ -20,7 +20,17 @@ export interface VaRange {
 }
 
 export class Entry {
-  constructor(private readonly k: KernelCore) {}
+  /** Per CPU, 1 while a system call's own entry or exit changes the privilege (sysret, not iret). */
+  private readonly syscallEdge: Uint8Array;
+
+  constructor(private readonly k: KernelCore) {
+    this.syscallEdge = new Uint8Array(k.machine.cpus.length);
+  }
+
+  /** Whether the privilege change happening on `cpu` is a system call's entry or return (else an exception's). */
+  inSyscallEntry(cpu: Cpu): boolean {
+    return this.syscallEdge[cpu.id] === 1;
+  }
 
   /**
    * Syscall entry: kernel mode, the context-tracking kernel entry (deferred work
@@ -28,7 +38,9 @@ export class Entry {
    */
   syscallEnter(cpu: Cpu, name: string): number {
     const k = this.k;
+    this.syscallEdge[cpu.id] = 1;
     cpu.mode = CpuMode.KERNEL;
+    this.syscallEdge[cpu.id] = 0;
     const work = k.kernelEntry(cpu);
     const stack = k.current[cpu.id]!.task?.stack;
     // entry_SYSCALL_64's text, the task's kernel stack (a forked task's own, else the
@@ -60,7 +72,9 @@ export class Entry {
       if ("start" in restricts) this.returned(cpu, restricts, name);
       else for (const r of restricts) this.returned(cpu, r, name);
     }
+    this.syscallEdge[cpu.id] = 1;
     cpu.mode = prev;
+    this.syscallEdge[cpu.id] = 0;
     return r;
   }
 

@@ -19,6 +19,27 @@ import type { PageTables } from "../mm/pgtable.js";
 /** Text pages of the image: the entry page, then one per system call (by first use), shared when there are more calls. */
 const TEXT_PAGES = 16;
 
+/**
+ * cpu_entry_area (arch/x86/include/asm/cpu_entry_area.h and pgtable_areas.h, v5.17): at
+ * CPU_ENTRY_AREA_BASE, 0xfffffe0000000000 (PGD slot 0x1fc), the read-only IDT page
+ * (CPU_ENTRY_AREA_RO_IDT), then one area per CPU (CPU_ENTRY_AREA_PER_CPU): on x86-64 its
+ * GDT page, the entry stack page, then the TSS (the read-only alias the hardware reads
+ * RSP0 from). [U] the per-CPU stride: sizeof(struct cpu_entry_area), with the exception
+ * stacks and debug-store buffers, taken as 40 pages; it decides only which CPUs' areas
+ * share a 2 MiB page table.
+ */
+const CEA_SPAN_FROM_TOP = 2 ** 41;
+const CEA_PER_CPU_PAGES = 40;
+/**
+ * The per-CPU cpu_tss_rw page, which entry_SYSCALL_64 writes (TSS_sp2) before it switches
+ * CR3: in the first per-CPU chunk, embedded in the direct map (page_offset_base
+ * 0xffff888000000000 without KASLR, PGD slot 273). [U] where in the direct map: 1 GiB in,
+ * and one 2 MiB per-CPU unit a CPU (pcpu_embed_first_chunk's atom size on x86-64).
+ */
+const DIRECT_MAP_FROM_TOP = 2 ** 47 - 0x088000000000;
+const PERCPU_OFFSET = 2 ** 30;
+const PERCPU_UNIT = 2 ** 21;
+
 export class KernelImage {
   /** Virtual address of the entry code's page. */
   readonly entryText: number;
@@ -35,7 +56,14 @@ export class KernelImage {
     this.stackBase = this.entryText + TEXT_PAGES * 4096;
   }
 
-  /** Maps the text (read-only, executable) and one boot stack page per CPU (PAGE_KERNEL) in init_mm. */
+  /**
+   * Maps the text (read-only, executable) and one boot stack page per CPU (PAGE_KERNEL) in
+   * init_mm; under PTI also the pages the entry code touches under the user CR3, which
+   * the kernel maps into the user page tables too (pti_clone_user_shared,
+   * pti_clone_entry_text): each CPU's entry stack in the cpu_entry_area and its
+   * cpu_tss_rw page. (The model walks the user PCID's lookups through the one pgd it
+   * keeps per mm; the kernel's user pgd maps the same pages.)
+   */
   map(initMm: MmStruct): void {
     const m = this.m;
     const f = m.features;
@@ -48,12 +76,48 @@ export class KernelImage {
       words[off] = pteLo(pfn, _PAGE_PRESENT | _PAGE_ACCESSED | imageGlobal);
       words[off + 1] = pteHi(pfn, 0);
     }
-    for (let c = 0; c < m.cpus.length; c++) {
-      const off = this.pgtables.pteOffsetAlloc(initMm, this.stackBase + c * 4096, true);
+    const data = (va: number): void => {
+      const off = this.pgtables.pteOffsetAlloc(initMm, va, true);
       const pfn = m.mem.alloc(FrameState.KERNEL);
-      words[off] = pteLo(pfn, _PAGE_PRESENT | _PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY | global);
-      words[off + 1] = pteHi(pfn, _PAGE_NX_HI);
+      const w = m.mem.words;
+      w[off] = pteLo(pfn, _PAGE_PRESENT | _PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY | global);
+      w[off + 1] = pteHi(pfn, _PAGE_NX_HI);
+    };
+    for (let c = 0; c < m.cpus.length; c++) data(this.stackBase + c * 4096);
+    if (f.pti) {
+      data(this.idt());
+      for (let c = 0; c < m.cpus.length; c++) {
+        data(this.gdtOf(c));
+        data(this.entryStackOf(c));
+        data(this.ceaTssOf(c));
+        data(this.tssOf(c));
+      }
     }
+  }
+
+  /** The cpu_entry_area's read-only IDT page (mapped under PTI only). */
+  idt(): number {
+    return 2 ** this.m.format.vaBits - CEA_SPAN_FROM_TOP;
+  }
+
+  /** The first page of CPU `cpu`'s cpu_entry_area, its GDT (mapped under PTI only). */
+  gdtOf(cpu: number): number {
+    return this.idt() + 4096 + cpu * CEA_PER_CPU_PAGES * 4096;
+  }
+
+  /** CPU `cpu`'s entry stack page in the cpu_entry_area (mapped under PTI only). */
+  entryStackOf(cpu: number): number {
+    return this.gdtOf(cpu) + 4096;
+  }
+
+  /** The cpu_entry_area's alias of CPU `cpu`'s TSS, which exception delivery reads RSP0 from (mapped under PTI only). */
+  ceaTssOf(cpu: number): number {
+    return this.gdtOf(cpu) + 2 * 4096;
+  }
+
+  /** CPU `cpu`'s cpu_tss_rw page in the direct map's per-CPU chunk (mapped under PTI only). */
+  tssOf(cpu: number): number {
+    return 2 ** this.m.format.vaBits - DIRECT_MAP_FROM_TOP + PERCPU_OFFSET + cpu * PERCPU_UNIT;
   }
 
   /** The text page of system call `name`'s handler. */

@@ -90,7 +90,7 @@ export class Kernel extends KernelCore implements SchedHooks, IrqEntryHooks {
     for (const cpu of m.cpus) {
       arch.initializeTlbstateAndFlush(cpu, initMm);
       // PTI: the entry code switches CR3 at every change between user mode and the kernel.
-      if (m.features.pti) cpu.onPrivilegeChange = (c, toUser) => this.policies.archTlb.ptiSwitchCr3(c, toUser);
+      if (m.features.pti) cpu.onPrivilegeChange = (c, toUser) => this.policies.archTlb.ptiSwitchCr3(c, toUser, this.entry.inSyscallEntry(c));
     }
   }
 

@@ -39,10 +39,13 @@ export interface ArchTlb {
   initializeTlbstateAndFlush(cpu: Cpu, mm: MmStruct): void;
   /**
    * Page-table isolation's CR3 switch at a privilege change (SWITCH_TO_USER_CR3 on the
-   * way out to user mode, SWITCH_TO_KERNEL_CR3 on the way in). Called only when the
-   * machine has PTI. Its instruction cost is part of the entry and exit costs.
+   * way out to user mode, SWITCH_TO_KERNEL_CR3 on the way in), with what the entry code
+   * touches under the user CR3 on that side of it. `syscall`: the change is a system
+   * call's entry or its return (entry_SYSCALL_64, sysret), not an exception's (a page
+   * fault: the IDT, GDT and TSS reads and iret). Called only when the machine has PTI.
+   * The switch's instruction cost is part of the entry and exit costs.
    */
-  ptiSwitchCr3(cpu: Cpu, toUser: boolean): void;
+  ptiSwitchCr3(cpu: Cpu, toUser: boolean, syscall: boolean): void;
 }
 
 /** A page-table entry's flags as two 32-bit words. */

@@ -68,7 +68,7 @@ const SHORTENED = new Map([
     run: "npm start -- --plugins mmu-notifier",
     why: "npm start runs every reproduction (minutes); the same script and command on one plugin's reproduction (the whole run is reproduce-strict.test.ts's)",
   }],
-  ["npm run bench        # simulated accesses and IPIs per wall-clock second; the TLB against C; events/s from 8 to 1024 CPUs", {
+  ["npm run bench        # simulated accesses and IPIs per wall-clock second; the TLB against C; events/s from 8 to 1024 CPUs; batched-unmap's reproduction run", {
     run: "npm run bench -- engine",
     why: "the whole bench takes minutes; its first part (the engine's accesses and IPIs per second) runs the same script",
   }],

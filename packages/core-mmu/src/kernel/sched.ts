@@ -35,6 +35,13 @@ export interface AccessRun {
   write: boolean;
 }
 
+/**
+ * A generator that has already finished: `yield*` on it returns at once, so `point()`
+ * costs no generator object when no perturbation is set (every flush passes there).
+ */
+const DONE: KGen = (function* (): KGen {})();
+DONE.next();
+
 /** What a task generator yields: user cycles, a completion, or an access run. */
 export type TaskYield = number | Completion | AccessRun;
 export type TaskGen = Generator<TaskYield, void, void>;
@@ -185,11 +192,13 @@ export class Sched {
    * set, so ordinary runs keep their event order; under flushlab check a delay can land
    * between the code before it and the code after.
    */
-  *point(): KGen {
-    if (this.perturb !== null) {
-      this.atFlush = true;
-      yield 0;
-    }
+  point(): KGen {
+    return this.perturb !== null ? this.perturbedPoint() : DONE;
+  }
+
+  private *perturbedPoint(): KGen {
+    this.atFlush = true;
+    yield 0;
   }
 
   /** The task of CPU `cpu` is asleep (not on its CPU). */

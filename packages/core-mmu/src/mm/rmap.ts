@@ -119,6 +119,11 @@ export class Rmap {
    * the walk stops there, as rmap_walk does when try_to_unmap_one returns false.
    */
   *tryToUnmap(cpu: Cpu, pfn: number, ubc: TlbUbc): KGen<boolean> {
+    const first = this.head[pfn]!;
+    if (first >= 0 && this.next[first]! < 0) {
+      // One mapping (a file page read by one process): no list to copy.
+      return yield* this.tryToUnmapOne(cpu, pfn, this.mmsById.get(this.mmOf[first]!)!, this.vaOf[first]!, ubc);
+    }
     for (const { mm, va } of this.list(pfn)) {
       if (!(yield* this.tryToUnmapOne(cpu, pfn, mm, va, ubc))) return false;
     }

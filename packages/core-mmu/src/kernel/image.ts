@@ -60,9 +60,10 @@ export class KernelImage {
    * Maps the text (read-only, executable) and one boot stack page per CPU (PAGE_KERNEL) in
    * init_mm; under PTI also the pages the entry code touches under the user CR3, which
    * the kernel maps into the user page tables too (pti_clone_user_shared,
-   * pti_clone_entry_text): each CPU's entry stack in the cpu_entry_area and its
-   * cpu_tss_rw page. (The model walks the user PCID's lookups through the one pgd it
-   * keeps per mm; the kernel's user pgd maps the same pages.)
+   * pti_clone_entry_text): the cpu_entry_area's IDT and, per CPU, its GDT, entry stack
+   * and TSS alias (read-only but for the entry stack, as setup_cpu_entry_area maps them
+   * on x86-64), and each CPU's cpu_tss_rw page. (The model walks the user PCID's lookups
+   * through the one pgd it keeps per mm; the kernel's user pgd maps the same pages.)
    */
   map(initMm: MmStruct): void {
     const m = this.m;
@@ -76,20 +77,21 @@ export class KernelImage {
       words[off] = pteLo(pfn, _PAGE_PRESENT | _PAGE_ACCESSED | imageGlobal);
       words[off + 1] = pteHi(pfn, 0);
     }
-    const data = (va: number): void => {
+    /** A data page: PAGE_KERNEL, or PAGE_KERNEL_RO. */
+    const data = (va: number, rw = true): void => {
       const off = this.pgtables.pteOffsetAlloc(initMm, va, true);
       const pfn = m.mem.alloc(FrameState.KERNEL);
       const w = m.mem.words;
-      w[off] = pteLo(pfn, _PAGE_PRESENT | _PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY | global);
+      w[off] = pteLo(pfn, _PAGE_PRESENT | (rw ? _PAGE_RW | _PAGE_DIRTY : 0) | _PAGE_ACCESSED | global);
       w[off + 1] = pteHi(pfn, _PAGE_NX_HI);
     };
     for (let c = 0; c < m.cpus.length; c++) data(this.stackBase + c * 4096);
     if (f.pti) {
-      data(this.idt());
+      data(this.idt(), false);
       for (let c = 0; c < m.cpus.length; c++) {
-        data(this.gdtOf(c));
+        data(this.gdtOf(c), false);
         data(this.entryStackOf(c));
-        data(this.ceaTssOf(c));
+        data(this.ceaTssOf(c), false);
         data(this.tssOf(c));
       }
     }

@@ -32,15 +32,20 @@ export class Entry {
     return this.syscallEdge[cpu.id] === 1;
   }
 
+  /** A system call's own change of `cpu`'s mode (its entry, or its return through sysret). */
+  private syscallModeChange(cpu: Cpu, mode: CpuMode): void {
+    this.syscallEdge[cpu.id] = 1;
+    cpu.mode = mode;
+    this.syscallEdge[cpu.id] = 0;
+  }
+
   /**
    * Syscall entry: kernel mode, the context-tracking kernel entry (deferred work
    * first), then a touch of the task's kernel stack. Returns the cycles.
    */
   syscallEnter(cpu: Cpu, name: string): number {
     const k = this.k;
-    this.syscallEdge[cpu.id] = 1;
-    cpu.mode = CpuMode.KERNEL;
-    this.syscallEdge[cpu.id] = 0;
+    this.syscallModeChange(cpu, CpuMode.KERNEL);
     const work = k.kernelEntry(cpu);
     const stack = k.current[cpu.id]!.task?.stack;
     // entry_SYSCALL_64's text, the task's kernel stack (a forked task's own, else the
@@ -72,9 +77,7 @@ export class Entry {
       if ("start" in restricts) this.returned(cpu, restricts, name);
       else for (const r of restricts) this.returned(cpu, r, name);
     }
-    this.syscallEdge[cpu.id] = 1;
-    cpu.mode = prev;
-    this.syscallEdge[cpu.id] = 0;
+    this.syscallModeChange(cpu, prev);
     return r;
   }
 

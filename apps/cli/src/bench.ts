@@ -6,7 +6,9 @@
  * work in C (bench-tlb.ts); then events per second as the CPU count grows
  * (bench-cpus.ts); then batched-unmap's reproduction run, the one that bounds npm start
  * (bench-reclaim.ts). Wall time is measured here, never inside the model.
- * `npm run bench -- tlb-lookup` (or `engine`, `cpus`, `reclaim`) runs one part.
+ * `npm run bench -- tlb-lookup` (or `engine`, `cpus`, `reclaim`) runs one part;
+ * `npm run bench -- reproduce`, never part of the default set, times every run npm start
+ * makes, one by one (bench-reproduce.ts).
  */
 import { performance } from "node:perf_hooks";
 import { simulate, defineWorkload, PROT_READ, PROT_WRITE, type RunResult, type WorkloadDefinition } from "@flushlab/core-mmu";
@@ -16,6 +18,7 @@ import { fileURLToPath } from "node:url";
 import { TLB_REF_ACCESSES, runCRef, runTlbLookup } from "./bench-tlb.js";
 import { cpuSweep } from "./bench-cpus.js";
 import { reclaimBench, reclaimOptions } from "./bench-reclaim.js";
+import { reproduceBench } from "./bench-reproduce.js";
 
 /** Threads sweeping an 8 MiB region repeatedly: the hot path (TLB hits and misses, no faults after the first pass). */
 const sweep: WorkloadDefinition = defineWorkload({
@@ -42,13 +45,21 @@ function once(workload: WorkloadDefinition, arch: "x86-64" | "x86-32-pae", param
   return { r, ms: performance.now() - t0 };
 }
 
+const PARTS = ["engine", "tlb-lookup", "cpus", "reclaim", "reproduce"];
 const parts = process.argv.slice(2);
+const unknown = parts.find((p) => !PARTS.includes(p));
+if (unknown !== undefined) {
+  console.error(`bench: unknown part "${unknown}" (parts: ${PARTS.join(", ")})`);
+  process.exit(2);
+}
 const wants = (part: string): boolean => parts.length === 0 || parts.includes(part);
 
 if (wants("engine")) engineCases();
 if (wants("tlb-lookup")) tlbLookup();
 if (wants("cpus")) cpus();
 if (wants("reclaim")) reclaim();
+// As long as `reproduce --jobs 1`: only when asked for by name.
+if (parts.includes("reproduce")) for (const line of reproduceBench()) console.log(line);
 
 /** batched-unmap's reproduction run, the one that bounds npm start (bench-reclaim.ts). */
 function reclaim(): void {

@@ -310,13 +310,16 @@ export class Tlb {
     let oldest = 0x7fffffff;
     if (this.absent === 1 && this.absentLo === lo) {
       // No way has `lo`: no duplicate, and the victim will be the set's only way with `lo`.
+      // The first way with the smallest stamp (NOT_LIVE, -1, is below every live one),
+      // without a branch on the stamps: `d` is -1 where s < oldest, else 0. s - oldest
+      // lies in [-2^31, 2^31 - 1] (stamps in [-1, CLOCK_LIMIT), oldest from 0x7fffffff
+      // down), so `>> 31` reads its sign exactly. A branch there is taken at random
+      // (LRU order is the stream's), and V8 does not turn it into a conditional move.
       for (let i = base; i < end; i++) {
         const s = stamp[i]!;
-        if (s < oldest) {
-          oldest = s;
-          victim = i;
-          if (s === NOT_LIVE) break;
-        }
+        const d = (s - oldest) >> 31;
+        oldest += (s - oldest) & d;
+        victim += (i - victim) & d;
       }
       this.hint[set] = victim;
     } else {

@@ -27,13 +27,17 @@ export interface ReclaimRow {
   readonly digest: string;
 }
 
+/** A command context with the installed plugins and workloads only (no config), as the bench parts build their runs. */
+export function builtInContext(): CommandContext {
+  return { registry, config: undefined, catalog: buildCatalog(registry, undefined), workloads: buildWorkloads(registry, undefined), bus: new ReportBus(), cwd: process.cwd() };
+}
+
 /**
  * The options of batched-unmap's reproduction, baseline side (no plugin), seed 1: built
  * by the code `reproduce` builds them with, from the plugin's declaration.
  */
 export function reclaimOptions(): RunOptions {
-  const ctx: CommandContext = { registry, config: undefined, catalog: buildCatalog(registry, undefined), workloads: buildWorkloads(registry, undefined), bus: new ReportBus(), cwd: process.cwd() };
-  const { options } = reproductionSetup(ctx, batchedUnmap).setup;
+  const { options } = reproductionSetup(builtInContext(), batchedUnmap).setup;
   if (options.workload !== lruFileMmapRead.name) throw new Error(`bench reclaim: batched-unmap's reproduction runs ${options.workload}, not ${lruFileMmapRead.name}`);
   return { ...options, plugins: [] };
 }

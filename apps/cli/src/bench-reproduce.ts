@@ -9,9 +9,8 @@
  */
 import { performance } from "node:perf_hooks";
 import type { FlushlabPlugin } from "@flushlab/core-mmu";
-import { ReportBus } from "./bus.js";
+import { builtInContext } from "./bench-reclaim.js";
 import { compareJobs } from "./commands/compare.js";
-import { buildCatalog, buildWorkloads, type CommandContext } from "./commands/context.js";
 import { reproductionSetup } from "./commands/reproduce.js";
 import { registry } from "./registry.js";
 
@@ -42,7 +41,7 @@ export function inOrderMakespan(times: readonly number[], workers: number): numb
 
 /** Times every run of the installed plugins' reproductions (those `npm start` makes), serially. */
 export function reproductionTimes(plugins: readonly FlushlabPlugin[] = registry.plugins): ReproductionTimes[] {
-  const ctx: CommandContext = { registry, config: undefined, catalog: buildCatalog(registry, undefined), workloads: buildWorkloads(registry, undefined), bus: new ReportBus(), cwd: process.cwd() };
+  const ctx = builtInContext();
   const out: ReproductionTimes[] = [];
   for (const plugin of ctx.catalog.map((e) => e.plugin).filter((p) => plugins.includes(p) && p.reproduction !== undefined)) {
     const { setup, runs } = reproductionSetup(ctx, plugin);

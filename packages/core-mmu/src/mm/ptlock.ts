@@ -25,7 +25,12 @@ import type { MmStruct } from "./mm-types.js";
 export const PTRS_PER_PTE = 512;
 
 export class PteLocks {
-  /** By key (the PTE page's slot in the page-table words, or its scaled share): dense small integers. */
+  /**
+   * By key (the PTE page's slot in the page-table words, or its scaled share): small
+   * integers, but sparse (a few per cent of the keys below the largest have a lock).
+   * Grown with `undefined` up to each new key, so that V8 keeps it a packed array: one
+   * stored far past the end turns it into a dictionary, a hash lookup on every PTE lock.
+   */
   private readonly locks: (SpinLock | undefined)[] = [];
   private taken = 0;
   private words = 2 * PTRS_PER_PTE;
@@ -55,7 +60,9 @@ export class PteLocks {
   }
 
   private lockOf(table: number): SpinLock {
-    let l = this.locks[table];
+    const locks = this.locks;
+    while (locks.length <= table) locks.push(undefined);
+    let l = locks[table];
     if (l === undefined) {
       l = new SpinLock(`ptl(${table})`, this.m);
       this.locks[table] = l;
@@ -71,7 +78,8 @@ export class PteLocks {
 
   /** Whether some CPU holds the lock of the PTE page holding word offset `off`. */
   held(off: number): boolean {
-    const l = this.locks[this.keyOf(off)];
+    const key = this.keyOf(off);
+    const l = key < this.locks.length ? this.locks[key] : undefined;
     return l !== undefined && l.holder >= 0;
   }
 

@@ -189,6 +189,66 @@ describe("plugins", () => {
     expect(() => runScenario("bad", body, [badBuild])).toThrow('plugin "bad-build" failed to build its ArchTlb policy: nope');
   });
 
+  it("a plugin hook that throws after it has yielded is reported by name too", () => {
+    const late = definePlugin({
+      name: "late",
+      description: "throws in the second step of its flush",
+      patch: { title: "t", commit: "t", kernel: "t" },
+      appliesTo: ["x86-64"],
+      policies: [
+        policy(ARCH_TLB, (_kernel, real) => {
+          const wrapped = Object.create(real) as typeof real;
+          wrapped.flushTlbMmRange = function* () {
+            yield 10;
+            throw new Error("late boom");
+          };
+          return wrapped;
+        }),
+      ],
+    });
+    expect(() => runScenario("late", [function* (t: TaskApi): TaskGen { const a = yield* t.mmap(4096, 3); yield t.touch(a, 1, 4096, true); yield* t.madvise(a, 4096, MADV_DONTNEED); }], [late])).toThrow(
+      'plugin "late" failed in ArchTlb.flushTlbMmRange: late boom',
+    );
+  });
+
+  it("a policy class keeps its private state, getters and prototype methods behind the error wrapper", () => {
+    // Counts its flushes in a private field through a prototype method, and exposes the
+    // count through a getter: both must see the object the factory built.
+    class Counting extends X86Tlb {
+      #flushes = 0;
+      get flushes(): number {
+        return this.#flushes;
+      }
+      override *flushTlbMmRange(...args: Parameters<X86Tlb["flushTlbMmRange"]>): ReturnType<X86Tlb["flushTlbMmRange"]> {
+        this.#flushes++;
+        return yield* super.flushTlbMmRange(...args);
+      }
+    }
+    let built: Counting | undefined;
+    let kernel: ConstructorParameters<typeof X86Tlb>[0] | undefined;
+    const counting = definePlugin({
+      name: "counting",
+      description: "counts flush_tlb_mm_range calls",
+      patch: { title: "t", commit: "t", kernel: "t" },
+      appliesTo: ["x86-64"],
+      policies: [policy(ARCH_TLB, (k) => (built = new Counting((kernel = k))))],
+    });
+    const r = runScenario("counting", [
+      function* (t: TaskApi): TaskGen {
+        const a = yield* t.mmap(4096, 3);
+        yield t.touch(a, 1, 4096, true);
+        yield* t.madvise(a, 4096, MADV_DONTNEED);
+      },
+    ], [counting]);
+    expect(r.hazards).toEqual([]);
+    expect(built!.flushes).toBe(1);
+    // The installed policy is the wrapper: its getter reads the built object's private field.
+    const installed = kernel!.policies.archTlb as Counting;
+    expect(installed).not.toBe(built);
+    expect(installed.flushes).toBe(1);
+    expect(installed).toBeInstanceOf(Counting);
+  });
+
   it("a plugin that does not apply to the arch is refused", () => {
     expect(() => runScenario("arch", body, [over("only64")], "x86-32-pae")).toThrow('plugin "only64" does not apply to arch x86-32-pae');
   });

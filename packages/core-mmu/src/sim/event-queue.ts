@@ -41,8 +41,12 @@ export class EventQueue {
   private count = 0;
   /** Next sequence number to hand out; also the handle returned by `push`. */
   private nextSeq = 0;
-  /** Seqs of cancelled entries that are still physically in the heap. */
-  private readonly cancelled = new Set<number>();
+  /**
+   * Cancelled entries still physically in the heap. A tombstone is an entry whose
+   * callback slot is `undefined` (a live entry's is always a function): no set of
+   * cancelled seqs to look up at every pop while some tombstone waits in the heap.
+   */
+  private tombstones = 0;
 
   /**
    * @param initialCapacity - number of slots allocated up front (default 64); the heap
@@ -64,12 +68,12 @@ export class EventQueue {
    * Number of live (pushed, not yet popped, not cancelled) entries. O(1).
    */
   get size(): number {
-    return this.count - this.cancelled.size;
+    return this.count - this.tombstones;
   }
 
   /** `true` when there are no live entries. O(1). */
   get isEmpty(): boolean {
-    return this.count === this.cancelled.size;
+    return this.count === this.tombstones;
   }
 
   /**
@@ -88,6 +92,7 @@ export class EventQueue {
     if ((priority | 0) !== priority) {
       throw new RangeError(`EventQueue.push: priority must be an int32, got ${String(priority)}`);
     }
+    if (typeof callback !== "function") throw new TypeError(`EventQueue.push: callback must be a function, got ${typeof callback}`);
     if (this.count === this.times.length) this.grow();
     const seq = this.nextSeq++;
     this.siftUp(this.count++, time, priority, seq, callback);
@@ -131,12 +136,13 @@ export class EventQueue {
    *   already popped, already cancelled, cleared, or never issued.
    */
   cancel(handle: number): boolean {
-    if (!(handle >= 0 && handle < this.nextSeq) || this.cancelled.has(handle)) return false;
+    if (!(handle >= 0 && handle < this.nextSeq)) return false;
     const seqs = this.seqs;
     for (let i = 0, n = this.count; i < n; i++) {
       if (seqs[i] === handle) {
-        this.cancelled.add(handle);
-        this.callbacks[i] = undefined; // release the closure now, not when the tombstone surfaces
+        if (this.callbacks[i] === undefined) return false; // already a tombstone
+        this.callbacks[i] = undefined; // the tombstone mark; releases the closure now
+        this.tombstones++;
         return true;
       }
     }
@@ -151,13 +157,13 @@ export class EventQueue {
   clear(): void {
     this.callbacks.fill(undefined, 0, this.count);
     this.count = 0;
-    this.cancelled.clear();
+    this.tombstones = 0;
   }
 
   /** Pops tombstones off the top until the top is live or the heap is empty. */
   private discardCancelledTop(): void {
-    const cancelled = this.cancelled;
-    while (cancelled.size !== 0 && this.count !== 0 && cancelled.delete(this.seqs[0]!)) {
+    while (this.tombstones !== 0 && this.count !== 0 && this.callbacks[0] === undefined) {
+      this.tombstones--;
       this.removeTop();
     }
   }

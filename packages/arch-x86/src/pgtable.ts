@@ -173,7 +173,11 @@ export class X86Mm implements ArchMm {
     const pgd = mem.alloc(FrameState.PAGETABLE, node);
     const top = fmt.levels[0]!;
     const kernelFirst = Math.floor(fmt.kernelStart / 2 ** top.shift);
-    if (reference !== null) {
+    if (reference !== null && !(fmt.topLoadedAtCr3 && !this.sharedKernelPmd)) {
+      // pgd_ctor's clone_pgd_range: the kernel entries, copied as one block of words.
+      const src = mem.entryOffset(reference, kernelFirst);
+      mem.words.copyWithin(mem.entryOffset(pgd, kernelFirst), src, src + 2 * (top.entries - kernelFirst));
+    } else if (reference !== null) {
       for (let i = kernelFirst; i < top.entries; i++) {
         const src = mem.entryOffset(reference, i);
         const dst = mem.entryOffset(pgd, i);

@@ -63,6 +63,9 @@ export class PhysMem {
   private ptSlotsUsed = 0;
   private readonly ptFreeSlots: number[] = [];
   private readonly siteIndex = new Map<string, number>();
+  /** The last name `site` was asked for, and its index. */
+  private lastSiteName: string | null = null;
+  private lastSite = -1;
   /** Kernel paths named by frees and write-protects (index 0: none). */
   readonly sites: string[] = ["(none)"];
   /** Site (index into `sites`) that last write-protected each frame (relyWriteProtected). */
@@ -223,12 +226,16 @@ export class PhysMem {
   }
 
   site(name: string): number {
+    // Calls come in runs from one call site (one constant string): skip the Map for a repeat.
+    if (name === this.lastSiteName) return this.lastSite;
     let i = this.siteIndex.get(name);
     if (i === undefined) {
       i = this.sites.length;
       this.sites.push(name);
       this.siteIndex.set(name, i);
     }
+    this.lastSiteName = name;
+    this.lastSite = i;
     return i;
   }
 

@@ -40,6 +40,9 @@ export interface IrqEntryHooks {
   isolated(cpu: Cpu): boolean;
 }
 
+/** smp_call_function_many's condition (every CPU but the caller), known by identity: no closure per call, no call per target. */
+const EXCEPT_SELF: SmpCondFunc = () => true;
+
 export class Smp {
   /** call_single_queue per CPU. */
   private readonly queues: Csd[][];
@@ -164,6 +167,9 @@ export class Smp {
     // Under flushlab check, a scheduling point before the calls go out (every flush IPI
     // passes here, whoever sends it); none in ordinary runs.
     yield* this.sched.point();
+    // smp_call_function_many: the remote CPUs of the mask, never the caller.
+    const exceptSelf = cond === EXCEPT_SELF;
+    if (exceptSelf) cond = null;
     const m = this.m;
     const n = m.cpus.length;
     const covered = new Uint8Array(n);
@@ -181,7 +187,7 @@ export class Smp {
       completion?.add();
       if (this.queueCsd(self, m.cpus[c]!, csd, start + cost, this.ipiEveryTarget)) cost += m.costs.ipiSend;
     }
-    const local = (mask === null || mask[self.id] === 1) && (cond === null || cond(self.id));
+    const local = !exceptSelf && (mask === null || mask[self.id] === 1) && (cond === null || cond(self.id));
     if (local) covered[self.id] = 1;
     // The local call runs after the IPIs are sent, overlapping the remote work (v5.13+).
     if (local && this.concurrentLocal) cost += func(self, start + cost);
@@ -202,6 +208,6 @@ export class Smp {
    * caller; the caller itself does not run func.
    */
   *smpCallFunctionMany(self: Cpu, mask: Uint8Array, func: SmpCallFunc, wait: boolean): KGen<Uint8Array> {
-    return yield* this.onEachCpuCondMask(self, mask, func, wait, (c) => c !== self.id);
+    return yield* this.onEachCpuCondMask(self, mask, func, wait, EXCEPT_SELF);
   }
 }

@@ -24,7 +24,8 @@ export class Rmap {
   private next: Int32Array;
   private freeNode = -1;
   private used = 0;
-  private readonly mmsById = new Map<number, MmStruct>();
+  /** Every mm that ever mapped a page, by id (ids are dense, from KernelCore.mmAlloc): an array, not a Map, as `mmOf` is read on every rmap walk. */
+  private readonly mmsById: (MmStruct | undefined)[] = [];
 
   constructor(
     private readonly k: KernelCore,
@@ -63,7 +64,12 @@ export class Rmap {
     this.vaOf[n] = va;
     this.next[n] = this.head[pfn]!;
     this.head[pfn] = n;
-    this.mmsById.set(mm.id, mm);
+    const byId = this.mmsById;
+    if (byId[mm.id] !== mm) {
+      // Grown with undefined up to the id, so that V8 keeps the array packed.
+      while (byId.length <= mm.id) byId.push(undefined);
+      byId[mm.id] = mm;
+    }
   }
 
   /** page_remove_rmap */
@@ -82,7 +88,7 @@ export class Rmap {
 
   /** rmap_walk: calls `fn(mm, va)` for each mapping (the callback must not change this frame's list). */
   forEach(pfn: number, fn: (mm: MmStruct, va: number) => void): void {
-    for (let n = this.head[pfn]!; n >= 0; n = this.next[n]!) fn(this.mmsById.get(this.mmOf[n]!)!, this.vaOf[n]!);
+    for (let n = this.head[pfn]!; n >= 0; n = this.next[n]!) fn(this.mmsById[this.mmOf[n]!]!, this.vaOf[n]!);
   }
 
   /** The mappings of `pfn`, as a list (for walks that change them). */
@@ -102,7 +108,7 @@ export class Rmap {
     const pgtables = this.k.pgtables;
     let refs = 0;
     for (let n = this.head[pfn]!; n >= 0; n = this.next[n]!) {
-      const off = pgtables.pteOffset(this.mmsById.get(this.mmOf[n]!)!.pgd, this.vaOf[n]!);
+      const off = pgtables.pteOffset(this.mmsById[this.mmOf[n]!]!.pgd, this.vaOf[n]!);
       if (off < 0) continue;
       const lo = w[off]!;
       if (pteMapped(lo, 0) && pteYoung(lo, 0)) {
@@ -122,7 +128,7 @@ export class Rmap {
     const first = this.head[pfn]!;
     if (first >= 0 && this.next[first]! < 0) {
       // One mapping (a file page read by one process): no list to copy.
-      return yield* this.tryToUnmapOne(cpu, pfn, this.mmsById.get(this.mmOf[first]!)!, this.vaOf[first]!, ubc);
+      return yield* this.tryToUnmapOne(cpu, pfn, this.mmsById[this.mmOf[first]!]!, this.vaOf[first]!, ubc);
     }
     for (const { mm, va } of this.list(pfn)) {
       if (!(yield* this.tryToUnmapOne(cpu, pfn, mm, va, ubc))) return false;

@@ -19,6 +19,7 @@ import type { Machine } from "../hw/machine.js";
 import { SpinLock } from "../kernel/spinlock.js";
 import type { BatchedPendingFlush } from "../plugin/tokens.js";
 import type { KGen } from "../sim/process.js";
+import { storeDense } from "./dense-array.js";
 import type { MmStruct } from "./mm-types.js";
 
 /** PTEs per PTE page: what one split lock covers. */
@@ -28,8 +29,7 @@ export class PteLocks {
   /**
    * By key (the PTE page's slot in the page-table words, or its scaled share): small
    * integers, but sparse (a few per cent of the keys below the largest have a lock).
-   * Grown with `undefined` up to each new key, so that V8 keeps it a packed array: one
-   * stored far past the end turns it into a dictionary, a hash lookup on every PTE lock.
+   * Stored with storeDense, so that V8 keeps it a packed array.
    */
   private readonly locks: (SpinLock | undefined)[] = [];
   private taken = 0;
@@ -60,12 +60,10 @@ export class PteLocks {
   }
 
   private lockOf(table: number): SpinLock {
-    const locks = this.locks;
-    while (locks.length <= table) locks.push(undefined);
-    let l = locks[table];
+    let l = table < this.locks.length ? this.locks[table] : undefined;
     if (l === undefined) {
       l = new SpinLock(`ptl(${table})`, this.m);
-      this.locks[table] = l;
+      storeDense(this.locks, table, l);
       this.taken++;
     }
     return l;

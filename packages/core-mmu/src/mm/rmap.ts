@@ -13,6 +13,7 @@ import type { Cpu } from "../hw/cpu.js";
 import { _PAGE_ACCESSED, pteDirty, ptePfn, pteMapped, pteYoung } from "../hw/pte.js";
 import type { KernelCore } from "../kernel/core.js";
 import type { KGen } from "../sim/process.js";
+import { storeDense } from "./dense-array.js";
 import type { MmStruct, TlbUbc } from "./mm-types.js";
 import { mmuNotifierInvalidateRange, mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart } from "./mmu-notifier.js";
 import type { PteLocks } from "./ptlock.js";
@@ -24,7 +25,7 @@ export class Rmap {
   private next: Int32Array;
   private freeNode = -1;
   private used = 0;
-  /** Every mm that ever mapped a page, by id (ids are dense, from KernelCore.mmAlloc): an array, not a Map, as `mmOf` is read on every rmap walk. */
+  /** Every mm that ever mapped a page, by id (ids are dense, from KernelCore.mmAlloc): an array (storeDense), not a Map, as `mmOf` is read on every rmap walk. */
   private readonly mmsById: (MmStruct | undefined)[] = [];
 
   constructor(
@@ -64,12 +65,7 @@ export class Rmap {
     this.vaOf[n] = va;
     this.next[n] = this.head[pfn]!;
     this.head[pfn] = n;
-    const byId = this.mmsById;
-    if (byId[mm.id] !== mm) {
-      // Grown with undefined up to the id, so that V8 keeps the array packed.
-      while (byId.length <= mm.id) byId.push(undefined);
-      byId[mm.id] = mm;
-    }
+    if (this.mmsById[mm.id] !== mm) storeDense(this.mmsById, mm.id, mm);
   }
 
   /** page_remove_rmap */
